@@ -1,0 +1,128 @@
+//! The command line: `serve`, `check` and `schema`. Doc comments here are the `--help` text.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::server::{ServeConfig, Server, StartError};
+use crate::spec::{self, LoadError};
+
+/// mockrig: a mock API server driven by one YAML file.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a spec.
+    Serve(ServeArgs),
+    /// Check a spec and print every error it has.
+    Check {
+        /// The spec file.
+        spec: PathBuf,
+    },
+    /// Print the JSON Schema of the spec format.
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The spec file.
+    pub spec: PathBuf,
+    /// Address to listen on. Loopback unless you ask for more.
+    #[arg(long, env = "MOCKRIG_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on; 0 picks a free one (the chosen one is printed).
+    #[arg(long, short, env = "MOCKRIG_PORT", default_value_t = 3000)]
+    pub port: u16,
+    /// Worker threads [default: one per core].
+    #[arg(long, env = "MOCKRIG_WORKERS")]
+    pub workers: Option<usize>,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "MOCKRIG_MAX_BODY", default_value_t = 1024 * 1024)]
+    pub max_body: usize,
+    /// Log filter for stderr, e.g. `warn` to stop logging each request.
+    #[arg(long, env = "MOCKRIG_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    /// The spec has errors.
+    pub const BAD_SPEC: u8 = 1;
+    /// The address cannot be bound, or the server failed while running.
+    pub const CANNOT_SERVE: u8 = 2;
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Check { spec } => check(&spec),
+        Command::Schema => {
+            print!("{}", spec::schema::json_schema_text());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match spec::load_file(path) {
+        Ok(loaded) => {
+            println!("{}: ok, {}", path.display(), loaded.spec.summary());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{e}");
+            ExitCode::from(exit::BAD_SPEC)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
+    let config = ServeConfig {
+        spec: args.spec,
+        host: args.host,
+        port: args.port,
+        workers: args.workers,
+        max_body: args.max_body,
+        handle_signals: true,
+    };
+    actix_web::rt::System::new().block_on(async move {
+        let server = match Server::start(&config) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(match e {
+                    StartError::Spec(LoadError::Invalid(_)) | StartError::Compile(_) => {
+                        exit::BAD_SPEC
+                    }
+                    StartError::Spec(LoadError::Read(..)) => exit::BAD_SPEC,
+                    StartError::Bind { .. } => exit::CANNOT_SERVE,
+                });
+            }
+        };
+        // Tools wait for this exact line to learn the port; flush so a pipe sees it now.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "mockrig listening on {}", server.url());
+        let _ = out.flush();
+        match server.run().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("server error: {e}");
+                ExitCode::from(exit::CANNOT_SERVE)
+            }
+        }
+    })
+}

@@ -1,0 +1,27 @@
+//! mockrig: a mock API server driven by one YAML file.
+//!
+//! # Layout
+//!
+//! Data flows one way: YAML → validated [`spec::Spec`] → compiled, immutable
+//! [`runtime::Runtime`] → request handling in [`server`].
+//!
+//! - [`spec`]: the spec's types, loading with located errors (`diagnose`, `report`), semantic
+//!   checks (`validate`) and the JSON Schema.
+//! - [`router`]: path patterns and the segment tree that finds routes most specific first.
+//! - [`matcher`]: `match:` conditions and why they failed.
+//! - [`response`]: responses compiled once, sent many times.
+//! - [`runtime`]: a spec compiled for serving; swapped whole on reload.
+//! - [`server`]: actix-web with one default service over the current runtime.
+//! - [`files`]: keeping every served file inside its folder.
+//! - [`cli`]: the command line; `main.rs` only calls [`cli::run`].
+
+pub mod cli;
+pub mod files;
+pub mod matcher;
+pub mod response;
+pub mod router;
+pub mod runtime;
+pub mod server;
+pub mod spec;
+
+pub use server::{Background, ServeConfig, Server, StartError};

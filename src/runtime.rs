@@ -1,0 +1,148 @@
+//! The compiled, immutable form of a spec that requests are served from: the path tree, each
+//! route's conditions and its ready response. A reload builds a new one and swaps it in whole.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use actix_web::http::Method as HttpMethod;
+
+use crate::files::resolve_inside;
+use crate::matcher::Matcher;
+use crate::response::Prepared;
+use crate::router::{Pattern, Router};
+use crate::spec::{Loaded, Method, duration};
+
+/// One entry of the path tree: a spec route or a static folder.
+#[derive(Debug)]
+pub struct Entry {
+    /// Where it comes from, e.g. `routes[3]` or `static[0]`; shown in logs and 404 reports.
+    pub label: String,
+    pub method: Method,
+    /// The path as written in the spec.
+    pub path: String,
+    pub pattern: Pattern,
+    pub matcher: Option<Matcher>,
+    pub action: Action,
+}
+
+#[derive(Debug)]
+pub enum Action {
+    Respond(Prepared),
+    /// Files under `root` (canonical); the route's catch-all capture is the file's path.
+    Static {
+        root: PathBuf,
+        delay: Option<Duration>,
+    },
+}
+
+impl Entry {
+    pub fn accepts(&self, method: &HttpMethod) -> bool {
+        match self.method {
+            Method::Any => true,
+            Method::Get => method == HttpMethod::GET || method == HttpMethod::HEAD,
+            m => m.as_str() == method.as_str(),
+        }
+    }
+}
+
+/// Everything needed to answer requests for one version of the spec.
+#[derive(Debug)]
+pub struct Runtime {
+    pub router: Router<usize>,
+    pub entries: Vec<Entry>,
+    pub summary: String,
+}
+
+impl Runtime {
+    /// Compiles a loaded spec. Its checks have passed, so an error here means a check is
+    /// missing, and it is reported rather than served half-built.
+    pub fn compile(loaded: &Loaded) -> Result<Runtime, String> {
+        let spec = &loaded.spec;
+        let default_delay = spec
+            .server
+            .delay
+            .as_ref()
+            .map(|d| duration::parse(&d.0))
+            .transpose()?;
+        let mut router = Router::default();
+        let mut entries = Vec::new();
+        for (i, r) in spec.routes.iter().enumerate() {
+            let label = format!("routes[{i}]");
+            let pattern = Pattern::parse(&r.path).map_err(|e| format!("{label}.path: {e}"))?;
+            let file = match &r.response.file {
+                Some(f) => Some(resolve(&loaded.dir, f).map_err(|e| format!("{label}: {e}"))?),
+                None => None,
+            };
+            let prepared = Prepared::compile(&r.response, file, default_delay)
+                .map_err(|e| format!("{label}.response: {e}"))?;
+            let matcher = r
+                .matcher
+                .as_ref()
+                .map(Matcher::compile)
+                .transpose()
+                .map_err(|e| format!("{label}.match: {e}"))?;
+            router.insert(&pattern, entries.len());
+            entries.push(Entry {
+                label,
+                method: r.method,
+                path: r.path.clone(),
+                pattern,
+                matcher,
+                action: Action::Respond(prepared),
+            });
+        }
+        for (i, s) in spec.statics.iter().enumerate() {
+            let label = format!("static[{i}]");
+            let root = resolve(&loaded.dir, &s.dir).map_err(|e| format!("{label}: {e}"))?;
+            let prefix = s.path.trim_end_matches('/');
+            // The folder itself (its index.html) and everything below it.
+            for path in [
+                if prefix.is_empty() {
+                    "/".to_owned()
+                } else {
+                    prefix.to_owned()
+                },
+                format!("{prefix}/{{*path}}"),
+            ] {
+                let pattern = Pattern::parse(&path).map_err(|e| format!("{label}.path: {e}"))?;
+                router.insert(&pattern, entries.len());
+                entries.push(Entry {
+                    label: label.clone(),
+                    method: Method::Get,
+                    path,
+                    pattern,
+                    matcher: None,
+                    action: Action::Static {
+                        root: root.clone(),
+                        delay: default_delay,
+                    },
+                });
+            }
+        }
+        Ok(Runtime {
+            router,
+            entries,
+            summary: spec.summary(),
+        })
+    }
+}
+
+fn resolve(dir: &Path, relative: &str) -> Result<PathBuf, String> {
+    resolve_inside(dir, relative, "the spec's folder").map_err(|e| e.to_string())
+}
+
+/// The file a static folder serves for a request path below it, or `None` when there is none:
+/// a folder serves its `index.html`.
+pub fn static_file(root: &Path, relative: &str) -> Option<PathBuf> {
+    let path = if relative.is_empty() {
+        root.to_path_buf()
+    } else {
+        resolve_inside(root, relative, "the static folder").ok()?
+    };
+    if path.is_dir() {
+        // Resolved like any other name, so an index.html symlinked outside is refused too.
+        let index = resolve_inside(&path, "index.html", "the static folder").ok()?;
+        return index.is_file().then_some(index);
+    }
+    path.is_file().then_some(path)
+}

@@ -1,0 +1,486 @@
+//! The HTTP server: actix-web with a single default service that looks every request up in the
+//! current [`Runtime`], held in an `ArcSwap` so that a reload can replace it while actix runs.
+
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::ServerHandle;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::{Method as HttpMethod, StatusCode};
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
+use arc_swap::ArcSwap;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use crate::matcher::RequestView;
+use crate::router::request_segments;
+use crate::runtime::{Action, Entry, Runtime, static_file};
+use crate::spec::{self, LoadError, Method};
+
+/// How to run a server.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub spec: PathBuf,
+    pub host: String,
+    /// 0 picks a free port; [`Server::addr`] tells which.
+    pub port: u16,
+    /// Worker threads; `None` lets actix use one per core.
+    pub workers: Option<usize>,
+    /// Largest request body read, in bytes; a larger one gets 413.
+    pub max_body: usize,
+    /// Stop gracefully on SIGINT/SIGTERM. Off when embedded in tests, where the host process
+    /// owns its signals.
+    pub handle_signals: bool,
+}
+
+impl ServeConfig {
+    pub fn new(spec: impl Into<PathBuf>) -> Self {
+        ServeConfig {
+            spec: spec.into(),
+            host: "127.0.0.1".into(),
+            port: 0,
+            workers: None,
+            max_body: 1024 * 1024,
+            handle_signals: false,
+        }
+    }
+}
+
+/// Why a server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Spec(#[from] LoadError),
+    #[error("{0}")]
+    Compile(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// State shared by all workers. It is created once, outside the per-worker app factory, so
+/// every worker sees the same runtime.
+pub struct Shared {
+    pub live: ArcSwap<Runtime>,
+    pub max_body: usize,
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    addr: SocketAddr,
+    server: actix_web::dev::Server,
+    shared: web::Data<Shared>,
+}
+
+impl Server {
+    /// Loads the spec, binds the address and prepares the server. Call inside an actix or
+    /// tokio runtime, then await [`Server::run`].
+    pub fn start(config: &ServeConfig) -> Result<Server, StartError> {
+        let loaded = spec::load_file(&config.spec)?;
+        let runtime = Runtime::compile(&loaded).map_err(StartError::Compile)?;
+        tracing::info!(spec = %config.spec.display(), "loaded: {}", runtime.summary);
+        let shared = web::Data::new(Shared {
+            live: ArcSwap::from_pointee(runtime),
+            max_body: config.max_body,
+        });
+        let addr_text = if config.host.contains(':') {
+            format!("[{}]:{}", config.host, config.port)
+        } else {
+            format!("{}:{}", config.host, config.port)
+        };
+        let bind_error = |source| StartError::Bind {
+            addr: addr_text.clone(),
+            source,
+        };
+        let listener =
+            TcpListener::bind((config.host.as_str(), config.port)).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let app_data = shared.clone();
+        let mut http = HttpServer::new(move || {
+            App::new()
+                .app_data(app_data.clone())
+                .default_service(web::to(dispatch))
+        })
+        .listen(listener)
+        .map_err(bind_error)?;
+        if let Some(n) = config.workers {
+            http = http.workers(n);
+        }
+        if !config.handle_signals {
+            http = http.disable_signals();
+        }
+        Ok(Server {
+            addr,
+            server: http.run(),
+            shared,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The state that reloads swap.
+    pub fn shared(&self) -> web::Data<Shared> {
+        self.shared.clone()
+    }
+
+    /// Serves until stopped.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// A server on its own thread, for tests and for embedding mockrig in another program's test
+/// suite. Dropping it stops the server.
+pub struct Background {
+    addr: SocketAddr,
+    handle: ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Background {
+    /// Starts a server and returns once it is listening.
+    pub fn start(config: ServeConfig) -> Result<Background, StartError> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                match Server::start(&config) {
+                    Ok(server) => {
+                        let _ = tx.send(Ok((server.addr(), server.handle())));
+                        if let Err(e) = server.run().await {
+                            tracing::error!("server stopped with an error: {e}");
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            })
+        });
+        match rx.recv() {
+            Ok(Ok((addr, handle))) => Ok(Background {
+                addr,
+                handle,
+                thread: Some(thread),
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(StartError::Compile(
+                "the server thread died while starting".into(),
+            )),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // `stop` sends its command at once; the returned future only waits for completion,
+        // which joining the thread does too.
+        drop(self.handle.stop(false));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A JSON error body with the given status.
+pub fn json_error(status: StatusCode, body: Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(body.to_string())
+}
+
+async fn dispatch(
+    req: HttpRequest,
+    payload: web::Payload,
+    shared: web::Data<Shared>,
+) -> HttpResponse {
+    let started = Instant::now();
+    // An owned snapshot: the request finishes with the spec it started with, even if a reload
+    // swaps in another while it waits for its body or a delay.
+    let runtime: Arc<Runtime> = shared.live.load_full();
+    let (response, route) = match read_body(payload, &req, shared.max_body).await {
+        Ok(body) => answer(&runtime, &req, &body).await,
+        Err(response) => (response, None),
+    };
+    tracing::info!(
+        target: "mockrig::request",
+        method = %req.method(),
+        path = %req.path(),
+        status = response.status().as_u16(),
+        route = route.unwrap_or("-"),
+        micros = started.elapsed().as_micros() as u64,
+    );
+    response
+}
+
+/// Reads the whole body, refusing more than `limit` bytes with a 413 that says so.
+async fn read_body(
+    mut payload: web::Payload,
+    req: &HttpRequest,
+    limit: usize,
+) -> Result<Bytes, HttpResponse> {
+    let too_large = || {
+        json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"error": "request body too large", "limit_bytes": limit}),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "cannot read the request body", "reason": e.to_string()}),
+            )
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The route that answers, and its response; or the reason none does.
+async fn answer<'r>(
+    runtime: &'r Runtime,
+    req: &HttpRequest,
+    body: &Bytes,
+) -> (HttpResponse, Option<&'r str>) {
+    let segments = request_segments(req.path());
+    let view = RequestView::new(req, body);
+    let method = req.method();
+    let found = runtime.router.find(&segments, |ids, captures| {
+        ids.iter().find_map(|&id| {
+            let entry = &runtime.entries[id];
+            if !entry.accepts(method) || !entry.matcher.as_ref().is_none_or(|m| m.matches(&view)) {
+                return None;
+            }
+            match &entry.action {
+                Action::Respond(_) => Some((entry, None)),
+                // A missing file falls through to less specific routes, like an unmet match.
+                Action::Static { root, .. } => {
+                    let rest = captures
+                        .last()
+                        .map(|r| segments[r.clone()].join("/"))
+                        .unwrap_or_default();
+                    static_file(root, &rest).map(|f| (entry, Some(f)))
+                }
+            }
+        })
+    });
+    let Some((entry, file)) = found else {
+        return (no_match(runtime, req, &segments, &view), None);
+    };
+    let (delay, response) = match (&entry.action, file) {
+        (Action::Respond(p), _) => (p.delay, None),
+        (Action::Static { delay, .. }, Some(file)) => (
+            *delay,
+            Some(crate::response::serve_file(req, file, StatusCode::OK).await),
+        ),
+        (Action::Static { .. }, None) => unreachable!("a static entry is found only with a file"),
+    };
+    if let Some(d) = delay.filter(|d| !d.is_zero()) {
+        actix_web::rt::time::sleep(d).await;
+    }
+    let response = match (response, &entry.action) {
+        (Some(Ok(r)), _) => r,
+        (Some(Err(e)), _) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": "the file cannot be read", "route": entry.label, "reason": e.to_string()}),
+        ),
+        (None, Action::Respond(p)) => p.respond(req, &entry.label).await,
+        (None, Action::Static { .. }) => unreachable!("static responses are built above"),
+    };
+    (response, Some(&entry.label))
+}
+
+const METHOD_ORDER: [Method; 7] = [
+    Method::Get,
+    Method::Head,
+    Method::Post,
+    Method::Put,
+    Method::Patch,
+    Method::Delete,
+    Method::Options,
+];
+
+/// 405 when the path exists for other methods, automatic OPTIONS, else 404 with the routes
+/// that came closest and why each missed.
+fn no_match(
+    runtime: &Runtime,
+    req: &HttpRequest,
+    segments: &[std::borrow::Cow<'_, str>],
+    view: &RequestView<'_>,
+) -> HttpResponse {
+    let mut allowed: BTreeSet<usize> = BTreeSet::new();
+    let mut path_known = false;
+    let mut method_known = false;
+    runtime.router.find::<()>(segments, |ids, _| {
+        for &id in ids {
+            let entry = &runtime.entries[id];
+            path_known = true;
+            method_known |= entry.accepts(req.method());
+            for (i, m) in METHOD_ORDER.iter().enumerate() {
+                let implied = entry.method == Method::Any
+                    || entry.method == *m
+                    || (entry.method == Method::Get && *m == Method::Head);
+                if implied {
+                    allowed.insert(i);
+                }
+            }
+        }
+        None
+    });
+    allowed.insert(METHOD_ORDER.len() - 1);
+    let allow = allowed
+        .iter()
+        .map(|&i| METHOD_ORDER[i].as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if path_known && req.method() == HttpMethod::OPTIONS {
+        return HttpResponse::NoContent()
+            .insert_header((header::ALLOW, allow))
+            .finish();
+    }
+    if path_known && !method_known {
+        let mut res = json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({
+                "error": "method not allowed",
+                "method": req.method().as_str(),
+                "path": req.path(),
+                "allowed": allowed.iter().map(|&i| METHOD_ORDER[i].as_str()).collect::<Vec<_>>(),
+            }),
+        );
+        if let Ok(v) = HeaderValue::from_str(&allow) {
+            res.headers_mut().insert(header::ALLOW, v);
+        }
+        return res;
+    }
+    json_error(
+        StatusCode::NOT_FOUND,
+        json!({
+            "error": "no route matched",
+            "method": req.method().as_str(),
+            "path": req.path(),
+            "near_misses": near_misses(runtime, req, segments, view),
+        }),
+    )
+}
+
+/// How many near misses a 404 lists.
+const NEAR_MISSES: usize = 3;
+
+/// The routes closest to the request, each with every criterion it failed. This scans every
+/// route, which is fine: it only runs for requests that are already going to get a 404.
+fn near_misses(
+    runtime: &Runtime,
+    req: &HttpRequest,
+    segments: &[std::borrow::Cow<'_, str>],
+    view: &RequestView<'_>,
+) -> Vec<Value> {
+    let mut scored: Vec<(usize, usize, &str, Value)> = Vec::new();
+    for (order, entry) in runtime.entries.iter().enumerate() {
+        let mut failed = Vec::new();
+        let mut score = 0;
+        if !entry.accepts(req.method()) {
+            score += 5;
+            failed.push(json!({
+                "criterion": "method",
+                "expected": entry.method.as_str(),
+                "actual": req.method().as_str(),
+            }));
+        }
+        match path_miss(entry, segments) {
+            Some((prefix, miss)) => {
+                // Fewer matching leading segments means further away.
+                score += 100usize.saturating_sub(10 * prefix);
+                failed.push(miss);
+            }
+            None => {
+                if let Some(m) = &entry.matcher {
+                    let fails = m.failures(view, usize::MAX);
+                    score += fails.len();
+                    failed.extend(fails.into_iter().map(|f| json!(f)));
+                }
+                if let Action::Static { .. } = entry.action {
+                    score += 1;
+                    failed.push(json!({
+                        "criterion": "file",
+                        "expected": "a file in the static folder",
+                        "actual": req.path(),
+                    }));
+                }
+            }
+        }
+        scored.push((
+            score,
+            order,
+            &entry.label,
+            json!({
+                "route": entry.label,
+                "method": entry.method.as_str(),
+                "path": entry.path,
+                "failed": failed,
+            }),
+        ));
+    }
+    scored.sort_by_key(|(score, order, ..)| (*score, *order));
+    // A static folder has two entries (the folder and below it); report its closer one.
+    let mut labels = BTreeSet::new();
+    scored
+        .into_iter()
+        .filter(|s| labels.insert(s.2))
+        .take(NEAR_MISSES)
+        .map(|s| s.3)
+        .collect()
+}
+
+/// The first differing path segment, with how many leading segments agreed.
+fn path_miss(entry: &Entry, segments: &[std::borrow::Cow<'_, str>]) -> Option<(usize, Value)> {
+    let miss = entry.pattern.explain_mismatch(segments)?;
+    Some((
+        miss.segment - 1,
+        json!({
+            "criterion": "path",
+            "segment": miss.segment,
+            "expected": miss.expected,
+            "actual": miss.actual,
+        }),
+    ))
+}

@@ -1,0 +1,198 @@
+//! Checks that serde cannot make: HTTP status ranges, path patterns, durations, header syntax,
+//! and files that must exist inside the spec's folder. Each problem names its key path so the
+//! loader can point at the line.
+//!
+//! The checks are per item so that a spec with structural errors can still have its intact
+//! items checked (see `load`).
+
+use std::path::Path;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+
+use super::diagnose::{KeyPath, Seg};
+use super::{Response, Route, ServerSettings, Spec, StaticMount, duration};
+use crate::files::resolve_inside;
+use crate::router::Pattern;
+
+/// The URL prefix of mockrig's own endpoints; spec routes may not claim it.
+pub const RESERVED_PREFIX: &str = "/__mockrig";
+
+/// A problem found by a check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub path: KeyPath,
+    /// Point at the key itself rather than at its value.
+    pub at_key: bool,
+    pub message: String,
+}
+
+/// Where files named by the spec are looked up: the spec's folder, canonical.
+pub struct Base<'a> {
+    pub dir: &'a Path,
+}
+
+#[derive(Default)]
+pub struct Problems {
+    pub list: Vec<Problem>,
+}
+
+impl Problems {
+    fn value(&mut self, path: KeyPath, message: impl Into<String>) {
+        self.list.push(Problem {
+            path,
+            at_key: false,
+            message: message.into(),
+        });
+    }
+
+    fn key(&mut self, path: KeyPath, message: impl Into<String>) {
+        self.list.push(Problem {
+            path,
+            at_key: true,
+            message: message.into(),
+        });
+    }
+}
+
+fn at(base: &[Seg], more: &[&str]) -> KeyPath {
+    let mut p = base.to_vec();
+    p.extend(more.iter().map(|k| Seg::Key((*k).to_owned())));
+    p
+}
+
+/// Every check over a whole spec.
+pub fn validate(spec: &Spec, base: &Base<'_>) -> Vec<Problem> {
+    let mut out = Problems::default();
+    server(&spec.server, &mut out);
+    for (i, s) in spec.statics.iter().enumerate() {
+        static_mount(i, s, base, &mut out);
+    }
+    for (i, r) in spec.routes.iter().enumerate() {
+        route(i, r, base, &mut out);
+    }
+    for (i, s) in spec.statics.iter().enumerate() {
+        if let Some(first) = spec.statics[..i].iter().position(|o| o.path == s.path) {
+            out.value(
+                vec![
+                    Seg::Key("static".into()),
+                    Seg::Index(i),
+                    Seg::Key("path".into()),
+                ],
+                format!("'{}' is already served by static[{first}]", s.path),
+            );
+        }
+    }
+    out.list
+}
+
+pub fn server(s: &ServerSettings, out: &mut Problems) {
+    if let Some(d) = &s.delay
+        && let Err(e) = duration::parse(&d.0)
+    {
+        out.value(at(&[], &["server", "delay"]), e);
+    }
+}
+
+pub fn static_mount(i: usize, s: &StaticMount, base: &Base<'_>, out: &mut Problems) {
+    let here = vec![Seg::Key("static".into()), Seg::Index(i)];
+    match Pattern::parse(&s.path) {
+        Ok(p) if !p.is_static() => out.value(
+            at(&here, &["path"]),
+            format!("'{}' must be a plain prefix, without parameters", s.path),
+        ),
+        Ok(_) => reserved(&s.path, at(&here, &["path"]), out),
+        Err(e) => out.value(at(&here, &["path"]), e),
+    }
+    match resolve_inside(base.dir, &s.dir, "the spec's folder") {
+        Ok(dir) if !dir.is_dir() => {
+            out.value(at(&here, &["dir"]), format!("'{}' is not a folder", s.dir))
+        }
+        Ok(_) => {}
+        Err(e) => out.value(at(&here, &["dir"]), e.to_string()),
+    }
+}
+
+pub fn route(i: usize, r: &Route, base: &Base<'_>, out: &mut Problems) {
+    let here = vec![Seg::Key("routes".into()), Seg::Index(i)];
+    match Pattern::parse(&r.path) {
+        Ok(_) => reserved(&r.path, at(&here, &["path"]), out),
+        Err(e) => out.value(at(&here, &["path"]), e),
+    }
+    if let Some(m) = &r.matcher {
+        for name in m.headers.keys() {
+            if HeaderName::from_bytes(name.as_bytes()).is_err() {
+                out.key(
+                    at(&here, &["match", "headers", name]),
+                    format!("'{name}' is not a valid header name"),
+                );
+            }
+        }
+    }
+    response(&at(&here, &["response"]), &r.response, base, out);
+}
+
+fn reserved(path: &str, key: KeyPath, out: &mut Problems) {
+    let p = path.trim_end_matches('/');
+    if p == RESERVED_PREFIX || p.starts_with(&format!("{RESERVED_PREFIX}/")) {
+        out.value(
+            key,
+            format!("'{path}' is under {RESERVED_PREFIX}/, which is reserved for mockrig's own endpoints"),
+        );
+    }
+}
+
+fn response(here: &[Seg], r: &Response, base: &Base<'_>, out: &mut Problems) {
+    if !(100..=599).contains(&r.status) {
+        out.value(
+            at(here, &["status"]),
+            format!("{} is not an HTTP status (100-599)", r.status),
+        );
+    }
+    for (name, values) in &r.headers {
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            out.key(
+                at(here, &["headers", name]),
+                format!("'{name}' is not a valid header name"),
+            );
+        }
+        for v in &values.0 {
+            if HeaderValue::from_str(v).is_err() {
+                out.value(
+                    at(here, &["headers", name]),
+                    format!(
+                        "{v:?} is not a valid header value (no control characters or newlines)"
+                    ),
+                );
+            }
+        }
+    }
+    let kinds = [
+        ("body", r.body.is_some()),
+        ("text", r.text.is_some()),
+        ("file", r.file.is_some()),
+    ];
+    let given: Vec<&str> = kinds.iter().filter(|k| k.1).map(|k| k.0).collect();
+    for extra in given.iter().skip(1) {
+        out.key(
+            at(here, &[extra]),
+            format!(
+                "a response has one of body, text or file; {} is already given",
+                given[0]
+            ),
+        );
+    }
+    if let Some(file) = &r.file {
+        match resolve_inside(base.dir, file, "the spec's folder") {
+            Ok(p) if !p.is_file() => {
+                out.value(at(here, &["file"]), format!("'{file}' is not a file"))
+            }
+            Ok(_) => {}
+            Err(e) => out.value(at(here, &["file"]), e.to_string()),
+        }
+    }
+    if let Some(d) = &r.delay
+        && let Err(e) = duration::parse(&d.0)
+    {
+        out.value(at(here, &["delay"]), e);
+    }
+}
