@@ -46,8 +46,8 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "MOCKRIG_MAX_BODY", default_value_t = 1024 * 1024)]
     pub max_body: usize,
-    /// Log filter for stderr, e.g. `warn` to stop logging each request.
-    #[arg(long, env = "MOCKRIG_LOG", default_value = "info")]
+    /// Log filter for stderr (tracing syntax); `warn` stops logging each request.
+    #[arg(long, env = "MOCKRIG_LOG", default_value = "mockrig=info,warn")]
     pub log: String,
 }
 
@@ -86,9 +86,10 @@ fn check(path: &std::path::Path) -> ExitCode {
 
 fn serve(args: ServeArgs) -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("mockrig=info,warn"));
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(filter)
         .init();
     let config = ServeConfig {

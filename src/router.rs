@@ -132,6 +132,27 @@ impl Pattern {
     }
 }
 
+impl Pattern {
+    /// How far a request path is from this pattern, for ranking near misses: each segment
+    /// that does not fit counts, a missing or extra segment more, and a likely typo
+    /// (`usres` for `users`) less than an unrelated word.
+    pub fn distance(&self, request: &[Cow<'_, str>]) -> usize {
+        let mut d = 0;
+        for (i, seg) in self.segments.iter().enumerate() {
+            match (seg, request.get(i)) {
+                (Segment::CatchAll(_), Some(_)) => return d,
+                (Segment::Param(_), Some(g)) if !g.is_empty() => {}
+                (Segment::Static(s), Some(g)) if s == g => {}
+                (Segment::Static(s), Some(g)) => {
+                    d += 10 + (10.0 * (1.0 - strsim::jaro_winkler(s, g))).round() as usize;
+                }
+                _ => d += 20,
+            }
+        }
+        d + 20 * request.len().saturating_sub(self.segments.len())
+    }
+}
+
 /// The first path segment where a pattern and a request differ (1-based).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathMismatch {
@@ -350,5 +371,14 @@ mod tests {
             .explain_mismatch(&request_segments("/users/1/posts/x"))
             .unwrap();
         assert_eq!(m.expected, "end of path");
+    }
+
+    #[test]
+    fn a_typo_is_nearer_than_another_path() {
+        let req = request_segments("/usres/1");
+        let near = Pattern::parse("/users/{id}").unwrap().distance(&req);
+        let far = Pattern::parse("/health").unwrap().distance(&req);
+        assert!(near < far, "{near} should be below {far}");
+        assert_eq!(Pattern::parse("/usres/{id}").unwrap().distance(&req), 0);
     }
 }

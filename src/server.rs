@@ -427,9 +427,9 @@ fn near_misses(
             }));
         }
         match path_miss(entry, segments) {
-            Some((prefix, miss)) => {
-                // Fewer matching leading segments means further away.
-                score += 100usize.saturating_sub(10 * prefix);
+            Some(miss) => {
+                // A path that differs weighs more than any condition on the right path.
+                score += 100 + entry.pattern.distance(segments);
                 failed.push(miss);
             }
             None => {
@@ -471,16 +471,13 @@ fn near_misses(
         .collect()
 }
 
-/// The first differing path segment, with how many leading segments agreed.
-fn path_miss(entry: &Entry, segments: &[std::borrow::Cow<'_, str>]) -> Option<(usize, Value)> {
+/// The first path segment where the route and the request differ.
+fn path_miss(entry: &Entry, segments: &[std::borrow::Cow<'_, str>]) -> Option<Value> {
     let miss = entry.pattern.explain_mismatch(segments)?;
-    Some((
-        miss.segment - 1,
-        json!({
-            "criterion": "path",
-            "segment": miss.segment,
-            "expected": miss.expected,
-            "actual": miss.actual,
-        }),
-    ))
+    Some(json!({
+        "criterion": "path",
+        "segment": miss.segment,
+        "expected": miss.expected,
+        "actual": miss.actual,
+    }))
 }

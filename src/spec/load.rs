@@ -201,9 +201,16 @@ fn locate_problem(doc: Option<&MarkedYaml<'_>>, p: &Problem) -> Diagnostic {
 /// A YAML syntax error. saphyr follows YAML 1.2 strictly, so it catches an unclosed `{` that
 /// serde_yaml would read as a multi-line string and blame on a type further down.
 fn scan_diagnostic(e: &saphyr::ScanError) -> Diagnostic {
+    // The classic trap: `{ path: /users/{id} }` - braces end a flow mapping unless quoted.
+    let hint = if e.info().contains("flow") {
+        " (inside { } or [ ], quote values that contain braces, brackets or commas, \
+         e.g. path: \"/users/{id}\")"
+    } else {
+        ""
+    };
     Diagnostic {
         path: String::new(),
-        message: format!("invalid YAML: {}", e.info()),
+        message: format!("invalid YAML: {}{hint}", e.info()),
         line: e.marker().line().max(1),
         column: e.marker().col() + 1,
         width: 1,

@@ -1,0 +1,82 @@
+//! Starts mockrig in-process on 127.0.0.1:0 from a spec written to a temporary folder.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::{Path, PathBuf};
+
+use mockrig::{Background, ServeConfig};
+
+pub struct Mock {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub client: reqwest::Client,
+    _server: Background,
+}
+
+impl Mock {
+    /// Serves `yaml` after writing `files` (path, contents) next to it.
+    pub fn start(yaml: &str, files: &[(&str, &[u8])]) -> Mock {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (path, contents) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, contents).unwrap();
+        }
+        let spec = dir.path().join("api.yaml");
+        std::fs::write(&spec, yaml).unwrap();
+        let server = serve(&spec).unwrap_or_else(|e| panic!("mockrig did not start: {e}"));
+        Mock {
+            url: server.url(),
+            dir,
+            client: client(),
+            _server: server,
+        }
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{}", self.url, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.at(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Sends a raw request line, so paths reach the server exactly as written (reqwest would
+    /// normalise `..` away), and returns the status code.
+    pub async fn raw_status(&self, path: &str) -> u16 {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let addr = self.url.trim_start_matches("http://");
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out);
+        text.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"))
+    }
+}
+
+pub fn serve(spec: &Path) -> Result<Background, mockrig::StartError> {
+    let mut config = ServeConfig::new(spec);
+    config.workers = Some(1);
+    Background::start(config)
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
