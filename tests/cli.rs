@@ -1,0 +1,343 @@
+//! The `mockrig` binary: `check` on broken specs, `serve` readiness and shutdown, `schema`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn mockrig() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mockrig"))
+}
+
+/// Writes `yaml` (and `files`) to a temp folder and runs `mockrig check` on it.
+fn check(yaml: &str, files: &[(&str, &str)]) -> (i32, String) {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, contents) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, contents).unwrap();
+    }
+    let spec = dir.path().join("spec/api.yaml");
+    std::fs::create_dir_all(spec.parent().unwrap()).unwrap();
+    std::fs::write(&spec, yaml).unwrap();
+    let out = mockrig()
+        .arg("check")
+        .arg("api.yaml")
+        .current_dir(spec.parent().unwrap())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Asserts `check` fails and reports `needle` at `api.yaml:LINE:`.
+#[track_caller]
+fn assert_error(yaml: &str, files: &[(&str, &str)], line: usize, needle: &str) -> String {
+    let (code, out) = check(yaml, files);
+    assert_eq!(code, 1, "check must fail:\n{out}");
+    let located = out
+        .lines()
+        .any(|l| l.starts_with(&format!("api.yaml:{line}:")) && l.contains(needle));
+    assert!(located, "expected `{needle}` at line {line}:\n{out}");
+    // Every report shows the source line and a caret under it.
+    assert!(out.contains(" | ") && out.contains('^'), "no caret:\n{out}");
+    out
+}
+
+#[test]
+fn yaml_syntax_error() {
+    assert_error(
+        "routes:\n  - path: /a\n    response: { status: 200\n  - path: /b\n",
+        &[],
+        4,
+        "invalid YAML",
+    );
+}
+
+#[test]
+fn unknown_key_with_did_you_mean() {
+    assert_error(
+        "routes:\n  - path: /a\n    response:\n      stauts: 200\n",
+        &[],
+        4,
+        "routes[0].response.stauts: unknown key 'stauts', did you mean 'status'?",
+    );
+}
+
+#[test]
+fn wrong_type() {
+    assert_error(
+        "routes:\n  - path: /a\n    response:\n      status: \"abc\"\n",
+        &[],
+        4,
+        "routes[0].response.status: expected an integer, found string \"abc\"",
+    );
+}
+
+#[test]
+fn bad_status() {
+    let out = assert_error(
+        "routes:\n  - path: /a\n  - path: /b\n  - path: /c\n    response:\n      status: 1200\n",
+        &[],
+        6,
+        "routes[2].response.status: 1200 is not an HTTP status (100-599)",
+    );
+    assert!(
+        out.contains("api.yaml:6:15:"),
+        "column of the value:\n{out}"
+    );
+}
+
+#[test]
+fn missing_file() {
+    assert_error(
+        "routes:\n  - path: /logo\n    response: { file: img/logo.png }\n",
+        &[],
+        3,
+        "routes[0].response.file: 'img/logo.png' does not exist",
+    );
+}
+
+#[test]
+fn file_outside_the_spec_folder() {
+    assert_error(
+        "routes:\n  - path: /x\n    response:\n      file: ../secret.txt\n",
+        &[("secret.txt", "top secret")],
+        4,
+        "resolves outside the spec's folder",
+    );
+    assert_error(
+        "static:\n  - path: /app\n    dir: ..\n",
+        &[],
+        3,
+        "static[0].dir",
+    );
+}
+
+#[test]
+fn bad_path_pattern() {
+    assert_error(
+        "routes:\n  - path: /ok\n  - path: /users/{id\n",
+        &[],
+        3,
+        "routes[1].path: '{id' mixes text and braces",
+    );
+    assert_error("routes:\n  - path: users\n", &[], 2, "must start with '/'");
+    assert_error(
+        "routes:\n  - path: \"/{*rest}/more\"\n",
+        &[],
+        2,
+        "must be the last segment",
+    );
+    assert_error(
+        "routes:\n  - path: /__mockrig/status\n",
+        &[],
+        2,
+        "reserved for mockrig's own endpoints",
+    );
+}
+
+#[test]
+fn bad_duration() {
+    assert_error(
+        "server:\n  delay: soon\nroutes: []\n",
+        &[],
+        2,
+        "server.delay: 'soon' is not a duration",
+    );
+    assert_error(
+        "routes:\n  - path: /a\n    response: { text: hi, delay: 10h }\n",
+        &[],
+        3,
+        "routes[0].response.delay",
+    );
+}
+
+#[test]
+fn unknown_method_and_missing_key() {
+    assert_error(
+        "routes:\n  - method: FETCH\n    path: /a\n",
+        &[],
+        2,
+        "unknown value 'FETCH', expected one of GET, POST",
+    );
+    assert_error(
+        "routes:\n  - method: GET\n    response: { text: hi }\n",
+        &[],
+        2,
+        "routes[0]: missing required key 'path'",
+    );
+}
+
+#[test]
+fn more_than_one_body() {
+    assert_error(
+        "routes:\n  - path: /a\n    response:\n      text: hi\n      body: { a: 1 }\n",
+        &[],
+        4,
+        "a response has one of body, text or file",
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let yaml = "\
+server:
+  delay: fast
+routes:
+  - method: GET
+    path: /users
+    response:
+      stauts: 200
+  - method: POST
+    path: /users
+    response:
+      status: \"abc\"
+  - method: GET
+    path: /health
+    response:
+      status: 1200
+  - method: GET
+    pth: /x
+";
+    let (code, out) = check(yaml, &[]);
+    assert_eq!(code, 1);
+    for located in [
+        "api.yaml:2:10: server.delay:",
+        "api.yaml:7:7: routes[0].response.stauts:",
+        "api.yaml:11:15: routes[1].response.status:",
+        "api.yaml:15:15: routes[2].response.status: 1200",
+        "api.yaml:17:5: routes[3].pth: unknown key 'pth', did you mean 'path'?",
+    ] {
+        assert!(out.contains(located), "missing `{located}` in:\n{out}");
+    }
+    assert!(
+        !out.contains("missing required key 'path'"),
+        "a typo of a key is not also reported as missing:\n{out}"
+    );
+    assert!(out.trim_end().ends_with("5 errors"), "{out}");
+}
+
+#[test]
+fn a_valid_spec_passes_with_a_summary() {
+    let (code, out) = check(
+        "static:\n  - { path: /app, dir: www }\nroutes:\n  - path: /a\n  - path: /b\n",
+        &[("spec/www/index.html", "hi")],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.trim(), "api.yaml: ok, 2 routes, 1 static folder");
+}
+
+/// Kills the child if the test fails before it exits on its own.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_prints_its_address_answers_and_stops_on_sigterm() {
+    let spec = common::repo_path("examples/basic.yaml");
+    let mut child = Child(
+        mockrig()
+            .args(["serve", "--port", "0", "--workers", "1"])
+            .arg(&spec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stdout = BufReader::new(child.0.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .trim_end()
+        .strip_prefix("mockrig listening on http://127.0.0.1:")
+        .map(|port| format!("http://127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    assert!(!url.ends_with(":0"), "the real port is printed");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let body: serde_json::Value = rt.block_on(async {
+        common::client()
+            .get(format!("{url}/health"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(body, serde_json::json!({"ok": true}));
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let exit = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "mockrig did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "graceful stop exits 0, got {exit:?}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert!(rest.is_empty(), "exactly one line on stdout, then {rest:?}");
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(
+        log.contains("method=GET path=/health status=200 route=\"routes[0]\""),
+        "each request is logged to stderr:\n{log}"
+    );
+}
+
+#[test]
+fn serve_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "routes:\n  - path: /a\n    response: { status: 99 }\n",
+    )
+    .unwrap();
+    let out = mockrig()
+        .args(["serve", "--port", "0"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a bad spec exits 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.yaml:3:25: routes[0].response.status"),
+        "{err}"
+    );
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let good = common::repo_path("examples/basic.yaml");
+    let out = mockrig()
+        .args(["serve", "--port", &port])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a taken port exits 2");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot listen on 127.0.0.1:"));
+}
+
+#[test]
+fn schema_command_prints_the_checked_in_schema() {
+    let out = mockrig().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let checked_in = std::fs::read_to_string(common::repo_path("schemas/mockrig.schema.json"))
+        .expect("schemas/mockrig.schema.json is checked in");
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), checked_in);
+}

@@ -1,0 +1,114 @@
+//! The checked-in JSON Schema matches the Rust types, and every example loads and serves.
+
+mod common;
+
+use mockrig::spec::{self, Spec};
+use reqwest::StatusCode;
+
+#[test]
+fn checked_in_schema_is_current() {
+    let generated = spec::schema::json_schema_text();
+    let path = common::repo_path("schemas/mockrig.schema.json");
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "schemas/mockrig.schema.json is stale; run `UPDATE_SCHEMAS=1 cargo test --test schema_and_examples`"
+    );
+}
+
+fn examples() -> Vec<std::path::PathBuf> {
+    let mut list: Vec<_> = std::fs::read_dir(common::repo_path("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    list.sort();
+    assert!(!list.is_empty(), "examples/ has specs");
+    list
+}
+
+#[test]
+fn examples_point_editors_at_the_schema() {
+    for path in examples() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../schemas/mockrig.schema.json"),
+            "{} must start with the schema comment",
+            path.display()
+        );
+    }
+}
+
+/// A concrete request path for a pattern: `1` for each parameter, `a/b` for a catch-all.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with("{*") {
+                "a/b"
+            } else if seg.starts_with('{') {
+                "1"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn every_example_serves_every_unconditional_route() {
+    for path in examples() {
+        let loaded = spec::load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let server = common::serve(&path).unwrap();
+        let client = common::client();
+        let Spec {
+            routes, statics, ..
+        } = &loaded.spec;
+        for (i, route) in routes.iter().enumerate() {
+            if route.matcher.is_some() {
+                continue;
+            }
+            // Only the first route of a method and path is reachable without conditions.
+            let shadowed = routes[..i]
+                .iter()
+                .any(|r| r.path == route.path && r.method == route.method && r.matcher.is_none());
+            if shadowed {
+                continue;
+            }
+            let method = match route.method {
+                spec::Method::Any => "GET",
+                m => m.as_str(),
+            };
+            let url = format!("{}{}", server.url(), concrete(&route.path));
+            let r = client
+                .request(method.parse().unwrap(), &url)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status().as_u16(),
+                route.response.status,
+                "{}: routes[{i}] {method} {url}",
+                path.display()
+            );
+        }
+        for s in statics {
+            let r = client
+                .get(format!("{}{}/", server.url(), s.path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::OK,
+                "{}: static {}",
+                path.display(),
+                s.path
+            );
+        }
+    }
+}
