@@ -46,6 +46,9 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "MOCKRIG_MAX_BODY", default_value_t = 1024 * 1024)]
     pub max_body: usize,
+    /// Do not reload when the spec changes (for CI runs that want a frozen spec).
+    #[arg(long)]
+    pub no_watch: bool,
     /// Log filter for stderr (tracing syntax); `warn` stops logging each request.
     #[arg(long, env = "MOCKRIG_LOG", default_value = "mockrig=info,warn")]
     pub log: String,
@@ -99,6 +102,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         workers: args.workers,
         max_body: args.max_body,
         handle_signals: true,
+        watch: !args.no_watch,
     };
     actix_web::rt::System::new().block_on(async move {
         let server = match Server::start(&config) {
@@ -110,7 +114,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                         exit::BAD_SPEC
                     }
                     StartError::Spec(LoadError::Read(..)) => exit::BAD_SPEC,
-                    StartError::Bind { .. } => exit::CANNOT_SERVE,
+                    StartError::Bind { .. } | StartError::Watch(_) => exit::CANNOT_SERVE,
                 });
             }
         };

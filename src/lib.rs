@@ -12,12 +12,16 @@
 //! - [`response`]: responses compiled once, sent many times.
 //! - [`runtime`]: a spec compiled for serving; swapped whole on reload.
 //! - [`server`]: actix-web with one default service over the current runtime.
+//! - [`reload`]: watching the spec and swapping in a new runtime when it is saved.
+//! - [`admin`]: mockrig's own endpoints under `/__mockrig/`.
 //! - [`files`]: keeping every served file inside its folder.
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::run`].
 
+pub mod admin;
 pub mod cli;
 pub mod files;
 pub mod matcher;
+pub mod reload;
 pub mod response;
 pub mod router;
 pub mod runtime;

@@ -10,7 +10,7 @@ use crate::files::resolve_inside;
 use crate::matcher::Matcher;
 use crate::response::Prepared;
 use crate::router::{Pattern, Router};
-use crate::spec::{Loaded, Method, duration};
+use crate::spec::{Loaded, Method, Spec, duration};
 
 /// One entry of the path tree: a spec route or a static folder.
 #[derive(Debug)]
@@ -50,7 +50,10 @@ impl Entry {
 pub struct Runtime {
     pub router: Router<usize>,
     pub entries: Vec<Entry>,
-    pub summary: String,
+    /// The spec this was compiled from, kept to tell what a reload changed.
+    pub spec: Spec,
+    /// Canonical paths of the `file:` bodies, which the watcher watches beside the spec.
+    pub files: Vec<PathBuf>,
 }
 
 impl Runtime {
@@ -66,6 +69,7 @@ impl Runtime {
             .transpose()?;
         let mut router = Router::default();
         let mut entries = Vec::new();
+        let mut files = Vec::new();
         for (i, r) in spec.routes.iter().enumerate() {
             let label = format!("routes[{i}]");
             let pattern = Pattern::parse(&r.path).map_err(|e| format!("{label}.path: {e}"))?;
@@ -73,6 +77,7 @@ impl Runtime {
                 Some(f) => Some(resolve(&loaded.dir, f).map_err(|e| format!("{label}: {e}"))?),
                 None => None,
             };
+            files.extend(file.clone());
             let prepared = Prepared::compile(&r.response, file, default_delay)
                 .map_err(|e| format!("{label}.response: {e}"))?;
             let matcher = r
@@ -122,7 +127,8 @@ impl Runtime {
         Ok(Runtime {
             router,
             entries,
-            summary: spec.summary(),
+            spec: spec.clone(),
+            files,
         })
     }
 }

@@ -17,6 +17,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use crate::matcher::RequestView;
+use crate::reload::{Reloader, Watcher};
 use crate::router::request_segments;
 use crate::runtime::{Action, Entry, Runtime, static_file};
 use crate::spec::{self, LoadError, Method};
@@ -35,6 +36,8 @@ pub struct ServeConfig {
     /// Stop gracefully on SIGINT/SIGTERM. Off when embedded in tests, where the host process
     /// owns its signals.
     pub handle_signals: bool,
+    /// Reload when the spec or a file it names is saved.
+    pub watch: bool,
 }
 
 impl ServeConfig {
@@ -46,6 +49,7 @@ impl ServeConfig {
             workers: None,
             max_body: 1024 * 1024,
             handle_signals: false,
+            watch: true,
         }
     }
 }
@@ -57,6 +61,8 @@ pub enum StartError {
     Spec(#[from] LoadError),
     #[error("{0}")]
     Compile(String),
+    #[error("cannot watch the spec: {0}")]
+    Watch(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -67,7 +73,10 @@ pub enum StartError {
 /// State shared by all workers. It is created once, outside the per-worker app factory, so
 /// every worker sees the same runtime.
 pub struct Shared {
-    pub live: ArcSwap<Runtime>,
+    /// The runtime requests are served from; reloads replace it whole.
+    pub live: Arc<ArcSwap<Runtime>>,
+    pub reloader: Arc<Reloader>,
+    pub watching: bool,
     pub max_body: usize,
 }
 
@@ -76,6 +85,7 @@ pub struct Server {
     addr: SocketAddr,
     server: actix_web::dev::Server,
     shared: web::Data<Shared>,
+    watcher: Option<Watcher>,
 }
 
 impl Server {
@@ -84,9 +94,18 @@ impl Server {
     pub fn start(config: &ServeConfig) -> Result<Server, StartError> {
         let loaded = spec::load_file(&config.spec)?;
         let runtime = Runtime::compile(&loaded).map_err(StartError::Compile)?;
-        tracing::info!(spec = %config.spec.display(), "loaded: {}", runtime.summary);
+        tracing::info!(spec = %config.spec.display(), "loaded: {}", runtime.spec.summary());
+        let live = Arc::new(ArcSwap::from_pointee(runtime));
+        let reloader = Arc::new(Reloader::new(config.spec.clone(), live.clone()));
+        let watcher = if config.watch {
+            Some(Watcher::start(reloader.clone()).map_err(|e| StartError::Watch(e.to_string()))?)
+        } else {
+            None
+        };
         let shared = web::Data::new(Shared {
-            live: ArcSwap::from_pointee(runtime),
+            live,
+            reloader,
+            watching: watcher.is_some(),
             max_body: config.max_body,
         });
         let addr_text = if config.host.contains(':') {
@@ -105,6 +124,7 @@ impl Server {
         let mut http = HttpServer::new(move || {
             App::new()
                 .app_data(app_data.clone())
+                .service(crate::admin::scope())
                 .default_service(web::to(dispatch))
         })
         .listen(listener)
@@ -119,6 +139,7 @@ impl Server {
             addr,
             server: http.run(),
             shared,
+            watcher,
         })
     }
 
@@ -141,7 +162,9 @@ impl Server {
 
     /// Serves until stopped.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        drop(self.watcher);
+        result
     }
 }
 

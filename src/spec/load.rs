@@ -35,8 +35,14 @@ pub enum LoadError {
 
 /// Reads, parses and checks a spec file.
 pub fn load_file(file: &Path) -> Result<Loaded, LoadError> {
+    let source = std::fs::read_to_string(file)
+        .map_err(|e| LoadError::Read(file.display().to_string(), e))?;
+    load_text(file, &source)
+}
+
+/// Parses and checks the text of the spec file `file` (already read, e.g. by the watcher).
+pub fn load_text(file: &Path, source: &str) -> Result<Loaded, LoadError> {
     let name = file.display().to_string();
-    let source = std::fs::read_to_string(file).map_err(|e| LoadError::Read(name.clone(), e))?;
     let dir = file
         .parent()
         .map(|p| {
@@ -49,7 +55,7 @@ pub fn load_file(file: &Path) -> Result<Loaded, LoadError> {
         .unwrap_or(Path::new("."))
         .canonicalize()
         .map_err(|e| LoadError::Read(name.clone(), e))?;
-    let spec = load_str(&source, &name, &dir).map_err(LoadError::Invalid)?;
+    let spec = load_str(source, &name, &dir).map_err(LoadError::Invalid)?;
     Ok(Loaded {
         spec,
         file: file.to_owned(),
@@ -203,8 +209,8 @@ fn locate_problem(doc: Option<&MarkedYaml<'_>>, p: &Problem) -> Diagnostic {
 fn scan_diagnostic(e: &saphyr::ScanError) -> Diagnostic {
     // The classic trap: `{ path: /users/{id} }` - braces end a flow mapping unless quoted.
     let hint = if e.info().contains("flow") {
-        " (inside { } or [ ], quote values that contain braces, brackets or commas, \
-         e.g. path: \"/users/{id}\")"
+        " (close every { and [; inside them, quote values that contain braces, brackets or \
+         commas, e.g. path: \"/users/{id}\")"
     } else {
         ""
     };

@@ -19,7 +19,7 @@ pub mod report;
 pub mod schema;
 pub mod validate;
 
-pub use load::{LoadError, Loaded, load_file, load_str};
+pub use load::{LoadError, Loaded, load_file, load_str, load_text};
 pub use report::{Diagnostic, SpecErrors};
 
 /// A mockrig spec: the routes, static folders and settings of one mock server.

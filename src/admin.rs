@@ -1,0 +1,79 @@
+//! mockrig's own endpoints under `/__mockrig/`, a prefix spec routes may not use.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde_json::json;
+
+use crate::reload::Outcome;
+use crate::server::{Shared, json_error};
+use crate::spec::validate::RESERVED_PREFIX;
+
+/// The admin routes, registered ahead of the spec's default service.
+pub fn scope() -> actix_web::Scope {
+    web::scope(RESERVED_PREFIX)
+        .route("/status", web::get().to(status))
+        .route("/reload", web::post().to(reload))
+        .default_service(web::to(unknown))
+}
+
+fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+/// What is serving, since when, and how the last reload went.
+async fn status(shared: web::Data<Shared>) -> HttpResponse {
+    let s = shared.reloader.status();
+    let runtime = shared.live.load();
+    let last = match &s.last {
+        None => json!(null),
+        Some((at, Ok(()))) => json!({"result": "ok", "at": rfc3339(*at)}),
+        Some((at, Err(e))) => json!({"result": "error", "at": rfc3339(*at), "error": e}),
+    };
+    HttpResponse::Ok().json(json!({
+        "spec": shared.reloader.spec_path().display().to_string(),
+        "loaded_at": rfc3339(s.loaded_at),
+        "reload_count": s.reloads,
+        "failed_reload_count": s.failures,
+        "last_reload": last,
+        "watching": shared.watching,
+        "counts": {
+            "routes": runtime.spec.routes.len(),
+            "static": runtime.spec.statics.len(),
+            "resources": 0,
+            "channels": 0,
+        },
+    }))
+}
+
+/// Reloads now, whether or not the file changed; answers with what happened.
+async fn reload(shared: web::Data<Shared>) -> HttpResponse {
+    let reloader = shared.reloader.clone();
+    // Parsing a large spec takes milliseconds; keep it off the worker that serves requests.
+    let outcome = match web::block(move || reloader.reload(true)).await {
+        Ok(o) => o,
+        Err(e) => Outcome::Failed(e.to_string()),
+    };
+    match outcome {
+        Outcome::Reloaded(text) => {
+            HttpResponse::Ok().json(json!({"result": "ok", "message": text}))
+        }
+        Outcome::Failed(e) => json_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"result": "error", "error": e}),
+        ),
+        Outcome::Unchanged | Outcome::Waiting => {
+            HttpResponse::Ok().json(json!({"result": "unchanged"}))
+        }
+    }
+}
+
+async fn unknown(req: HttpRequest) -> HttpResponse {
+    json_error(
+        StatusCode::NOT_FOUND,
+        json!({
+            "error": "no such mockrig endpoint",
+            "path": req.path(),
+            "endpoints": ["GET /__mockrig/status", "POST /__mockrig/reload"],
+        }),
+    )
+}

@@ -1,0 +1,413 @@
+//! Hot reload: when the spec (or a file it names) is saved, parse, check and compile it off the
+//! request path, then swap the new runtime in with one `ArcSwap::store`. A request in flight
+//! keeps the runtime it started with; a broken save keeps the last good one serving.
+//!
+//! Watching follows what editors do. Many save by writing a temporary file and renaming it over
+//! the original, which replaces the inode, so we watch the *folders* and pick events by file
+//! name. Bursts of events from one save are debounced, and a save that leaves the content as it
+//! was (or our own reads) does nothing, because the content's fingerprint is compared first.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::{BTreeSet, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use notify::{EventKind, RecursiveMode};
+use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+
+use crate::runtime::Runtime;
+use crate::spec::{self, LoadError, Route, Spec};
+
+/// How long a burst of file events must be quiet before we reload: long enough to cover the
+/// rename-write-delete sequence of one editor save, short enough to feel instant.
+pub const DEBOUNCE: Duration = Duration::from_millis(30);
+
+/// The outcome of the last reload, for `/__mockrig/status`.
+#[derive(Debug, Clone)]
+pub struct ReloadStatus {
+    /// When the spec now serving was loaded.
+    pub loaded_at: SystemTime,
+    /// Successful reloads since start.
+    pub reloads: u64,
+    /// Failed reload attempts since start.
+    pub failures: u64,
+    /// `None` until the first reload; then its time and its error, if it failed.
+    pub last: Option<(SystemTime, Result<(), String>)>,
+}
+
+/// What one reload attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The new spec is serving; the text says what changed.
+    Reloaded(String),
+    /// Same content as the last attempt: nothing to do.
+    Unchanged,
+    /// The file is missing or empty, which is how many saves look halfway through.
+    Waiting,
+    /// The new spec has errors; the previous one keeps serving.
+    Failed(String),
+}
+
+/// Reloads one spec into one runtime cell; shared by the watcher and `POST /__mockrig/reload`.
+pub struct Reloader {
+    spec_path: PathBuf,
+    live: Arc<ArcSwap<Runtime>>,
+    status: Mutex<ReloadStatus>,
+    /// Fingerprint of the content last tried, loaded or not.
+    last_seen: Mutex<u64>,
+    /// The files the last tried spec names, loaded or not: creating a missing one is a fix.
+    named_files: Mutex<Vec<PathBuf>>,
+    /// One reload at a time, so two triggers cannot store out of order.
+    running: Mutex<()>,
+}
+
+/// A poisoned lock here only means a reload panicked midway; the data is still consistent
+/// (each field is written in one assignment), so keep going rather than take the server down.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Reloader {
+    pub fn new(spec_path: PathBuf, live: Arc<ArcSwap<Runtime>>) -> Reloader {
+        let runtime = live.load();
+        let fingerprint = std::fs::read(&spec_path)
+            .map(|bytes| fingerprint(&bytes, &runtime.files))
+            .unwrap_or_default();
+        Reloader {
+            spec_path,
+            live: live.clone(),
+            status: Mutex::new(ReloadStatus {
+                loaded_at: SystemTime::now(),
+                reloads: 0,
+                failures: 0,
+                last: None,
+            }),
+            last_seen: Mutex::new(fingerprint),
+            named_files: Mutex::new(runtime.files.clone()),
+            running: Mutex::new(()),
+        }
+    }
+
+    pub fn spec_path(&self) -> &Path {
+        &self.spec_path
+    }
+
+    pub fn status(&self) -> ReloadStatus {
+        lock(&self.status).clone()
+    }
+
+    /// The spec file and the files it names: what the watcher must watch.
+    pub fn watch_list(&self) -> Vec<PathBuf> {
+        let mut list = vec![self.spec_path.clone()];
+        list.extend(lock(&self.named_files).iter().cloned());
+        list
+    }
+
+    /// Reads the spec and, if its content changed (or `force`), loads it and swaps it in.
+    pub fn reload(&self, force: bool) -> Outcome {
+        let _one_at_a_time = lock(&self.running);
+        let started = Instant::now();
+        let name = self.spec_path.display().to_string();
+        let source = match std::fs::read_to_string(&self.spec_path) {
+            Ok(s) if !s.trim().is_empty() => s,
+            Ok(_) | Err(_) if !force => return Outcome::Waiting,
+            Ok(_) => return self.failed(format!("{name} is empty")),
+            Err(e) => return self.failed(format!("cannot read {name}: {e}")),
+        };
+        let runtime = match spec::load_text(&self.spec_path, &source) {
+            Ok(l) => Runtime::compile(&l).map_err(|e| format!("{name}: {e}")),
+            Err(LoadError::Invalid(errors)) => Err(errors.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let files = match &runtime {
+            Ok(r) => r.files.clone(),
+            Err(_) => files_named(&self.spec_path, &source),
+        };
+        let previous = std::mem::replace(
+            &mut *lock(&self.last_seen),
+            fingerprint(source.as_bytes(), &files),
+        );
+        *lock(&self.named_files) = files;
+        if !force && previous == *lock(&self.last_seen) {
+            return Outcome::Unchanged;
+        }
+        let runtime = match runtime {
+            Ok(r) => r,
+            Err(e) => return self.failed(e),
+        };
+        let changes = describe_changes(&self.live.load().spec, &runtime.spec);
+        self.live.store(Arc::new(runtime));
+        let now = SystemTime::now();
+        {
+            let mut status = lock(&self.status);
+            status.loaded_at = now;
+            status.reloads += 1;
+            status.last = Some((now, Ok(())));
+        }
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let text = format!("reloaded {name} in {ms:.1} ms: {changes}");
+        tracing::info!("{text}");
+        Outcome::Reloaded(text)
+    }
+
+    fn failed(&self, error: String) -> Outcome {
+        {
+            let mut status = lock(&self.status);
+            status.failures += 1;
+            status.last = Some((SystemTime::now(), Err(error.clone())));
+        }
+        tracing::error!("reload failed, still serving the previous spec: {error}");
+        Outcome::Failed(error)
+    }
+}
+
+/// The `file:` bodies a spec names, read leniently from a spec that failed its checks (a
+/// missing file is exactly such a failure), so their folders can be watched for the fix.
+fn files_named(spec_path: &Path, source: &str) -> Vec<PathBuf> {
+    let dir = match spec_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    serde_yaml::from_str::<Spec>(source)
+        .map(|spec| {
+            spec.routes
+                .iter()
+                .filter_map(|r| r.response.file.as_ref())
+                .map(|f| dir.join(f))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The spec's bytes plus the size and time of each file it names: cheap, and enough to tell
+/// a real save from a repeated event or a touch that changed nothing.
+fn fingerprint(spec: &[u8], files: &[PathBuf]) -> u64 {
+    let mut h = DefaultHasher::new();
+    spec.hash(&mut h);
+    for f in files {
+        f.hash(&mut h);
+        if let Ok(m) = std::fs::metadata(f) {
+            m.len().hash(&mut h);
+            m.modified().ok().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
+/// `+1 route (POST /orders), ~1 route (GET /users/{id}), -0 routes`, and the same for static
+/// folders when they changed.
+pub fn describe_changes(old: &Spec, new: &Spec) -> String {
+    /// Routes are known by method and path; repeats of one method and path (with different
+    /// `match:`) by their rank among those.
+    fn keyed(routes: &[Route]) -> Vec<(String, usize, &Route)> {
+        let mut seen: Vec<String> = Vec::new();
+        routes
+            .iter()
+            .map(|r| {
+                let key = format!("{} {}", r.method, r.path);
+                let rank = seen.iter().filter(|k| **k == key).count();
+                seen.push(key.clone());
+                (key, rank, r)
+            })
+            .collect()
+    }
+    let old_routes = keyed(&old.routes);
+    let new_routes = keyed(&new.routes);
+    let find = |list: &[(String, usize, &Route)], key: &str, rank: usize| {
+        list.iter()
+            .find(|(k, n, _)| k == key && *n == rank)
+            .map(|e| e.2.clone())
+    };
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    for (key, rank, route) in &new_routes {
+        match find(&old_routes, key, *rank) {
+            None => added.push(key.clone()),
+            Some(old) if old != **route => changed.push(key.clone()),
+            Some(_) => {}
+        }
+    }
+    let removed: Vec<String> = old_routes
+        .iter()
+        .filter(|(k, n, _)| find(&new_routes, k, *n).is_none())
+        .map(|e| e.0.clone())
+        .collect();
+    let mut parts = vec![
+        count("+", &added, "route"),
+        count("~", &changed, "route"),
+        count("-", &removed, "route"),
+    ];
+    let old_static: BTreeSet<_> = old
+        .statics
+        .iter()
+        .map(|s| format!("{} {}", s.path, s.dir))
+        .collect();
+    let new_static: BTreeSet<_> = new
+        .statics
+        .iter()
+        .map(|s| format!("{} {}", s.path, s.dir))
+        .collect();
+    if old_static != new_static || old.server != new.server {
+        let added: Vec<String> = new_static.difference(&old_static).cloned().collect();
+        let removed: Vec<String> = old_static.difference(&new_static).cloned().collect();
+        parts.push(count("+", &added, "static folder"));
+        parts.push(count("-", &removed, "static folder"));
+        if old.server != new.server {
+            parts.push("server settings changed".into());
+        }
+    }
+    parts.join(", ")
+}
+
+fn count(sign: &str, names: &[String], noun: &str) -> String {
+    let n = names.len();
+    let plural = if n == 1 { "" } else { "s" };
+    if n == 0 {
+        return format!("{sign}0 {noun}s");
+    }
+    const SHOWN: usize = 3;
+    let mut list = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if n > SHOWN {
+        list.push_str(&format!(", … {} more", n - SHOWN));
+    }
+    format!("{sign}{n} {noun}{plural} ({list})")
+}
+
+/// Watches the spec and the files it names until dropped.
+pub struct Watcher {
+    stop: mpsc::Sender<Message>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+enum Message {
+    Events(DebounceEventResult),
+    Stop,
+}
+
+impl Watcher {
+    /// Starts watching. Reloads run on the watcher's own thread, never on a request worker.
+    pub fn start(reloader: Arc<Reloader>) -> notify::Result<Watcher> {
+        let (tx, rx) = mpsc::channel();
+        let events = tx.clone();
+        let mut debouncer = new_debouncer(DEBOUNCE, None, move |r| {
+            let _ = events.send(Message::Events(r));
+        })?;
+        let mut watched = WatchSet::default();
+        watched.update(&mut debouncer, &reloader)?;
+        let thread = std::thread::Builder::new()
+            .name("mockrig-watch".into())
+            .spawn(move || {
+                while let Ok(Message::Events(result)) = rx.recv() {
+                    match result {
+                        Ok(events) => {
+                            let relevant = events.iter().any(|e| {
+                                // Reads (including our own) report as Access; they change nothing.
+                                !matches!(e.kind, EventKind::Access(_))
+                                    && e.paths.iter().any(|p| watched.names.contains(p))
+                            });
+                            if relevant {
+                                reloader.reload(false);
+                                if let Err(e) = watched.update(&mut debouncer, &reloader) {
+                                    tracing::warn!("cannot watch a referenced file: {e}");
+                                }
+                            }
+                        }
+                        Err(errors) => {
+                            for e in errors {
+                                tracing::warn!("file watching: {e}");
+                            }
+                        }
+                    }
+                }
+                drop(debouncer);
+            })
+            .map_err(|e| notify::Error::generic(&e.to_string()))?;
+        Ok(Watcher {
+            stop: tx,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.stop.send(Message::Stop);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The folders being watched and the file paths in them that matter.
+#[derive(Default)]
+struct WatchSet {
+    dirs: HashSet<PathBuf>,
+    names: HashSet<PathBuf>,
+}
+
+impl WatchSet {
+    /// Watches the folders of the spec and of every file the serving spec names; a reload can
+    /// add files, and a file that does not exist yet is watched through its folder.
+    fn update<W: notify::Watcher, C: notify_debouncer_full::FileIdCache>(
+        &mut self,
+        debouncer: &mut notify_debouncer_full::Debouncer<W, C>,
+        reloader: &Reloader,
+    ) -> notify::Result<()> {
+        for path in reloader.watch_list() {
+            let Some((dir, name)) = split_canonical(&path) else {
+                continue;
+            };
+            if self.dirs.insert(dir.clone()) {
+                debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
+            }
+            self.names.insert(dir.join(name));
+        }
+        Ok(())
+    }
+}
+
+/// The canonical folder of a path and its file name; the file itself need not exist.
+fn split_canonical(path: &Path) -> Option<(PathBuf, std::ffi::OsString)> {
+    let name = path.file_name()?.to_owned();
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    Some((parent.canonicalize().ok()?, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> Spec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn names_what_changed() {
+        let old = spec(
+            "routes:\n  - { path: /a, response: { text: a } }\n  - { path: /b }\n  - { path: /c }\n",
+        );
+        let new = spec(
+            "routes:\n  - { path: /a, response: { text: A } }\n  - { path: /b }\n  - { method: POST, path: /orders }\n",
+        );
+        assert_eq!(
+            describe_changes(&old, &new),
+            "+1 route (POST /orders), ~1 route (GET /a), -1 route (GET /c)"
+        );
+        assert_eq!(
+            describe_changes(&old, &old),
+            "+0 routes, ~0 routes, -0 routes"
+        );
+    }
+}
