@@ -13,6 +13,8 @@ pub fn scope() -> actix_web::Scope {
     web::scope(RESERVED_PREFIX)
         .route("/status", web::get().to(status))
         .route("/reload", web::post().to(reload))
+        .route("/reset", web::post().to(reset))
+        .route("/state", web::get().to(state))
         .default_service(web::to(unknown))
 }
 
@@ -39,7 +41,7 @@ async fn status(shared: web::Data<Shared>) -> HttpResponse {
         "counts": {
             "routes": runtime.spec.routes.len(),
             "static": runtime.spec.statics.len(),
-            "resources": 0,
+            "resources": runtime.spec.resources.len(),
             "channels": 0,
         },
     }))
@@ -67,13 +69,48 @@ async fn reload(shared: web::Data<Shared>) -> HttpResponse {
     }
 }
 
+#[derive(serde::Deserialize)]
+struct ResetQuery {
+    resource: Option<String>,
+}
+
+/// Puts every resource (or `?resource=NAME`) back to its seed.
+async fn reset(shared: web::Data<Shared>, q: web::Query<ResetQuery>) -> HttpResponse {
+    let stores = shared.stores.clone();
+    let only = q.into_inner().resource;
+    let name = only.clone();
+    // With a state file this writes and flushes a snapshot: keep it off the worker.
+    match web::block(move || stores.reset(name.as_deref())).await {
+        Ok(Ok(true)) => HttpResponse::Ok().json(json!({"reset": only.unwrap_or("all".into())})),
+        Ok(Ok(false)) => json_error(
+            StatusCode::NOT_FOUND,
+            json!({"error": "no such resource", "resource": only}),
+        ),
+        Ok(Err(e)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": e})),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": e.to_string()}),
+        ),
+    }
+}
+
+/// Every resource's current data, by name.
+async fn state(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(shared.stores.dump())
+}
+
 async fn unknown(req: HttpRequest) -> HttpResponse {
     json_error(
         StatusCode::NOT_FOUND,
         json!({
             "error": "no such mockrig endpoint",
             "path": req.path(),
-            "endpoints": ["GET /__mockrig/status", "POST /__mockrig/reload"],
+            "endpoints": [
+                "GET /__mockrig/status",
+                "POST /__mockrig/reload",
+                "POST /__mockrig/reset",
+                "GET /__mockrig/state",
+            ],
         }),
     )
 }

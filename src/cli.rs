@@ -46,6 +46,9 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "MOCKRIG_MAX_BODY", default_value_t = 1024 * 1024)]
     pub max_body: usize,
+    /// Keep resource data in this JSON file (and a `.journal` beside it) across restarts.
+    #[arg(long, env = "MOCKRIG_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
     /// Do not reload when the spec changes (for CI runs that want a frozen spec).
     #[arg(long)]
     pub no_watch: bool,
@@ -103,6 +106,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         max_body: args.max_body,
         handle_signals: true,
         watch: !args.no_watch,
+        state_file: args.state_file,
     };
     actix_web::rt::System::new().block_on(async move {
         let server = match Server::start(&config) {
@@ -113,7 +117,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                     StartError::Spec(LoadError::Invalid(_)) | StartError::Compile(_) => {
                         exit::BAD_SPEC
                     }
-                    StartError::Spec(LoadError::Read(..)) => exit::BAD_SPEC,
+                    StartError::Spec(LoadError::Read(..)) | StartError::State(_) => exit::BAD_SPEC,
                     StartError::Bind { .. } | StartError::Watch(_) => exit::CANNOT_SERVE,
                 });
             }

@@ -12,6 +12,7 @@
 //! - [`response`]: responses compiled once, sent many times.
 //! - [`runtime`]: a spec compiled for serving; swapped whole on reload.
 //! - [`server`]: actix-web with one default service over the current runtime.
+//! - [`resources`]: stateful REST resources; their data lives outside the runtime.
 //! - [`reload`]: watching the spec and swapping in a new runtime when it is saved.
 //! - [`admin`]: mockrig's own endpoints under `/__mockrig/`.
 //! - [`files`]: keeping every served file inside its folder.
@@ -22,6 +23,7 @@ pub mod cli;
 pub mod files;
 pub mod matcher;
 pub mod reload;
+pub mod resources;
 pub mod response;
 pub mod router;
 pub mod runtime;

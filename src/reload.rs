@@ -19,6 +19,7 @@ use arc_swap::ArcSwap;
 use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
+use crate::resources::Stores;
 use crate::runtime::Runtime;
 use crate::spec::{self, LoadError, Route, Spec};
 
@@ -56,6 +57,7 @@ pub enum Outcome {
 pub struct Reloader {
     spec_path: PathBuf,
     live: Arc<ArcSwap<Runtime>>,
+    stores: Arc<Stores>,
     status: Mutex<ReloadStatus>,
     /// Fingerprint of the content last tried, loaded or not.
     last_seen: Mutex<u64>,
@@ -72,7 +74,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Reloader {
-    pub fn new(spec_path: PathBuf, live: Arc<ArcSwap<Runtime>>) -> Reloader {
+    pub fn new(spec_path: PathBuf, live: Arc<ArcSwap<Runtime>>, stores: Arc<Stores>) -> Reloader {
         let runtime = live.load();
         let fingerprint = std::fs::read(&spec_path)
             .map(|bytes| fingerprint(&bytes, &runtime.files))
@@ -86,6 +88,7 @@ impl Reloader {
                 failures: 0,
                 last: None,
             }),
+            stores,
             last_seen: Mutex::new(fingerprint),
             named_files: Mutex::new(runtime.files.clone()),
             running: Mutex::new(()),
@@ -119,12 +122,12 @@ impl Reloader {
             Err(e) => return self.failed(format!("cannot read {name}: {e}")),
         };
         let runtime = match spec::load_text(&self.spec_path, &source) {
-            Ok(l) => Runtime::compile(&l).map_err(|e| format!("{name}: {e}")),
+            Ok(l) => Runtime::compile(&l, &self.stores).map_err(|e| format!("{name}: {e}")),
             Err(LoadError::Invalid(errors)) => Err(errors.to_string()),
             Err(e) => Err(e.to_string()),
         };
         let files = match &runtime {
-            Ok(r) => r.files.clone(),
+            Ok((r, _)) => r.files.clone(),
             Err(_) => files_named(&self.spec_path, &source),
         };
         let previous = std::mem::replace(
@@ -135,11 +138,14 @@ impl Reloader {
         if !force && previous == *lock(&self.last_seen) {
             return Outcome::Unchanged;
         }
-        let runtime = match runtime {
+        let (runtime, report) = match runtime {
             Ok(r) => r,
             Err(e) => return self.failed(e),
         };
-        let changes = describe_changes(&self.live.load().spec, &runtime.spec);
+        let mut changes = describe_changes(&self.live.load().spec, &runtime.spec);
+        if !runtime.spec.resources.is_empty() || !self.live.load().spec.resources.is_empty() {
+            changes = format!("{changes}; {}", report.describe());
+        }
         self.live.store(Arc::new(runtime));
         let now = SystemTime::now();
         {

@@ -7,7 +7,11 @@ use std::time::Duration;
 use actix_web::http::Method as HttpMethod;
 
 use crate::files::resolve_inside;
+use std::sync::Arc;
+
 use crate::matcher::Matcher;
+use crate::resources::http::Op;
+use crate::resources::{ResourceDef, Store, Stores, SyncReport};
 use crate::response::Prepared;
 use crate::router::{Pattern, Router};
 use crate::spec::{Loaded, Method, Spec, duration};
@@ -28,6 +32,12 @@ pub struct Entry {
 #[derive(Debug)]
 pub enum Action {
     Respond(Prepared),
+    /// An endpoint of the resource whose store is `runtime.stores[store]`.
+    Resource {
+        store: usize,
+        op: Op,
+        delay: Option<Duration>,
+    },
     /// Files under `root` (canonical); the route's catch-all capture is the file's path.
     Static {
         root: PathBuf,
@@ -46,7 +56,6 @@ impl Entry {
 }
 
 /// Everything needed to answer requests for one version of the spec.
-#[derive(Debug)]
 pub struct Runtime {
     pub router: Router<usize>,
     pub entries: Vec<Entry>,
@@ -54,12 +63,15 @@ pub struct Runtime {
     pub spec: Spec,
     /// Canonical paths of the `file:` bodies, which the watcher watches beside the spec.
     pub files: Vec<PathBuf>,
+    /// Handles to the resources' data, which lives in [`Stores`] across reloads.
+    pub stores: Vec<Arc<Store>>,
 }
 
 impl Runtime {
-    /// Compiles a loaded spec. Its checks have passed, so an error here means a check is
-    /// missing, and it is reported rather than served half-built.
-    pub fn compile(loaded: &Loaded) -> Result<Runtime, String> {
+    /// Compiles a loaded spec and brings `stores` in line with its resources. The spec's
+    /// checks have passed, so an error here means a check is missing, and it is reported
+    /// rather than served half-built.
+    pub fn compile(loaded: &Loaded, stores: &Stores) -> Result<(Runtime, SyncReport), String> {
         let spec = &loaded.spec;
         let default_delay = spec
             .server
@@ -96,6 +108,33 @@ impl Runtime {
                 action: Action::Respond(prepared),
             });
         }
+        let defs = spec
+            .resources
+            .iter()
+            .map(|(name, r)| {
+                ResourceDef::compile(name, r, &loaded.dir)
+                    .map_err(|e| format!("resources.{name}: {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, def) in defs.iter().enumerate() {
+            for (path, method, op) in resource_endpoints(&defs, i) {
+                let pattern = Pattern::parse(&path)
+                    .map_err(|e| format!("resources.{}.path: {e}", def.name))?;
+                router.insert(&pattern, entries.len());
+                entries.push(Entry {
+                    label: format!("resources.{}", def.name),
+                    method,
+                    path,
+                    pattern,
+                    matcher: None,
+                    action: Action::Resource {
+                        store: i,
+                        op,
+                        delay: default_delay,
+                    },
+                });
+            }
+        }
         for (i, s) in spec.statics.iter().enumerate() {
             let label = format!("static[{i}]");
             let root = resolve(&loaded.dir, &s.dir).map_err(|e| format!("{label}: {e}"))?;
@@ -124,13 +163,54 @@ impl Runtime {
                 });
             }
         }
-        Ok(Runtime {
-            router,
-            entries,
-            spec: spec.clone(),
-            files,
-        })
+        // Last, so that a spec that fails to compile leaves the data as it was.
+        let (stores, report) = stores.sync(&defs)?;
+        Ok((
+            Runtime {
+                router,
+                entries,
+                spec: spec.clone(),
+                files,
+                stores,
+            },
+            report,
+        ))
     }
+}
+
+/// The endpoints of resource `i`: path, method and operation. Collections also get nested
+/// endpoints for every other collection (`/users/{id}/posts`).
+fn resource_endpoints(defs: &[ResourceDef], i: usize) -> Vec<(String, Method, Op)> {
+    let def = &defs[i];
+    let base = if def.path.is_empty() {
+        "/".to_owned()
+    } else {
+        def.path.clone()
+    };
+    if def.singleton {
+        return vec![
+            (base.clone(), Method::Get, Op::SingletonGet),
+            (base.clone(), Method::Put, Op::SingletonReplace),
+            (base, Method::Patch, Op::SingletonPatch),
+        ];
+    }
+    let item = format!("{}/{{id}}", def.path);
+    let mut list = vec![
+        (base.clone(), Method::Get, Op::List),
+        (base, Method::Post, Op::Create),
+        (item.clone(), Method::Get, Op::Get),
+        (item.clone(), Method::Put, Op::Replace),
+        (item.clone(), Method::Patch, Op::Patch),
+        (item, Method::Delete, Op::Delete),
+    ];
+    for (j, child) in defs.iter().enumerate() {
+        if j != i && !child.singleton {
+            let nested = format!("{}/{{id}}/{}", def.path, child.name);
+            list.push((nested.clone(), Method::Get, Op::ChildList { child: j }));
+            list.push((nested, Method::Post, Op::ChildCreate { child: j }));
+        }
+    }
+    list
 }
 
 fn resolve(dir: &Path, relative: &str) -> Result<PathBuf, String> {

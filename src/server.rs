@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::matcher::RequestView;
 use crate::reload::{Reloader, Watcher};
+use crate::resources::Stores;
 use crate::router::request_segments;
 use crate::runtime::{Action, Entry, Runtime, static_file};
 use crate::spec::{self, LoadError, Method};
@@ -38,6 +39,8 @@ pub struct ServeConfig {
     pub handle_signals: bool,
     /// Reload when the spec or a file it names is saved.
     pub watch: bool,
+    /// Keep resource data in this file across restarts.
+    pub state_file: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -50,6 +53,7 @@ impl ServeConfig {
             max_body: 1024 * 1024,
             handle_signals: false,
             watch: true,
+            state_file: None,
         }
     }
 }
@@ -61,6 +65,8 @@ pub enum StartError {
     Spec(#[from] LoadError),
     #[error("{0}")]
     Compile(String),
+    #[error("{0}")]
+    State(String),
     #[error("cannot watch the spec: {0}")]
     Watch(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -76,6 +82,8 @@ pub struct Shared {
     /// The runtime requests are served from; reloads replace it whole.
     pub live: Arc<ArcSwap<Runtime>>,
     pub reloader: Arc<Reloader>,
+    /// Resource data, outside the runtime so it outlives reloads.
+    pub stores: Arc<Stores>,
     pub watching: bool,
     pub max_body: usize,
 }
@@ -93,10 +101,24 @@ impl Server {
     /// tokio runtime, then await [`Server::run`].
     pub fn start(config: &ServeConfig) -> Result<Server, StartError> {
         let loaded = spec::load_file(&config.spec)?;
-        let runtime = Runtime::compile(&loaded).map_err(StartError::Compile)?;
+        let stores = Arc::new(match &config.state_file {
+            Some(path) => Stores::persistent(path).map_err(StartError::State)?,
+            None => Stores::in_memory(),
+        });
+        let (runtime, report) = Runtime::compile(&loaded, &stores).map_err(StartError::Compile)?;
         tracing::info!(spec = %config.spec.display(), "loaded: {}", runtime.spec.summary());
+        if !report.restored.is_empty() {
+            tracing::info!(
+                "restored from the state file: {}",
+                report.restored.join(", ")
+            );
+        }
         let live = Arc::new(ArcSwap::from_pointee(runtime));
-        let reloader = Arc::new(Reloader::new(config.spec.clone(), live.clone()));
+        let reloader = Arc::new(Reloader::new(
+            config.spec.clone(),
+            live.clone(),
+            stores.clone(),
+        ));
         let watcher = if config.watch {
             Some(Watcher::start(reloader.clone()).map_err(|e| StartError::Watch(e.to_string()))?)
         } else {
@@ -105,6 +127,7 @@ impl Server {
         let shared = web::Data::new(Shared {
             live,
             reloader,
+            stores,
             watching: watcher.is_some(),
             max_body: config.max_body,
         });
@@ -314,23 +337,26 @@ async fn answer<'r>(
                 return None;
             }
             match &entry.action {
-                Action::Respond(_) => Some((entry, None)),
+                Action::Respond(_) | Action::Resource { .. } => {
+                    Some((entry, None, captures.first().cloned()))
+                }
                 // A missing file falls through to less specific routes, like an unmet match.
                 Action::Static { root, .. } => {
                     let rest = captures
                         .last()
                         .map(|r| segments[r.clone()].join("/"))
                         .unwrap_or_default();
-                    static_file(root, &rest).map(|f| (entry, Some(f)))
+                    static_file(root, &rest).map(|f| (entry, Some(f), None))
                 }
             }
         })
     });
-    let Some((entry, file)) = found else {
+    let Some((entry, file, id)) = found else {
         return (no_match(runtime, req, &segments, &view), None);
     };
     let (delay, response) = match (&entry.action, file) {
         (Action::Respond(p), _) => (p.delay, None),
+        (Action::Resource { delay, .. }, _) => (*delay, None),
         (Action::Static { delay, .. }, Some(file)) => (
             *delay,
             Some(crate::response::serve_file(req, file, StatusCode::OK).await),
@@ -347,6 +373,10 @@ async fn answer<'r>(
             json!({"error": "the file cannot be read", "route": entry.label, "reason": e.to_string()}),
         ),
         (None, Action::Respond(p)) => p.respond(req, &entry.label).await,
+        (None, Action::Resource { store, op, .. }) => {
+            let id = id.map(|r| segments[r].join("/"));
+            crate::resources::http::handle(&runtime.stores, *store, *op, req, body, id.as_deref())
+        }
         (None, Action::Static { .. }) => unreachable!("static responses are built above"),
     };
     (response, Some(&entry.label))

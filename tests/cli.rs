@@ -227,7 +227,10 @@ fn a_valid_spec_passes_with_a_summary() {
         &[("spec/www/index.html", "hi")],
     );
     assert_eq!(code, 0, "{out}");
-    assert_eq!(out.trim(), "api.yaml: ok, 2 routes, 1 static folder");
+    assert_eq!(
+        out.trim(),
+        "api.yaml: ok, 2 routes, 0 resources, 1 static folder"
+    );
 }
 
 /// Kills the child if the test fails before it exits on its own.

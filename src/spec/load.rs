@@ -12,7 +12,7 @@ use saphyr::{LoadableYamlNode, MarkedYaml};
 use super::diagnose::{self, Found, KeyPath, Seg, display_path};
 use super::report::{Diagnostic, SpecErrors};
 use super::validate::{self, Base, Problem, Problems};
-use super::{Route, ServerSettings, Spec, StaticMount};
+use super::{Resource, Route, ServerSettings, Spec, StaticMount};
 
 /// A spec that passed every check, with where it came from.
 #[derive(Debug, Clone)]
@@ -124,6 +124,23 @@ fn diagnose_rejected(source: &str, base: &Base<'_>, e: &serde_yaml::Error) -> Ve
     for_each_item::<Route>(doc, "routes", &broken, |i, r| {
         validate::route(i, &r, base, &mut problems)
     });
+    let resources = vec![Seg::Key("resources".into())];
+    if let Some((_, node)) = diagnose::locate(doc, &resources)
+        && let saphyr::YamlData::Mapping(map) = &node.data
+    {
+        for (key, value) in map.iter() {
+            let Some(name) = key.data.as_str() else {
+                continue;
+            };
+            let mut path = resources.clone();
+            path.push(Seg::Key(name.to_owned()));
+            if !broken(&path)
+                && let Some(r) = diagnose::deserialize_clean::<Resource>(value)
+            {
+                validate::resource(name, &r, base, &mut problems);
+            }
+        }
+    }
     out.extend(problems.list.iter().map(|p| locate_problem(Some(doc), p)));
     sorted(out)
 }
@@ -253,8 +270,9 @@ impl Spec {
         let plural =
             |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
         format!(
-            "{}, {}",
+            "{}, {}, {}",
             plural(self.routes.len(), "route", "routes"),
+            plural(self.resources.len(), "resource", "resources"),
             plural(self.statics.len(), "static folder", "static folders")
         )
     }

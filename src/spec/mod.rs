@@ -17,6 +17,7 @@ pub mod duration;
 pub mod load;
 pub mod report;
 pub mod schema;
+pub mod seed;
 pub mod validate;
 
 pub use load::{LoadError, Loaded, load_file, load_str, load_text};
@@ -33,6 +34,9 @@ pub struct Spec {
     /// Folders served as static files under a URL prefix.
     #[serde(default, rename = "static")]
     pub statics: Vec<StaticMount>,
+    /// Stateful REST resources, by name: full CRUD over in-memory records.
+    #[serde(default)]
+    pub resources: IndexMap<String, Resource>,
     /// HTTP routes. The most specific path wins (a fixed segment beats `{param}`, which beats
     /// `{*rest}`); among routes with the same path and method, the first whose `match` holds.
     #[serde(default)]
@@ -46,6 +50,32 @@ pub struct ServerSettings {
     /// Delay before every response that sets no `delay` of its own, e.g. `150ms` or `1s`.
     #[serde(default)]
     pub delay: Option<DurationText>,
+}
+
+/// A stateful REST resource: a collection served with list, get, create, replace, patch and
+/// delete, or a single object (`singleton: true`) served with get, replace and patch.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resource {
+    /// URL path, e.g. `/api/users`; default `/` followed by the resource's name.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The field that holds each record's id.
+    #[serde(default = "default_id_field")]
+    pub id: String,
+    /// Initial data: a list of objects (an object for a singleton).
+    #[serde(default)]
+    pub seed: Option<serde_json::Value>,
+    /// Initial data from a JSON or YAML file, relative to the spec, inside its folder.
+    #[serde(default)]
+    pub seed_file: Option<String>,
+    /// One object instead of a collection.
+    #[serde(default)]
+    pub singleton: bool,
+}
+
+fn default_id_field() -> String {
+    "id".into()
 }
 
 /// A folder served as static files.

@@ -10,7 +10,7 @@ use std::path::Path;
 use actix_web::http::header::{HeaderName, HeaderValue};
 
 use super::diagnose::{KeyPath, Seg};
-use super::{Response, Route, ServerSettings, Spec, StaticMount, duration};
+use super::{Resource, Response, Route, ServerSettings, Spec, StaticMount, duration, seed};
 use crate::files::resolve_inside;
 use crate::router::Pattern;
 
@@ -67,6 +67,24 @@ pub fn validate(spec: &Spec, base: &Base<'_>) -> Vec<Problem> {
     for (i, s) in spec.statics.iter().enumerate() {
         static_mount(i, s, base, &mut out);
     }
+    for (name, r) in &spec.resources {
+        resource(name, r, base, &mut out);
+    }
+    let mut paths: Vec<(String, &str)> = Vec::new();
+    for (name, r) in &spec.resources {
+        let path = resource_path(name, r).trim_end_matches('/').to_owned();
+        if let Some((_, first)) = paths.iter().find(|(p, _)| *p == path) {
+            out.value(
+                vec![
+                    Seg::Key("resources".into()),
+                    Seg::Key(name.clone()),
+                    Seg::Key("path".into()),
+                ],
+                format!("'{path}' is already the path of resource '{first}'"),
+            );
+        }
+        paths.push((path, name));
+    }
     for (i, r) in spec.routes.iter().enumerate() {
         route(i, r, base, &mut out);
     }
@@ -109,6 +127,45 @@ pub fn static_mount(i: usize, s: &StaticMount, base: &Base<'_>, out: &mut Proble
         }
         Ok(_) => {}
         Err(e) => out.value(at(&here, &["dir"]), e.to_string()),
+    }
+}
+
+/// Where a resource is served: its `path`, or `/` and its name.
+pub fn resource_path(name: &str, r: &Resource) -> String {
+    r.path.clone().unwrap_or_else(|| format!("/{name}"))
+}
+
+pub fn resource(name: &str, r: &Resource, base: &Base<'_>, out: &mut Problems) {
+    let here = vec![Seg::Key("resources".into()), Seg::Key(name.to_owned())];
+    let valid_name = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !valid_name {
+        out.key(
+            here.clone(),
+            format!("'{name}' is not a resource name: use letters, digits, - and _"),
+        );
+    }
+    let path = resource_path(name, r);
+    match Pattern::parse(&path) {
+        Ok(p) if !p.is_static() => out.value(
+            at(&here, &["path"]),
+            format!("'{path}' must be a plain path; the id segment is added by mockrig"),
+        ),
+        Ok(_) => reserved(&path, at(&here, &["path"]), out),
+        Err(e) => out.value(at(&here, &["path"]), e),
+    }
+    if r.id.trim().is_empty() {
+        out.value(at(&here, &["id"]), "the id field needs a name");
+    }
+    if let Err(e) = seed::read(r, base.dir) {
+        let key = if r.seed_file.is_some() {
+            "seed_file"
+        } else {
+            "seed"
+        };
+        out.value(at(&here, &[key]), e);
     }
 }
 

@@ -1,0 +1,610 @@
+//! Stateful resources: records that POST, PUT, PATCH and DELETE change.
+//!
+//! The data lives here, outside the compiled runtime, in [`Stores`] keyed by resource name, so
+//! a reload swaps the runtime and keeps the data of every resource whose definition did not
+//! change. Each [`Store`] guards its data with a std `RwLock`, held only for the synchronous
+//! work of one request and never across an `.await`: reads of one resource run in parallel, and
+//! a write holds the lock for a map update (plus one journal append when persisting).
+
+pub mod http;
+pub mod persist;
+pub mod query;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value, json};
+
+use crate::spec::Resource;
+use crate::spec::seed::{self, Seed, id_key};
+use crate::spec::validate::resource_path;
+use persist::Journal;
+
+/// A resource as the spec defines it, compiled.
+#[derive(Debug, Clone)]
+pub struct ResourceDef {
+    pub name: String,
+    /// URL path without a trailing slash, e.g. `/users`.
+    pub path: String,
+    pub id_field: String,
+    pub singleton: bool,
+    pub seed: Seed,
+    /// Changes exactly when the definition does; stable across builds, as it is persisted.
+    pub fingerprint: u64,
+}
+
+impl ResourceDef {
+    pub fn compile(name: &str, r: &Resource, dir: &Path) -> Result<ResourceDef, String> {
+        let seed = seed::read(r, dir)?;
+        let path = resource_path(name, r).trim_end_matches('/').to_owned();
+        let seed_json = match &seed {
+            Seed::Collection(items) => json!(items),
+            Seed::Singleton(m) => json!(m),
+        };
+        let fingerprint = fnv1a(
+            json!([path, r.id, r.singleton, seed_json])
+                .to_string()
+                .as_bytes(),
+        );
+        Ok(ResourceDef {
+            name: name.to_owned(),
+            path,
+            id_field: r.id.clone(),
+            singleton: r.singleton,
+            seed,
+            fingerprint,
+        })
+    }
+}
+
+/// FNV-1a: a hash that does not change between Rust releases, unlike `DefaultHasher`.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Why a store operation did not happen. Nothing changed in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no record with id {0}")]
+    NotFound(String),
+    #[error("a record with id {0} already exists")]
+    Conflict(String),
+    #[error("the id must be a number or a string, found {0}")]
+    BadId(&'static str),
+    #[error("the change could not be saved: {0}")]
+    Persist(std::io::Error),
+}
+
+/// A collection's records by id, in insertion order, or a singleton's object.
+#[derive(Debug, Clone)]
+pub enum Data {
+    Collection(Collection),
+    Singleton(Map<String, Value>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Collection {
+    pub records: IndexMap<String, Value>,
+    /// The next generated integer id: one more than the largest integer id ever held.
+    next_int: u64,
+    /// Whether ids are text, so generated ones are UUIDs.
+    string_ids: bool,
+}
+
+impl Collection {
+    fn new(items: Vec<Map<String, Value>>, id_field: &str) -> Collection {
+        let string_ids = items
+            .iter()
+            .any(|r| matches!(r.get(id_field), Some(Value::String(_))));
+        let mut c = Collection {
+            records: IndexMap::with_capacity(items.len()),
+            next_int: 1,
+            string_ids,
+        };
+        for mut record in items {
+            let id = match record.get(id_field) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = c.generate_id();
+                    record.insert(id_field.to_owned(), id.clone());
+                    id
+                }
+            };
+            c.note_id(&id);
+            if let Some(key) = id_key(&id) {
+                c.records.insert(key, Value::Object(record));
+            }
+        }
+        c
+    }
+
+    /// A fresh id; it counts as used once [`Collection::note_id`] sees it stored.
+    fn generate_id(&self) -> Value {
+        if self.string_ids {
+            Value::String(uuid::Uuid::new_v4().to_string())
+        } else {
+            json!(self.next_int)
+        }
+    }
+
+    fn note_id(&mut self, id: &Value) {
+        if let Some(n) = id.as_u64() {
+            self.next_int = self.next_int.max(n.saturating_add(1));
+        }
+    }
+}
+
+impl Data {
+    fn from_seed(seed: &Seed, id_field: &str) -> Data {
+        match seed {
+            Seed::Collection(items) => Data::Collection(Collection::new(items.clone(), id_field)),
+            Seed::Singleton(m) => Data::Singleton(m.clone()),
+        }
+    }
+
+    /// The data as JSON: a list of records, or the singleton's object.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Data::Collection(c) => Value::Array(c.records.values().cloned().collect()),
+            Data::Singleton(m) => Value::Object(m.clone()),
+        }
+    }
+
+    fn from_json(value: Value, def: &ResourceDef) -> Option<Data> {
+        match (value, def.singleton) {
+            (Value::Object(m), true) => Some(Data::Singleton(m)),
+            (Value::Array(items), false) => Some(Data::Collection(Collection::new(
+                items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::Object(m) => Some(m),
+                        _ => None,
+                    })
+                    .collect(),
+                &def.id_field,
+            ))),
+            _ => None,
+        }
+    }
+}
+
+/// One resource's live data.
+pub struct Store {
+    pub def: ResourceDef,
+    data: RwLock<Data>,
+    journal: Option<Arc<Journal>>,
+}
+
+/// A panic while holding the lock leaves the data as the last completed write left it: every
+/// write builds its new record first and then stores it in one step.
+fn read(lock: &RwLock<Data>) -> std::sync::RwLockReadGuard<'_, Data> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(lock: &RwLock<Data>) -> std::sync::RwLockWriteGuard<'_, Data> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Store {
+    fn new(def: ResourceDef, data: Data, journal: Option<Arc<Journal>>) -> Store {
+        Store {
+            def,
+            data: RwLock::new(data),
+            journal,
+        }
+    }
+
+    /// Runs `f` over the data under the read lock.
+    pub fn read<R>(&self, f: impl FnOnce(&Data) -> R) -> R {
+        f(&read(&self.data))
+    }
+
+    pub fn snapshot(&self) -> Value {
+        read(&self.data).to_json()
+    }
+
+    /// Writes the change to the journal first, so a change that cannot be saved is not made.
+    fn log(&self, entry: impl FnOnce() -> Value) -> Result<(), StoreError> {
+        match &self.journal {
+            Some(j) => j
+                .append(&self.def.name, entry())
+                .map_err(StoreError::Persist),
+            None => Ok(()),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<Value> {
+        match &*read(&self.data) {
+            Data::Collection(c) => c.records.get(key).cloned(),
+            Data::Singleton(m) => Some(Value::Object(m.clone())),
+        }
+    }
+
+    /// Adds a record, generating its id when it has none.
+    pub fn create(&self, mut record: Map<String, Value>) -> Result<Value, StoreError> {
+        let mut guard = write(&self.data);
+        let Data::Collection(c) = &mut *guard else {
+            return Err(StoreError::NotFound(String::new()));
+        };
+        let id_field = &self.def.id_field;
+        let id = match record.get(id_field) {
+            Some(id) => id.clone(),
+            None => c.generate_id(),
+        };
+        let key = id_key(&id).ok_or(StoreError::BadId(seed::kind(&id)))?;
+        if c.records.contains_key(&key) {
+            return Err(StoreError::Conflict(key));
+        }
+        // A generated id goes first, where a reader of the JSON looks for it.
+        if !record.contains_key(id_field) {
+            let mut with_id = Map::with_capacity(record.len() + 1);
+            with_id.insert(id_field.clone(), id.clone());
+            with_id.extend(record);
+            record = with_id;
+        }
+        let value = Value::Object(record);
+        self.log(|| json!({"op": "put", "key": key, "record": value}))?;
+        c.note_id(&id);
+        c.records.insert(key, value.clone());
+        Ok(value)
+    }
+
+    /// Replaces a record whole; its id stays what it was.
+    pub fn replace(&self, key: &str, mut record: Map<String, Value>) -> Result<Value, StoreError> {
+        let mut guard = write(&self.data);
+        let c = collection(&mut guard)?;
+        let old = c
+            .records
+            .get(key)
+            .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
+        if let Some(id) = old.get(&self.def.id_field) {
+            record.insert(self.def.id_field.clone(), id.clone());
+        }
+        let value = Value::Object(record);
+        self.log(|| json!({"op": "put", "key": key, "record": value}))?;
+        c.records.insert(key.to_owned(), value.clone());
+        Ok(value)
+    }
+
+    /// Applies a JSON merge patch (RFC 7396); the id stays what it was.
+    pub fn patch(&self, key: &str, patch: &Value) -> Result<Value, StoreError> {
+        let mut guard = write(&self.data);
+        let c = collection(&mut guard)?;
+        let old = c
+            .records
+            .get(key)
+            .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
+        let mut value = old.clone();
+        merge_patch(&mut value, patch);
+        if let (Some(id), Value::Object(m)) = (old.get(&self.def.id_field), &mut value) {
+            m.insert(self.def.id_field.clone(), id.clone());
+        }
+        self.log(|| json!({"op": "put", "key": key, "record": value}))?;
+        c.records.insert(key.to_owned(), value.clone());
+        Ok(value)
+    }
+
+    pub fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let mut guard = write(&self.data);
+        let c = collection(&mut guard)?;
+        if !c.records.contains_key(key) {
+            return Err(StoreError::NotFound(key.to_owned()));
+        }
+        self.log(|| json!({"op": "delete", "key": key}))?;
+        c.records.shift_remove(key);
+        Ok(())
+    }
+
+    /// Replaces (`patch: false`) or merge-patches a singleton.
+    pub fn set_singleton(
+        &self,
+        body: Map<String, Value>,
+        patch: bool,
+    ) -> Result<Value, StoreError> {
+        let mut guard = write(&self.data);
+        let Data::Singleton(m) = &mut *guard else {
+            return Err(StoreError::NotFound(String::new()));
+        };
+        let new = if patch {
+            let mut value = Value::Object(m.clone());
+            merge_patch(&mut value, &Value::Object(body));
+            match value {
+                Value::Object(new) => new,
+                // An object patched with an object stays an object.
+                _ => Map::new(),
+            }
+        } else {
+            body
+        };
+        let value = Value::Object(new.clone());
+        self.log(|| json!({"op": "set", "record": value}))?;
+        *m = new;
+        Ok(value)
+    }
+
+    /// Back to the seed.
+    fn reset(&self) {
+        *write(&self.data) = Data::from_seed(&self.def.seed, &self.def.id_field);
+    }
+
+    /// Applies one journal entry while loading; entries are idempotent.
+    fn replay(&self, entry: &Value) {
+        let mut guard = write(&self.data);
+        let key = entry["key"].as_str().unwrap_or_default();
+        match (&mut *guard, entry["op"].as_str()) {
+            (Data::Collection(c), Some("put")) => {
+                if let Some(id) = entry["record"].get(&self.def.id_field) {
+                    c.note_id(id);
+                }
+                c.records.insert(key.to_owned(), entry["record"].clone());
+            }
+            (Data::Collection(c), Some("delete")) => {
+                c.records.shift_remove(key);
+            }
+            (Data::Singleton(m), Some("set")) => {
+                if let Value::Object(new) = &entry["record"] {
+                    *m = new.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn collection(data: &mut Data) -> Result<&mut Collection, StoreError> {
+    match data {
+        Data::Collection(c) => Ok(c),
+        Data::Singleton(_) => Err(StoreError::NotFound(String::new())),
+    }
+}
+
+/// RFC 7396 JSON merge patch: objects merge key by key, `null` removes, anything else replaces.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in patch {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+/// What a sync did to the stores, for the reload log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SyncReport {
+    pub kept: Vec<String>,
+    pub seeded: Vec<String>,
+    pub restored: Vec<String>,
+}
+
+impl SyncReport {
+    pub fn describe(&self) -> String {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        format!(
+            "resources kept: {}; re-seeded: {}",
+            list(&self.kept),
+            list(&self.seeded)
+        )
+    }
+}
+
+/// Every resource's store, by name; lives as long as the server, across reloads.
+pub struct Stores {
+    stores: Mutex<HashMap<String, Arc<Store>>>,
+    journal: Option<Arc<Journal>>,
+    /// Data read from the state file at start, used by the first sync for unchanged resources.
+    restored: Mutex<HashMap<String, persist::Restored>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Stores {
+    /// Data in memory only.
+    pub fn in_memory() -> Stores {
+        Stores {
+            stores: Mutex::new(HashMap::new()),
+            journal: None,
+            restored: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Data kept in `state_file`, loaded now if it exists.
+    pub fn persistent(state_file: &Path) -> Result<Stores, String> {
+        let (journal, restored) = Journal::open(state_file)?;
+        Ok(Stores {
+            stores: Mutex::new(HashMap::new()),
+            journal: Some(Arc::new(journal)),
+            restored: Mutex::new(restored),
+        })
+    }
+
+    /// Makes the stores match `defs`: an unchanged resource keeps its store and data, a new or
+    /// changed one gets a fresh store from the state file (if its definition matches what was
+    /// saved) or from its seed, and a removed one is dropped.
+    pub fn sync(&self, defs: &[ResourceDef]) -> Result<(Vec<Arc<Store>>, SyncReport), String> {
+        let mut stores = lock(&self.stores);
+        let mut restored = lock(&self.restored);
+        let mut report = SyncReport::default();
+        let mut next = HashMap::new();
+        let mut handles = Vec::new();
+        for def in defs {
+            let store = match stores.get(&def.name) {
+                Some(s) if s.def.fingerprint == def.fingerprint => {
+                    report.kept.push(def.name.clone());
+                    s.clone()
+                }
+                _ => {
+                    let saved = restored
+                        .remove(&def.name)
+                        .filter(|r| r.fingerprint == def.fingerprint)
+                        .and_then(|r| Some((Data::from_json(r.data, def)?, r.entries)));
+                    match saved {
+                        Some((data, entries)) => {
+                            report.restored.push(def.name.clone());
+                            let store = Store::new(def.clone(), data, self.journal.clone());
+                            for e in &entries {
+                                store.replay(e);
+                            }
+                            Arc::new(store)
+                        }
+                        None => {
+                            report.seeded.push(def.name.clone());
+                            let data = Data::from_seed(&def.seed, &def.id_field);
+                            Arc::new(Store::new(def.clone(), data, self.journal.clone()))
+                        }
+                    }
+                }
+            };
+            next.insert(def.name.clone(), store.clone());
+            handles.push(store);
+        }
+        restored.clear();
+        let changed = next.len() != stores.len() || !report.seeded.is_empty();
+        *stores = next;
+        if let Some(j) = &self.journal
+            && (changed || !report.restored.is_empty())
+        {
+            j.compact(&snapshot_of(&stores))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok((handles, report))
+    }
+
+    /// Restores every resource (or the one named) to its seed. Unknown name: `false`.
+    pub fn reset(&self, only: Option<&str>) -> Result<bool, String> {
+        let stores = lock(&self.stores);
+        let mut names: Vec<&String> = stores.keys().collect();
+        names.sort();
+        if let Some(name) = only
+            && !stores.contains_key(name)
+        {
+            return Ok(false);
+        }
+        for name in names {
+            if only.is_none_or(|o| o == name) {
+                stores[name].reset();
+            }
+        }
+        if let Some(j) = &self.journal {
+            j.compact(&snapshot_of(&stores))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(true)
+    }
+
+    /// Every resource's current data, by name.
+    pub fn dump(&self) -> Value {
+        let stores = lock(&self.stores);
+        let mut names: Vec<&String> = stores.keys().collect();
+        names.sort();
+        Value::Object(
+            names
+                .into_iter()
+                .map(|n| (n.clone(), stores[n].snapshot()))
+                .collect(),
+        )
+    }
+}
+
+fn snapshot_of(stores: &HashMap<String, Arc<Store>>) -> HashMap<String, (u64, Value)> {
+    stores
+        .iter()
+        .map(|(name, s)| (name.clone(), (s.def.fingerprint, s.snapshot())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        // The examples of RFC 7396, appendix A.
+        let cases = [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (
+                json!({"a": "b"}),
+                json!({"b": "c"}),
+                json!({"a": "b", "b": "c"}),
+            ),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (
+                json!({"a": "b", "b": "c"}),
+                json!({"a": null}),
+                json!({"b": "c"}),
+            ),
+            (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+                json!({"a": {"b": "d"}}),
+            ),
+            (
+                json!({"a": [{"b": "c"}]}),
+                json!({"a": [1]}),
+                json!({"a": [1]}),
+            ),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a": "b"}), json!(["c"]), json!(["c"])),
+            (json!({"a": "foo"}), json!(null), json!(null)),
+            (json!({"a": "foo"}), json!("bar"), json!("bar")),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
+            (
+                json!([1, 2]),
+                json!({"a": "b", "c": null}),
+                json!({"a": "b"}),
+            ),
+            (
+                json!({}),
+                json!({"a": {"bb": {"ccc": null}}}),
+                json!({"a": {"bb": {}}}),
+            ),
+        ];
+        for (target, patch, want) in cases {
+            let mut got = target.clone();
+            merge_patch(&mut got, &patch);
+            assert_eq!(got, want, "{target} + {patch}");
+        }
+    }
+
+    #[test]
+    fn ids_are_generated_after_the_largest() {
+        let c = Collection::new(
+            vec![
+                json!({"id": 7}).as_object().unwrap().clone(),
+                json!({"name": "no id"}).as_object().unwrap().clone(),
+            ],
+            "id",
+        );
+        let ids: Vec<&String> = c.records.keys().collect();
+        assert_eq!(ids, ["7", "8"]);
+        let strings = Collection::new(vec![json!({"id": "a"}).as_object().unwrap().clone()], "id");
+        assert!(strings.string_ids);
+    }
+}

@@ -1,0 +1,152 @@
+//! `--state-file`: resource data that survives a restart, and a `kill -9`.
+//!
+//! The state file holds a snapshot; every change is first appended to a journal beside it
+//! (`STATE.journal`) and flushed to disk before the request is answered, so no acknowledged
+//! write is lost. At start (and after a reset or a re-seed) the journal is folded into a new
+//! snapshot, written to a temporary file, flushed and renamed over the old one, so the state
+//! file is never torn. A journal line cut short by a crash was never acknowledged: it is
+//! dropped.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+
+/// One resource's saved data: its definition's fingerprint, the snapshot, and the journal
+/// entries written after it.
+#[derive(Debug, Default)]
+pub struct Restored {
+    pub fingerprint: u64,
+    pub data: Value,
+    pub entries: Vec<Value>,
+}
+
+pub struct Journal {
+    state_file: PathBuf,
+    log: Mutex<File>,
+}
+
+fn journal_path(state_file: &Path) -> PathBuf {
+    let mut name = state_file.as_os_str().to_owned();
+    name.push(".journal");
+    PathBuf::from(name)
+}
+
+impl Journal {
+    /// Opens (creating if needed) the state file's journal and reads what was saved.
+    pub fn open(state_file: &Path) -> Result<(Journal, HashMap<String, Restored>), String> {
+        let name = state_file.display();
+        let mut restored: HashMap<String, Restored> = HashMap::new();
+        match std::fs::read_to_string(state_file) {
+            Ok(text) => {
+                let doc: Value = serde_json::from_str(&text)
+                    .map_err(|e| format!("{name} is not a mockrig state file: {e}"))?;
+                let resources = doc["resources"].as_object().cloned().unwrap_or_default();
+                for (res, saved) in resources {
+                    let fingerprint = saved["fingerprint"]
+                        .as_str()
+                        .and_then(|h| u64::from_str_radix(h, 16).ok())
+                        .unwrap_or_default();
+                    restored.insert(
+                        res,
+                        Restored {
+                            fingerprint,
+                            data: saved["data"].clone(),
+                            entries: Vec::new(),
+                        },
+                    );
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read {name}: {e}")),
+        }
+        let journal_file = journal_path(state_file);
+        match std::fs::read_to_string(&journal_file) {
+            Ok(text) => {
+                for line in text.lines() {
+                    let Ok(entry) = serde_json::from_str::<Value>(line) else {
+                        // Only the last line can be cut short, and it was never acknowledged.
+                        break;
+                    };
+                    let res = entry["resource"].as_str().unwrap_or_default().to_owned();
+                    if let Some(r) = restored.get_mut(&res) {
+                        r.entries.push(entry);
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read {}: {e}", journal_file.display())),
+        }
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&journal_file)
+            .map_err(|e| format!("cannot open {}: {e}", journal_file.display()))?;
+        Ok((
+            Journal {
+                state_file: state_file.to_owned(),
+                log: Mutex::new(log),
+            },
+            restored,
+        ))
+    }
+
+    /// Appends one change and waits until it is on disk.
+    pub fn append(&self, resource: &str, mut entry: Value) -> io::Result<()> {
+        entry["resource"] = json!(resource);
+        let mut line = serde_json::to_vec(&entry)?;
+        line.push(b'\n');
+        let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.write_all(&line)?;
+        log.sync_data()
+    }
+
+    /// Writes a new snapshot atomically and empties the journal.
+    pub fn compact(&self, stores: &HashMap<String, (u64, Value)>) -> io::Result<()> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        let mut names: Vec<&String> = stores.keys().collect();
+        names.sort();
+        let resources: serde_json::Map<String, Value> = names
+            .into_iter()
+            .map(|n| {
+                let (print, data) = &stores[n];
+                (
+                    n.clone(),
+                    json!({"fingerprint": format!("{print:016x}"), "data": data}),
+                )
+            })
+            .collect();
+        let text = serde_json::to_vec_pretty(&json!({"version": 1, "resources": resources}))?;
+        let mut tmp_name = self.state_file.as_os_str().to_owned();
+        tmp_name.push(".tmp");
+        let tmp = PathBuf::from(tmp_name);
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&text)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &self.state_file)?;
+        sync_dir(&self.state_file)?;
+        // Only now is the journal redundant; a crash before this line replays it over the new
+        // snapshot, which its entries (whole records, deletes) leave unchanged.
+        log.set_len(0)?;
+        log.sync_all()?;
+        Ok(())
+    }
+}
+
+/// Flushes the folder entry of a renamed file, so the rename itself survives a crash.
+fn sync_dir(file: &Path) -> io::Result<()> {
+    let dir = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
