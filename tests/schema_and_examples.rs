@@ -66,7 +66,10 @@ async fn every_example_serves_every_unconditional_route() {
         let server = common::serve(&path).unwrap();
         let client = common::client();
         let Spec {
-            routes, statics, ..
+            routes,
+            statics,
+            resources,
+            ..
         } = &loaded.spec;
         for (i, route) in routes.iter().enumerate() {
             if route.matcher.is_some() {
@@ -95,6 +98,17 @@ async fn every_example_serves_every_unconditional_route() {
                 "{}: routes[{i}] {method} {url}",
                 path.display()
             );
+        }
+        for (name, r) in resources {
+            let path = r.path.clone().unwrap_or_else(|| format!("/{name}"));
+            let r = client
+                .get(format!("{}{path}", server.url()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{}: resource {name}", path);
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert!(body.is_array() || body.is_object(), "{name}: {body}");
         }
         for s in statics {
             let r = client

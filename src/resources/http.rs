@@ -209,6 +209,7 @@ fn link_header(
 ) -> String {
     let info = req.connection_info();
     let base = format!("{}://{}{}", info.scheme(), info.host(), req.path());
+    let explicit_limit = pairs.iter().any(|(k, _)| k == "_limit");
     let url = |p: usize| {
         let mut q: Vec<(String, String)> = pairs
             .iter()
@@ -216,7 +217,9 @@ fn link_header(
             .cloned()
             .collect();
         q.push(("_page".into(), p.to_string()));
-        q.push(("_limit".into(), limit.to_string()));
+        if explicit_limit {
+            q.push(("_limit".into(), limit.to_string()));
+        }
         format!(
             "{base}?{}",
             serde_urlencoded::to_string(&q).unwrap_or_default()
