@@ -479,15 +479,17 @@ impl Stores {
             next.insert(def.name.clone(), store.clone());
             handles.push(store);
         }
-        restored.clear();
-        let changed = next.len() != stores.len() || !report.seeded.is_empty();
-        *stores = next;
+        let changed = next.len() != stores.len()
+            || !report.seeded.is_empty()
+            || !report.restored.is_empty();
+        // Saved before the switch: if the snapshot cannot be written, nothing switches.
         if let Some(j) = &self.journal
-            && (changed || !report.restored.is_empty())
+            && changed
         {
-            j.compact(&snapshot_of(&stores))
-                .map_err(|e| e.to_string())?;
+            j.compact(&snapshot_of(&next)).map_err(|e| e.to_string())?;
         }
+        restored.clear();
+        *stores = next;
         Ok((handles, report))
     }
 
