@@ -479,9 +479,8 @@ impl Stores {
             next.insert(def.name.clone(), store.clone());
             handles.push(store);
         }
-        let changed = next.len() != stores.len()
-            || !report.seeded.is_empty()
-            || !report.restored.is_empty();
+        let changed =
+            next.len() != stores.len() || !report.seeded.is_empty() || !report.restored.is_empty();
         // Saved before the switch: if the snapshot cannot be written, nothing switches.
         if let Some(j) = &self.journal
             && changed
