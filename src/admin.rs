@@ -99,18 +99,39 @@ async fn state(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(shared.stores.dump())
 }
 
+/// mockrig's endpoints and their methods, for 404 and 405 answers.
+const ENDPOINTS: [(&str, &str); 4] = [
+    ("status", "GET"),
+    ("reload", "POST"),
+    ("reset", "POST"),
+    ("state", "GET"),
+];
+
 async fn unknown(req: HttpRequest) -> HttpResponse {
+    let name = req
+        .path()
+        .trim_start_matches(RESERVED_PREFIX)
+        .trim_matches('/');
+    if let Some((_, method)) = ENDPOINTS.iter().find(|(n, _)| *n == name) {
+        let mut res = json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            json!({"error": "method not allowed", "method": req.method().as_str(), "allowed": [method]}),
+        );
+        res.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(method),
+        );
+        return res;
+    }
     json_error(
         StatusCode::NOT_FOUND,
         json!({
             "error": "no such mockrig endpoint",
             "path": req.path(),
-            "endpoints": [
-                "GET /__mockrig/status",
-                "POST /__mockrig/reload",
-                "POST /__mockrig/reset",
-                "GET /__mockrig/state",
-            ],
+            "endpoints": ENDPOINTS
+                .iter()
+                .map(|(n, m)| format!("{m} {RESERVED_PREFIX}/{n}"))
+                .collect::<Vec<_>>(),
         }),
     )
 }

@@ -21,7 +21,7 @@ use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
 use crate::resources::Stores;
 use crate::runtime::Runtime;
-use crate::spec::{self, LoadError, Route, Spec};
+use crate::spec::{self, LoadError, Loaded, Route, Spec};
 
 /// How long a burst of file events must be quiet before we reload: long enough to cover the
 /// rename-write-delete sequence of one editor save, short enough to feel instant.
@@ -74,10 +74,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Reloader {
-    pub fn new(spec_path: PathBuf, live: Arc<ArcSwap<Runtime>>, stores: Arc<Stores>) -> Reloader {
-        let runtime = live.load();
+    /// `loaded` is the spec now serving, as read at start.
+    pub fn new(loaded: &Loaded, live: Arc<ArcSwap<Runtime>>, stores: Arc<Stores>) -> Reloader {
+        let spec_path = loaded.file.clone();
+        let files = files_named(&loaded.dir, &loaded.spec);
         let fingerprint = std::fs::read(&spec_path)
-            .map(|bytes| fingerprint(&bytes, &runtime.files))
+            .map(|bytes| fingerprint(&bytes, &files))
             .unwrap_or_default();
         Reloader {
             spec_path,
@@ -90,7 +92,7 @@ impl Reloader {
             }),
             stores,
             last_seen: Mutex::new(fingerprint),
-            named_files: Mutex::new(runtime.files.clone()),
+            named_files: Mutex::new(files),
             running: Mutex::new(()),
         }
     }
@@ -121,24 +123,29 @@ impl Reloader {
             Ok(_) => return self.failed(format!("{name} is empty")),
             Err(e) => return self.failed(format!("cannot read {name}: {e}")),
         };
-        let runtime = match spec::load_text(&self.spec_path, &source) {
+        let loaded = spec::load_text(&self.spec_path, &source);
+        // The files a spec names count as part of it: a changed seed file is a changed spec.
+        // Decided before compiling, because compiling re-seeds changed resources.
+        let files = match &loaded {
+            Ok(l) => files_named(&l.dir, &l.spec),
+            Err(_) => serde_yaml::from_str::<Spec>(&source)
+                .map(|spec| files_named(&spec_dir(&self.spec_path), &spec))
+                .unwrap_or_default(),
+        };
+        let print = fingerprint(source.as_bytes(), &files);
+        let previous = std::mem::replace(&mut *lock(&self.last_seen), print);
+        *lock(&self.named_files) = files;
+        // After a failure, any save is worth another try: what was missing may be there now.
+        let last_failed = matches!(lock(&self.status).last, Some((_, Err(_))));
+        if !force && !last_failed && previous == print {
+            return Outcome::Unchanged;
+        }
+        let compiled = match loaded {
             Ok(l) => Runtime::compile(&l, &self.stores).map_err(|e| format!("{name}: {e}")),
             Err(LoadError::Invalid(errors)) => Err(errors.to_string()),
             Err(e) => Err(e.to_string()),
         };
-        let files = match &runtime {
-            Ok((r, _)) => r.files.clone(),
-            Err(_) => files_named(&self.spec_path, &source),
-        };
-        let previous = std::mem::replace(
-            &mut *lock(&self.last_seen),
-            fingerprint(source.as_bytes(), &files),
-        );
-        *lock(&self.named_files) = files;
-        if !force && previous == *lock(&self.last_seen) {
-            return Outcome::Unchanged;
-        }
-        let (runtime, report) = match runtime {
+        let (runtime, report) = match compiled {
             Ok(r) => r,
             Err(e) => return self.failed(e),
         };
@@ -171,22 +178,25 @@ impl Reloader {
     }
 }
 
-/// The `file:` bodies a spec names, read leniently from a spec that failed its checks (a
-/// missing file is exactly such a failure), so their folders can be watched for the fix.
-fn files_named(spec_path: &Path, source: &str) -> Vec<PathBuf> {
-    let dir = match spec_path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    serde_yaml::from_str::<Spec>(source)
-        .map(|spec| {
-            spec.routes
-                .iter()
-                .filter_map(|r| r.response.file.as_ref())
-                .map(|f| dir.join(f))
-                .collect()
-        })
-        .unwrap_or_default()
+fn spec_dir(spec_path: &Path) -> PathBuf {
+    match spec_path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The files a spec names besides itself: `file:` bodies, seed files and static folders. For
+/// a spec that failed its checks (a missing file is exactly such a failure) they are read
+/// leniently, so their folders can be watched for the fix.
+fn files_named(dir: &Path, spec: &Spec) -> Vec<PathBuf> {
+    let bodies = spec.routes.iter().filter_map(|r| r.response.file.as_ref());
+    let seeds = spec.resources.values().filter_map(|r| r.seed_file.as_ref());
+    let folders = spec.statics.iter().map(|s| &s.dir);
+    bodies
+        .chain(seeds)
+        .chain(folders)
+        .map(|f| dir.join(f))
+        .collect()
 }
 
 /// The spec's bytes plus the size and time of each file it names: cheap, and enough to tell

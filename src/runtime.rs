@@ -61,8 +61,6 @@ pub struct Runtime {
     pub entries: Vec<Entry>,
     /// The spec this was compiled from, kept to tell what a reload changed.
     pub spec: Spec,
-    /// Canonical paths of the `file:` bodies, which the watcher watches beside the spec.
-    pub files: Vec<PathBuf>,
     /// Handles to the resources' data, which lives in [`Stores`] across reloads.
     pub stores: Vec<Arc<Store>>,
 }
@@ -81,7 +79,6 @@ impl Runtime {
             .transpose()?;
         let mut router = Router::default();
         let mut entries = Vec::new();
-        let mut files = Vec::new();
         for (i, r) in spec.routes.iter().enumerate() {
             let label = format!("routes[{i}]");
             let pattern = Pattern::parse(&r.path).map_err(|e| format!("{label}.path: {e}"))?;
@@ -89,7 +86,6 @@ impl Runtime {
                 Some(f) => Some(resolve(&loaded.dir, f).map_err(|e| format!("{label}: {e}"))?),
                 None => None,
             };
-            files.extend(file.clone());
             let prepared = Prepared::compile(&r.response, file, default_delay)
                 .map_err(|e| format!("{label}.response: {e}"))?;
             let matcher = r
@@ -170,7 +166,6 @@ impl Runtime {
                 router,
                 entries,
                 spec: spec.clone(),
-                files,
                 stores,
             },
             report,

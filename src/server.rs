@@ -114,11 +114,7 @@ impl Server {
             );
         }
         let live = Arc::new(ArcSwap::from_pointee(runtime));
-        let reloader = Arc::new(Reloader::new(
-            config.spec.clone(),
-            live.clone(),
-            stores.clone(),
-        ));
+        let reloader = Arc::new(Reloader::new(&loaded, live.clone(), stores.clone()));
         let watcher = if config.watch {
             Some(Watcher::start(reloader.clone()).map_err(|e| StartError::Watch(e.to_string()))?)
         } else {

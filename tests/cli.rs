@@ -172,6 +172,22 @@ fn unknown_method_and_missing_key() {
 }
 
 #[test]
+fn duplicate_keys() {
+    assert_error(
+        "resources:\n  users: {}\n  users: { singleton: true }\n",
+        &[],
+        3,
+        "duplicated key",
+    );
+    assert_error(
+        "routes:\n  - path: /a\n    match:\n      query: { page: \"1\", page: \"2\" }\n",
+        &[],
+        4,
+        "duplicated key",
+    );
+}
+
+#[test]
 fn more_than_one_body() {
     assert_error(
         "routes:\n  - path: /a\n    response:\n      text: hi\n      body: { a: 1 }\n",
@@ -301,6 +317,65 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
         log.contains("method=GET path=/health status=200 route=\"routes[0]\""),
         "each request is logged to stderr:\n{log}"
     );
+}
+
+#[test]
+fn serve_no_watch_keeps_the_spec_it_started_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        "routes:\n  - { path: /v, response: { text: one } }\n",
+    )
+    .unwrap();
+    let mut child = Child(
+        mockrig()
+            .args(["serve", "--port", "0", "--workers", "1", "--no-watch"])
+            .arg(&spec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .trim_start_matches("mockrig listening on ")
+        .to_owned();
+    std::fs::write(
+        &spec,
+        "routes:\n  - { path: /v, response: { text: two } }\n",
+    )
+    .unwrap();
+    // A watching server reloads within ~40 ms; wait well past that, as nothing signals
+    // that a reload did not happen.
+    std::thread::sleep(Duration::from_millis(300));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (body, status) = rt.block_on(async {
+        let c = common::client();
+        let body = c
+            .get(format!("{url}/v"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let status: serde_json::Value = c
+            .get(format!("{url}/__mockrig/status"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (body, status)
+    });
+    assert_eq!(body, "one");
+    assert_eq!(status["watching"], false);
 }
 
 #[test]

@@ -189,6 +189,9 @@ async fn status_reports_the_spec() {
     assert!(s["loaded_at"].as_str().unwrap().ends_with('Z'));
     let r = m.get("/__mockrig/nope").await;
     assert_eq!(r.status(), 404);
+    let r = m.get("/__mockrig/reset").await;
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()["allow"], "POST");
     let r = m
         .client
         .post(m.at("/__mockrig/reload"))

@@ -509,6 +509,74 @@ async fn reload_keeps_unchanged_resources_and_reseeds_changed_ones() {
     );
 }
 
+#[tokio::test]
+async fn a_changed_seed_file_reseeds_what_is_served() {
+    let m = mock();
+    m.client.delete(m.at("/posts/1")).send().await.unwrap();
+    m.client
+        .post(m.at("/users"))
+        .json(&json!({"name": "Kept"}))
+        .send()
+        .await
+        .unwrap();
+    std::fs::write(
+        m.dir.path().join("data/posts.json"),
+        r#"[{"id": 9, "title": "New seed"}]"#,
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let posts = json_of(m.get("/posts").await).await;
+        if posts == json!([{"id": 9, "title": "New seed"}]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "served posts never changed: {posts}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        json_of(m.get("/users").await)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        5,
+        "users kept"
+    );
+}
+
+#[tokio::test]
+async fn a_write_in_flight_across_a_reseed_is_refused() {
+    let m = Mock::start(
+        "server: { delay: 400ms }\nresources:\n  users:\n    seed: [{ id: 1 }]\n",
+        &[],
+    );
+    let post = m
+        .client
+        .post(m.at("/users"))
+        .json(&json!({"name": "late"}))
+        .send();
+    let reseed = async {
+        // The POST is now waiting out its delay with the old spec; change the seed under it.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        std::fs::write(
+            m.dir.path().join("api.yaml"),
+            "resources:\n  users:\n    seed: [{ id: 2 }]\n",
+        )
+        .unwrap();
+    };
+    let (r, ()) = tokio::join!(post, reseed);
+    let r = r.unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not silently written into retired data"
+    );
+    assert_eq!(json_of(m.get("/users").await).await, json!([{"id": 2}]));
+}
+
 #[test]
 fn seed_errors_are_located() {
     let dir = tempfile::tempdir().unwrap();

@@ -157,6 +157,7 @@ fn store_error(s: &Store, e: StoreError) -> HttpResponse {
         StoreError::Conflict(_) => StatusCode::CONFLICT,
         StoreError::BadId(_) => StatusCode::BAD_REQUEST,
         StoreError::Persist(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        StoreError::Retired => StatusCode::SERVICE_UNAVAILABLE,
     };
     json_error(
         status,

@@ -77,6 +77,9 @@ pub enum StoreError {
     BadId(&'static str),
     #[error("the change could not be saved: {0}")]
     Persist(std::io::Error),
+    /// A reload replaced this resource while the request was in flight.
+    #[error("the resource was re-seeded by a reload while this request was in flight; retry")]
+    Retired,
 }
 
 /// A collection's records by id, in insertion order, or a singleton's object.
@@ -122,13 +125,17 @@ impl Collection {
         c
     }
 
-    /// A fresh id; it counts as used once [`Collection::note_id`] sees it stored.
+    /// A fresh id; it counts as used once [`Collection::note_id`] sees it stored. Integers skip
+    /// any a client chose itself, as text (`"12"`) or above the counter.
     fn generate_id(&self) -> Value {
         if self.string_ids {
-            Value::String(uuid::Uuid::new_v4().to_string())
-        } else {
-            json!(self.next_int)
+            return Value::String(uuid::Uuid::new_v4().to_string());
         }
+        let mut n = self.next_int;
+        while self.records.contains_key(&n.to_string()) {
+            n += 1;
+        }
+        json!(n)
     }
 
     fn note_id(&mut self, id: &Value) {
@@ -177,6 +184,9 @@ pub struct Store {
     pub def: ResourceDef,
     data: RwLock<Data>,
     journal: Option<Arc<Journal>>,
+    /// Set when a reload replaced this store; a request still holding it must not write data
+    /// that nobody will read again.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 /// A panic while holding the lock leaves the data as the last completed write left it: every
@@ -195,6 +205,7 @@ impl Store {
             def,
             data: RwLock::new(data),
             journal,
+            retired: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -208,10 +219,14 @@ impl Store {
     }
 
     /// Writes the change to the journal first, so a change that cannot be saved is not made.
+    /// Called with the write lock held, which also orders journal lines as the changes.
     fn log(&self, entry: impl FnOnce() -> Value) -> Result<(), StoreError> {
+        if self.retired.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Retired);
+        }
         match &self.journal {
             Some(j) => j
-                .append(&self.def.name, entry())
+                .append(&self.def.name, self.def.fingerprint, entry())
                 .map_err(StoreError::Persist),
             None => Ok(()),
         }
@@ -326,7 +341,7 @@ impl Store {
         Ok(value)
     }
 
-    /// Back to the seed.
+    /// Back to the seed. Not journaled: the caller writes a snapshot.
     fn reset(&self) {
         *write(&self.data) = Data::from_seed(&self.def.seed, &self.def.id_field);
     }
@@ -485,7 +500,13 @@ impl Stores {
         if let Some(j) = &self.journal
             && changed
         {
-            j.compact(&snapshot_of(&next)).map_err(|e| e.to_string())?;
+            compact(j, &next).map_err(|e| e.to_string())?;
+        }
+        for (name, old) in stores.iter() {
+            if !next.get(name).is_some_and(|new| Arc::ptr_eq(new, old)) {
+                old.retired
+                    .store(true, std::sync::atomic::Ordering::Release);
+            }
         }
         restored.clear();
         *stores = next;
@@ -508,8 +529,7 @@ impl Stores {
             }
         }
         if let Some(j) = &self.journal {
-            j.compact(&snapshot_of(&stores))
-                .map_err(|e| e.to_string())?;
+            compact(j, &stores).map_err(|e| e.to_string())?;
         }
         Ok(true)
     }
@@ -528,11 +548,22 @@ impl Stores {
     }
 }
 
-fn snapshot_of(stores: &HashMap<String, Arc<Store>>) -> HashMap<String, (u64, Value)> {
-    stores
+/// Writes a snapshot of `stores` and empties the journal, holding every store's read lock
+/// (in name order) throughout: a write that lands between the snapshot and the truncation
+/// would otherwise be in neither. Writers take one store's lock and then the journal's, so
+/// this order cannot deadlock with them.
+fn compact(journal: &Journal, stores: &HashMap<String, Arc<Store>>) -> std::io::Result<()> {
+    let mut names: Vec<&String> = stores.keys().collect();
+    names.sort();
+    let guards: Vec<_> = names
         .iter()
-        .map(|(name, s)| (name.clone(), (s.def.fingerprint, s.snapshot())))
-        .collect()
+        .map(|n| (*n, &stores[*n], read(&stores[*n].data)))
+        .collect();
+    let snapshot = guards
+        .iter()
+        .map(|(n, s, data)| ((*n).clone(), (s.def.fingerprint, data.to_json())))
+        .collect();
+    journal.compact(&snapshot)
 }
 
 #[cfg(test)]

@@ -67,12 +67,19 @@ impl Journal {
         match std::fs::read_to_string(&journal_file) {
             Ok(text) => {
                 for line in text.lines() {
+                    // A line cut short by a crash was never acknowledged; skip it.
                     let Ok(entry) = serde_json::from_str::<Value>(line) else {
-                        // Only the last line can be cut short, and it was never acknowledged.
-                        break;
+                        continue;
                     };
-                    let res = entry["resource"].as_str().unwrap_or_default().to_owned();
-                    if let Some(r) = restored.get_mut(&res) {
+                    let res = entry["resource"].as_str().unwrap_or_default();
+                    let print = entry["fingerprint"]
+                        .as_str()
+                        .and_then(|h| u64::from_str_radix(h, 16).ok());
+                    // An entry for another definition of the resource (written by a request
+                    // still in flight across a re-seed) belongs to data nobody keeps.
+                    if let Some(r) = restored.get_mut(res)
+                        && print == Some(r.fingerprint)
+                    {
                         r.entries.push(entry);
                     }
                 }
@@ -94,14 +101,20 @@ impl Journal {
         ))
     }
 
-    /// Appends one change and waits until it is on disk.
-    pub fn append(&self, resource: &str, mut entry: Value) -> io::Result<()> {
+    /// Appends one change and waits until it is on disk. A failed append is cut off again, so
+    /// it cannot leave half a line for the next one to follow.
+    pub fn append(&self, resource: &str, fingerprint: u64, mut entry: Value) -> io::Result<()> {
         entry["resource"] = json!(resource);
+        entry["fingerprint"] = json!(format!("{fingerprint:016x}"));
         let mut line = serde_json::to_vec(&entry)?;
         line.push(b'\n');
         let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-        log.write_all(&line)?;
-        log.sync_data()
+        let before = log.metadata()?.len();
+        let result = log.write_all(&line).and_then(|()| log.sync_data());
+        if result.is_err() {
+            let _ = log.set_len(before);
+        }
+        result
     }
 
     /// Writes a new snapshot atomically and empties the journal.

@@ -35,7 +35,7 @@ pub struct Spec {
     #[serde(default, rename = "static")]
     pub statics: Vec<StaticMount>,
     /// Stateful REST resources, by name: full CRUD over in-memory records.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub resources: IndexMap<String, Resource>,
     /// HTTP routes. The most specific path wins (a fixed segment beats `{param}`, which beats
     /// `{*rest}`); among routes with the same path and method, the first whose `match` holds.
@@ -155,13 +155,13 @@ impl fmt::Display for Method {
 #[serde(deny_unknown_fields)]
 pub struct Match {
     /// Query parameters that must have exactly these values (any of a repeated key's values).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub query: IndexMap<String, String>,
     /// Request headers that must have exactly these values; names are case-insensitive.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub headers: IndexMap<String, String>,
     /// Cookies that must have exactly these values.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub cookies: IndexMap<String, String>,
     /// A JSON subset: the request body must contain these keys with these values (nested
     /// objects compare the same way; each listed array element must appear in the array).
@@ -178,7 +178,7 @@ pub struct Response {
     #[schemars(range(min = 100, max = 599))]
     pub status: u16,
     /// Response headers. A list gives the header once per item (e.g. several `Set-Cookie`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     pub headers: IndexMap<String, HeaderValues>,
     /// Any YAML value, served as JSON (`Content-Type: application/json` unless set in headers).
     #[serde(default)]
@@ -192,6 +192,37 @@ pub struct Response {
     /// Wait this long before answering, e.g. `200ms` or `1.5s`.
     #[serde(default)]
     pub delay: Option<DurationText>,
+}
+
+/// Reads a map in which a key given twice is an error; serde_yaml would keep the last one and
+/// say nothing. (The error is then located by the diagnostic pass, whose YAML parser refuses
+/// duplicate keys with their position.)
+fn unique_keys<'de, D, V>(d: D) -> Result<IndexMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Unique<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Unique<V> {
+        type Value = IndexMap<String, V>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a mapping")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = IndexMap::new();
+            while let Some((key, value)) = map.next_entry::<String, V>()? {
+                if out.contains_key(&key) {
+                    return Err(serde::de::Error::custom(format!("duplicate key '{key}'")));
+                }
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique(std::marker::PhantomData))
 }
 
 fn default_status() -> u16 {

@@ -1,0 +1,50 @@
+//! The physical limit for mockrig's stack: bare actix-web answering every request with fixed
+//! bytes, the way mockrig's default service is reached, with no mock machinery at all.
+//! `bench/run` serves the same bytes from this and from mockrig and compares them.
+//!
+//!     reference BODY_FILE [STATUS] [CONTENT_TYPE]
+//!
+//! Prints `reference listening on http://127.0.0.1:PORT` when ready, like mockrig.
+
+use std::io::Write;
+
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Bytes};
+use actix_web::{App, HttpResponse, HttpServer};
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let body = Bytes::from(std::fs::read(
+        args.get(1)
+            .expect("usage: reference BODY_FILE [STATUS] [CONTENT_TYPE]"),
+    )?);
+    let status = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::OK);
+    let content_type = args
+        .get(3)
+        .cloned()
+        .unwrap_or_else(|| "application/json".into());
+    actix_web::rt::System::new().block_on(async move {
+        let server = HttpServer::new(move || {
+            let (body, content_type) = (body.clone(), content_type.clone());
+            // Reads the request body, as any handler that accepts POST must.
+            App::new().default_service(web::to(move |_request_body: Bytes| {
+                let (body, content_type) = (body.clone(), content_type.clone());
+                async move {
+                    HttpResponse::build(status)
+                        .content_type(content_type)
+                        .body(body)
+                }
+            }))
+        })
+        .bind(("127.0.0.1", 0))?;
+        let addr = server.addrs()[0];
+        let mut out = std::io::stdout();
+        writeln!(out, "reference listening on http://{addr}")?;
+        out.flush()?;
+        server.run().await
+    })
+}
