@@ -269,32 +269,28 @@ impl Store {
     }
 
     /// Replaces a record whole; its id stays what it was.
-    pub fn replace(&self, key: &str, mut record: Map<String, Value>) -> Result<Value, StoreError> {
-        let mut guard = write(&self.data);
-        let c = collection(&mut guard)?;
-        let old = c
-            .records
-            .get(key)
-            .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
-        if let Some(id) = old.get(&self.def.id_field) {
-            record.insert(self.def.id_field.clone(), id.clone());
-        }
-        let value = Value::Object(record);
-        self.log(|| json!({"op": "put", "key": key, "record": value}))?;
-        c.records.insert(key.to_owned(), value.clone());
-        Ok(value)
+    pub fn replace(&self, key: &str, record: Map<String, Value>) -> Result<Value, StoreError> {
+        self.update(key, |_| Value::Object(record))
     }
 
     /// Applies a JSON merge patch (RFC 7396); the id stays what it was.
     pub fn patch(&self, key: &str, patch: &Value) -> Result<Value, StoreError> {
+        self.update(key, |old| {
+            let mut value = old.clone();
+            merge_patch(&mut value, patch);
+            value
+        })
+    }
+
+    /// Replaces record `key` with what `change` makes of it, keeping its id.
+    fn update(&self, key: &str, change: impl FnOnce(&Value) -> Value) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
         let c = collection(&mut guard)?;
         let old = c
             .records
             .get(key)
             .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
-        let mut value = old.clone();
-        merge_patch(&mut value, patch);
+        let mut value = change(old);
         if let (Some(id), Value::Object(m)) = (old.get(&self.def.id_field), &mut value) {
             m.insert(self.def.id_field.clone(), id.clone());
         }
