@@ -3,11 +3,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::server::{ServeConfig, Server, StartError};
+use crate::server::{Limits, ServeConfig, Server, StartError};
 use crate::spec::{self, LoadError};
+use crate::tls::TlsSource;
 
 /// mockrig: a mock API server driven by one YAML file.
 #[derive(Debug, Parser)]
@@ -20,7 +22,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a spec.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check a spec and print every error it has.
     Check {
         /// The spec file.
@@ -46,6 +48,37 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "MOCKRIG_MAX_BODY", default_value_t = 1024 * 1024)]
     pub max_body: usize,
+    /// Longest URL (path and query), in bytes; longer ones get 414.
+    #[arg(long, env = "MOCKRIG_MAX_URL_BYTES", default_value_t = 8 * 1024)]
+    pub max_url_bytes: usize,
+    /// Most request headers; more get 431.
+    #[arg(long, env = "MOCKRIG_MAX_HEADERS", default_value_t = 64)]
+    pub max_headers: usize,
+    /// Most bytes of request header names and values together; more get 431.
+    #[arg(long, env = "MOCKRIG_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    pub max_header_bytes: usize,
+    /// Time a client has to send a request's head (e.g. 5s); slower ones get 408 and are cut off.
+    #[arg(long, env = "MOCKRIG_REQUEST_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub request_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, env = "MOCKRIG_KEEP_ALIVE", default_value = "5s", value_parser = duration)]
+    pub keep_alive: Duration,
+    /// Open connections per worker; more wait to be accepted.
+    #[arg(long, env = "MOCKRIG_MAX_CONNECTIONS", default_value_t = 25_000)]
+    pub max_connections: usize,
+    /// Serve HTTPS with this PEM certificate chain (and --tls-key). HTTP/2 is offered by ALPN.
+    #[arg(long, env = "MOCKRIG_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, env = "MOCKRIG_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate generated at start for localhost, 127.0.0.1 and ::1; its
+    /// SHA-256 fingerprint is printed to stderr.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub tls_self_signed: bool,
+    /// With --tls-self-signed: write the generated certificate here (PEM), to trust it.
+    #[arg(long, requires = "tls_self_signed")]
+    pub tls_write_cert: Option<PathBuf>,
     /// Keep resource data in this JSON file (and a `.journal` beside it) across restarts.
     #[arg(long, env = "MOCKRIG_STATE_FILE")]
     pub state_file: Option<PathBuf>,
@@ -68,7 +101,7 @@ pub mod exit {
 /// Runs a parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Check { spec } => check(&spec),
         Command::Schema => {
             print!("{}", spec::schema::json_schema_text());
@@ -103,7 +136,23 @@ fn serve(args: ServeArgs) -> ExitCode {
         host: args.host,
         port: args.port,
         workers: args.workers,
-        max_body: args.max_body,
+        limits: Limits {
+            max_body: args.max_body,
+            max_url_bytes: args.max_url_bytes,
+            max_headers: args.max_headers,
+            max_header_bytes: args.max_header_bytes,
+            request_timeout: args.request_timeout,
+            keep_alive: args.keep_alive,
+            max_connections: args.max_connections,
+        },
+        tls: match (args.tls_cert, args.tls_key, args.tls_self_signed) {
+            (Some(cert), Some(key), _) => Some(TlsSource::Files { cert, key }),
+            (_, _, true) => Some(TlsSource::SelfSigned {
+                write_cert: args.tls_write_cert,
+            }),
+            _ => None,
+        },
+        panic_path: None,
         handle_signals: true,
         watch: !args.no_watch,
         state_file: args.state_file,
@@ -117,7 +166,9 @@ fn serve(args: ServeArgs) -> ExitCode {
                     StartError::Spec(LoadError::Invalid(_)) | StartError::Compile(_) => {
                         exit::BAD_SPEC
                     }
-                    StartError::Spec(LoadError::Read(..)) | StartError::State(_) => exit::BAD_SPEC,
+                    StartError::Spec(LoadError::Read(..))
+                    | StartError::State(_)
+                    | StartError::Tls(_) => exit::BAD_SPEC,
                     StartError::Bind { .. } | StartError::Watch(_) => exit::CANNOT_SERVE,
                 });
             }
@@ -134,4 +185,8 @@ fn serve(args: ServeArgs) -> ExitCode {
             }
         }
     })
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    spec::duration::parse(text)
 }

@@ -15,6 +15,7 @@
 //! - [`resources`]: stateful REST resources; their data lives outside the runtime.
 //! - [`reload`]: watching the spec and swapping in a new runtime when it is saved.
 //! - [`admin`]: mockrig's own endpoints under `/__mockrig/`.
+//! - [`tls`]: HTTPS with rustls, from PEM files or a certificate made at start.
 //! - [`files`]: keeping every served file inside its folder.
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::run`].
 
@@ -29,5 +30,6 @@ pub mod router;
 pub mod runtime;
 pub mod server;
 pub mod spec;
+pub mod tls;
 
-pub use server::{Background, ServeConfig, Server, StartError};
+pub use server::{Background, Limits, ServeConfig, Server, StartError};

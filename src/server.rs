@@ -13,7 +13,7 @@ use actix_web::http::{Method as HttpMethod, StatusCode};
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use arc_swap::ArcSwap;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 
 use crate::matcher::RequestView;
@@ -22,6 +22,7 @@ use crate::resources::Stores;
 use crate::router::request_segments;
 use crate::runtime::{Action, Entry, Runtime, static_file};
 use crate::spec::{self, LoadError, Method};
+use crate::tls::{Tls, TlsSource};
 
 /// How to run a server.
 #[derive(Debug, Clone)]
@@ -32,8 +33,9 @@ pub struct ServeConfig {
     pub port: u16,
     /// Worker threads; `None` lets actix use one per core.
     pub workers: Option<usize>,
-    /// Largest request body read, in bytes; a larger one gets 413.
-    pub max_body: usize,
+    pub limits: Limits,
+    /// HTTPS; `None` also takes `server.tls` from the spec, if it has one.
+    pub tls: Option<TlsSource>,
     /// Stop gracefully on SIGINT/SIGTERM. Off when embedded in tests, where the host process
     /// owns its signals.
     pub handle_signals: bool,
@@ -41,6 +43,44 @@ pub struct ServeConfig {
     pub watch: bool,
     /// Keep resource data in this file across restarts.
     pub state_file: Option<PathBuf>,
+    /// Requests to this path panic inside the handler. Only for testing that a panic is
+    /// caught and answered with 500; the CLI never sets it.
+    #[doc(hidden)]
+    pub panic_path: Option<String>,
+}
+
+/// What one request or connection may use. Exceeding a limit gets the proper status, never a
+/// crash: 413 (body), 414 (URL), 431 (headers), 408 (a request that does not arrive in time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body: usize,
+    /// Longest path and query, in bytes.
+    pub max_url_bytes: usize,
+    /// Most request headers (actix itself refuses more than 96 with 400).
+    pub max_headers: usize,
+    /// Most bytes of header names and values together.
+    pub max_header_bytes: usize,
+    /// Time for a client to send a request's head; a slow client is answered 408 and cut off.
+    pub request_timeout: std::time::Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: std::time::Duration,
+    /// Open connections per worker; further ones wait to be accepted.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 1024 * 1024,
+            max_url_bytes: 8 * 1024,
+            max_headers: 64,
+            max_header_bytes: 32 * 1024,
+            request_timeout: std::time::Duration::from_secs(5),
+            keep_alive: std::time::Duration::from_secs(5),
+            max_connections: 25_000,
+        }
+    }
 }
 
 impl ServeConfig {
@@ -50,10 +90,12 @@ impl ServeConfig {
             host: "127.0.0.1".into(),
             port: 0,
             workers: None,
-            max_body: 1024 * 1024,
+            limits: Limits::default(),
+            tls: None,
             handle_signals: false,
             watch: true,
             state_file: None,
+            panic_path: None,
         }
     }
 }
@@ -67,6 +109,8 @@ pub enum StartError {
     Compile(String),
     #[error("{0}")]
     State(String),
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("cannot watch the spec: {0}")]
     Watch(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -85,12 +129,14 @@ pub struct Shared {
     /// Resource data, outside the runtime so it outlives reloads.
     pub stores: Arc<Stores>,
     pub watching: bool,
-    pub max_body: usize,
+    pub limits: Limits,
+    panic_path: Option<String>,
 }
 
 /// A bound, not yet running server.
 pub struct Server {
     addr: SocketAddr,
+    scheme: &'static str,
     server: actix_web::dev::Server,
     shared: web::Data<Shared>,
     watcher: Option<Watcher>,
@@ -125,8 +171,19 @@ impl Server {
             reloader,
             stores,
             watching: watcher.is_some(),
-            max_body: config.max_body,
+            limits: config.limits.clone(),
+            panic_path: config.panic_path.clone(),
         });
+        let tls_source = config.tls.clone().or_else(|| {
+            loaded.spec.server.tls.as_ref().map(|t| TlsSource::Files {
+                cert: loaded.dir.join(&t.cert),
+                key: loaded.dir.join(&t.key),
+            })
+        });
+        let tls = match &tls_source {
+            Some(source) => Some(Tls::load(source).map_err(StartError::Tls)?),
+            None => None,
+        };
         let addr_text = if config.host.contains(':') {
             format!("[{}]:{}", config.host, config.port)
         } else {
@@ -140,14 +197,30 @@ impl Server {
             TcpListener::bind((config.host.as_str(), config.port)).map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
         let app_data = shared.clone();
-        let mut http = HttpServer::new(move || {
+        let limits = &config.limits;
+        let http = HttpServer::new(move || {
             App::new()
                 .app_data(app_data.clone())
                 .service(crate::admin::scope())
                 .default_service(web::to(dispatch))
         })
-        .listen(listener)
-        .map_err(bind_error)?;
+        .client_request_timeout(limits.request_timeout)
+        .keep_alive(limits.keep_alive)
+        .max_connections(limits.max_connections);
+        let (mut http, scheme) = match tls {
+            Some(tls) => {
+                // On stderr, as stdout carries only the "listening" line.
+                eprintln!(
+                    "mockrig TLS certificate SHA-256 fingerprint: {}",
+                    tls.fingerprint
+                );
+                let http = http
+                    .listen_rustls_0_23(listener, tls.config)
+                    .map_err(bind_error)?;
+                (http, "https")
+            }
+            None => (http.listen(listener).map_err(bind_error)?, "http"),
+        };
         if let Some(n) = config.workers {
             http = http.workers(n);
         }
@@ -156,6 +229,7 @@ impl Server {
         }
         Ok(Server {
             addr,
+            scheme,
             server: http.run(),
             shared,
             watcher,
@@ -166,8 +240,9 @@ impl Server {
         self.addr
     }
 
+    /// `http://` or `https://` and the address.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 
     pub fn handle(&self) -> ServerHandle {
@@ -191,6 +266,7 @@ impl Server {
 /// suite. Dropping it stops the server.
 pub struct Background {
     addr: SocketAddr,
+    url: String,
     handle: ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -203,7 +279,7 @@ impl Background {
             actix_web::rt::System::new().block_on(async move {
                 match Server::start(&config) {
                     Ok(server) => {
-                        let _ = tx.send(Ok((server.addr(), server.handle())));
+                        let _ = tx.send(Ok((server.addr(), server.url(), server.handle())));
                         if let Err(e) = server.run().await {
                             tracing::error!("server stopped with an error: {e}");
                         }
@@ -215,8 +291,9 @@ impl Background {
             })
         });
         match rx.recv() {
-            Ok(Ok((addr, handle))) => Ok(Background {
+            Ok(Ok((addr, url, handle))) => Ok(Background {
                 addr,
+                url,
                 handle,
                 thread: Some(thread),
             }),
@@ -235,7 +312,7 @@ impl Background {
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.url.clone()
     }
 }
 
@@ -263,13 +340,28 @@ async fn dispatch(
     shared: web::Data<Shared>,
 ) -> HttpResponse {
     let started = Instant::now();
-    // An owned snapshot: the request finishes with the spec it started with, even if a reload
-    // swaps in another while it waits for its body or a delay.
-    let runtime: Arc<Runtime> = shared.live.load_full();
-    let (response, route) = match read_body(payload, &req, shared.max_body).await {
-        Ok(body) => answer(&runtime, &req, &body).await,
-        Err(response) => (response, None),
-    };
+    // A panic is a bug in mockrig; it must cost one 500, not the worker and its connections.
+    let handled = std::panic::AssertUnwindSafe(handle(&req, payload, &shared, started))
+        .catch_unwind()
+        .await;
+    match handled {
+        Ok(response) => response,
+        Err(panic) => {
+            let reason = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            tracing::error!(method = %req.method(), path = %req.path(), "handler panicked: {reason}");
+            let body = json!({"error": "internal error in mockrig (a bug: please report it)", "reason": reason});
+            let response = json_error(StatusCode::INTERNAL_SERVER_ERROR, body);
+            log_request(&req, &response, None, started);
+            response
+        }
+    }
+}
+
+fn log_request(req: &HttpRequest, response: &HttpResponse, route: Option<&str>, started: Instant) {
     tracing::info!(
         target: "mockrig::request",
         method = %req.method(),
@@ -278,7 +370,57 @@ async fn dispatch(
         route = route.unwrap_or("-"),
         micros = started.elapsed().as_micros() as u64,
     );
+}
+
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    shared: &Shared,
+    started: Instant,
+) -> HttpResponse {
+    if let Some(refused) = over_limits(req, &shared.limits) {
+        log_request(req, &refused, None, started);
+        return refused;
+    }
+    if shared.panic_path.as_deref() == Some(req.path()) {
+        panic!("test panic at {}", req.path());
+    }
+    // An owned snapshot: the request finishes with the spec it started with, even if a reload
+    // swaps in another while it waits for its body or a delay.
+    let runtime: Arc<Runtime> = shared.live.load_full();
+    let (response, route) = match read_body(payload, req, shared.limits.max_body).await {
+        Ok(body) => answer(&runtime, req, &body).await,
+        Err(response) => (response, None),
+    };
+    log_request(req, &response, route, started);
     response
+}
+
+/// 414 for a long URL, 431 for too many or too large headers.
+fn over_limits(req: &HttpRequest, limits: &Limits) -> Option<HttpResponse> {
+    let url_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if url_len > limits.max_url_bytes {
+        return Some(json_error(
+            StatusCode::URI_TOO_LONG,
+            json!({"error": "URL too long", "limit_bytes": limits.max_url_bytes}),
+        ));
+    }
+    let headers = req.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len())
+        .sum();
+    if headers.len() > limits.max_headers || header_bytes > limits.max_header_bytes {
+        return Some(json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            json!({
+                "error": "request headers too large",
+                "limit_count": limits.max_headers,
+                "limit_bytes": limits.max_header_bytes,
+            }),
+        ));
+    }
+    None
 }
 
 /// Reads the whole body, refusing more than `limit` bytes with a 413 that says so.

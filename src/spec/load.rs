@@ -116,7 +116,7 @@ fn diagnose_rejected(source: &str, base: &Base<'_>, e: &serde_yaml::Error) -> Ve
         && !broken(&server_path)
         && let Some(s) = diagnose::deserialize_clean::<ServerSettings>(node)
     {
-        validate::server(&s, &mut problems);
+        validate::server(&s, base, &mut problems);
     }
     for_each_item::<StaticMount>(doc, "static", &broken, |i, s| {
         validate::static_mount(i, &s, base, &mut problems)

@@ -50,6 +50,20 @@ pub struct ServerSettings {
     /// Delay before every response that sets no `delay` of its own, e.g. `150ms` or `1s`.
     #[serde(default)]
     pub delay: Option<DurationText>,
+    /// Serve HTTPS with this certificate and key (PEM files relative to the spec). The
+    /// `--tls-*` flags override it; it is read at start, not on reload.
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Certificate chain, PEM.
+    pub cert: String,
+    /// Private key (PKCS#8, PKCS#1 or SEC1), PEM.
+    pub key: String,
 }
 
 /// A stateful REST resource: a collection served with list, get, create, replace, patch and

@@ -63,7 +63,7 @@ fn at(base: &[Seg], more: &[&str]) -> KeyPath {
 /// Every check over a whole spec.
 pub fn validate(spec: &Spec, base: &Base<'_>) -> Vec<Problem> {
     let mut out = Problems::default();
-    server(&spec.server, &mut out);
+    server(&spec.server, base, &mut out);
     for (i, s) in spec.statics.iter().enumerate() {
         static_mount(i, s, base, &mut out);
     }
@@ -103,11 +103,23 @@ pub fn validate(spec: &Spec, base: &Base<'_>) -> Vec<Problem> {
     out.list
 }
 
-pub fn server(s: &ServerSettings, out: &mut Problems) {
+pub fn server(s: &ServerSettings, base: &Base<'_>, out: &mut Problems) {
     if let Some(d) = &s.delay
         && let Err(e) = duration::parse(&d.0)
     {
         out.value(at(&[], &["server", "delay"]), e);
+    }
+    if let Some(tls) = &s.tls {
+        for (key, file) in [("cert", &tls.cert), ("key", &tls.key)] {
+            match resolve_inside(base.dir, file, "the spec's folder") {
+                Ok(p) if !p.is_file() => out.value(
+                    at(&[], &["server", "tls", key]),
+                    format!("'{file}' is not a file"),
+                ),
+                Ok(_) => {}
+                Err(e) => out.value(at(&[], &["server", "tls", key]), e.to_string()),
+            }
+        }
     }
 }
 

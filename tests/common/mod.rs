@@ -70,6 +70,9 @@ pub fn serve(spec: &Path) -> Result<Background, mockrig::StartError> {
 }
 
 pub fn client() -> reqwest::Client {
+    // reqwest's rustls is built without a provider (the default one would compile aws-lc-rs
+    // next to ring); name ring once per test process. Err means it is already set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
