@@ -43,7 +43,7 @@ pub struct ServeArgs {
     #[arg(long, short, env = "MOCKRIG_PORT", default_value_t = 3000)]
     pub port: u16,
     /// Worker threads [default: one per core].
-    #[arg(long, env = "MOCKRIG_WORKERS")]
+    #[arg(long, env = "MOCKRIG_WORKERS", value_parser = positive)]
     pub workers: Option<usize>,
     /// Largest request body accepted, in bytes; larger ones get 413.
     #[arg(long, env = "MOCKRIG_MAX_BODY", default_value_t = 1024 * 1024)]
@@ -64,7 +64,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MOCKRIG_KEEP_ALIVE", default_value = "5s", value_parser = duration)]
     pub keep_alive: Duration,
     /// Open connections per worker; more wait to be accepted.
-    #[arg(long, env = "MOCKRIG_MAX_CONNECTIONS", default_value_t = 25_000)]
+    #[arg(long, env = "MOCKRIG_MAX_CONNECTIONS", default_value_t = 25_000, value_parser = positive)]
     pub max_connections: usize,
     /// Serve HTTPS with this PEM certificate chain (and --tls-key). HTTP/2 is offered by ALPN.
     #[arg(long, env = "MOCKRIG_TLS_CERT", requires = "tls_key")]
@@ -129,6 +129,9 @@ fn serve(args: ServeArgs) -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // When stderr is a pipe nobody reads any more, tracing would report the failed write
+        // with eprintln!, which panics on that same broken pipe, inside a request.
+        .log_internal_errors(false)
         .with_env_filter(filter)
         .init();
     let config = ServeConfig {
@@ -189,4 +192,13 @@ fn serve(args: ServeArgs) -> ExitCode {
 
 fn duration(text: &str) -> Result<Duration, String> {
     spec::duration::parse(text)
+}
+
+/// A count that must be at least 1: zero workers or connections would serve nothing.
+fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -9,6 +9,7 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 
+use crate::files::resolve_inside;
 use crate::spec::{self, duration};
 
 /// A response ready to send.
@@ -25,15 +26,19 @@ pub struct Prepared {
 pub enum Body {
     Empty,
     Bytes(Bytes),
-    /// Canonical path of a file inside the spec's folder, streamed per request.
-    File(PathBuf),
+    /// A file inside the spec's folder, streamed per request. Resolved again each time, so a
+    /// symlink put in its place after load cannot lead outside the folder.
+    File {
+        root: PathBuf,
+        relative: String,
+    },
 }
 
 impl Prepared {
-    /// Compiles a validated response; `file` paths arrive already resolved by the caller.
+    /// Compiles a validated response; `root` is the spec's canonical folder.
     pub fn compile(
         r: &spec::Response,
-        file: Option<PathBuf>,
+        root: &std::path::Path,
         default_delay: Option<Duration>,
     ) -> Result<Prepared, String> {
         let status =
@@ -62,8 +67,11 @@ impl Prepared {
         } else if let Some(t) = &r.text {
             default_type("text/plain; charset=utf-8");
             Body::Bytes(Bytes::from(t.clone()))
-        } else if let Some(path) = file {
-            Body::File(path)
+        } else if let Some(relative) = &r.file {
+            Body::File {
+                root: root.to_path_buf(),
+                relative: relative.clone(),
+            }
         } else {
             Body::Empty
         };
@@ -86,8 +94,14 @@ impl Prepared {
             Body::Bytes(b) => self
                 .with_headers(HttpResponse::build(self.status))
                 .body(b.clone()),
-            Body::File(path) => {
-                let mut res = match serve_file(req, path.clone(), self.status).await {
+            Body::File { root, relative } => {
+                let file = resolve_inside(root, relative, "the spec's folder")
+                    .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()));
+                let served = match file {
+                    Ok(path) => serve_file(req, path, self.status).await,
+                    Err(e) => Err(e),
+                };
+                let mut res = match served {
                     Ok(res) => res,
                     Err(e) => {
                         return crate::server::json_error(
@@ -95,7 +109,7 @@ impl Prepared {
                             serde_json::json!({
                                 "error": "the response file cannot be read",
                                 "route": route,
-                                "file": path.display().to_string(),
+                                "file": relative,
                                 "reason": e.to_string(),
                             }),
                         );

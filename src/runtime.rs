@@ -82,11 +82,10 @@ impl Runtime {
         for (i, r) in spec.routes.iter().enumerate() {
             let label = format!("routes[{i}]");
             let pattern = Pattern::parse(&r.path).map_err(|e| format!("{label}.path: {e}"))?;
-            let file = match &r.response.file {
-                Some(f) => Some(resolve(&loaded.dir, f).map_err(|e| format!("{label}: {e}"))?),
-                None => None,
-            };
-            let prepared = Prepared::compile(&r.response, file, default_delay)
+            if let Some(f) = &r.response.file {
+                resolve(&loaded.dir, f).map_err(|e| format!("{label}: {e}"))?;
+            }
+            let prepared = Prepared::compile(&r.response, &loaded.dir, default_delay)
                 .map_err(|e| format!("{label}.response: {e}"))?;
             let matcher = r
                 .matcher

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::dev::ServerHandle;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServerHandle, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method as HttpMethod, StatusCode};
+use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer};
 use arc_swap::ArcSwap;
@@ -57,11 +59,12 @@ pub struct Limits {
     pub max_body: usize,
     /// Longest path and query, in bytes.
     pub max_url_bytes: usize,
-    /// Most request headers (actix itself refuses more than 96 with 400).
+    /// Most request headers (actix itself refuses more than 96, with 431).
     pub max_headers: usize,
     /// Most bytes of header names and values together.
     pub max_header_bytes: usize,
-    /// Time for a client to send a request's head; a slow client is answered 408 and cut off.
+    /// Time for a client to send its first request's head (actix), and each request's body
+    /// (mockrig); a slower client is answered 408 and cut off.
     pub request_timeout: std::time::Duration,
     /// How long an idle keep-alive connection stays open.
     pub keep_alive: std::time::Duration,
@@ -201,6 +204,7 @@ impl Server {
         let http = HttpServer::new(move || {
             App::new()
                 .app_data(app_data.clone())
+                .wrap(actix_web::middleware::from_fn(guard))
                 .service(crate::admin::scope())
                 .default_service(web::to(dispatch))
         })
@@ -334,6 +338,24 @@ pub fn json_error(status: StatusCode, body: Value) -> HttpResponse {
         .body(body.to_string())
 }
 
+/// Runs before every service, the admin endpoints included, and refuses requests over the
+/// limits.
+async fn guard<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let refused = req
+        .app_data::<web::Data<Shared>>()
+        .and_then(|s| over_limits(req.request(), &s.limits));
+    if let Some(refused) = refused {
+        log_request(req.request(), &refused, None, Instant::now());
+        return Ok(req.into_response(refused).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
 async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
@@ -341,11 +363,13 @@ async fn dispatch(
 ) -> HttpResponse {
     let started = Instant::now();
     // A panic is a bug in mockrig; it must cost one 500, not the worker and its connections.
-    let handled = std::panic::AssertUnwindSafe(handle(&req, payload, &shared, started))
+    // (A middleware cannot do this: it would have to keep a clone of the request, and actix's
+    // routing needs the only one.)
+    let handled = std::panic::AssertUnwindSafe(handle(&req, payload, &shared))
         .catch_unwind()
         .await;
-    match handled {
-        Ok(response) => response,
+    let (response, route) = match handled {
+        Ok(answered) => answered,
         Err(panic) => {
             let reason = panic
                 .downcast_ref::<&str>()
@@ -354,9 +378,54 @@ async fn dispatch(
                 .unwrap_or_else(|| "unknown".into());
             tracing::error!(method = %req.method(), path = %req.path(), "handler panicked: {reason}");
             let body = json!({"error": "internal error in mockrig (a bug: please report it)", "reason": reason});
-            let response = json_error(StatusCode::INTERNAL_SERVER_ERROR, body);
-            log_request(&req, &response, None, started);
+            (json_error(StatusCode::INTERNAL_SERVER_ERROR, body), None)
+        }
+    };
+    log_request(
+        &req,
+        &response,
+        route.as_ref().map(|(rt, i)| rt.entries[*i].label.as_str()),
+        started,
+    );
+    response
+}
+
+/// The answer, and the runtime and entry of the route that gave it, for the log.
+async fn handle(
+    req: &HttpRequest,
+    payload: web::Payload,
+    shared: &Shared,
+) -> (HttpResponse, Option<(Arc<Runtime>, usize)>) {
+    if shared.panic_path.as_deref() == Some(req.path()) {
+        panic!("test panic at {}", req.path());
+    }
+    // An owned snapshot: the request finishes with the spec it started with, even if a reload
+    // swaps in another while it waits for its body or a delay.
+    let runtime: Arc<Runtime> = shared.live.load_full();
+    let limits = &shared.limits;
+    // actix times only the head of a connection's first request; the body of every request
+    // gets the same allowance here, so a client dripping a body holds nothing for long.
+    let body = actix_web::rt::time::timeout(
+        limits.request_timeout,
+        read_body(payload, req, limits.max_body),
+    )
+    .await;
+    match body {
+        Ok(Ok(body)) => {
+            let (response, entry) = answer(&runtime, req, &body).await;
+            (response, entry.map(|i| (runtime, i)))
+        }
+        Ok(Err(response)) => (response, None),
+        Err(_elapsed) => {
+            let mut response = json_error(
+                StatusCode::REQUEST_TIMEOUT,
+                json!({"error": "the request body did not arrive in time",
+                       "timeout_ms": limits.request_timeout.as_millis() as u64}),
+            );
             response
+                .head_mut()
+                .set_connection_type(actix_web::http::ConnectionType::Close);
+            (response, None)
         }
     }
 }
@@ -370,30 +439,6 @@ fn log_request(req: &HttpRequest, response: &HttpResponse, route: Option<&str>, 
         route = route.unwrap_or("-"),
         micros = started.elapsed().as_micros() as u64,
     );
-}
-
-async fn handle(
-    req: &HttpRequest,
-    payload: web::Payload,
-    shared: &Shared,
-    started: Instant,
-) -> HttpResponse {
-    if let Some(refused) = over_limits(req, &shared.limits) {
-        log_request(req, &refused, None, started);
-        return refused;
-    }
-    if shared.panic_path.as_deref() == Some(req.path()) {
-        panic!("test panic at {}", req.path());
-    }
-    // An owned snapshot: the request finishes with the spec it started with, even if a reload
-    // swaps in another while it waits for its body or a delay.
-    let runtime: Arc<Runtime> = shared.live.load_full();
-    let (response, route) = match read_body(payload, req, shared.limits.max_body).await {
-        Ok(body) => answer(&runtime, req, &body).await,
-        Err(response) => (response, None),
-    };
-    log_request(req, &response, route, started);
-    response
 }
 
 /// 414 for a long URL, 431 for too many or too large headers.
@@ -460,11 +505,12 @@ async fn read_body(
 }
 
 /// The route that answers, and its response; or the reason none does.
-async fn answer<'r>(
-    runtime: &'r Runtime,
+/// The response, and the index of the entry that answered (none for 404/405/OPTIONS).
+async fn answer(
+    runtime: &Runtime,
     req: &HttpRequest,
     body: &Bytes,
-) -> (HttpResponse, Option<&'r str>) {
+) -> (HttpResponse, Option<usize>) {
     let segments = request_segments(req.path());
     let view = RequestView::new(req, body);
     let method = req.method();
@@ -476,7 +522,7 @@ async fn answer<'r>(
             }
             match &entry.action {
                 Action::Respond(_) | Action::Resource { .. } => {
-                    Some((entry, None, captures.first().cloned()))
+                    Some((id, None, captures.first().cloned()))
                 }
                 // A missing file falls through to less specific routes, like an unmet match.
                 Action::Static { root, .. } => {
@@ -484,40 +530,42 @@ async fn answer<'r>(
                         .last()
                         .map(|r| segments[r.clone()].join("/"))
                         .unwrap_or_default();
-                    static_file(root, &rest).map(|f| (entry, Some(f), None))
+                    static_file(root, &rest).map(|f| (id, Some(f), None))
                 }
             }
         })
     });
-    let Some((entry, file, id)) = found else {
+    let Some((index, file, id)) = found else {
         return (no_match(runtime, req, &segments, &view), None);
     };
-    let (delay, response) = match (&entry.action, file) {
-        (Action::Respond(p), _) => (p.delay, None),
-        (Action::Resource { delay, .. }, _) => (*delay, None),
-        (Action::Static { delay, .. }, Some(file)) => (
-            *delay,
-            Some(crate::response::serve_file(req, file, StatusCode::OK).await),
-        ),
-        (Action::Static { .. }, None) => unreachable!("a static entry is found only with a file"),
+    let entry = &runtime.entries[index];
+    let delay = match &entry.action {
+        Action::Respond(p) => p.delay,
+        Action::Resource { delay, .. } | Action::Static { delay, .. } => *delay,
     };
     if let Some(d) = delay.filter(|d| !d.is_zero()) {
         actix_web::rt::time::sleep(d).await;
     }
-    let response = match (response, &entry.action) {
-        (Some(Ok(r)), _) => r,
-        (Some(Err(e)), _) => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            json!({"error": "the file cannot be read", "route": entry.label, "reason": e.to_string()}),
-        ),
-        (None, Action::Respond(p)) => p.respond(req, &entry.label).await,
-        (None, Action::Resource { store, op, .. }) => {
+    let response = match &entry.action {
+        Action::Respond(p) => p.respond(req, &entry.label).await,
+        Action::Resource { store, op, .. } => {
             let id = id.map(|r| segments[r].join("/"));
             crate::resources::http::handle(&runtime.stores, *store, *op, req, body, id.as_deref())
         }
-        (None, Action::Static { .. }) => unreachable!("static responses are built above"),
+        Action::Static { .. } => {
+            let served = match file {
+                Some(file) => crate::response::serve_file(req, file, StatusCode::OK).await,
+                None => Err(std::io::Error::other("no file was resolved")),
+            };
+            served.unwrap_or_else(|e| {
+                json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": "the file cannot be read", "route": entry.label, "reason": e.to_string()}),
+                )
+            })
+        }
     };
-    (response, Some(&entry.label))
+    (response, Some(index))
 }
 
 const METHOD_ORDER: [Method; 7] = [

@@ -379,6 +379,109 @@ fn serve_no_watch_keeps_the_spec_it_started_with() {
 }
 
 #[test]
+fn serve_with_tls_flags_and_limit_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let mut child = Child(
+        mockrig()
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--workers",
+                "1",
+                "--tls-self-signed",
+            ])
+            .args(["--max-url-bytes", "64", "--tls-write-cert"])
+            .arg(&cert)
+            .arg(common::repo_path("examples/basic.yaml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("mockrig listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    // The fingerprint is printed before the listening line, so it is already there.
+    let mut stderr = BufReader::new(child.0.stderr.take().unwrap()).lines();
+    let fingerprint = stderr
+        .by_ref()
+        .map_while(Result::ok)
+        .take(20)
+        .find(|l| l.starts_with("mockrig TLS certificate SHA-256 fingerprint: "))
+        .expect("the fingerprint is printed");
+    // Keep draining stderr: the server logs every request there.
+    std::thread::spawn(move || stderr.for_each(drop));
+    let hex = fingerprint.rsplit(' ').next().unwrap();
+    assert_eq!(hex.split(':').count(), 32, "{hex}");
+
+    let pem = std::fs::read(&cert).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = common::tls_client(&pem, false);
+        let r = c.get(format!("{url}/health")).send().await.unwrap();
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.status(), 200);
+        let long = c
+            .get(format!("{url}/health?{}", "a".repeat(70)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(long.status(), 414, "--max-url-bytes is applied");
+    });
+}
+
+#[test]
+fn zero_workers_is_refused_by_the_command_line() {
+    let out = mockrig()
+        .args(["serve", "--workers", "0"])
+        .arg(common::repo_path("examples/basic.yaml"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("must be at least 1"));
+}
+
+#[test]
+fn a_closed_stderr_pipe_does_not_break_serving() {
+    let mut child = Child(
+        mockrig()
+            .args(["serve", "--port", "0", "--workers", "1"])
+            .arg(common::repo_path("examples/basic.yaml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .trim_start_matches("mockrig listening on ")
+        .to_owned();
+    // The reader of the server's log goes away, as when a harness drops the pipe.
+    drop(child.0.stderr.take());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = common::client();
+        for _ in 0..3 {
+            let r = c.get(format!("{url}/health")).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+    });
+}
+
+#[test]
 fn serve_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.yaml");

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mockrig::tls::TlsSource;
@@ -33,35 +32,6 @@ fn start(spec: &std::path::Path, edit: impl FnOnce(&mut ServeConfig)) -> Backgro
     Background::start(config).unwrap()
 }
 
-/// A client that trusts exactly `cert_pem`, offering HTTP/2 and HTTP/1.1 by ALPN.
-fn tls_client(cert_pem: &[u8], http1_only: bool) -> reqwest::Client {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(cert_pem) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tls.alpn_protocols = if http1_only {
-        vec![b"http/1.1".to_vec()]
-    } else {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
-    };
-    let mut b = reqwest::Client::builder()
-        .no_proxy()
-        .tls_backend_preconfigured(tls);
-    if http1_only {
-        b = b.http1_only();
-    }
-    b.build().unwrap()
-}
-
 #[tokio::test]
 async fn self_signed_https_negotiates_http2() {
     let (dir, spec) = spec_dir(&[]);
@@ -79,14 +49,14 @@ async fn self_signed_https_negotiates_http2() {
     let pem = std::fs::read(&cert).unwrap();
     // The certificate names localhost and the loopback addresses.
     let url = server.url().replace("127.0.0.1", "localhost");
-    let r = tls_client(&pem, false)
+    let r = common::tls_client(&pem, false)
         .get(format!("{url}/hello"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.version(), Version::HTTP_2);
     assert_eq!(r.text().await.unwrap(), "hi");
-    let r = tls_client(&pem, true)
+    let r = common::tls_client(&pem, true)
         .get(format!("{}/hello", server.url()))
         .send()
         .await
@@ -109,7 +79,7 @@ async fn https_from_pem_files_in_the_spec() {
         ),
     ]);
     let server = start(&spec, |_| {});
-    let r = tls_client(cert.as_bytes(), false)
+    let r = common::tls_client(cert.as_bytes(), false)
         .get(format!("{}/hello", server.url()))
         .send()
         .await
@@ -246,6 +216,74 @@ async fn a_slowloris_client_is_cut_off_while_others_are_served() {
 }
 
 #[tokio::test]
+async fn a_dripped_body_is_cut_off_too() {
+    let (_dir, spec) = spec_dir(&[]);
+    let server = start(&spec, |c| {
+        c.limits.request_timeout = Duration::from_millis(500)
+    });
+    let mut slow = TcpStream::connect(server.addr()).await.unwrap();
+    // A whole head promising 100 bytes of body, then 10 of them and silence.
+    slow.write_all(b"POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789")
+        .await
+        .unwrap();
+    let (answer, waited) = read_until_closed(&mut slow, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "got {answer:?}");
+    assert!(answer.contains("did not arrive in time"), "{answer:?}");
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn limits_cover_the_admin_endpoints_too() {
+    let (_dir, spec) = spec_dir(&[]);
+    let server = start(&spec, |c| c.limits.max_url_bytes = 50);
+    let c = common::client();
+    let long = format!("{}/__mockrig/status?x={}", server.url(), "a".repeat(60));
+    assert_eq!(
+        c.get(long).send().await.unwrap().status(),
+        StatusCode::URI_TOO_LONG
+    );
+    let ok = c
+        .get(format!("{}/__mockrig/status", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_file_swapped_for_an_outside_symlink_is_not_served() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();
+    let (dir, spec) = spec_dir(&[
+        ("logo.txt", "logo"),
+        (
+            "api.yaml",
+            "routes:\n  - { path: /logo, response: { file: logo.txt } }\n",
+        ),
+    ]);
+    let server = start(&spec, |c| c.watch = false);
+    let c = common::client();
+    let url = format!("{}/logo", server.url());
+    assert_eq!(
+        c.get(&url).send().await.unwrap().text().await.unwrap(),
+        "logo"
+    );
+    std::fs::remove_file(dir.path().join("logo.txt")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        dir.path().join("logo.txt"),
+    )
+    .unwrap();
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!r.text().await.unwrap().contains("top secret"));
+}
+
+#[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
     let (_dir, spec) = spec_dir(&[]);
     let server = start(&spec, |c| c.limits.keep_alive = Duration::from_millis(300));
@@ -256,6 +294,11 @@ async fn idle_keep_alive_connections_are_closed() {
     let (answer, waited) = read_until_closed(&mut conn, Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer:?}");
     assert!(answer.ends_with("hi"));
+    // Open for the keep-alive time, not closed straight after the answer.
+    assert!(
+        waited >= Duration::from_millis(250),
+        "closed after {waited:?}"
+    );
     assert!(
         waited < Duration::from_secs(3),
         "idle connection kept {waited:?}"

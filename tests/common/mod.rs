@@ -83,3 +83,32 @@ pub fn client() -> reqwest::Client {
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
+
+/// A client that trusts exactly `cert_pem`, offering HTTP/2 and HTTP/1.1 by ALPN.
+pub fn tls_client(cert_pem: &[u8], http1_only: bool) -> reqwest::Client {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(cert_pem) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = if http1_only {
+        vec![b"http/1.1".to_vec()]
+    } else {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    };
+    let mut b = reqwest::Client::builder()
+        .no_proxy()
+        .tls_backend_preconfigured(tls);
+    if http1_only {
+        b = b.http1_only();
+    }
+    b.build().unwrap()
+}
