@@ -38,7 +38,7 @@ def measure(routes, edits, workdir):
     with open(path, "w") as f:
         f.write(spec_text(routes, "start"))
     proc = subprocess.Popen(
-        [BINARY, "serve", path, "--port", "0", "--log", "warn"],
+        [BINARY, "serve", path, "--host", "127.0.0.1", "--port", "0", "--log", "warn"],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -82,7 +82,7 @@ def main():
         with open(lua, "w") as f:
             f.write(POST_LUA)
         proc = subprocess.Popen(
-            [BINARY, "serve", spec, "--port", "0", "--log", "warn", "--no-watch"],
+            [BINARY, "serve", spec, "--host", "127.0.0.1", "--port", "0", "--log", "warn", "--no-watch"],
             stdout=subprocess.PIPE,
             text=True,
         )
