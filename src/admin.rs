@@ -9,13 +9,59 @@ use crate::server::{Shared, json_error};
 use crate::spec::validate::RESERVED_PREFIX;
 
 /// The admin routes, registered ahead of the spec's default service.
-pub fn scope() -> actix_web::Scope {
+pub fn scope() -> actix_web::Scope<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
     web::scope(RESERVED_PREFIX)
+        .wrap(actix_web::middleware::from_fn(require_token))
+        .route("/health", web::get().to(health))
         .route("/status", web::get().to(status))
         .route("/reload", web::post().to(reload))
         .route("/reset", web::post().to(reset))
         .route("/state", web::get().to(state))
         .default_service(web::to(unknown))
+}
+
+/// With `--admin-token`, every admin call must carry `Authorization: Bearer TOKEN`.
+async fn require_token<B: actix_web::body::MessageBody + 'static>(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::EitherBody<B>>, actix_web::Error> {
+    let expected = req
+        .app_data::<web::Data<Shared>>()
+        .and_then(|s| s.admin_token.clone());
+    if let Some(token) = expected {
+        let given = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(token.as_str()) {
+            let mut res = json_error(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "the admin API needs Authorization: Bearer <token> (--admin-token)"}),
+            );
+            res.headers_mut().insert(
+                actix_web::http::header::WWW_AUTHENTICATE,
+                actix_web::http::header::HeaderValue::from_static("Bearer"),
+            );
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+    }
+    next.call(req)
+        .await
+        .map(actix_web::dev::ServiceResponse::map_into_left_body)
+}
+
+/// 200 once mockrig is serving.
+async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 fn rfc3339(t: std::time::SystemTime) -> String {
@@ -100,7 +146,8 @@ async fn state(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 /// mockrig's endpoints and their methods, for 404 and 405 answers.
-const ENDPOINTS: [(&str, &str); 4] = [
+const ENDPOINTS: [(&str, &str); 5] = [
+    ("health", "GET"),
     ("status", "GET"),
     ("reload", "POST"),
     ("reset", "POST"),

@@ -82,6 +82,16 @@ pub struct ServeArgs {
     /// Keep resource data in this JSON file (and a `.journal` beside it) across restarts.
     #[arg(long, env = "MOCKRIG_STATE_FILE")]
     pub state_file: Option<PathBuf>,
+    /// Serve mockrig's own endpoints under /__mockrig/ (on or off).
+    #[arg(long, env = "MOCKRIG_ADMIN", default_value = "on", value_parser = ["on", "off"])]
+    pub admin: String,
+    /// Require `Authorization: Bearer TOKEN` on every /__mockrig/ call. Needed to serve the
+    /// admin API on a non-loopback --host.
+    #[arg(long, env = "MOCKRIG_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
+    /// Write the server's URL to this file (atomically) once it is listening.
+    #[arg(long, env = "MOCKRIG_READY_FILE")]
+    pub ready_file: Option<PathBuf>,
     /// Do not reload when the spec changes (for CI runs that want a frozen spec).
     #[arg(long)]
     pub no_watch: bool,
@@ -96,6 +106,8 @@ pub mod exit {
     pub const BAD_SPEC: u8 = 1;
     /// The address cannot be bound, or the server failed while running.
     pub const CANNOT_SERVE: u8 = 2;
+    /// Refused: the admin API would be reachable from other machines without a token.
+    pub const UNSAFE: u8 = 3;
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -156,6 +168,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             _ => None,
         },
         panic_path: None,
+        admin: args.admin == "on",
+        admin_token: args.admin_token,
+        ready_file: args.ready_file,
         handle_signals: true,
         watch: !args.no_watch,
         state_file: args.state_file,
@@ -172,7 +187,10 @@ fn serve(args: ServeArgs) -> ExitCode {
                     StartError::Spec(LoadError::Read(..))
                     | StartError::State(_)
                     | StartError::Tls(_) => exit::BAD_SPEC,
-                    StartError::Bind { .. } | StartError::Watch(_) => exit::CANNOT_SERVE,
+                    StartError::Bind { .. } | StartError::Watch(_) | StartError::ReadyFile(..) => {
+                        exit::CANNOT_SERVE
+                    }
+                    StartError::UnsafeAdmin(_) => exit::UNSAFE,
                 });
             }
         };

@@ -49,6 +49,12 @@ pub struct ServeConfig {
     /// caught and answered with 500; the CLI never sets it.
     #[doc(hidden)]
     pub panic_path: Option<String>,
+    /// Serve the `/__mockrig/` endpoints.
+    pub admin: bool,
+    /// Require `Authorization: Bearer TOKEN` on every `/__mockrig/` call.
+    pub admin_token: Option<String>,
+    /// Write the server's URL here, atomically, once it is listening.
+    pub ready_file: Option<PathBuf>,
 }
 
 /// What one request or connection may use. Exceeding a limit gets the proper status, never a
@@ -99,6 +105,9 @@ impl ServeConfig {
             watch: true,
             state_file: None,
             panic_path: None,
+            admin: true,
+            admin_token: None,
+            ready_file: None,
         }
     }
 }
@@ -116,6 +125,13 @@ pub enum StartError {
     Tls(String),
     #[error("cannot watch the spec: {0}")]
     Watch(String),
+    #[error(
+        "refusing to serve the admin API on the non-loopback address {0} without a token: \
+         pass --admin-token TOKEN, or --admin off"
+    )]
+    UnsafeAdmin(String),
+    #[error("cannot write the ready file {0}: {1}")]
+    ReadyFile(String, std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -134,6 +150,7 @@ pub struct Shared {
     pub watching: bool,
     pub limits: Limits,
     panic_path: Option<String>,
+    pub admin_token: Option<String>,
 }
 
 /// A bound, not yet running server.
@@ -149,6 +166,9 @@ impl Server {
     /// Loads the spec, binds the address and prepares the server. Call inside an actix or
     /// tokio runtime, then await [`Server::run`].
     pub fn start(config: &ServeConfig) -> Result<Server, StartError> {
+        if config.admin && config.admin_token.is_none() && !is_loopback(&config.host) {
+            return Err(StartError::UnsafeAdmin(config.host.clone()));
+        }
         let loaded = spec::load_file(&config.spec)?;
         let stores = Arc::new(match &config.state_file {
             Some(path) => Stores::persistent(path).map_err(StartError::State)?,
@@ -176,6 +196,7 @@ impl Server {
             watching: watcher.is_some(),
             limits: config.limits.clone(),
             panic_path: config.panic_path.clone(),
+            admin_token: config.admin_token.clone(),
         });
         let tls_source = config.tls.clone().or_else(|| {
             loaded.spec.server.tls.as_ref().map(|t| TlsSource::Files {
@@ -201,11 +222,16 @@ impl Server {
         let addr = listener.local_addr().map_err(bind_error)?;
         let app_data = shared.clone();
         let limits = &config.limits;
+        let admin = config.admin;
         let http = HttpServer::new(move || {
             App::new()
                 .app_data(app_data.clone())
                 .wrap(actix_web::middleware::from_fn(guard))
-                .service(crate::admin::scope())
+                .configure(|cfg| {
+                    if admin {
+                        cfg.service(crate::admin::scope());
+                    }
+                })
                 .default_service(web::to(dispatch))
         })
         .client_request_timeout(limits.request_timeout)
@@ -230,6 +256,11 @@ impl Server {
         }
         if !config.handle_signals {
             http = http.disable_signals();
+        }
+        let url = format!("{scheme}://{addr}");
+        if let Some(path) = &config.ready_file {
+            write_atomically(path, &url)
+                .map_err(|e| StartError::ReadyFile(path.display().to_string(), e))?;
         }
         Ok(Server {
             addr,
@@ -329,6 +360,23 @@ impl Drop for Background {
             let _ = t.join();
         }
     }
+}
+
+/// Whether `host` names this machine only, so the admin API is not reachable from outside.
+pub fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half the text.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// A JSON error body with the given status.

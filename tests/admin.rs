@@ -1,0 +1,194 @@
+//! Admin API safety and readiness for parallel CI: tokens, `--admin off`, the refusal to expose
+//! the admin API beyond loopback, `/__mockrig/health`, and `--ready-file`.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mockrig::{Background, ServeConfig};
+use reqwest::StatusCode;
+
+fn spec() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        "routes:\n  - { path: /hello, response: { text: hi } }\n",
+    )
+    .unwrap();
+    (dir, spec)
+}
+
+#[tokio::test]
+async fn a_token_guards_every_admin_call_and_nothing_else() {
+    let (_dir, spec) = spec();
+    let mut config = ServeConfig::new(&spec);
+    config.admin_token = Some("s3cret".into());
+    let server = Background::start(config).unwrap();
+    let c = common::client();
+    let url = |p: &str| format!("{}{p}", server.url());
+    let r = c.get(url("/__mockrig/status")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    let r = c
+        .post(url("/__mockrig/reset"))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = c
+        .get(url("/__mockrig/status"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = c
+        .get(url("/__mockrig/health"))
+        .bearer_auth("s3cret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["status"], "ok");
+    // The mock itself needs no token.
+    assert_eq!(
+        c.get(url("/hello"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "hi"
+    );
+}
+
+#[tokio::test]
+async fn admin_off_leaves_no_admin_endpoint() {
+    let (_dir, spec) = spec();
+    let mut config = ServeConfig::new(&spec);
+    config.admin = false;
+    let server = Background::start(config).unwrap();
+    let c = common::client();
+    let r = c
+        .get(format!("{}/__mockrig/status", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = c
+        .post(format!("{}/__mockrig/reset", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = c
+        .get(format!("{}/hello", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[test]
+fn loopback_is_told_apart() {
+    for host in [
+        "127.0.0.1",
+        "127.1.2.3",
+        "::1",
+        "[::1]",
+        "localhost",
+        "LOCALHOST",
+    ] {
+        assert!(mockrig::server::is_loopback(host), "{host}");
+    }
+    for host in ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "example.com"] {
+        assert!(!mockrig::server::is_loopback(host), "{host}");
+    }
+}
+
+#[test]
+fn the_admin_api_is_not_exposed_beyond_loopback_without_a_token() {
+    let (_dir, spec) = spec();
+    // Refused before anything is bound, so this test listens on nothing.
+    let out = Command::new(env!("CARGO_BIN_EXE_mockrig"))
+        .args(["serve", "--host", "0.0.0.0", "--port", "0"])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--admin-token") && err.contains("--admin off"),
+        "{err}"
+    );
+}
+
+/// Polls for a ready file (the readiness signal), bounded.
+fn wait_for(path: &std::path::Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(url) = std::fs::read_to_string(path) {
+            return url;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn two_servers_in_parallel_on_port_0_with_ready_files() {
+    let (dir, spec) = spec();
+    let ready: Vec<_> = (0..2)
+        .map(|i| dir.path().join(format!("ready-{i}.txt")))
+        .collect();
+    let _children: Vec<Child> = ready
+        .iter()
+        .map(|file| {
+            Child(
+                Command::new(env!("CARGO_BIN_EXE_mockrig"))
+                    .args(["serve", "--port", "0", "--workers", "1", "--ready-file"])
+                    .arg(file)
+                    .arg(&spec)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let urls: Vec<String> = ready.iter().map(|f| wait_for(f)).collect();
+    assert_ne!(urls[0], urls[1], "each got its own port");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = common::client();
+        for url in &urls {
+            assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+            let r = c
+                .get(format!("{url}/__mockrig/health"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::OK,
+                "{url} is ready when its file says so"
+            );
+        }
+    });
+}
