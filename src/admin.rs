@@ -22,6 +22,7 @@ pub fn scope() -> actix_web::Scope<
         .wrap(actix_web::middleware::from_fn(require_token))
         .route("/health", web::get().to(health))
         .route("/status", web::get().to(status))
+        .route("/routes", web::get().to(routes))
         .route("/reload", web::post().to(reload))
         .route("/reset", web::post().to(reset))
         .route("/state", web::get().to(state))
@@ -57,6 +58,38 @@ async fn require_token<B: actix_web::body::MessageBody + 'static>(
     next.call(req)
         .await
         .map(actix_web::dev::ServiceResponse::map_into_left_body)
+}
+
+/// The compiled routes, most specific first: the order in which a request's candidates are
+/// tried (a fixed segment before `{param}` before `{*rest}`, then the order in the spec).
+async fn routes(shared: web::Data<Shared>) -> HttpResponse {
+    let runtime = shared.live.load();
+    let mut entries: Vec<(Vec<u8>, usize)> = runtime
+        .entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.pattern.specificity(), i))
+        .collect();
+    entries.sort();
+    let list: Vec<serde_json::Value> = entries
+        .into_iter()
+        .map(|(_, i)| {
+            let e = &runtime.entries[i];
+            let kind = match e.action {
+                crate::runtime::Action::Respond(_) => "route",
+                crate::runtime::Action::Resource { .. } => "resource",
+                crate::runtime::Action::Static { .. } => "static",
+            };
+            json!({
+                "source": e.label,
+                "kind": kind,
+                "method": e.method.as_str(),
+                "path": e.path,
+                "conditions": e.matcher.is_some(),
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(list)
 }
 
 /// 200 once mockrig is serving.
@@ -146,8 +179,9 @@ async fn state(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 /// mockrig's endpoints and their methods, for 404 and 405 answers.
-const ENDPOINTS: [(&str, &str); 5] = [
+const ENDPOINTS: [(&str, &str); 6] = [
     ("health", "GET"),
+    ("routes", "GET"),
     ("status", "GET"),
     ("reload", "POST"),
     ("reset", "POST"),

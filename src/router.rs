@@ -97,6 +97,19 @@ impl Pattern {
             .collect()
     }
 
+    /// A sort key that puts more specific patterns first: segment by segment, fixed text
+    /// before a parameter before a catch-all; a pattern that ends earlier comes first.
+    pub fn specificity(&self) -> Vec<u8> {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Static(_) => 0,
+                Segment::Param(_) => 1,
+                Segment::CatchAll(_) => 2,
+            })
+            .collect()
+    }
+
     pub fn is_static(&self) -> bool {
         self.segments
             .iter()

@@ -328,3 +328,21 @@ async fn no_watch_freezes_the_spec() {
         .unwrap();
     assert_eq!(s["watching"], false);
 }
+
+#[tokio::test]
+async fn routes_are_listed_most_specific_first() {
+    let m = Mock::start(
+        "routes:\n  - { path: \"/items/{*rest}\" }\n  - { path: \"/items/{id}\" }\n  - { path: /items/special }\n",
+        &[],
+    );
+    let list: Value = m.get("/__mockrig/routes").await.json().await.unwrap();
+    let paths: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, ["/items/special", "/items/{id}", "/items/{*rest}"]);
+    assert_eq!(list[0]["source"], "routes[2]");
+    assert_eq!(list[0]["kind"], "route");
+}
