@@ -158,7 +158,6 @@ pub struct Server {
     addr: SocketAddr,
     scheme: &'static str,
     server: actix_web::dev::Server,
-    shared: web::Data<Shared>,
     watcher: Option<Watcher>,
 }
 
@@ -266,7 +265,6 @@ impl Server {
             addr,
             scheme,
             server: http.run(),
-            shared,
             watcher,
         })
     }
@@ -282,11 +280,6 @@ impl Server {
 
     pub fn handle(&self) -> ServerHandle {
         self.server.handle()
-    }
-
-    /// The state that reloads swap.
-    pub fn shared(&self) -> web::Data<Shared> {
-        self.shared.clone()
     }
 
     /// Serves until stopped.

@@ -27,14 +27,6 @@ pub struct SpecErrors {
 }
 
 impl SpecErrors {
-    /// The first error on one line, for logs and status endpoints.
-    pub fn first_line(&self) -> String {
-        match self.diagnostics.first() {
-            Some(d) => self.headline(d),
-            None => format!("{}: invalid spec", self.file),
-        }
-    }
-
     fn headline(&self, d: &Diagnostic) -> String {
         if d.path.is_empty() {
             format!("{}:{}:{}: {}", self.file, d.line, d.column, d.message)
