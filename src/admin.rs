@@ -23,6 +23,10 @@ pub fn scope() -> actix_web::Scope<
         .route("/health", web::get().to(health))
         .route("/status", web::get().to(status))
         .route("/routes", web::get().to(routes))
+        .route("/requests", web::get().to(requests))
+        .route("/requests", web::delete().to(clear_requests))
+        .route("/unmatched", web::get().to(unmatched))
+        .route("/verify", web::post().to(verify))
         .route("/reload", web::post().to(reload))
         .route("/reset", web::post().to(reset))
         .route("/state", web::get().to(state))
@@ -92,6 +96,111 @@ async fn routes(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(list)
 }
 
+#[derive(serde::Deserialize)]
+struct RequestFilter {
+    method: Option<String>,
+    /// A glob over the path: `/users/*`.
+    path: Option<String>,
+    matched: Option<bool>,
+}
+
+/// The journal, oldest first, filtered by `method`, `path` (a glob) and `matched`.
+async fn requests(shared: web::Data<Shared>, q: web::Query<RequestFilter>) -> HttpResponse {
+    let glob = match q.path.as_deref().map(crate::journal::glob).transpose() {
+        Ok(g) => g,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({"error": e})),
+    };
+    let list: Vec<serde_json::Value> = shared
+        .journal
+        .all()
+        .iter()
+        .filter(|r| {
+            q.method
+                .as_ref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(&r.method))
+        })
+        .filter(|r| glob.as_ref().is_none_or(|g| g.is_match(&r.path)))
+        .filter(|r| q.matched.is_none_or(|m| m == r.route.is_some()))
+        .map(|r| r.to_json())
+        .collect();
+    HttpResponse::Ok().json(json!({"requests": list, "enabled": shared.journal.enabled()}))
+}
+
+async fn clear_requests(shared: web::Data<Shared>) -> HttpResponse {
+    shared.journal.clear();
+    HttpResponse::NoContent().finish()
+}
+
+/// Requests nothing answered, each with the nearest route and why it missed.
+async fn unmatched(shared: web::Data<Shared>) -> HttpResponse {
+    let list: Vec<serde_json::Value> = shared
+        .journal
+        .all()
+        .iter()
+        .filter(|r| r.route.is_none() && (r.status == 404 || r.status == 405))
+        .map(|r| r.to_json())
+        .collect();
+    HttpResponse::Ok().json(json!({"requests": list}))
+}
+
+/// Checks how many journal entries match a request pattern: 200 when the count holds, 417
+/// with the closest entries when it does not.
+async fn verify(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+    let pattern: crate::journal::RequestPattern = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "the body is not a request pattern", "reason": e.to_string()}),
+            );
+        }
+    };
+    let path = match pattern
+        .path
+        .as_deref()
+        .map(crate::router::Pattern::parse)
+        .transpose()
+    {
+        Ok(p) => p,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({"error": e})),
+    };
+    let journal = shared.journal.all();
+    let mut scored: Vec<(Vec<&'static str>, &std::sync::Arc<crate::journal::Recorded>)> = journal
+        .iter()
+        .map(|r| (pattern.failures(path.as_ref(), r), r))
+        .collect();
+    let matched = scored.iter().filter(|(f, _)| f.is_empty()).count();
+    let (holds, expected) = match (pattern.count, pattern.at_least, pattern.at_most) {
+        (Some(n), _, _) => (matched == n, json!({"count": n})),
+        (None, least, most) => {
+            let least = least.unwrap_or(if most.is_some() { 0 } else { 1 });
+            let ok = matched >= least && most.is_none_or(|m| matched <= m);
+            (ok, json!({"at_least": least, "at_most": most}))
+        }
+    };
+    if holds {
+        return HttpResponse::Ok().json(json!({"matched": matched, "expected": expected}));
+    }
+    // Closest first: the fewest failed criteria, then the most recent.
+    scored.sort_by_key(|(f, r)| (f.len(), std::cmp::Reverse(r.id)));
+    let closest: Vec<serde_json::Value> = scored
+        .iter()
+        .filter(|(f, _)| !f.is_empty())
+        .take(3)
+        .map(|(f, r)| json!({"request": r.to_json(), "failed": f}))
+        .collect();
+    json_error(
+        StatusCode::EXPECTATION_FAILED,
+        json!({
+            "error": "verification failed",
+            "matched": matched,
+            "expected": expected,
+            "journal_enabled": shared.journal.enabled(),
+            "closest": closest,
+        }),
+    )
+}
+
 /// 200 once mockrig is serving.
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -159,8 +268,14 @@ async fn reset(shared: web::Data<Shared>, q: web::Query<ResetQuery>) -> HttpResp
     let only = q.into_inner().resource;
     let name = only.clone();
     // With a state file this writes and flushes a snapshot: keep it off the worker.
+    let everything = only.is_none();
     match web::block(move || stores.reset(name.as_deref())).await {
-        Ok(Ok(true)) => HttpResponse::Ok().json(json!({"reset": only.unwrap_or("all".into())})),
+        Ok(Ok(true)) => {
+            if everything {
+                shared.journal.clear();
+            }
+            HttpResponse::Ok().json(json!({"reset": only.unwrap_or("all".into())}))
+        }
         Ok(Ok(false)) => json_error(
             StatusCode::NOT_FOUND,
             json!({"error": "no such resource", "resource": only}),
@@ -179,9 +294,12 @@ async fn state(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 /// mockrig's endpoints and their methods, for 404 and 405 answers.
-const ENDPOINTS: [(&str, &str); 6] = [
+const ENDPOINTS: [(&str, &str); 9] = [
     ("health", "GET"),
     ("routes", "GET"),
+    ("requests", "GET, DELETE"),
+    ("unmatched", "GET"),
+    ("verify", "POST"),
     ("status", "GET"),
     ("reload", "POST"),
     ("reset", "POST"),

@@ -89,6 +89,9 @@ pub struct ServeArgs {
     /// admin API on a non-loopback --host.
     #[arg(long, env = "MOCKRIG_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+    /// How many requests the journal keeps for /__mockrig/requests; 0 keeps none.
+    #[arg(long, env = "MOCKRIG_JOURNAL", default_value_t = 1000)]
+    pub journal: usize,
     /// Write the server's URL to this file (atomically) once it is listening.
     #[arg(long, env = "MOCKRIG_READY_FILE")]
     pub ready_file: Option<PathBuf>,
@@ -171,6 +174,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         admin: args.admin == "on",
         admin_token: args.admin_token,
         ready_file: args.ready_file,
+        journal: args.journal,
         handle_signals: true,
         watch: !args.no_watch,
         state_file: args.state_file,

@@ -14,6 +14,7 @@
 //! - [`server`]: actix-web with one default service over the current runtime.
 //! - [`resources`]: stateful REST resources; their data lives outside the runtime.
 //! - [`reload`]: watching the spec and swapping in a new runtime when it is saved.
+//! - [`journal`]: the last requests answered, for verification in tests.
 //! - [`admin`]: mockrig's own endpoints under `/__mockrig/`.
 //! - [`tls`]: HTTPS with rustls, from PEM files or a certificate made at start.
 //! - [`files`]: keeping every served file inside its folder.
@@ -22,6 +23,7 @@
 pub mod admin;
 pub mod cli;
 pub mod files;
+pub mod journal;
 pub mod matcher;
 pub mod reload;
 pub mod resources;

@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 
+use crate::journal::{Journal, Recorded};
 use crate::matcher::RequestView;
 use crate::reload::{Reloader, Watcher};
 use crate::resources::Stores;
@@ -55,6 +56,8 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// Write the server's URL here, atomically, once it is listening.
     pub ready_file: Option<PathBuf>,
+    /// How many requests the journal keeps; 0 keeps none.
+    pub journal: usize,
 }
 
 /// What one request or connection may use. Exceeding a limit gets the proper status, never a
@@ -108,6 +111,7 @@ impl ServeConfig {
             admin: true,
             admin_token: None,
             ready_file: None,
+            journal: 1000,
         }
     }
 }
@@ -151,6 +155,7 @@ pub struct Shared {
     pub limits: Limits,
     panic_path: Option<String>,
     pub admin_token: Option<String>,
+    pub journal: Journal,
 }
 
 /// A bound, not yet running server.
@@ -196,6 +201,7 @@ impl Server {
             limits: config.limits.clone(),
             panic_path: config.panic_path.clone(),
             admin_token: config.admin_token.clone(),
+            journal: Journal::new(config.journal),
         });
         let tls_source = config.tls.clone().or_else(|| {
             loaded.spec.server.tls.as_ref().map(|t| TlsSource::Files {
@@ -409,7 +415,7 @@ async fn dispatch(
     let handled = std::panic::AssertUnwindSafe(handle(&req, payload, &shared))
         .catch_unwind()
         .await;
-    let (response, route) = match handled {
+    let answered = match handled {
         Ok(answered) => answered,
         Err(panic) => {
             let reason = panic
@@ -419,24 +425,59 @@ async fn dispatch(
                 .unwrap_or_else(|| "unknown".into());
             tracing::error!(method = %req.method(), path = %req.path(), "handler panicked: {reason}");
             let body = json!({"error": "internal error in mockrig (a bug: please report it)", "reason": reason});
-            (json_error(StatusCode::INTERNAL_SERVER_ERROR, body), None)
+            Answered {
+                response: json_error(StatusCode::INTERNAL_SERVER_ERROR, body),
+                route: None,
+                nearest: None,
+                body: Bytes::new(),
+            }
         }
     };
-    log_request(
-        &req,
-        &response,
-        route.as_ref().map(|(rt, i)| rt.entries[*i].label.as_str()),
-        started,
-    );
-    response
+    let route = answered
+        .route
+        .as_ref()
+        .map(|(rt, i)| rt.entries[*i].label.as_str());
+    log_request(&req, &answered.response, route, started);
+    if shared.journal.enabled() {
+        shared.journal.record(Recorded {
+            id: 0,
+            at: std::time::SystemTime::now(),
+            method: req.method().to_string(),
+            path: req.path().to_owned(),
+            query: req.query_string().to_owned(),
+            headers: req.headers().clone(),
+            body: answered.body,
+            route: route.map(str::to_owned),
+            status: answered.response.status().as_u16(),
+            duration: started.elapsed(),
+            nearest: answered.nearest,
+        });
+    }
+    answered.response
 }
 
-/// The answer, and the runtime and entry of the route that gave it, for the log.
-async fn handle(
-    req: &HttpRequest,
-    payload: web::Payload,
-    shared: &Shared,
-) -> (HttpResponse, Option<(Arc<Runtime>, usize)>) {
+fn log_request(req: &HttpRequest, response: &HttpResponse, route: Option<&str>, started: Instant) {
+    tracing::info!(
+        target: "mockrig::request",
+        method = %req.method(),
+        path = %req.path(),
+        status = response.status().as_u16(),
+        route = route.unwrap_or("-"),
+        micros = started.elapsed().as_micros() as u64,
+    );
+}
+
+/// What [`handle`] did, for the response, the log and the journal.
+struct Answered {
+    response: HttpResponse,
+    /// The runtime and entry of the route that answered.
+    route: Option<(Arc<Runtime>, usize)>,
+    /// When nothing answered: the nearest route and why it missed.
+    nearest: Option<Value>,
+    body: Bytes,
+}
+
+async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> Answered {
     if shared.panic_path.as_deref() == Some(req.path()) {
         panic!("test panic at {}", req.path());
     }
@@ -451,12 +492,27 @@ async fn handle(
         read_body(payload, req, limits.max_body),
     )
     .await;
+    let failed = |response| Answered {
+        response,
+        route: None,
+        nearest: None,
+        body: Bytes::new(),
+    };
     match body {
         Ok(Ok(body)) => {
-            let (response, entry) = answer(&runtime, req, &body).await;
-            (response, entry.map(|i| (runtime, i)))
+            let (response, outcome) = answer(&runtime, req, &body).await;
+            let (route, nearest) = match outcome {
+                Ok(i) => (Some((runtime, i)), None),
+                Err(nearest) => (None, nearest),
+            };
+            Answered {
+                response,
+                route,
+                nearest,
+                body,
+            }
         }
-        Ok(Err(response)) => (response, None),
+        Ok(Err(response)) => failed(response),
         Err(_elapsed) => {
             let mut response = json_error(
                 StatusCode::REQUEST_TIMEOUT,
@@ -466,20 +522,9 @@ async fn handle(
             response
                 .head_mut()
                 .set_connection_type(actix_web::http::ConnectionType::Close);
-            (response, None)
+            failed(response)
         }
     }
-}
-
-fn log_request(req: &HttpRequest, response: &HttpResponse, route: Option<&str>, started: Instant) {
-    tracing::info!(
-        target: "mockrig::request",
-        method = %req.method(),
-        path = %req.path(),
-        status = response.status().as_u16(),
-        route = route.unwrap_or("-"),
-        micros = started.elapsed().as_micros() as u64,
-    );
 }
 
 /// 414 for a long URL, 431 for too many or too large headers.
@@ -545,13 +590,12 @@ async fn read_body(
     Ok(body.freeze())
 }
 
-/// The route that answers, and its response; or the reason none does.
-/// The response, and the index of the entry that answered (none for 404/405/OPTIONS).
+/// The response, and the index of the entry that answered; when none did, the nearest miss.
 async fn answer(
     runtime: &Runtime,
     req: &HttpRequest,
     body: &Bytes,
-) -> (HttpResponse, Option<usize>) {
+) -> (HttpResponse, Result<usize, Option<Value>>) {
     let segments = request_segments(req.path());
     let view = RequestView::new(req, body);
     let method = req.method();
@@ -577,7 +621,8 @@ async fn answer(
         })
     });
     let Some((index, file, id)) = found else {
-        return (no_match(runtime, req, &segments, &view), None);
+        let (response, nearest) = no_match(runtime, req, &segments, &view);
+        return (response, Err(nearest));
     };
     let entry = &runtime.entries[index];
     let delay = match &entry.action {
@@ -606,7 +651,7 @@ async fn answer(
             })
         }
     };
-    (response, Some(index))
+    (response, Ok(index))
 }
 
 const METHOD_ORDER: [Method; 7] = [
@@ -626,7 +671,7 @@ fn no_match(
     req: &HttpRequest,
     segments: &[std::borrow::Cow<'_, str>],
     view: &RequestView<'_>,
-) -> HttpResponse {
+) -> (HttpResponse, Option<Value>) {
     let mut allowed: BTreeSet<usize> = BTreeSet::new();
     let mut path_known = false;
     let mut method_known = false;
@@ -653,9 +698,10 @@ fn no_match(
         .collect::<Vec<_>>()
         .join(", ");
     if path_known && req.method() == HttpMethod::OPTIONS {
-        return HttpResponse::NoContent()
+        let res = HttpResponse::NoContent()
             .insert_header((header::ALLOW, allow))
             .finish();
+        return (res, None);
     }
     if path_known && !method_known {
         let mut res = json_error(
@@ -670,17 +716,20 @@ fn no_match(
         if let Ok(v) = HeaderValue::from_str(&allow) {
             res.headers_mut().insert(header::ALLOW, v);
         }
-        return res;
+        return (res, None);
     }
-    json_error(
+    let misses = near_misses(runtime, req, segments, view);
+    let nearest = misses.first().cloned();
+    let res = json_error(
         StatusCode::NOT_FOUND,
         json!({
             "error": "no route matched",
             "method": req.method().as_str(),
             "path": req.path(),
-            "near_misses": near_misses(runtime, req, segments, view),
+            "near_misses": misses,
         }),
-    )
+    );
+    (res, nearest)
 }
 
 /// How many near misses a 404 lists.
