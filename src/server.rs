@@ -56,7 +56,7 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// Write the server's URL here, atomically, once it is listening.
     pub ready_file: Option<PathBuf>,
-    /// How many requests the journal keeps; 0 keeps none.
+    /// How many requests the journal keeps; 0 (the default) keeps none.
     pub journal: usize,
 }
 
@@ -111,7 +111,7 @@ impl ServeConfig {
             admin: true,
             admin_token: None,
             ready_file: None,
-            journal: 1000,
+            journal: 0,
         }
     }
 }

@@ -66,6 +66,7 @@ impl Mock {
 pub fn serve(spec: &Path) -> Result<Background, mockrig::StartError> {
     let mut config = ServeConfig::new(spec);
     config.workers = Some(1);
+    config.journal = 1000;
     Background::start(config)
 }
 
