@@ -142,25 +142,16 @@ fn wait_for(path: &std::path::Path) -> String {
     }
 }
 
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn two_servers_in_parallel_on_port_0_with_ready_files() {
     let (dir, spec) = spec();
     let ready: Vec<_> = (0..2)
         .map(|i| dir.path().join(format!("ready-{i}.txt")))
         .collect();
-    let _children: Vec<Child> = ready
+    let _children: Vec<common::Proc> = ready
         .iter()
         .map(|file| {
-            Child(
+            common::Proc(
                 Command::new(env!("CARGO_BIN_EXE_mockrig"))
                     .args(["serve", "--port", "0", "--workers", "1", "--ready-file"])
                     .arg(file)

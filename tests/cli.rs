@@ -249,20 +249,10 @@ fn a_valid_spec_passes_with_a_summary() {
     );
 }
 
-/// Kills the child if the test fails before it exits on its own.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     let spec = common::repo_path("examples/basic.yaml");
-    let mut child = Child(
+    let mut child = common::Proc(
         mockrig()
             .args(["serve", "--port", "0", "--workers", "1"])
             .arg(&spec)
@@ -328,7 +318,7 @@ fn serve_no_watch_keeps_the_spec_it_started_with() {
         "routes:\n  - { path: /v, response: { text: one } }\n",
     )
     .unwrap();
-    let mut child = Child(
+    let mut child = common::Proc(
         mockrig()
             .args(["serve", "--port", "0", "--workers", "1", "--no-watch"])
             .arg(&spec)
@@ -337,14 +327,7 @@ fn serve_no_watch_keeps_the_spec_it_started_with() {
             .spawn()
             .unwrap(),
     );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .trim_start_matches("mockrig listening on ")
-        .to_owned();
+    let url = common::listening_url(&mut child.0);
     std::fs::write(
         &spec,
         "routes:\n  - { path: /v, response: { text: two } }\n",
@@ -382,7 +365,7 @@ fn serve_no_watch_keeps_the_spec_it_started_with() {
 fn serve_with_tls_flags_and_limit_flags() {
     let dir = tempfile::tempdir().unwrap();
     let cert = dir.path().join("cert.pem");
-    let mut child = Child(
+    let mut child = common::Proc(
         mockrig()
             .args([
                 "serve",
@@ -400,15 +383,7 @@ fn serve_with_tls_flags_and_limit_flags() {
             .spawn()
             .unwrap(),
     );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("mockrig listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let url = common::listening_url(&mut child.0);
     assert!(url.starts_with("https://127.0.0.1:"), "{url}");
     // The fingerprint is printed before the listening line, so it is already there.
     let mut stderr = BufReader::new(child.0.stderr.take().unwrap()).lines();
@@ -452,7 +427,7 @@ fn zero_workers_is_refused_by_the_command_line() {
 
 #[test]
 fn a_closed_stderr_pipe_does_not_break_serving() {
-    let mut child = Child(
+    let mut child = common::Proc(
         mockrig()
             .args(["serve", "--port", "0", "--workers", "1"])
             .arg(common::repo_path("examples/basic.yaml"))
@@ -461,14 +436,7 @@ fn a_closed_stderr_pipe_does_not_break_serving() {
             .spawn()
             .unwrap(),
     );
-    let mut line = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .trim_start_matches("mockrig listening on ")
-        .to_owned();
+    let url = common::listening_url(&mut child.0);
     // The reader of the server's log goes away, as when a harness drops the pipe.
     drop(child.0.stderr.take());
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -2,22 +2,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 
-/// The server process; killed if a test fails before it does.
+/// A server process and its URL.
 struct Server {
-    child: Child,
+    child: common::Proc,
     url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn start(spec: &std::path::Path, state: &std::path::Path) -> Server {
@@ -37,16 +29,11 @@ fn start(spec: &std::path::Path, state: &std::path::Path) -> Server {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("mockrig listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
-    Server { child, url }
+    let url = common::listening_url(&mut child);
+    Server {
+        child: common::Proc(child),
+        url,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -97,8 +84,8 @@ async fn acknowledged_writes_survive_kill_9() {
     assert_eq!(r.await.unwrap().status(), 204);
 
     // SIGKILL: no chance to flush anything that was not already on disk.
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.child.0.kill().unwrap();
+    server.child.0.wait().unwrap();
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap())
         .expect("the state file is whole JSON");
     assert_eq!(saved["version"], 1);
@@ -219,8 +206,8 @@ async fn resets_during_writes_lose_nothing_acknowledged() {
         .await
         .unwrap();
     assert_eq!(before["other"].as_array().unwrap().len(), 200);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.child.0.kill().unwrap();
+    server.child.0.wait().unwrap();
     let restarted = start(&spec, &state);
     let after: Value = client
         .get(format!("{}/__mockrig/state", restarted.url))

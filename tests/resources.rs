@@ -56,13 +56,7 @@ async fn crud_cycle() {
     assert_eq!(ids(&json_of(m.get("/users").await).await), [1, 2, 3, 4]);
     assert_eq!(json_of(m.get("/users/2").await).await["name"], "Linus");
 
-    let r = m
-        .client
-        .post(m.at("/users"))
-        .json(&json!({"name": "Barbara"}))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_json("/users", &json!({"name": "Barbara"})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers()["location"], "/users/5");
     let created = json_of(r).await;
@@ -74,28 +68,14 @@ async fn crud_cycle() {
     assert_eq!(json_of(m.get("/users/5").await).await["name"], "Barbara");
 
     let r = m
-        .client
-        .post(m.at("/users"))
-        .json(&json!({"id": 2, "name": "dup"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/users", &json!({"id": 2, "name": "dup"}))
+        .await;
     assert_eq!(r.status(), StatusCode::CONFLICT);
     let r = m
-        .client
-        .post(m.at("/users"))
-        .json(&json!({"id": 10, "name": "Ten"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/users", &json!({"id": 10, "name": "Ten"}))
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let r = m
-        .client
-        .post(m.at("/users"))
-        .json(&json!({"name": "Eleven"}))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_json("/users", &json!({"name": "Eleven"})).await;
     assert_eq!(json_of(r).await["id"], 11);
 
     let r = m
@@ -151,13 +131,7 @@ async fn crud_cycle() {
 async fn string_ids_custom_id_field_and_singletons() {
     let m = mock();
     assert_eq!(json_of(m.get("/tags/rust").await).await["label"], "Rust");
-    let r = m
-        .client
-        .post(m.at("/tags"))
-        .json(&json!({"label": "Go"}))
-        .send()
-        .await
-        .unwrap();
+    let r = m.post_json("/tags", &json!({"label": "Go"})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let slug = json_of(r).await["slug"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -264,12 +238,8 @@ async fn nested_children() {
         [2]
     );
     let r = m
-        .client
-        .post(m.at("/users/2/posts"))
-        .json(&json!({"title": "New"}))
-        .send()
-        .await
-        .unwrap();
+        .post_json("/users/2/posts", &json!({"title": "New"}))
+        .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     assert_eq!(r.headers()["location"], "/posts/4");
     assert_eq!(
@@ -417,12 +387,7 @@ async fn concurrent_posts_create_distinct_records() {
 #[tokio::test]
 async fn reset_and_state() {
     let m = mock();
-    m.client
-        .post(m.at("/users"))
-        .json(&json!({"name": "New"}))
-        .send()
-        .await
-        .unwrap();
+    m.post_json("/users", &json!({"name": "New"})).await;
     m.client.delete(m.at("/posts/1")).send().await.unwrap();
     let state = json_of(m.get("/__mockrig/state").await).await;
     assert_eq!(state["users"].as_array().unwrap().len(), 5);
@@ -465,18 +430,8 @@ async fn reset_and_state() {
 #[tokio::test]
 async fn reload_keeps_unchanged_resources_and_reseeds_changed_ones() {
     let m = mock();
-    m.client
-        .post(m.at("/users"))
-        .json(&json!({"name": "Kept"}))
-        .send()
-        .await
-        .unwrap();
-    m.client
-        .post(m.at("/posts"))
-        .json(&json!({"title": "Lost"}))
-        .send()
-        .await
-        .unwrap();
+    m.post_json("/users", &json!({"name": "Kept"})).await;
+    m.post_json("/posts", &json!({"title": "Lost"})).await;
     let changed = SPEC.replace("{ slug: rust, label: Rust }", "{ slug: go, label: Go }");
     std::fs::write(
         m.dir.path().join("api.yaml"),
@@ -513,12 +468,7 @@ async fn reload_keeps_unchanged_resources_and_reseeds_changed_ones() {
 async fn a_changed_seed_file_reseeds_what_is_served() {
     let m = mock();
     m.client.delete(m.at("/posts/1")).send().await.unwrap();
-    m.client
-        .post(m.at("/users"))
-        .json(&json!({"name": "Kept"}))
-        .send()
-        .await
-        .unwrap();
+    m.post_json("/users", &json!({"name": "Kept"})).await;
     std::fs::write(
         m.dir.path().join("data/posts.json"),
         r#"[{"id": 9, "title": "New seed"}]"#,

@@ -37,6 +37,15 @@ impl Mock {
         format!("{}{}", self.url, path)
     }
 
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(self.at(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
             .get(self.at(path))
@@ -112,4 +121,27 @@ pub fn tls_client(cert_pem: &[u8], http1_only: bool) -> reqwest::Client {
         b = b.http1_only();
     }
     b.build().unwrap()
+}
+
+/// A process of the `mockrig` binary; killed when dropped, so a failing test leaves none behind.
+pub struct Proc(pub std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Reads the first line the process printed (its readiness signal) and returns its URL.
+pub fn listening_url(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("mockrig listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned()
 }
