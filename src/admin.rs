@@ -155,50 +155,22 @@ async fn verify(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
             );
         }
     };
-    let path = match pattern
-        .path
-        .as_deref()
-        .map(crate::router::Pattern::parse)
-        .transpose()
-    {
-        Ok(p) => p,
-        Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({"error": e})),
-    };
-    let journal = shared.journal.all();
-    let mut scored: Vec<(Vec<&'static str>, &std::sync::Arc<crate::journal::Recorded>)> = journal
-        .iter()
-        .map(|r| (pattern.failures(path.as_ref(), r), r))
-        .collect();
-    let matched = scored.iter().filter(|(f, _)| f.is_empty()).count();
-    let (holds, expected) = match (pattern.count, pattern.at_least, pattern.at_most) {
-        (Some(n), _, _) => (matched == n, json!({"count": n})),
-        (None, least, most) => {
-            let least = least.unwrap_or(if most.is_some() { 0 } else { 1 });
-            let ok = matched >= least && most.is_none_or(|m| matched <= m);
-            (ok, json!({"at_least": least, "at_most": most}))
+    match shared.journal.verify(&pattern) {
+        Ok(v) if v.holds => {
+            HttpResponse::Ok().json(json!({"matched": v.matched, "expected": v.expected}))
         }
-    };
-    if holds {
-        return HttpResponse::Ok().json(json!({"matched": matched, "expected": expected}));
+        Ok(v) => json_error(
+            StatusCode::EXPECTATION_FAILED,
+            json!({
+                "error": "verification failed",
+                "matched": v.matched,
+                "expected": v.expected,
+                "journal_enabled": shared.journal.enabled(),
+                "closest": v.closest,
+            }),
+        ),
+        Err(e) => json_error(StatusCode::BAD_REQUEST, json!({"error": e})),
     }
-    // Closest first: the fewest failed criteria, then the most recent.
-    scored.sort_by_key(|(f, r)| (f.len(), std::cmp::Reverse(r.id)));
-    let closest: Vec<serde_json::Value> = scored
-        .iter()
-        .filter(|(f, _)| !f.is_empty())
-        .take(3)
-        .map(|(f, r)| json!({"request": r.to_json(), "failed": f}))
-        .collect();
-    json_error(
-        StatusCode::EXPECTATION_FAILED,
-        json!({
-            "error": "verification failed",
-            "matched": matched,
-            "expected": expected,
-            "journal_enabled": shared.journal.enabled(),
-            "closest": closest,
-        }),
-    )
 }
 
 /// 200 once mockrig is serving.

@@ -133,6 +133,44 @@ impl Journal {
         inner.0.iter().cloned().collect()
     }
 
+    /// How many recorded requests match `pattern`, whether the expected count holds, and when
+    /// it does not, the closest requests with the criteria each failed. Err: a bad path.
+    pub fn verify(&self, pattern: &RequestPattern) -> Result<Verification, String> {
+        let path = pattern.path.as_deref().map(Pattern::parse).transpose()?;
+        let journal = self.all();
+        let mut scored: Vec<(Vec<&'static str>, &Arc<Recorded>)> = journal
+            .iter()
+            .map(|r| (pattern.failures(path.as_ref(), r), r))
+            .collect();
+        let matched = scored.iter().filter(|(f, _)| f.is_empty()).count();
+        let (holds, expected) = match (pattern.count, pattern.at_least, pattern.at_most) {
+            (Some(n), _, _) => (matched == n, json!({"count": n})),
+            (None, least, most) => {
+                let least = least.unwrap_or(if most.is_some() { 0 } else { 1 });
+                let ok = matched >= least && most.is_none_or(|m| matched <= m);
+                (ok, json!({"at_least": least, "at_most": most}))
+            }
+        };
+        // Closest first: the fewest failed criteria, then the most recent.
+        scored.sort_by_key(|(f, r)| (f.len(), std::cmp::Reverse(r.id)));
+        let closest = if holds {
+            Vec::new()
+        } else {
+            scored
+                .iter()
+                .filter(|(f, _)| !f.is_empty())
+                .take(3)
+                .map(|(f, r)| json!({"request": r.to_json(), "failed": f}))
+                .collect()
+        };
+        Ok(Verification {
+            holds,
+            matched,
+            expected,
+            closest,
+        })
+    }
+
     pub fn clear(&self) {
         self.inner
             .lock()
@@ -140,6 +178,17 @@ impl Journal {
             .0
             .clear();
     }
+}
+
+/// The outcome of [`Journal::verify`].
+#[derive(Debug, Clone)]
+pub struct Verification {
+    pub holds: bool,
+    pub matched: usize,
+    /// The expected count, as given (`{"count": 2}` or `{"at_least": 1, "at_most": null}`).
+    pub expected: Value,
+    /// When it does not hold: up to 3 closest requests, each with the criteria it failed.
+    pub closest: Vec<Value>,
 }
 
 /// A glob over a whole path: `*` any run of characters, `?` one character.
@@ -158,7 +207,7 @@ pub fn glob(pattern: &str) -> Result<regex::Regex, String> {
 
 /// A request pattern for verification, in the vocabulary of a route's `method`, `path` and
 /// `match`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestPattern {
     pub method: Option<String>,

@@ -14,6 +14,7 @@
 //! - [`server`]: actix-web with one default service over the current runtime.
 //! - [`resources`]: stateful REST resources; their data lives outside the runtime.
 //! - [`reload`]: watching the spec and swapping in a new runtime when it is saved.
+//! - [`harness`]: [`MockServer`], mockrig inside `cargo test`.
 //! - [`journal`]: the last requests answered, for verification in tests.
 //! - [`admin`]: mockrig's own endpoints under `/__mockrig/`.
 //! - [`tls`]: HTTPS with rustls, from PEM files or a certificate made at start.
@@ -23,6 +24,7 @@
 pub mod admin;
 pub mod cli;
 pub mod files;
+pub mod harness;
 pub mod journal;
 pub mod matcher;
 pub mod reload;
@@ -34,4 +36,5 @@ pub mod server;
 pub mod spec;
 pub mod tls;
 
+pub use harness::MockServer;
 pub use server::{Background, Limits, ServeConfig, Server, StartError};

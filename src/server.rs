@@ -163,6 +163,7 @@ pub struct Server {
     addr: SocketAddr,
     scheme: &'static str,
     server: actix_web::dev::Server,
+    shared: web::Data<Shared>,
     watcher: Option<Watcher>,
 }
 
@@ -271,6 +272,7 @@ impl Server {
             addr,
             scheme,
             server: http.run(),
+            shared,
             watcher,
         })
     }
@@ -301,6 +303,7 @@ impl Server {
 pub struct Background {
     addr: SocketAddr,
     url: String,
+    shared: web::Data<Shared>,
     handle: ServerHandle,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -313,7 +316,8 @@ impl Background {
             actix_web::rt::System::new().block_on(async move {
                 match Server::start(&config) {
                     Ok(server) => {
-                        let _ = tx.send(Ok((server.addr(), server.url(), server.handle())));
+                        let ready = (server.addr(), server.url(), server.shared.clone());
+                        let _ = tx.send(Ok((ready, server.handle())));
                         if let Err(e) = server.run().await {
                             tracing::error!("server stopped with an error: {e}");
                         }
@@ -325,9 +329,10 @@ impl Background {
             })
         });
         match rx.recv() {
-            Ok(Ok((addr, url, handle))) => Ok(Background {
+            Ok(Ok(((addr, url, shared), handle))) => Ok(Background {
                 addr,
                 url,
+                shared,
                 handle,
                 thread: Some(thread),
             }),
@@ -347,6 +352,11 @@ impl Background {
 
     pub fn url(&self) -> String {
         self.url.clone()
+    }
+
+    /// The running server's state: its runtime, resource data and journal.
+    pub fn shared(&self) -> &Shared {
+        &self.shared
     }
 }
 
