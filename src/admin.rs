@@ -30,6 +30,7 @@ pub fn scope() -> actix_web::Scope<
         .route("/reload", web::post().to(reload))
         .route("/reset", web::post().to(reset))
         .route("/state", web::get().to(state))
+        .route("/state", web::put().to(import_state))
         .default_service(web::to(unknown))
 }
 
@@ -260,6 +261,29 @@ async fn reset(shared: web::Data<Shared>, q: web::Query<ResetQuery>) -> HttpResp
     }
 }
 
+/// Replaces resource data with a snapshot taken by `GET /__mockrig/state`.
+async fn import_state(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+    let state: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "the body is not JSON", "reason": e.to_string()}),
+            );
+        }
+    };
+    let stores = shared.stores.clone();
+    // With a state file this writes and flushes a snapshot: keep it off the worker.
+    match web::block(move || stores.import(&state)).await {
+        Ok(Ok(names)) => HttpResponse::Ok().json(json!({"imported": names})),
+        Ok(Err(e)) => json_error(StatusCode::BAD_REQUEST, json!({"error": e})),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": e.to_string()}),
+        ),
+    }
+}
+
 /// Every resource's current data, by name.
 async fn state(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(shared.stores.dump())
@@ -275,7 +299,7 @@ const ENDPOINTS: [(&str, &str); 9] = [
     ("status", "GET"),
     ("reload", "POST"),
     ("reset", "POST"),
-    ("state", "GET"),
+    ("state", "GET, PUT"),
 ];
 
 async fn unknown(req: HttpRequest) -> HttpResponse {

@@ -547,3 +547,47 @@ fn seed_errors_are_located() {
         assert!(err.contains(want), "missing `{want}` in:\n{err}");
     }
 }
+
+#[tokio::test]
+async fn state_snapshots_can_be_restored() {
+    let m = mock();
+    let saved = json_of(m.get("/__mockrig/state").await).await;
+    m.post_json("/users", &json!({"name": "Temp"})).await;
+    m.client.delete(m.at("/posts/1")).send().await.unwrap();
+    let r = m
+        .client
+        .put(m.at("/__mockrig/state"))
+        .json(&saved)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json_of(m.get("/__mockrig/state").await).await, saved);
+    // Ids continue after the largest imported one.
+    let created = json_of(m.post_json("/users", &json!({"name": "Next"})).await).await;
+    assert_eq!(created["id"], 5);
+
+    let before = json_of(m.get("/__mockrig/state").await).await;
+    for bad in [
+        json!({"nope": []}),
+        json!({"users": {"not": "a list"}}),
+        json!({"profile": [1]}),
+        json!({"users": [{"id": 1}, {"id": 1}]}),
+        json!({"users": [], "posts": [7]}),
+        json!([1]),
+    ] {
+        let r = m
+            .client
+            .put(m.at("/__mockrig/state"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(
+        json_of(m.get("/__mockrig/state").await).await,
+        before,
+        "nothing imported"
+    );
+}

@@ -530,6 +530,32 @@ impl Stores {
         Ok(true)
     }
 
+    /// Replaces the data of the resources named in `state` (`{name: data}`, as [`Stores::dump`]
+    /// gives it). Everything is checked before anything changes: an unknown name or data of
+    /// the wrong shape is an error and imports nothing.
+    pub fn import(&self, state: &Value) -> Result<Vec<String>, String> {
+        let Value::Object(entries) = state else {
+            return Err("the state is an object of resource names to their data".into());
+        };
+        let stores = lock(&self.stores);
+        let mut ready = Vec::new();
+        for (name, value) in entries {
+            let store = stores
+                .get(name)
+                .ok_or_else(|| format!("no resource named '{name}'"))?;
+            ready.push((store, checked_import(&store.def, value)?));
+        }
+        let mut names = Vec::new();
+        for (store, data) in ready {
+            *write(&store.data) = data;
+            names.push(store.def.name.clone());
+        }
+        if let Some(j) = &self.journal {
+            compact(j, &stores).map_err(|e| e.to_string())?;
+        }
+        Ok(names)
+    }
+
     /// Every resource's current data, by name.
     pub fn dump(&self) -> Value {
         let stores = lock(&self.stores);
@@ -542,6 +568,45 @@ impl Stores {
                 .collect(),
         )
     }
+}
+
+/// Data to import for `def`, checked like a seed: a singleton's object, or a list of objects
+/// whose ids are numbers or strings, none twice.
+fn checked_import(def: &ResourceDef, value: &Value) -> Result<Data, String> {
+    let name = &def.name;
+    match (value, def.singleton) {
+        (Value::Object(m), true) => return Ok(Data::Singleton(m.clone())),
+        (other, true) => {
+            return Err(format!(
+                "{name}: a singleton's data is an object, found {}",
+                seed::kind(other)
+            ));
+        }
+        (Value::Array(_), false) => {}
+        (other, false) => {
+            return Err(format!(
+                "{name}: a collection's data is a list, found {}",
+                seed::kind(other)
+            ));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in value.as_array().into_iter().flatten().enumerate() {
+        let Value::Object(record) = item else {
+            return Err(format!(
+                "{name}[{i}] is {}, not an object",
+                seed::kind(item)
+            ));
+        };
+        if let Some(id) = record.get(&def.id_field) {
+            let key = id_key(id)
+                .ok_or_else(|| format!("{name}[{i}]: the id must be a number or a string"))?;
+            if !seen.insert(key.clone()) {
+                return Err(format!("{name}[{i}]: id {key} appears twice"));
+            }
+        }
+    }
+    Data::from_json(value.clone(), def).ok_or_else(|| format!("{name}: data of the wrong shape"))
 }
 
 /// Writes a snapshot of `stores` and empties the journal, holding every store's read lock
