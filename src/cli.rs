@@ -99,9 +99,14 @@ pub struct ServeArgs {
     /// Do not reload when the spec changes (for CI runs that want a frozen spec).
     #[arg(long)]
     pub no_watch: bool,
-    /// Log filter for stderr (tracing syntax); `warn` stops logging each request.
-    #[arg(long, env = "MOCKRIG_LOG", default_value = "mockrig=info,warn")]
+    /// Log format on stderr: `pretty` (one line per request; colored on a terminal) or `json`
+    /// (one JSON object per line). Any other value is a tracing filter in the pretty format,
+    /// e.g. `warn` to stop logging each request.
+    #[arg(long, env = "MOCKRIG_LOG", default_value = "pretty")]
     pub log: String,
+    /// Log only warnings and errors (no line per request).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Exit codes, as documented in the README.
@@ -140,16 +145,27 @@ fn check(path: &std::path::Path) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("mockrig=info,warn"));
-    tracing_subscriber::fmt()
+    const DEFAULT_FILTER: &str = "mockrig=info,warn";
+    let (json, filter) = match args.log.as_str() {
+        _ if args.quiet => (args.log == "json", "warn"),
+        "json" => (true, DEFAULT_FILTER),
+        "pretty" => (false, DEFAULT_FILTER),
+        filter => (false, filter),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         // When stderr is a pipe nobody reads any more, tracing would report the failed write
         // with eprintln!, which panics on that same broken pipe, inside a request.
         .log_internal_errors(false)
-        .with_env_filter(filter)
-        .init();
+        .with_env_filter(filter);
+    if json {
+        logs.json().flatten_event(true).init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let config = ServeConfig {
         spec: args.spec,
         host: args.host,

@@ -449,6 +449,58 @@ fn a_closed_stderr_pipe_does_not_break_serving() {
     });
 }
 
+/// Serves basic.yaml with `flags`, sends GET /health, stops, and returns what went to stderr.
+fn stderr_of_one_request(flags: &[&str]) -> String {
+    let mut child = common::Proc(
+        mockrig()
+            .args(["serve", "--port", "0", "--workers", "1"])
+            .args(flags)
+            .arg(common::repo_path("examples/basic.yaml"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let url = common::listening_url(&mut child.0);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let r = common::client()
+            .get(format!("{url}/health"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    });
+    // The request is answered, so its log line is written; stop and read everything.
+    child.0.kill().unwrap();
+    child.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut err).unwrap();
+    err
+}
+
+#[test]
+fn json_logs_one_object_per_line() {
+    let err = stderr_of_one_request(&["--log", "json"]);
+    let request = err
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("every line is JSON"))
+        .find(|v| v["target"] == "mockrig::request")
+        .unwrap_or_else(|| panic!("no request line in {err}"));
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["path"], "/health");
+    assert_eq!(request["status"], 200);
+    assert_eq!(request["route"], "routes[0]");
+}
+
+#[test]
+fn quiet_logs_no_requests() {
+    let err = stderr_of_one_request(&["--quiet"]);
+    assert!(!err.contains("/health"), "{err}");
+    let err = stderr_of_one_request(&["--log", "pretty"]);
+    assert!(err.contains("path=/health status=200"), "{err}");
+}
+
 #[test]
 fn serve_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
