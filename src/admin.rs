@@ -23,6 +23,8 @@ pub fn scope() -> actix_web::Scope<
         .route("/health", web::get().to(health))
         .route("/status", web::get().to(status))
         .route("/routes", web::get().to(routes))
+        .route("/routes", web::post().to(add_routes))
+        .route("/routes/{id}", web::delete().to(remove_route))
         .route("/requests", web::get().to(requests))
         .route("/requests", web::delete().to(clear_requests))
         .route("/unmatched", web::get().to(unmatched))
@@ -174,6 +176,59 @@ async fn verify(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
     }
 }
 
+/// One route or a list, in the spec's shape (JSON or YAML), in front of the spec's routes.
+async fn add_routes(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+    // YAML is a superset of JSON, so one parser takes both.
+    let parsed = serde_yaml::from_slice::<serde_yaml::Value>(&body).and_then(|v| {
+        if v.is_sequence() {
+            serde_yaml::from_value::<Vec<crate::spec::Route>>(v)
+        } else {
+            serde_yaml::from_value::<crate::spec::Route>(v).map(|r| vec![r])
+        }
+    });
+    let routes = match parsed {
+        Ok(routes) => routes,
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "the body is not a route or a list of routes", "reason": e.to_string()}),
+            );
+        }
+    };
+    let reloader = shared.reloader.clone();
+    match web::block(move || reloader.add_stubs(routes)).await {
+        Ok(Ok(ids)) => HttpResponse::Created().json(json!({"ids": ids})),
+        Ok(Err(e)) => json_error(StatusCode::BAD_REQUEST, json!({"error": e})),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": e.to_string()}),
+        ),
+    }
+}
+
+/// Removes a route added at run time.
+async fn remove_route(shared: web::Data<Shared>, id: web::Path<String>) -> HttpResponse {
+    let Ok(id) = id.parse::<u64>() else {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            json!({"error": "no runtime route with that id"}),
+        );
+    };
+    let reloader = shared.reloader.clone();
+    match web::block(move || reloader.remove_stub(id)).await {
+        Ok(Ok(true)) => HttpResponse::NoContent().finish(),
+        Ok(Ok(false)) => json_error(
+            StatusCode::NOT_FOUND,
+            json!({"error": "no runtime route with that id", "id": id}),
+        ),
+        Ok(Err(e)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": e})),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": e.to_string()}),
+        ),
+    }
+}
+
 /// 200 once mockrig is serving.
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
@@ -246,6 +301,9 @@ async fn reset(shared: web::Data<Shared>, q: web::Query<ResetQuery>) -> HttpResp
         Ok(Ok(true)) => {
             if everything {
                 shared.journal.clear();
+                if let Err(e) = shared.reloader.clear_stubs() {
+                    return json_error(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": e}));
+                }
             }
             HttpResponse::Ok().json(json!({"reset": only.unwrap_or("all".into())}))
         }
@@ -292,7 +350,7 @@ async fn state(shared: web::Data<Shared>) -> HttpResponse {
 /// mockrig's endpoints and their methods, for 404 and 405 answers.
 const ENDPOINTS: [(&str, &str); 9] = [
     ("health", "GET"),
-    ("routes", "GET"),
+    ("routes", "GET, POST"),
     ("requests", "GET, DELETE"),
     ("unmatched", "GET"),
     ("verify", "POST"),

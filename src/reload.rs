@@ -20,7 +20,7 @@ use notify::{EventKind, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
 use crate::resources::Stores;
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, Stub};
 use crate::spec::{self, LoadError, Loaded, Route, Spec};
 
 /// How long a burst of file events must be quiet before we reload: long enough to cover the
@@ -65,6 +65,9 @@ pub struct Reloader {
     named_files: Mutex<Vec<PathBuf>>,
     /// One reload at a time, so two triggers cannot store out of order.
     running: Mutex<()>,
+    /// Routes added at run time, in front of the spec's; they survive reloads. With the id
+    /// the next one gets.
+    stubs: Mutex<(u64, Vec<Stub>)>,
 }
 
 /// A poisoned lock here only means a reload panicked midway; the data is still consistent
@@ -94,6 +97,7 @@ impl Reloader {
             last_seen: Mutex::new(fingerprint),
             named_files: Mutex::new(files),
             running: Mutex::new(()),
+            stubs: Mutex::new((1, Vec::new())),
         }
     }
 
@@ -141,7 +145,8 @@ impl Reloader {
             return Outcome::Unchanged;
         }
         let compiled = match loaded {
-            Ok(l) => Runtime::compile(&l, &self.stores).map_err(|e| format!("{name}: {e}")),
+            Ok(l) => Runtime::compile(&l, &self.stores, &lock(&self.stubs).1)
+                .map_err(|e| format!("{name}: {e}")),
             Err(LoadError::Invalid(errors)) => Err(errors.to_string()),
             Err(e) => Err(e.to_string()),
         };
@@ -165,6 +170,74 @@ impl Reloader {
         let text = format!("reloaded {name} in {ms:.1} ms: {changes}");
         tracing::info!("{text}");
         Outcome::Reloaded(text)
+    }
+
+    /// Adds routes in front of the spec's, checked like the spec's own. Returns their ids.
+    pub fn add_stubs(&self, routes: Vec<Route>) -> Result<Vec<u64>, String> {
+        let _one_at_a_time = lock(&self.running);
+        let current = self.live.load_full();
+        let base = spec::validate::Base { dir: &current.dir };
+        let mut problems = spec::validate::Problems::default();
+        for (i, r) in routes.iter().enumerate() {
+            spec::validate::route(i, r, &base, &mut problems);
+        }
+        if !problems.list.is_empty() {
+            return Err(problems
+                .list
+                .iter()
+                .map(|p| format!("{}: {}", spec::diagnose::display_path(&p.path), p.message))
+                .collect::<Vec<_>>()
+                .join("; "));
+        }
+        let mut stubs = lock(&self.stubs);
+        let mut next = stubs.0;
+        let mut all = stubs.1.clone();
+        let mut ids = Vec::new();
+        for route in routes {
+            ids.push(next);
+            all.push(Stub { id: next, route });
+            next += 1;
+        }
+        self.swap_stubs(&current, &all)?;
+        *stubs = (next, all);
+        Ok(ids)
+    }
+
+    /// Removes one runtime route; `false` when there is none with that id.
+    pub fn remove_stub(&self, id: u64) -> Result<bool, String> {
+        let _one_at_a_time = lock(&self.running);
+        let mut stubs = lock(&self.stubs);
+        let all: Vec<Stub> = stubs.1.iter().filter(|s| s.id != id).cloned().collect();
+        if all.len() == stubs.1.len() {
+            return Ok(false);
+        }
+        self.swap_stubs(&self.live.load_full(), &all)?;
+        stubs.1 = all;
+        Ok(true)
+    }
+
+    /// Removes every runtime route.
+    pub fn clear_stubs(&self) -> Result<(), String> {
+        let _one_at_a_time = lock(&self.running);
+        let mut stubs = lock(&self.stubs);
+        if stubs.1.is_empty() {
+            return Ok(());
+        }
+        self.swap_stubs(&self.live.load_full(), &[])?;
+        stubs.1.clear();
+        Ok(())
+    }
+
+    /// Compiles the serving spec again with these stubs and swaps it in.
+    fn swap_stubs(&self, current: &Runtime, stubs: &[Stub]) -> Result<(), String> {
+        let loaded = Loaded {
+            spec: current.spec.clone(),
+            file: self.spec_path.clone(),
+            dir: current.dir.clone(),
+        };
+        let (runtime, _) = Runtime::compile(&loaded, &self.stores, stubs)?;
+        self.live.store(Arc::new(runtime));
+        Ok(())
     }
 
     fn failed(&self, error: String) -> Outcome {

@@ -61,6 +61,8 @@ pub struct Runtime {
     pub entries: Vec<Entry>,
     /// The spec this was compiled from, kept to tell what a reload changed.
     pub spec: Spec,
+    /// The spec's folder, to compile again with other runtime stubs.
+    pub dir: PathBuf,
     /// Handles to the resources' data, which lives in [`Stores`] across reloads.
     pub stores: Vec<Arc<Store>>,
 }
@@ -69,7 +71,13 @@ impl Runtime {
     /// Compiles a loaded spec and brings `stores` in line with its resources. The spec's
     /// checks have passed, so an error here means a check is missing, and it is reported
     /// rather than served half-built.
-    pub fn compile(loaded: &Loaded, stores: &Stores) -> Result<(Runtime, SyncReport), String> {
+    /// `stubs` are routes added at run time (`POST /__mockrig/routes`); they go in front of
+    /// the spec's routes.
+    pub fn compile(
+        loaded: &Loaded,
+        stores: &Stores,
+        stubs: &[Stub],
+    ) -> Result<(Runtime, SyncReport), String> {
         let spec = &loaded.spec;
         let default_delay = spec
             .server
@@ -79,8 +87,13 @@ impl Runtime {
             .transpose()?;
         let mut router = Router::default();
         let mut entries = Vec::new();
-        for (i, r) in spec.routes.iter().enumerate() {
-            let label = format!("routes[{i}]");
+        let stub_routes = stubs.iter().map(|s| (format!("stubs[{}]", s.id), &s.route));
+        let spec_routes = spec
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("routes[{i}]"), r));
+        for (label, r) in stub_routes.chain(spec_routes) {
             let pattern = Pattern::parse(&r.path).map_err(|e| format!("{label}.path: {e}"))?;
             if let Some(f) = &r.response.file {
                 resolve(&loaded.dir, f).map_err(|e| format!("{label}: {e}"))?;
@@ -165,11 +178,19 @@ impl Runtime {
                 router,
                 entries,
                 spec: spec.clone(),
+                dir: loaded.dir.clone(),
                 stores,
             },
             report,
         ))
     }
+}
+
+/// A route added at run time, with the id that removes it.
+#[derive(Debug, Clone)]
+pub struct Stub {
+    pub id: u64,
+    pub route: crate::spec::Route,
 }
 
 /// The endpoints of resource `i`: path, method and operation. Collections also get nested

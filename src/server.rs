@@ -179,7 +179,8 @@ impl Server {
             Some(path) => Stores::persistent(path).map_err(StartError::State)?,
             None => Stores::in_memory(),
         });
-        let (runtime, report) = Runtime::compile(&loaded, &stores).map_err(StartError::Compile)?;
+        let (runtime, report) =
+            Runtime::compile(&loaded, &stores, &[]).map_err(StartError::Compile)?;
         tracing::info!(spec = %config.spec.display(), "loaded: {}", runtime.spec.summary());
         if !report.restored.is_empty() {
             tracing::info!(
