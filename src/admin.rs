@@ -4,8 +4,12 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use std::sync::Arc;
+
+use crate::journal::Journal;
 use crate::reload::Outcome;
 use crate::server::{Shared, json_error};
+use crate::session::Session;
 use crate::spec::validate::RESERVED_PREFIX;
 
 /// The admin routes, registered ahead of the spec's default service.
@@ -33,6 +37,7 @@ pub fn scope() -> actix_web::Scope<
         .route("/reset", web::post().to(reset))
         .route("/state", web::get().to(state))
         .route("/state", web::put().to(import_state))
+        .route("/sessions", web::get().to(sessions))
         .default_service(web::to(unknown))
 }
 
@@ -65,6 +70,44 @@ async fn require_token<B: actix_web::body::MessageBody + 'static>(
     next.call(req)
         .await
         .map(actix_web::dev::ServiceResponse::map_into_left_body)
+}
+
+/// The session an admin call is about: its `X-Mockrig-Session` header, or `?session=NAME`.
+/// `None` means the shared data and journal.
+fn session_of(req: &HttpRequest, shared: &Shared) -> Result<Option<Arc<Session>>, String> {
+    #[derive(serde::Deserialize)]
+    struct Q {
+        session: Option<String>,
+    }
+    let from_query = serde_urlencoded::from_str::<Q>(req.query_string())
+        .ok()
+        .and_then(|q| q.session);
+    let name = match &from_query {
+        Some(n) => Some(crate::session::check_name(n).ok_or_else(|| {
+            format!(
+                "session must be 1 to {} visible ASCII characters",
+                crate::session::NAME_LIMIT
+            )
+        })?),
+        None => crate::session::name_of(req)?,
+    };
+    Ok(name.map(|n| shared.sessions.get(n)))
+}
+
+fn bad_request(error: String) -> HttpResponse {
+    json_error(StatusCode::BAD_REQUEST, json!({"error": error}))
+}
+
+fn journal_of<'a>(shared: &'a Shared, session: &'a Option<Arc<Session>>) -> &'a Journal {
+    session.as_ref().map_or(&shared.journal, |s| &s.journal)
+}
+
+/// Live sessions, most recently used first.
+async fn sessions(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "sessions": shared.sessions.names(),
+        "limit": shared.sessions.limit(),
+    }))
 }
 
 /// The compiled routes, most specific first: the order in which a request's candidates are
@@ -108,13 +151,21 @@ struct RequestFilter {
 }
 
 /// The journal, oldest first, filtered by `method`, `path` (a glob) and `matched`.
-async fn requests(shared: web::Data<Shared>, q: web::Query<RequestFilter>) -> HttpResponse {
+async fn requests(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    q: web::Query<RequestFilter>,
+) -> HttpResponse {
+    let session = match session_of(&req, &shared) {
+        Ok(s) => s,
+        Err(e) => return bad_request(e),
+    };
+    let journal = journal_of(&shared, &session);
     let glob = match q.path.as_deref().map(crate::journal::glob).transpose() {
         Ok(g) => g,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, json!({"error": e})),
     };
-    let list: Vec<serde_json::Value> = shared
-        .journal
+    let list: Vec<serde_json::Value> = journal
         .all()
         .iter()
         .filter(|r| {
@@ -126,18 +177,26 @@ async fn requests(shared: web::Data<Shared>, q: web::Query<RequestFilter>) -> Ht
         .filter(|r| q.matched.is_none_or(|m| m == r.route.is_some()))
         .map(|r| r.to_json())
         .collect();
-    HttpResponse::Ok().json(json!({"requests": list, "enabled": shared.journal.enabled()}))
+    HttpResponse::Ok().json(json!({"requests": list, "enabled": journal.enabled()}))
 }
 
-async fn clear_requests(shared: web::Data<Shared>) -> HttpResponse {
-    shared.journal.clear();
-    HttpResponse::NoContent().finish()
+async fn clear_requests(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    match session_of(&req, &shared) {
+        Ok(session) => {
+            journal_of(&shared, &session).clear();
+            HttpResponse::NoContent().finish()
+        }
+        Err(e) => bad_request(e),
+    }
 }
 
 /// Requests nothing answered, each with the nearest route and why it missed.
-async fn unmatched(shared: web::Data<Shared>) -> HttpResponse {
-    let list: Vec<serde_json::Value> = shared
-        .journal
+async fn unmatched(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let session = match session_of(&req, &shared) {
+        Ok(s) => s,
+        Err(e) => return bad_request(e),
+    };
+    let list: Vec<serde_json::Value> = journal_of(&shared, &session)
         .all()
         .iter()
         .filter(|r| r.route.is_none() && (r.status == 404 || r.status == 405))
@@ -148,7 +207,12 @@ async fn unmatched(shared: web::Data<Shared>) -> HttpResponse {
 
 /// Checks how many journal entries match a request pattern: 200 when the count holds, 417
 /// with the closest entries when it does not.
-async fn verify(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+async fn verify(req: HttpRequest, shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+    let session = match session_of(&req, &shared) {
+        Ok(s) => s,
+        Err(e) => return bad_request(e),
+    };
+    let journal = journal_of(&shared, &session);
     let pattern: crate::journal::RequestPattern = match serde_json::from_slice(&body) {
         Ok(p) => p,
         Err(e) => {
@@ -158,7 +222,7 @@ async fn verify(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
             );
         }
     };
-    match shared.journal.verify(&pattern) {
+    match journal.verify(&pattern) {
         Ok(v) if v.holds => {
             HttpResponse::Ok().json(json!({"matched": v.matched, "expected": v.expected}))
         }
@@ -168,7 +232,7 @@ async fn verify(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
                 "error": "verification failed",
                 "matched": v.matched,
                 "expected": v.expected,
-                "journal_enabled": shared.journal.enabled(),
+                "journal_enabled": journal.enabled(),
                 "closest": v.closest,
             }),
         ),
@@ -258,6 +322,7 @@ async fn status(shared: web::Data<Shared>) -> HttpResponse {
             "routes": runtime.spec.routes.len(),
             "static": runtime.spec.statics.len(),
             "resources": runtime.spec.resources.len(),
+            "sessions": shared.sessions.names().len(),
             "channels": 0,
         },
     }))
@@ -290,10 +355,37 @@ struct ResetQuery {
     resource: Option<String>,
 }
 
-/// Puts every resource (or `?resource=NAME`) back to its seed.
-async fn reset(shared: web::Data<Shared>, q: web::Query<ResetQuery>) -> HttpResponse {
-    let stores = shared.stores.clone();
+/// Puts every resource (or `?resource=NAME`) back to its seed. For a session (`?session=` or
+/// the header) only that session's data and journal; otherwise the shared data, the journal,
+/// runtime stubs and every session.
+async fn reset(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    q: web::Query<ResetQuery>,
+) -> HttpResponse {
     let only = q.into_inner().resource;
+    match session_of(&req, &shared) {
+        Err(e) => return bad_request(e),
+        Ok(Some(session)) => {
+            // Dropped whole, so whatever else a session holds starts over with it.
+            if only.is_none() {
+                shared.sessions.remove(&session.name);
+                return HttpResponse::Ok().json(json!({"reset": "all", "session": session.name}));
+            }
+            let runtime = shared.live.load();
+            return if session.reset(&runtime.stores, only.as_deref()) {
+                HttpResponse::Ok()
+                    .json(json!({"reset": only.unwrap_or("all".into()), "session": session.name}))
+            } else {
+                json_error(
+                    StatusCode::NOT_FOUND,
+                    json!({"error": "no such resource", "resource": only}),
+                )
+            };
+        }
+        Ok(None) => {}
+    }
+    let stores = shared.stores.clone();
     let name = only.clone();
     // With a state file this writes and flushes a snapshot: keep it off the worker.
     let everything = only.is_none();
@@ -301,6 +393,7 @@ async fn reset(shared: web::Data<Shared>, q: web::Query<ResetQuery>) -> HttpResp
         Ok(Ok(true)) => {
             if everything {
                 shared.journal.clear();
+                shared.sessions.clear();
                 if let Err(e) = shared.reloader.clear_stubs() {
                     return json_error(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": e}));
                 }
@@ -320,7 +413,15 @@ async fn reset(shared: web::Data<Shared>, q: web::Query<ResetQuery>) -> HttpResp
 }
 
 /// Replaces resource data with a snapshot taken by `GET /__mockrig/state`.
-async fn import_state(shared: web::Data<Shared>, body: web::Bytes) -> HttpResponse {
+async fn import_state(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let session = match session_of(&req, &shared) {
+        Ok(s) => s,
+        Err(e) => return bad_request(e),
+    };
     let state: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -330,6 +431,14 @@ async fn import_state(shared: web::Data<Shared>, body: web::Bytes) -> HttpRespon
             );
         }
     };
+    if let Some(session) = session {
+        return match session.import(&shared.live.load().stores, &state) {
+            Ok(names) => {
+                HttpResponse::Ok().json(json!({"imported": names, "session": session.name}))
+            }
+            Err(e) => json_error(StatusCode::BAD_REQUEST, json!({"error": e})),
+        };
+    }
     let stores = shared.stores.clone();
     // With a state file this writes and flushes a snapshot: keep it off the worker.
     match web::block(move || stores.import(&state)).await {
@@ -342,13 +451,17 @@ async fn import_state(shared: web::Data<Shared>, body: web::Bytes) -> HttpRespon
     }
 }
 
-/// Every resource's current data, by name.
-async fn state(shared: web::Data<Shared>) -> HttpResponse {
-    HttpResponse::Ok().json(shared.stores.dump())
+/// Every resource's current data, by name (the session's, for a session).
+async fn state(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    match session_of(&req, &shared) {
+        Ok(Some(session)) => HttpResponse::Ok().json(session.dump(&shared.live.load().stores)),
+        Ok(None) => HttpResponse::Ok().json(shared.stores.dump()),
+        Err(e) => bad_request(e),
+    }
 }
 
 /// mockrig's endpoints and their methods, for 404 and 405 answers.
-const ENDPOINTS: [(&str, &str); 9] = [
+const ENDPOINTS: [(&str, &str); 10] = [
     ("health", "GET"),
     ("routes", "GET, POST"),
     ("requests", "GET, DELETE"),
@@ -358,6 +471,7 @@ const ENDPOINTS: [(&str, &str); 9] = [
     ("reload", "POST"),
     ("reset", "POST"),
     ("state", "GET, PUT"),
+    ("sessions", "GET"),
 ];
 
 async fn unknown(req: HttpRequest) -> HttpResponse {

@@ -93,6 +93,10 @@ pub struct ServeArgs {
     /// 0, the default, keeps none: recording costs ~14% of peak throughput for now.
     #[arg(long, env = "MOCKRIG_JOURNAL", default_value_t = 0)]
     pub journal: usize,
+    /// Most isolated sessions (X-Mockrig-Session) kept at once; the least recently used is
+    /// dropped to make room.
+    #[arg(long, env = "MOCKRIG_MAX_SESSIONS", default_value_t = 1000, value_parser = positive)]
+    pub max_sessions: usize,
     /// Write the server's URL to this file (atomically) once it is listening.
     #[arg(long, env = "MOCKRIG_READY_FILE")]
     pub ready_file: Option<PathBuf>,
@@ -192,6 +196,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         admin_token: args.admin_token,
         ready_file: args.ready_file,
         journal: args.journal,
+        max_sessions: args.max_sessions,
         handle_signals: true,
         watch: !args.no_watch,
         state_file: args.state_file,

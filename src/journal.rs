@@ -105,6 +105,15 @@ impl Journal {
         }
     }
 
+    /// Like [`Journal::new`], allocating only as requests arrive: for the many small journals
+    /// of sessions.
+    pub fn lazy(capacity: usize) -> Journal {
+        Journal {
+            capacity,
+            inner: Mutex::new((VecDeque::new(), 0)),
+        }
+    }
+
     pub fn enabled(&self) -> bool {
         self.capacity > 0
     }

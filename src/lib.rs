@@ -15,6 +15,7 @@
 //! - [`resources`]: stateful REST resources; their data lives outside the runtime.
 //! - [`reload`]: watching the spec and swapping in a new runtime when it is saved.
 //! - [`harness`]: [`MockServer`], mockrig inside `cargo test`.
+//! - [`session`]: `X-Mockrig-Session`, a private copy of the data and journal per test.
 //! - [`journal`]: the last requests answered, for verification in tests.
 //! - [`admin`]: mockrig's own endpoints under `/__mockrig/`.
 //! - [`tls`]: HTTPS with rustls, from PEM files or a certificate made at start.
@@ -33,6 +34,7 @@ pub mod response;
 pub mod router;
 pub mod runtime;
 pub mod server;
+pub mod session;
 pub mod spec;
 pub mod tls;
 

@@ -24,6 +24,7 @@ use crate::reload::{Reloader, Watcher};
 use crate::resources::Stores;
 use crate::router::request_segments;
 use crate::runtime::{Action, Entry, Runtime, static_file};
+use crate::session::{Session, Sessions};
 use crate::spec::{self, LoadError, Method};
 use crate::tls::{Tls, TlsSource};
 
@@ -56,8 +57,11 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// Write the server's URL here, atomically, once it is listening.
     pub ready_file: Option<PathBuf>,
-    /// How many requests the journal keeps; 0 (the default) keeps none.
+    /// How many requests the journal keeps; 0 (the default) keeps none. Each session's
+    /// journal keeps as many.
     pub journal: usize,
+    /// Most sessions (`X-Mockrig-Session`) kept at once; the least recently used goes first.
+    pub max_sessions: usize,
 }
 
 /// What one request or connection may use. Exceeding a limit gets the proper status, never a
@@ -112,6 +116,7 @@ impl ServeConfig {
             admin_token: None,
             ready_file: None,
             journal: 0,
+            max_sessions: crate::session::DEFAULT_LIMIT,
         }
     }
 }
@@ -156,6 +161,7 @@ pub struct Shared {
     panic_path: Option<String>,
     pub admin_token: Option<String>,
     pub journal: Journal,
+    pub sessions: Sessions,
 }
 
 /// A bound, not yet running server.
@@ -204,6 +210,7 @@ impl Server {
             panic_path: config.panic_path.clone(),
             admin_token: config.admin_token.clone(),
             journal: Journal::new(config.journal),
+            sessions: Sessions::new(config.max_sessions, config.journal),
         });
         let tls_source = config.tls.clone().or_else(|| {
             loaded.spec.server.tls.as_ref().map(|t| TlsSource::Files {
@@ -441,6 +448,7 @@ async fn dispatch(
                 route: None,
                 nearest: None,
                 body: Bytes::new(),
+                session: None,
             }
         }
     };
@@ -449,8 +457,12 @@ async fn dispatch(
         .as_ref()
         .map(|(rt, i)| rt.entries[*i].label.as_str());
     log_request(&req, &answered.response, route, started);
-    if shared.journal.enabled() {
-        shared.journal.record(Recorded {
+    let journal = match &answered.session {
+        Some(s) => &s.journal,
+        None => &shared.journal,
+    };
+    if journal.enabled() {
+        journal.record(Recorded {
             id: 0,
             at: std::time::SystemTime::now(),
             method: req.method().to_string(),
@@ -486,6 +498,8 @@ struct Answered {
     /// When nothing answered: the nearest route and why it missed.
     nearest: Option<Value>,
     body: Bytes,
+    /// The session the request named, whose journal records it.
+    session: Option<Arc<Session>>,
 }
 
 async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> Answered {
@@ -496,6 +510,18 @@ async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> An
     // swaps in another while it waits for its body or a delay.
     let runtime: Arc<Runtime> = shared.live.load_full();
     let limits = &shared.limits;
+    let session = match crate::session::name_of(req) {
+        Ok(name) => name.map(|n| shared.sessions.get(n)),
+        Err(e) => {
+            return Answered {
+                response: json_error(StatusCode::BAD_REQUEST, json!({"error": e})),
+                route: None,
+                nearest: None,
+                body: Bytes::new(),
+                session: None,
+            };
+        }
+    };
     // actix times only the head of a connection's first request; the body of every request
     // gets the same allowance here, so a client dripping a body holds nothing for long.
     let body = actix_web::rt::time::timeout(
@@ -508,10 +534,11 @@ async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> An
         route: None,
         nearest: None,
         body: Bytes::new(),
+        session: session.clone(),
     };
     match body {
         Ok(Ok(body)) => {
-            let (response, outcome) = answer(&runtime, req, &body).await;
+            let (response, outcome) = answer(&runtime, req, &body, session.as_deref()).await;
             let (route, nearest) = match outcome {
                 Ok(i) => (Some((runtime, i)), None),
                 Err(nearest) => (None, nearest),
@@ -521,6 +548,7 @@ async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> An
                 route,
                 nearest,
                 body,
+                session,
             }
         }
         Ok(Err(response)) => failed(response),
@@ -606,6 +634,7 @@ async fn answer(
     runtime: &Runtime,
     req: &HttpRequest,
     body: &Bytes,
+    session: Option<&Session>,
 ) -> (HttpResponse, Result<usize, Option<Value>>) {
     let segments = request_segments(req.path());
     let view = RequestView::new(req, body);
@@ -647,7 +676,15 @@ async fn answer(
         Action::Respond(p) => p.respond(req, &entry.label).await,
         Action::Resource { store, op, .. } => {
             let id = id.map(|r| segments[r].join("/"));
-            crate::resources::http::handle(&runtime.stores, *store, *op, req, body, id.as_deref())
+            let own;
+            let stores = match session {
+                Some(s) => {
+                    own = s.stores_for(&runtime.stores);
+                    &own
+                }
+                None => &runtime.stores,
+            };
+            crate::resources::http::handle(stores, *store, *op, req, body, id.as_deref())
         }
         Action::Static { .. } => {
             let served = match file {

@@ -209,6 +209,12 @@ impl Store {
         }
     }
 
+    /// A store in memory only, with the seed's data: a session's copy of a resource.
+    pub fn seeded(def: ResourceDef) -> Store {
+        let data = Data::from_seed(&def.seed, &def.id_field);
+        Store::new(def, data, None)
+    }
+
     /// Runs `f` over the data under the read lock.
     pub fn read<R>(&self, f: impl FnOnce(&Data) -> R) -> R {
         f(&read(&self.data))
@@ -512,17 +518,8 @@ impl Stores {
     /// Restores every resource (or the one named) to its seed. Unknown name: `false`.
     pub fn reset(&self, only: Option<&str>) -> Result<bool, String> {
         let stores = lock(&self.stores);
-        let mut names: Vec<&String> = stores.keys().collect();
-        names.sort();
-        if let Some(name) = only
-            && !stores.contains_key(name)
-        {
+        if !reset_all(&stores, only) {
             return Ok(false);
-        }
-        for name in names {
-            if only.is_none_or(|o| o == name) {
-                stores[name].reset();
-            }
         }
         if let Some(j) = &self.journal {
             compact(j, &stores).map_err(|e| e.to_string())?;
@@ -534,22 +531,9 @@ impl Stores {
     /// gives it). Everything is checked before anything changes: an unknown name or data of
     /// the wrong shape is an error and imports nothing.
     pub fn import(&self, state: &Value) -> Result<Vec<String>, String> {
-        let Value::Object(entries) = state else {
-            return Err("the state is an object of resource names to their data".into());
-        };
+        let entries = state_entries(state)?;
         let stores = lock(&self.stores);
-        let mut ready = Vec::new();
-        for (name, value) in entries {
-            let store = stores
-                .get(name)
-                .ok_or_else(|| format!("no resource named '{name}'"))?;
-            ready.push((store, checked_import(&store.def, value)?));
-        }
-        let mut names = Vec::new();
-        for (store, data) in ready {
-            *write(&store.data) = data;
-            names.push(store.def.name.clone());
-        }
+        let names = import_all(&stores, entries)?;
         if let Some(j) = &self.journal {
             compact(j, &stores).map_err(|e| e.to_string())?;
         }
@@ -558,16 +542,63 @@ impl Stores {
 
     /// Every resource's current data, by name.
     pub fn dump(&self) -> Value {
-        let stores = lock(&self.stores);
-        let mut names: Vec<&String> = stores.keys().collect();
-        names.sort();
-        Value::Object(
-            names
-                .into_iter()
-                .map(|n| (n.clone(), stores[n].snapshot()))
-                .collect(),
-        )
+        dump_all(&lock(&self.stores))
     }
+}
+
+/// Every store's data, by name in name order.
+pub fn dump_all(stores: &HashMap<String, Arc<Store>>) -> Value {
+    let mut names: Vec<&String> = stores.keys().collect();
+    names.sort();
+    Value::Object(
+        names
+            .into_iter()
+            .map(|n| (n.clone(), stores[n].snapshot()))
+            .collect(),
+    )
+}
+
+/// Restores every store (or the one named) to its seed; `false` for an unknown name.
+pub fn reset_all(stores: &HashMap<String, Arc<Store>>, only: Option<&str>) -> bool {
+    if let Some(name) = only
+        && !stores.contains_key(name)
+    {
+        return false;
+    }
+    for (name, store) in stores {
+        if only.is_none_or(|o| o == name) {
+            store.reset();
+        }
+    }
+    true
+}
+
+/// The `{name: data}` object of a state snapshot.
+pub fn state_entries(state: &Value) -> Result<&Map<String, Value>, String> {
+    match state {
+        Value::Object(entries) => Ok(entries),
+        _ => Err("the state is an object of resource names to their data".into()),
+    }
+}
+
+/// Replaces the data of the stores named in `entries`, after checking all of them.
+pub fn import_all(
+    stores: &HashMap<String, Arc<Store>>,
+    entries: &Map<String, Value>,
+) -> Result<Vec<String>, String> {
+    let mut ready = Vec::new();
+    for (name, value) in entries {
+        let store = stores
+            .get(name)
+            .ok_or_else(|| format!("no resource named '{name}'"))?;
+        ready.push((store, checked_import(&store.def, value)?));
+    }
+    let mut names = Vec::new();
+    for (store, data) in ready {
+        *write(&store.data) = data;
+        names.push(store.def.name.clone());
+    }
+    Ok(names)
 }
 
 /// Data to import for `def`, checked like a seed: a singleton's object, or a list of objects

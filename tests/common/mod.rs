@@ -33,6 +33,16 @@ impl Mock {
         }
     }
 
+    /// Talks to a server the test started itself, with its own configuration.
+    pub fn attach(server: Background) -> Mock {
+        Mock {
+            url: server.url(),
+            dir: tempfile::tempdir().expect("temp dir"),
+            client: client(),
+            _server: server,
+        }
+    }
+
     pub fn at(&self, path: &str) -> String {
         format!("{}{}", self.url, path)
     }
