@@ -131,7 +131,7 @@ async fn routes(shared: web::Data<Shared>) -> HttpResponse {
                 crate::runtime::Action::Static { .. } => "static",
             };
             json!({
-                "source": e.label,
+                "source": &*e.label,
                 "kind": kind,
                 "method": e.method.as_str(),
                 "path": e.path,
@@ -171,9 +171,9 @@ async fn requests(
         .filter(|r| {
             q.method
                 .as_ref()
-                .is_none_or(|m| m.eq_ignore_ascii_case(&r.method))
+                .is_none_or(|m| m.eq_ignore_ascii_case(r.method.as_str()))
         })
-        .filter(|r| glob.as_ref().is_none_or(|g| g.is_match(&r.path)))
+        .filter(|r| glob.as_ref().is_none_or(|g| g.is_match(r.path())))
         .filter(|r| q.matched.is_none_or(|m| m == r.route.is_some()))
         .map(|r| r.to_json())
         .collect();

@@ -89,9 +89,9 @@ pub struct ServeArgs {
     /// admin API on a non-loopback --host.
     #[arg(long, env = "MOCKRIG_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
-    /// How many requests the journal keeps for /__mockrig/requests and /verify (e.g. 1000);
-    /// 0, the default, keeps none: recording costs ~14% of peak throughput for now.
-    #[arg(long, env = "MOCKRIG_JOURNAL", default_value_t = 0)]
+    /// How many requests the journal keeps for /__mockrig/requests, /unmatched and /verify;
+    /// 0 keeps none.
+    #[arg(long, env = "MOCKRIG_JOURNAL", default_value_t = 1000)]
     pub journal: usize,
     /// Most isolated sessions (X-Mockrig-Session) kept at once; the least recently used is
     /// dropped to make room.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use actix_web::http::header::HeaderMap;
+use actix_web::http::{Method, Uri};
 use actix_web::web::Bytes;
 use indexmap::IndexMap;
 use serde_json::{Value, json};
@@ -24,13 +25,13 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct Recorded {
     pub id: u64,
     pub at: SystemTime,
-    pub method: String,
-    pub path: String,
-    pub query: String,
+    pub method: Method,
+    /// Path and query as received: one reference-counted copy, split when read.
+    pub uri: Uri,
     pub headers: HeaderMap,
     pub body: Bytes,
     /// The spec entry that answered (`routes[2]`, `resources.users`), or none.
-    pub route: Option<String>,
+    pub route: Option<Arc<str>>,
     pub status: u16,
     pub duration: Duration,
     /// For a request nothing answered: the nearest route and why it missed.
@@ -38,6 +39,14 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    pub fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    pub fn query(&self) -> &str {
+        self.uri.query().unwrap_or_default()
+    }
+
     pub fn to_json(&self) -> Value {
         let headers: IndexMap<String, String> = self
             .headers
@@ -56,12 +65,12 @@ impl Recorded {
         let mut v = json!({
             "id": self.id,
             "time": humantime::format_rfc3339_millis(self.at).to_string(),
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
+            "method": self.method.as_str(),
+            "path": self.path(),
+            "query": self.query(),
             "headers": headers,
             "body": if self.body.is_empty() { Value::Null } else { body },
-            "matched": self.route,
+            "matched": self.route.as_deref(),
             "status": self.status,
             "duration_ms": self.duration.as_secs_f64() * 1000.0,
         });
@@ -72,7 +81,7 @@ impl Recorded {
     }
 
     fn query_pairs(&self) -> Vec<(String, String)> {
-        serde_urlencoded::from_str(&self.query).unwrap_or_default()
+        serde_urlencoded::from_str(self.query()).unwrap_or_default()
     }
 
     fn json_body(&self) -> Option<Value> {
@@ -127,13 +136,19 @@ impl Journal {
             // A copy, not a slice: a slice would keep the whole body alive.
             r.body = Bytes::copy_from_slice(&r.body[..BODY_LIMIT]);
         }
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.1 += 1;
-        r.id = inner.1;
-        if inner.0.len() == self.capacity {
-            inner.0.pop_front();
-        }
-        inner.0.push_back(Arc::new(r));
+        let evicted = {
+            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            inner.1 += 1;
+            r.id = inner.1;
+            let r = Arc::new(r);
+            let evicted = (inner.0.len() == self.capacity)
+                .then(|| inner.0.pop_front())
+                .flatten();
+            inner.0.push_back(r);
+            evicted
+        };
+        // Freed after the lock is released: the other workers need not wait for it.
+        drop(evicted);
     }
 
     /// Every recorded request, oldest first.
@@ -238,12 +253,12 @@ impl RequestPattern {
         let mut out = Vec::new();
         if let Some(m) = &self.method
             && !m.eq_ignore_ascii_case("ANY")
-            && !m.eq_ignore_ascii_case(&r.method)
+            && !m.eq_ignore_ascii_case(r.method.as_str())
         {
             out.push("method");
         }
         if let Some(p) = pattern
-            && p.explain_mismatch(&request_segments(&r.path)).is_some()
+            && p.explain_mismatch(&request_segments(r.path())).is_some()
         {
             out.push("path");
         }

@@ -20,7 +20,7 @@ use crate::spec::{Loaded, Method, Spec, duration};
 #[derive(Debug)]
 pub struct Entry {
     /// Where it comes from, e.g. `routes[3]` or `static[0]`; shown in logs and 404 reports.
-    pub label: String,
+    pub label: Arc<str>,
     pub method: Method,
     /// The path as written in the spec.
     pub path: String,
@@ -108,7 +108,7 @@ impl Runtime {
                 .map_err(|e| format!("{label}.match: {e}"))?;
             router.insert(&pattern, entries.len());
             entries.push(Entry {
-                label,
+                label: label.into(),
                 method: r.method,
                 path: r.path.clone(),
                 pattern,
@@ -130,7 +130,7 @@ impl Runtime {
                     .map_err(|e| format!("resources.{}.path: {e}", def.name))?;
                 router.insert(&pattern, entries.len());
                 entries.push(Entry {
-                    label: format!("resources.{}", def.name),
+                    label: format!("resources.{}", def.name).into(),
                     method,
                     path,
                     pattern,
@@ -159,7 +159,7 @@ impl Runtime {
                 let pattern = Pattern::parse(&path).map_err(|e| format!("{label}.path: {e}"))?;
                 router.insert(&pattern, entries.len());
                 entries.push(Entry {
-                    label: label.clone(),
+                    label: label.as_str().into(),
                     method: Method::Get,
                     path,
                     pattern,

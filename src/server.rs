@@ -57,7 +57,7 @@ pub struct ServeConfig {
     pub admin_token: Option<String>,
     /// Write the server's URL here, atomically, once it is listening.
     pub ready_file: Option<PathBuf>,
-    /// How many requests the journal keeps; 0 (the default) keeps none. Each session's
+    /// How many requests the journal keeps (default 1,000); 0 keeps none. Each session's
     /// journal keeps as many.
     pub journal: usize,
     /// Most sessions (`X-Mockrig-Session`) kept at once; the least recently used goes first.
@@ -115,7 +115,7 @@ impl ServeConfig {
             admin: true,
             admin_token: None,
             ready_file: None,
-            journal: 0,
+            journal: 1000,
             max_sessions: crate::session::DEFAULT_LIMIT,
         }
     }
@@ -452,11 +452,8 @@ async fn dispatch(
             }
         }
     };
-    let route = answered
-        .route
-        .as_ref()
-        .map(|(rt, i)| rt.entries[*i].label.as_str());
-    log_request(&req, &answered.response, route, started);
+    let route = answered.route.as_ref().map(|(rt, i)| &rt.entries[*i].label);
+    log_request(&req, &answered.response, route.map(|r| &**r), started);
     let journal = match &answered.session {
         Some(s) => &s.journal,
         None => &shared.journal,
@@ -465,12 +462,11 @@ async fn dispatch(
         journal.record(Recorded {
             id: 0,
             at: std::time::SystemTime::now(),
-            method: req.method().to_string(),
-            path: req.path().to_owned(),
-            query: req.query_string().to_owned(),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
             headers: req.headers().clone(),
             body: answered.body,
-            route: route.map(str::to_owned),
+            route: route.cloned(),
             status: answered.response.status().as_u16(),
             duration: started.elapsed(),
             nearest: answered.nearest,
@@ -694,7 +690,7 @@ async fn answer(
             served.unwrap_or_else(|e| {
                 json_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({"error": "the file cannot be read", "route": entry.label, "reason": e.to_string()}),
+                    json!({"error": "the file cannot be read", "route": &*entry.label, "reason": e.to_string()}),
                 )
             })
         }
@@ -830,7 +826,7 @@ fn near_misses(
             order,
             &entry.label,
             json!({
-                "route": entry.label,
+                "route": &*entry.label,
                 "method": entry.method.as_str(),
                 "path": entry.path,
                 "failed": failed,

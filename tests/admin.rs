@@ -181,5 +181,26 @@ fn two_servers_in_parallel_on_port_0_with_ready_files() {
                 "{url} is ready when its file says so"
             );
         }
+        // The CI recipe: no flag beyond these, and the journal still answers what
+        // the app called that nothing mocked, each mock for its own calls only.
+        for (i, url) in urls.iter().enumerate() {
+            c.get(format!("{url}/not-mocked-{i}")).send().await.unwrap();
+        }
+        for (i, url) in urls.iter().enumerate() {
+            let r = c
+                .get(format!("{url}/__mockrig/unmatched"))
+                .send()
+                .await
+                .unwrap();
+            let body: serde_json::Value = r.json().await.unwrap();
+            let paths: Vec<&str> = body["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["path"].as_str().unwrap())
+                .collect();
+            assert_eq!(paths, [format!("/not-mocked-{i}")]);
+            assert_eq!(body["requests"][0]["nearest"]["path"], "/hello");
+        }
     });
 }
