@@ -38,6 +38,9 @@ pub fn scope() -> actix_web::Scope<
         .route("/state", web::get().to(state))
         .route("/state", web::put().to(import_state))
         .route("/sessions", web::get().to(sessions))
+        .route("/ws/send", web::post().to(ws_send))
+        .route("/sse/send", web::post().to(sse_send))
+        .route("/connections", web::get().to(connections))
         .default_service(web::to(unknown))
 }
 
@@ -102,6 +105,78 @@ fn journal_of<'a>(shared: &'a Shared, session: &'a Option<Arc<Session>>) -> &'a 
     session.as_ref().map_or(&shared.journal, |s| &s.journal)
 }
 
+#[derive(serde::Deserialize)]
+struct PushQuery {
+    /// The concrete path whose clients get the message, e.g. `/ws/rooms/a`.
+    path: Option<String>,
+    event: Option<String>,
+    id: Option<String>,
+}
+
+/// The request body as a message: JSON sent as compact JSON, anything else as its text.
+fn payload(body: &[u8]) -> Result<serde_json::Value, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body must be UTF-8 text or JSON")?;
+    Ok(serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned())))
+}
+
+fn push_path(q: &PushQuery) -> Result<&str, String> {
+    q.path
+        .as_deref()
+        .filter(|p| p.starts_with('/'))
+        .ok_or_else(|| "name the clients' path: ?path=/ws/chat".into())
+}
+
+/// Sends the body to every WebSocket client on `?path=`.
+async fn ws_send(
+    shared: web::Data<Shared>,
+    q: web::Query<PushQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let path = match push_path(&q) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let text = match payload(&body) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(v) => v.to_string(),
+        Err(e) => return bad_request(e),
+    };
+    let delivered = shared.hub.send_ws(path, &text, None).await;
+    HttpResponse::Ok().json(json!({"path": path, "delivered": delivered}))
+}
+
+/// Emits the body as an event (`?event=`, `?id=`) to every subscriber of `?path=`.
+async fn sse_send(
+    shared: web::Data<Shared>,
+    q: web::Query<PushQuery>,
+    body: web::Bytes,
+) -> HttpResponse {
+    let path = match push_path(&q) {
+        Ok(p) => p,
+        Err(e) => return bad_request(e),
+    };
+    let bad_line = |v: &Option<String>| v.as_deref().is_some_and(|v| v.contains(['\n', '\r']));
+    if bad_line(&q.event) || bad_line(&q.id) {
+        return bad_request("event and id cannot contain line breaks".into());
+    }
+    let data = match payload(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(e),
+    };
+    let event = crate::channels::SseEvent {
+        event: q.event.clone(),
+        id: q.id.clone(),
+        data: Some(data),
+    };
+    let delivered = shared.hub.send_sse(path, &event);
+    HttpResponse::Ok().json(json!({"path": path, "delivered": delivered}))
+}
+
+/// Open WebSocket and SSE connections, by concrete path.
+async fn connections(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(shared.hub.connections())
+}
+
 /// Live sessions, most recently used first.
 async fn sessions(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
@@ -129,6 +204,8 @@ async fn routes(shared: web::Data<Shared>) -> HttpResponse {
                 crate::runtime::Action::Respond(_) => "route",
                 crate::runtime::Action::Resource { .. } => "resource",
                 crate::runtime::Action::Static { .. } => "static",
+                crate::runtime::Action::WebSocket(_) => "websocket",
+                crate::runtime::Action::Sse(_) => "sse",
             };
             json!({
                 "source": &*e.label,
@@ -323,7 +400,7 @@ async fn status(shared: web::Data<Shared>) -> HttpResponse {
             "static": runtime.spec.statics.len(),
             "resources": runtime.spec.resources.len(),
             "sessions": shared.sessions.names().len(),
-            "channels": 0,
+            "channels": runtime.ws.len() + runtime.sse.len(),
         },
     }))
 }
@@ -461,7 +538,7 @@ async fn state(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
 }
 
 /// mockrig's endpoints and their methods, for 404 and 405 answers.
-const ENDPOINTS: [(&str, &str); 10] = [
+const ENDPOINTS: [(&str, &str); 13] = [
     ("health", "GET"),
     ("routes", "GET, POST"),
     ("requests", "GET, DELETE"),
@@ -472,6 +549,9 @@ const ENDPOINTS: [(&str, &str); 10] = [
     ("reset", "POST"),
     ("state", "GET, PUT"),
     ("sessions", "GET"),
+    ("ws/send", "POST"),
+    ("sse/send", "POST"),
+    ("connections", "GET"),
 ];
 
 async fn unknown(req: HttpRequest) -> HttpResponse {

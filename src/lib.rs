@@ -18,11 +18,14 @@
 //! - [`session`]: `X-Mockrig-Session`, a private copy of the data and journal per test.
 //! - [`journal`]: the last requests answered, for verification in tests.
 //! - [`admin`]: mockrig's own endpoints under `/__mockrig/`.
+//! - [`template`]: templated JSON and text, compiled once per runtime.
+//! - [`channels`]: WebSocket and SSE channels, their connections and pushes.
 //! - [`tls`]: HTTPS with rustls, from PEM files or a certificate made at start.
 //! - [`files`]: keeping every served file inside its folder.
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::run`].
 
 pub mod admin;
+pub mod channels;
 pub mod cli;
 pub mod files;
 pub mod harness;
@@ -36,6 +39,7 @@ pub mod runtime;
 pub mod server;
 pub mod session;
 pub mod spec;
+pub mod template;
 pub mod tls;
 
 pub use harness::MockServer;

@@ -68,6 +68,8 @@ pub struct Reloader {
     /// Routes added at run time, in front of the spec's; they survive reloads. With the id
     /// the next one gets.
     stubs: Mutex<(u64, Vec<Stub>)>,
+    /// Open WebSocket and SSE connections; those of channels a reload removes are closed.
+    hub: Arc<crate::channels::Hub>,
 }
 
 /// A poisoned lock here only means a reload panicked midway; the data is still consistent
@@ -78,7 +80,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Reloader {
     /// `loaded` is the spec now serving, as read at start.
-    pub fn new(loaded: &Loaded, live: Arc<ArcSwap<Runtime>>, stores: Arc<Stores>) -> Reloader {
+    pub fn new(
+        loaded: &Loaded,
+        live: Arc<ArcSwap<Runtime>>,
+        stores: Arc<Stores>,
+        hub: Arc<crate::channels::Hub>,
+    ) -> Reloader {
         let spec_path = loaded.file.clone();
         let files = files_named(&loaded.dir, &loaded.spec);
         let fingerprint = std::fs::read(&spec_path)
@@ -98,6 +105,7 @@ impl Reloader {
             named_files: Mutex::new(files),
             running: Mutex::new(()),
             stubs: Mutex::new((1, Vec::new())),
+            hub,
         }
     }
 
@@ -159,6 +167,7 @@ impl Reloader {
             changes = format!("{changes}; {}", report.describe());
         }
         self.live.store(Arc::new(runtime));
+        self.retire_channels();
         let now = SystemTime::now();
         {
             let mut status = lock(&self.status);
@@ -238,6 +247,13 @@ impl Reloader {
         let (runtime, _) = Runtime::compile(&loaded, &self.stores, stubs)?;
         self.live.store(Arc::new(runtime));
         Ok(())
+    }
+
+    fn retire_channels(&self) {
+        let rt = self.live.load();
+        let ws: Vec<&str> = rt.ws.iter().map(|w| w.path.as_str()).collect();
+        let sse: Vec<&str> = rt.sse.iter().map(|s| s.path.as_str()).collect();
+        self.hub.retire(&ws, &sse);
     }
 
     fn failed(&self, error: String) -> Outcome {

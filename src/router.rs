@@ -97,6 +97,19 @@ impl Pattern {
             .collect()
     }
 
+    /// `{name: value}` of the parameters, for a request path this pattern matched.
+    pub fn params(&self, request: &[Cow<'_, str>]) -> serde_json::Map<String, serde_json::Value> {
+        self.segments
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                Segment::Param(n) => Some((n.clone(), request.get(i)?.to_string().into())),
+                Segment::CatchAll(n) => Some((n.clone(), request.get(i..)?.join("/").into())),
+                Segment::Static(_) => None,
+            })
+            .collect()
+    }
+
     /// A sort key that puts more specific patterns first: segment by segment, fixed text
     /// before a parameter before a catch-all; a pattern that ends earlier comes first.
     pub fn specificity(&self) -> Vec<u8> {

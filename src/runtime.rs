@@ -9,12 +9,14 @@ use actix_web::http::Method as HttpMethod;
 use crate::files::resolve_inside;
 use std::sync::Arc;
 
+use crate::channels::{EmitDef, SseDef, WsDef};
 use crate::matcher::Matcher;
 use crate::resources::http::Op;
 use crate::resources::{ResourceDef, Store, Stores, SyncReport};
 use crate::response::Prepared;
 use crate::router::{Pattern, Router};
 use crate::spec::{Loaded, Method, Spec, duration};
+use crate::template::{Builder, Templates};
 
 /// One entry of the path tree: a spec route or a static folder.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub struct Entry {
     pub pattern: Pattern,
     pub matcher: Option<Matcher>,
     pub action: Action,
+    /// Messages to real-time subscribers once it has answered (successfully, for resources).
+    pub emit: Arc<[EmitDef]>,
 }
 
 #[derive(Debug)]
@@ -43,6 +47,10 @@ pub enum Action {
         root: PathBuf,
         delay: Option<Duration>,
     },
+    /// The WebSocket channel `runtime.ws[i]`; a request that is no upgrade gets 426.
+    WebSocket(usize),
+    /// The SSE stream `runtime.sse[i]`.
+    Sse(usize),
 }
 
 impl Entry {
@@ -65,6 +73,23 @@ pub struct Runtime {
     pub dir: PathBuf,
     /// Handles to the resources' data, which lives in [`Stores`] across reloads.
     pub stores: Vec<Arc<Store>>,
+    pub ws: Vec<Arc<WsDef>>,
+    pub sse: Vec<Arc<SseDef>>,
+    /// Each resource's `emit`, by store index.
+    pub resource_emit: Vec<Arc<[EmitDef]>>,
+    /// Every template of the spec, compiled.
+    pub templates: Templates,
+}
+
+impl Runtime {
+    /// The WebSocket channel declared with `path`, as the current spec defines it.
+    pub fn ws_channel(&self, path: &str) -> Option<&Arc<WsDef>> {
+        self.ws.iter().find(|w| w.path == path)
+    }
+
+    pub fn sse_channel(&self, path: &str) -> Option<&Arc<SseDef>> {
+        self.sse.iter().find(|s| s.path == path)
+    }
 }
 
 impl Runtime {
@@ -87,6 +112,13 @@ impl Runtime {
             .transpose()?;
         let mut router = Router::default();
         let mut entries = Vec::new();
+        let mut templates = Builder::default();
+        let emits = |list: &[crate::spec::Emit], t: &mut Builder, label: &str| {
+            list.iter()
+                .map(|e| EmitDef::compile(e, t))
+                .collect::<Result<Arc<[EmitDef]>, String>>()
+                .map_err(|e| format!("{label}.emit: {e}"))
+        };
         let stub_routes = stubs.iter().map(|s| (format!("stubs[{}]", s.id), &s.route));
         let spec_routes = spec
             .routes
@@ -106,6 +138,7 @@ impl Runtime {
                 .map(Matcher::compile)
                 .transpose()
                 .map_err(|e| format!("{label}.match: {e}"))?;
+            let emit = emits(&r.emit, &mut templates, &label)?;
             router.insert(&pattern, entries.len());
             entries.push(Entry {
                 label: label.into(),
@@ -114,7 +147,42 @@ impl Runtime {
                 pattern,
                 matcher,
                 action: Action::Respond(prepared),
+                emit,
             });
+        }
+        let mut ws = Vec::new();
+        for (i, w) in spec.websockets.iter().enumerate() {
+            let label = format!("websockets[{i}]");
+            let def = WsDef::compile(w, &mut templates).map_err(|e| format!("{label}: {e}"))?;
+            let pattern = Pattern::parse(&w.path).map_err(|e| format!("{label}.path: {e}"))?;
+            router.insert(&pattern, entries.len());
+            entries.push(Entry {
+                label: label.into(),
+                method: Method::Get,
+                path: w.path.clone(),
+                pattern,
+                matcher: None,
+                action: Action::WebSocket(ws.len()),
+                emit: Arc::new([]),
+            });
+            ws.push(Arc::new(def));
+        }
+        let mut sse = Vec::new();
+        for (i, s) in spec.sse.iter().enumerate() {
+            let label = format!("sse[{i}]");
+            let def = SseDef::compile(s).map_err(|e| format!("{label}: {e}"))?;
+            let pattern = Pattern::parse(&s.path).map_err(|e| format!("{label}.path: {e}"))?;
+            router.insert(&pattern, entries.len());
+            entries.push(Entry {
+                label: label.into(),
+                method: Method::Get,
+                path: s.path.clone(),
+                pattern,
+                matcher: None,
+                action: Action::Sse(sse.len()),
+                emit: Arc::new([]),
+            });
+            sse.push(Arc::new(def));
         }
         let defs = spec
             .resources
@@ -124,7 +192,10 @@ impl Runtime {
                     .map_err(|e| format!("resources.{name}: {e}"))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let mut resource_emit = Vec::new();
         for (i, def) in defs.iter().enumerate() {
+            let label = format!("resources.{}", def.name);
+            resource_emit.push(emits(&spec.resources[i].emit, &mut templates, &label)?);
             for (path, method, op) in resource_endpoints(&defs, i) {
                 let pattern = Pattern::parse(&path)
                     .map_err(|e| format!("resources.{}.path: {e}", def.name))?;
@@ -140,6 +211,9 @@ impl Runtime {
                         op,
                         delay: default_delay,
                     },
+                    // A write can land in another resource (`POST /users/1/posts`): its
+                    // emits are the resource's, in `resource_emit`.
+                    emit: Arc::new([]),
                 });
             }
         }
@@ -168,6 +242,7 @@ impl Runtime {
                         root: root.clone(),
                         delay: default_delay,
                     },
+                    emit: Arc::new([]),
                 });
             }
         }
@@ -180,6 +255,10 @@ impl Runtime {
                 spec: spec.clone(),
                 dir: loaded.dir.clone(),
                 stores,
+                ws,
+                sse,
+                resource_emit,
+                templates: templates.finish(),
             },
             report,
         ))

@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 
+use crate::channels::Hub;
 use crate::journal::{Journal, Recorded};
 use crate::matcher::RequestView;
 use crate::reload::{Reloader, Watcher};
@@ -162,6 +163,8 @@ pub struct Shared {
     pub admin_token: Option<String>,
     pub journal: Journal,
     pub sessions: Sessions,
+    /// Open WebSocket and SSE connections, across reloads.
+    pub hub: Arc<Hub>,
 }
 
 /// A bound, not yet running server.
@@ -195,7 +198,13 @@ impl Server {
             );
         }
         let live = Arc::new(ArcSwap::from_pointee(runtime));
-        let reloader = Arc::new(Reloader::new(&loaded, live.clone(), stores.clone()));
+        let hub = Arc::new(Hub::default());
+        let reloader = Arc::new(Reloader::new(
+            &loaded,
+            live.clone(),
+            stores.clone(),
+            hub.clone(),
+        ));
         let watcher = if config.watch {
             Some(Watcher::start(reloader.clone()).map_err(|e| StartError::Watch(e.to_string()))?)
         } else {
@@ -211,6 +220,7 @@ impl Server {
             admin_token: config.admin_token.clone(),
             journal: Journal::new(config.journal),
             sessions: Sessions::new(config.max_sessions, config.journal),
+            hub,
         });
         let tls_source = config.tls.clone().or_else(|| {
             loaded.spec.server.tls.as_ref().map(|t| TlsSource::Files {
@@ -506,6 +516,32 @@ async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> An
     // swaps in another while it waits for its body or a delay.
     let runtime: Arc<Runtime> = shared.live.load_full();
     let limits = &shared.limits;
+    if let Some((index, params)) = websocket_upgrade(&runtime, req) {
+        let Action::WebSocket(ws) = runtime.entries[index].action else {
+            unreachable!("websocket_upgrade finds WebSocket entries only")
+        };
+        let def = &runtime.ws[ws];
+        let conn = crate::channels::ws::Connection {
+            hub: shared.hub.clone(),
+            live: shared.live.clone(),
+            path: req.path().to_owned(),
+            channel: def.path.clone(),
+            params,
+        };
+        let response = crate::channels::ws::accept(req, payload, def, conn).unwrap_or_else(|e| {
+            json_error(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "WebSocket handshake failed", "reason": e.to_string()}),
+            )
+        });
+        return Answered {
+            response,
+            route: Some((runtime, index)),
+            nearest: None,
+            body: Bytes::new(),
+            session: None,
+        };
+    }
     let session = match crate::session::name_of(req) {
         Ok(name) => name.map(|n| shared.sessions.get(n)),
         Err(e) => {
@@ -534,7 +570,8 @@ async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> An
     };
     match body {
         Ok(Ok(body)) => {
-            let (response, outcome) = answer(&runtime, req, &body, session.as_deref()).await;
+            let (response, outcome) =
+                answer(shared, &runtime, req, &body, session.as_deref()).await;
             let (route, nearest) = match outcome {
                 Ok(i) => (Some((runtime, i)), None),
                 Err(nearest) => (None, nearest),
@@ -626,7 +663,62 @@ async fn read_body(
 }
 
 /// The response, and the index of the entry that answered; when none did, the nearest miss.
+/// What the templates of an `emit` see: the request (body parsed when JSON) and the path's
+/// parameters.
+fn emit_context(
+    req: &HttpRequest,
+    body: &Bytes,
+    pattern: &crate::router::Pattern,
+    segments: &[std::borrow::Cow<'_, str>],
+) -> Value {
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+    };
+    let query: serde_json::Map<String, Value> =
+        serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+    json!({
+        "request": {
+            "method": req.method().as_str(),
+            "path": req.path(),
+            "query": query,
+            "body": body,
+        },
+        "params": pattern.params(segments),
+    })
+}
+
+/// A GET asking to upgrade to a WebSocket on a path with a WebSocket channel: the channel's
+/// entry and the path's parameters.
+fn websocket_upgrade(runtime: &Runtime, req: &HttpRequest) -> Option<(usize, Value)> {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade || runtime.ws.is_empty() || req.method() != actix_web::http::Method::GET {
+        return None;
+    }
+    let segments = request_segments(req.path());
+    runtime.router.find(&segments, |ids, captures| {
+        ids.iter().find_map(|&id| {
+            let entry = &runtime.entries[id];
+            matches!(entry.action, Action::WebSocket(_)).then(|| {
+                let _ = captures;
+                (id, Value::Object(entry.pattern.params(&segments)))
+            })
+        })
+    })
+}
+
 async fn answer(
+    shared: &Shared,
     runtime: &Runtime,
     req: &HttpRequest,
     body: &Bytes,
@@ -642,9 +734,10 @@ async fn answer(
                 return None;
             }
             match &entry.action {
-                Action::Respond(_) | Action::Resource { .. } => {
-                    Some((id, None, captures.first().cloned()))
-                }
+                Action::Respond(_)
+                | Action::Resource { .. }
+                | Action::WebSocket(_)
+                | Action::Sse(_) => Some((id, None, captures.first().cloned())),
                 // A missing file falls through to less specific routes, like an unmet match.
                 Action::Static { root, .. } => {
                     let rest = captures
@@ -664,12 +757,44 @@ async fn answer(
     let delay = match &entry.action {
         Action::Respond(p) => p.delay,
         Action::Resource { delay, .. } | Action::Static { delay, .. } => *delay,
+        Action::WebSocket(_) | Action::Sse(_) => None,
     };
     if let Some(d) = delay.filter(|d| !d.is_zero()) {
         actix_web::rt::time::sleep(d).await;
     }
     let response = match &entry.action {
-        Action::Respond(p) => p.respond(req, &entry.label).await,
+        Action::Respond(p) => {
+            let response = p.respond(req, &entry.label).await;
+            if !entry.emit.is_empty() {
+                let ctx = emit_context(req, body, &entry.pattern, &segments);
+                for e in entry.emit.iter() {
+                    crate::channels::emit(&shared.hub, &runtime.templates, e, &ctx, || {
+                        ctx["request"]["body"].clone()
+                    })
+                    .await;
+                }
+            }
+            response
+        }
+        Action::WebSocket(_) => {
+            let mut r = json_error(
+                StatusCode::UPGRADE_REQUIRED,
+                json!({"error": "this is a WebSocket endpoint: connect with Upgrade: websocket", "route": &*entry.label}),
+            );
+            r.headers_mut()
+                .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            r
+        }
+        Action::Sse(i) => {
+            let path = req.path().to_owned();
+            crate::channels::sse::subscribe(
+                req,
+                &runtime.sse[*i],
+                shared.hub.clone(),
+                shared.live.clone(),
+                path,
+            )
+        }
         Action::Resource { store, op, .. } => {
             let id = id.map(|r| segments[r].join("/"));
             let own;
@@ -680,7 +805,28 @@ async fn answer(
                 }
                 None => &runtime.stores,
             };
-            crate::resources::http::handle(stores, *store, *op, req, body, id.as_deref())
+            let (response, written) =
+                crate::resources::http::handle(stores, *store, *op, req, body, id.as_deref());
+            if let Some(w) = written
+                && let Some(i) = runtime.stores.iter().position(|s| s.def.name == w.resource)
+                && !runtime.resource_emit[i].is_empty()
+            {
+                let mut ctx = emit_context(req, body, &entry.pattern, &segments);
+                ctx["action"] = json!(w.action);
+                ctx["resource"] = json!(w.resource);
+                ctx["record"] = w.record.clone();
+                for e in runtime.resource_emit[i].iter() {
+                    crate::channels::emit(
+                        &shared.hub,
+                        &runtime.templates,
+                        e,
+                        &ctx,
+                        || json!({"action": w.action, "resource": w.resource, "record": w.record}),
+                    )
+                    .await;
+                }
+            }
+            response
         }
         Action::Static { .. } => {
             let served = match file {

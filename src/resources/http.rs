@@ -76,8 +76,38 @@ pub fn handle(
     req: &HttpRequest,
     body: &Bytes,
     id: Option<&str>,
+) -> (HttpResponse, Option<Written>) {
+    let mut written = None;
+    let response = answer(stores, store, op, req, body, id, &mut written);
+    (response, written)
+}
+
+/// A successful write, for the resource's `emit`.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// `created`, `updated` or `deleted`.
+    pub action: &'static str,
+    pub resource: String,
+    pub record: Value,
+}
+
+fn answer(
+    stores: &[Arc<Store>],
+    store: usize,
+    op: Op,
+    req: &HttpRequest,
+    body: &Bytes,
+    id: Option<&str>,
+    written: &mut Option<Written>,
 ) -> HttpResponse {
     let s = &stores[store];
+    let mut wrote = |action: &'static str, store: &Store, record: &Value| {
+        *written = Some(Written {
+            action,
+            resource: store.def.name.clone(),
+            record: record.clone(),
+        });
+    };
     let record = if op.takes_body() {
         match object_body(req, body) {
             Ok(r) => Some(r),
@@ -93,14 +123,24 @@ pub fn handle(
             .get(id)
             .ok_or_else(|| StoreError::NotFound(id.to_owned()))
             .map(|v| ok_json(StatusCode::OK, &v)),
-        Op::Create => s.create(record.unwrap_or_default()).map(|v| created(s, &v)),
-        Op::Replace => s
-            .replace(id, record.unwrap_or_default())
-            .map(|v| ok_json(StatusCode::OK, &v)),
+        Op::Create => s.create(record.unwrap_or_default()).map(|v| {
+            wrote("created", s, &v);
+            created(s, &v)
+        }),
+        Op::Replace => s.replace(id, record.unwrap_or_default()).map(|v| {
+            wrote("updated", s, &v);
+            ok_json(StatusCode::OK, &v)
+        }),
         Op::Patch => s
             .patch(id, &Value::Object(record.unwrap_or_default()))
-            .map(|v| ok_json(StatusCode::OK, &v)),
-        Op::Delete => s.delete(id).map(|()| HttpResponse::NoContent().finish()),
+            .map(|v| {
+                wrote("updated", s, &v);
+                ok_json(StatusCode::OK, &v)
+            }),
+        Op::Delete => s.delete(id).map(|v| {
+            wrote("deleted", s, &v);
+            HttpResponse::NoContent().finish()
+        }),
         Op::ChildList { child } => match s.get(id) {
             None => Err(StoreError::NotFound(id.to_owned())),
             Some(_) => {
@@ -119,14 +159,20 @@ pub fn handle(
                 let child = &stores[child];
                 return child
                     .create(record)
-                    .map(|v| created(child, &v))
+                    .map(|v| {
+                        wrote("created", child, &v);
+                        created(child, &v)
+                    })
                     .unwrap_or_else(|e| store_error(child, e));
             }
         },
         Op::SingletonGet => Ok(ok_json(StatusCode::OK, &s.snapshot())),
         Op::SingletonReplace | Op::SingletonPatch => s
             .set_singleton(record.unwrap_or_default(), op == Op::SingletonPatch)
-            .map(|v| ok_json(StatusCode::OK, &v)),
+            .map(|v| {
+                wrote("updated", s, &v);
+                ok_json(StatusCode::OK, &v)
+            }),
     };
     result.unwrap_or_else(|e| store_error(s, e))
 }

@@ -305,15 +305,15 @@ impl Store {
         Ok(value)
     }
 
-    pub fn delete(&self, key: &str) -> Result<(), StoreError> {
+    /// Removes a record and returns it.
+    pub fn delete(&self, key: &str) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
         let c = collection(&mut guard)?;
         if !c.records.contains_key(key) {
             return Err(StoreError::NotFound(key.to_owned()));
         }
         self.log(|| json!({"op": "delete", "key": key}))?;
-        c.records.shift_remove(key);
-        Ok(())
+        Ok(c.records.shift_remove(key).unwrap_or_default())
     }
 
     /// Replaces (`patch: false`) or merge-patches a singleton.

@@ -124,6 +124,12 @@ fn diagnose_rejected(source: &str, base: &Base<'_>, e: &serde_yaml::Error) -> Ve
     for_each_item::<Route>(doc, "routes", &broken, |i, r| {
         validate::route(i, &r, base, &mut problems)
     });
+    for_each_item::<super::WebSocket>(doc, "websockets", &broken, |i, w| {
+        validate::websocket(i, &w, &mut problems)
+    });
+    for_each_item::<super::SseStream>(doc, "sse", &broken, |i, s| {
+        validate::sse(i, &s, &mut problems)
+    });
     let resources = vec![Seg::Key("resources".into())];
     if let Some((_, node)) = diagnose::locate(doc, &resources)
         && let saphyr::YamlData::Mapping(map) = &node.data

@@ -10,7 +10,10 @@ use std::path::Path;
 use actix_web::http::header::{HeaderName, HeaderValue};
 
 use super::diagnose::{KeyPath, Seg};
-use super::{Resource, Response, Route, ServerSettings, Spec, StaticMount, duration, seed};
+use super::{
+    Emit, Resource, Response, Route, ServerSettings, Spec, SseStream, StaticMount, WebSocket,
+    WsMessage, duration, seed,
+};
 use crate::files::resolve_inside;
 use crate::router::Pattern;
 
@@ -87,6 +90,32 @@ pub fn validate(spec: &Spec, base: &Base<'_>) -> Vec<Problem> {
     }
     for (i, r) in spec.routes.iter().enumerate() {
         route(i, r, base, &mut out);
+    }
+    for (i, w) in spec.websockets.iter().enumerate() {
+        websocket(i, w, &mut out);
+        if let Some(first) = spec.websockets[..i].iter().position(|o| o.path == w.path) {
+            out.value(
+                vec![
+                    Seg::Key("websockets".into()),
+                    Seg::Index(i),
+                    Seg::Key("path".into()),
+                ],
+                format!("'{}' is already websockets[{first}]", w.path),
+            );
+        }
+    }
+    for (i, s) in spec.sse.iter().enumerate() {
+        sse(i, s, &mut out);
+        if let Some(first) = spec.sse[..i].iter().position(|o| o.path == s.path) {
+            out.value(
+                vec![
+                    Seg::Key("sse".into()),
+                    Seg::Index(i),
+                    Seg::Key("path".into()),
+                ],
+                format!("'{}' is already sse[{first}]", s.path),
+            );
+        }
     }
     for (i, s) in spec.statics.iter().enumerate() {
         if let Some(first) = spec.statics[..i].iter().position(|o| o.path == s.path) {
@@ -171,6 +200,9 @@ pub fn resource(name: &str, r: &Resource, base: &Base<'_>, out: &mut Problems) {
     if r.id.trim().is_empty() {
         out.value(at(&here, &["id"]), "the id field needs a name");
     }
+    for (i, e) in r.emit.iter().enumerate() {
+        emit(&at(&here, &["emit"]), i, e, out);
+    }
     if let Err(e) = seed::read(r, base.dir) {
         let key = if r.seed_file.is_some() {
             "seed_file"
@@ -198,6 +230,182 @@ pub fn route(i: usize, r: &Route, base: &Base<'_>, out: &mut Problems) {
         }
     }
     response(&at(&here, &["response"]), &r.response, base, out);
+    for (j, e) in r.emit.iter().enumerate() {
+        emit(&at(&here, &["emit"]), j, e, out);
+    }
+}
+
+fn channel_path(path: &str, key: KeyPath, out: &mut Problems) {
+    match Pattern::parse(path) {
+        Ok(_) => reserved(path, key, out),
+        Err(e) => out.value(key, e),
+    }
+}
+
+fn duration_at(d: &Option<super::DurationText>, key: KeyPath, out: &mut Problems) {
+    if let Some(d) = d {
+        match duration::parse(&d.0) {
+            Ok(v) if v.is_zero() => out.value(key, "an interval must be longer than 0"),
+            Ok(_) => {}
+            Err(e) => out.value(key, e),
+        }
+    }
+}
+
+fn template(s: &str, key: KeyPath, out: &mut Problems) {
+    if let Err(e) = crate::template::Builder::default().text(s) {
+        out.value(key, e);
+    }
+}
+
+fn templates_in(v: &serde_json::Value, key: KeyPath, out: &mut Problems) {
+    if let Err(e) = crate::template::Builder::default().json(v) {
+        out.value(key, e);
+    }
+}
+
+fn message(here: &[Seg], m: &WsMessage, out: &mut Problems) {
+    match (&m.text, &m.json) {
+        (Some(_), Some(_)) => out.key(
+            at(here, &["json"]),
+            "a message is either text or json, not both",
+        ),
+        (None, None) => out.value(here.to_vec(), "a message needs text or json"),
+        (Some(t), None) => template(t, at(here, &["text"]), out),
+        (None, Some(j)) => templates_in(j, at(here, &["json"]), out),
+    }
+}
+
+pub fn websocket(i: usize, w: &WebSocket, out: &mut Problems) {
+    let here = vec![Seg::Key("websockets".into()), Seg::Index(i)];
+    channel_path(&w.path, at(&here, &["path"]), out);
+    for (j, m) in w.on_connect.iter().enumerate() {
+        let mut p = at(&here, &["on_connect"]);
+        p.push(Seg::Index(j));
+        message(&p, m, out);
+    }
+    for (j, r) in w.replies.iter().enumerate() {
+        let mut rp = at(&here, &["replies"]);
+        rp.push(Seg::Index(j));
+        let conditions = [r.text.is_some(), r.regex.is_some(), r.json.is_some()];
+        if conditions.iter().filter(|c| **c).count() > 1 {
+            out.value(
+                rp.clone(),
+                "a reply has one condition: match, regex or json",
+            );
+        }
+        if let Some(re) = &r.regex
+            && let Err(e) = regex::Regex::new(re)
+        {
+            out.value(
+                at(&rp, &["regex"]),
+                format!("not a regular expression: {e}"),
+            );
+        }
+        for (k, m) in r.send.0.iter().enumerate() {
+            let mut p = at(&rp, &["send"]);
+            p.push(Seg::Index(k));
+            message(&p, m, out);
+        }
+        if let Some(d) = &r.delay
+            && let Err(e) = duration::parse(&d.0)
+        {
+            out.value(at(&rp, &["delay"]), e);
+        }
+    }
+    if let Some(every) = &w.every {
+        duration_at(
+            &Some(every.interval.clone()),
+            at(&here, &["every", "interval"]),
+            out,
+        );
+        for (k, m) in every.send.0.iter().enumerate() {
+            let mut p = at(&here, &["every", "send"]);
+            p.push(Seg::Index(k));
+            message(&p, m, out);
+        }
+    }
+    if w.max_message_bytes == Some(0) {
+        out.value(at(&here, &["max_message_bytes"]), "must be at least 1");
+    }
+    duration_at(&w.ping_interval, at(&here, &["ping_interval"]), out);
+}
+
+pub fn sse(i: usize, s: &SseStream, out: &mut Problems) {
+    let here = vec![Seg::Key("sse".into()), Seg::Index(i)];
+    channel_path(&s.path, at(&here, &["path"]), out);
+    duration_at(&s.every, at(&here, &["every"]), out);
+    duration_at(&s.keep_alive, at(&here, &["keep_alive"]), out);
+    for (j, e) in s.events.iter().enumerate() {
+        let mut p = at(&here, &["events"]);
+        p.push(Seg::Index(j));
+        sse_fields(&p, e.event.as_deref(), e.id.as_ref(), out);
+    }
+}
+
+/// `event` and `id` go on one line each: no line breaks.
+fn sse_fields(
+    here: &[Seg],
+    event: Option<&str>,
+    id: Option<&super::HeaderValues>,
+    out: &mut Problems,
+) {
+    if event.is_some_and(|e| e.contains(['\n', '\r'])) {
+        out.value(
+            at(here, &["event"]),
+            "an event type cannot contain a line break",
+        );
+    }
+    if let Some(id) = id {
+        if id.0.len() != 1 {
+            out.value(at(here, &["id"]), "an id is one value");
+        } else if id.0[0].contains(['\n', '\r', '\0']) {
+            out.value(at(here, &["id"]), "an id cannot contain line breaks or NUL");
+        }
+    }
+}
+
+fn emit(base: &[Seg], i: usize, e: &Emit, out: &mut Problems) {
+    let mut here = base.to_vec();
+    here.push(Seg::Index(i));
+    match (&e.websocket, &e.sse) {
+        (Some(_), Some(_)) => out.value(
+            here.clone(),
+            "an emit goes to one websocket or one sse path",
+        ),
+        (None, None) => out.value(
+            here.clone(),
+            "an emit needs a target: websocket: PATH or sse: PATH",
+        ),
+        _ => {}
+    }
+    let given: Vec<&str> = [
+        ("json", e.json.is_some()),
+        ("text", e.text.is_some()),
+        ("data", e.data.is_some()),
+    ]
+    .iter()
+    .filter(|k| k.1)
+    .map(|k| k.0)
+    .collect();
+    if given.len() > 1 {
+        out.key(
+            at(&here, &[given[1]]),
+            format!("an emit has one payload; {} is already given", given[0]),
+        );
+    }
+    for (key, v) in [("json", &e.json), ("data", &e.data)] {
+        if let Some(v) = v {
+            templates_in(v, at(&here, &[key]), out);
+        }
+    }
+    if let Some(t) = &e.text {
+        template(t, at(&here, &["text"]), out);
+    }
+    if e.websocket.is_some() && (e.event.is_some() || e.id.is_some()) {
+        out.value(here.clone(), "event and id belong to sse emits");
+    }
+    sse_fields(&here, e.event.as_deref(), e.id.as_ref(), out);
 }
 
 fn reserved(path: &str, key: KeyPath, out: &mut Problems) {

@@ -1,0 +1,114 @@
+//! Server-Sent Events: one streaming response per subscriber, fed by a bounded queue that the
+//! stream's script, keep-alive comments, admin pushes and emits all write to.
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use arc_swap::ArcSwap;
+use tokio::sync::mpsc;
+
+use super::{Hub, SseDef};
+use crate::runtime::Runtime;
+
+/// Events waiting for a slow subscriber; beyond this, pushed events are dropped for it.
+const QUEUE: usize = 256;
+
+/// Starts a stream for one subscriber at the concrete `path` of channel `channel`.
+pub fn subscribe(
+    req: &HttpRequest,
+    def: &Arc<SseDef>,
+    hub: Arc<Hub>,
+    live: Arc<ArcSwap<Runtime>>,
+    path: String,
+) -> HttpResponse {
+    let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
+    let (id, stop) = hub.add_sse(&path, &def.path, tx.clone());
+    // Resumption: start after the event the client saw last, when it is one of ours.
+    let start = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|last| {
+            def.events
+                .iter()
+                .position(|e| e.id.as_deref() == Some(last))
+        })
+        .map_or(0, |i| i + 1);
+    actix_web::rt::spawn(script(
+        def.clone(),
+        tx,
+        start,
+        (hub.clone(), path.clone(), id, stop),
+        live,
+    ));
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        // Tells nginx-style proxies not to buffer the stream.
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body)
+}
+
+/// Sends the channel's events and keep-alive comments until the subscriber goes away (its
+/// queue closes) or a reload removes the channel.
+async fn script(
+    def: Arc<SseDef>,
+    tx: mpsc::Sender<Bytes>,
+    mut next: usize,
+    (hub, path, id, stop): (Arc<Hub>, String, u64, Arc<tokio::sync::Notify>),
+    live: Arc<ArcSwap<Runtime>>,
+) {
+    let mut def = def;
+    // An opening comment flushes the headers at once, before the first event is due.
+    let mut head = String::from(": mockrig\n");
+    if let Some(retry) = def.retry {
+        head.push_str(&format!("retry: {retry}\n"));
+    }
+    head.push('\n');
+    let mut alive = tx.send(Bytes::from(head)).await.is_ok();
+    if alive && def.every.is_none() {
+        for e in def.events.iter().skip(next) {
+            if tx.send(e.encode()).await.is_err() {
+                alive = false;
+                break;
+            }
+        }
+        next = def.events.len();
+    }
+    let mut keep_alive =
+        tokio::time::interval_at(tokio::time::Instant::now() + def.keep_alive, def.keep_alive);
+    let mut every = def.every.map(|d| tokio::time::interval(d));
+    while alive {
+        tokio::select! {
+            _ = tx.closed() => break,
+            _ = stop.notified() => break,
+            _ = keep_alive.tick() => {
+                alive = tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_ok();
+            }
+            _ = async { every.as_mut().expect("guarded").tick().await }, if every.is_some() => {
+                match live.load().sse_channel(&def.path) {
+                    Some(d) => def = d.clone(),
+                    None => break,
+                }
+                if next >= def.events.len() {
+                    if def.repeat && !def.events.is_empty() {
+                        next = 0;
+                    } else {
+                        every = None;
+                        continue;
+                    }
+                }
+                alive = tx.send(def.events[next].encode()).await.is_ok();
+                next += 1;
+            }
+        }
+    }
+    hub.remove_sse(&path, id);
+}
