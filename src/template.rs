@@ -55,7 +55,10 @@ impl Builder {
         self.next += 1;
         self.env
             .add_template_owned(name.clone(), source)
-            .map_err(|e| format!("template: {e}"))?;
+            .map_err(|e| match e.detail() {
+                Some(detail) => format!("template: {}: {detail}", e.kind()),
+                None => format!("template: {}", e.kind()),
+            })?;
         Ok(name)
     }
 

@@ -517,3 +517,32 @@ async fn a_reload_keeps_connections_that_follow_it_and_closes_removed_channels()
     send(&mut a, "hi").await;
     assert_eq!(text(&mut a).await, "now scripted");
 }
+
+#[tokio::test]
+async fn the_chat_example_serves_its_page_and_its_channels() {
+    let server = common::serve(&common::repo_path("examples/chat.yaml")).unwrap();
+    let m = Mock::attach(server);
+    let page = m.get("/").await.text().await.unwrap();
+    assert!(page.contains("new WebSocket") && page.contains("/ws/chat"));
+    let mut a = connect(&m, "/ws/chat").await;
+    let mut b = connect(&m, "/ws/chat").await;
+    assert_eq!(json_msg(&mut a).await["text"], "welcome to the chat");
+    assert_eq!(json_msg(&mut b).await["text"], "welcome to the chat");
+    send(&mut a, r#"{"user": "alice", "text": "hello"}"#).await;
+    assert_eq!(
+        json_msg(&mut b).await,
+        json!({"user": "alice", "text": "hello"})
+    );
+    assert_eq!(json_msg(&mut a).await["user"], "alice");
+    let r = m.post_json("/announce", &json!({"text": "lunch!"})).await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        json_msg(&mut b).await,
+        json!({"user": "announcer", "text": "lunch!"})
+    );
+    let mut room = connect(&m, "/ws/rooms/kitchen").await;
+    assert_eq!(json_msg(&mut room).await["text"], "you are in room kitchen");
+    let mut ticks = m.get("/events").await;
+    let body = read_sse(&mut ticks, |s| s.contains("data: {\"n\":1}\n\n")).await;
+    assert!(body.contains("retry: 2000\n") && body.contains("event: tick\n"));
+}

@@ -237,6 +237,40 @@ routes:
 }
 
 #[test]
+fn channel_errors_are_located_too() {
+    let yaml = "\
+websockets:
+  - path: /ws/chat
+    mode: brodcast
+  - path: /ws/bot
+    replies:
+      - regex: \"(\"
+        send: { text: \"{{ oops\" }
+    every: { interval: 0, send: { text: tick } }
+sse:
+  - path: /events
+    evry: 1s
+routes:
+  - path: /orders
+    emit:
+      - { json: { a: 1 } }
+";
+    let (code, out) = check(yaml, &[]);
+    assert_eq!(code, 1);
+    for located in [
+        "api.yaml:3:11: websockets[0].mode: unknown value 'brodcast', expected one of echo, broadcast, silent, did you mean 'broadcast'?",
+        "api.yaml:6:16: websockets[1].replies[0].regex: not a regular expression: unclosed group\n",
+        "api.yaml:7:15: websockets[1].replies[0].send[0].text: template: syntax error",
+        "api.yaml:8:24: websockets[1].every.interval: an interval must be longer than 0",
+        "api.yaml:11:5: sse[0].evry: unknown key 'evry', did you mean 'every'?",
+        "api.yaml:15:9: routes[0].emit[0]: an emit needs a target",
+    ] {
+        assert!(out.contains(located), "missing `{located}` in:\n{out}");
+    }
+    assert!(out.trim_end().ends_with("6 errors"), "{out}");
+}
+
+#[test]
 fn a_valid_spec_passes_with_a_summary() {
     let (code, out) = check(
         "static:\n  - { path: /app, dir: www }\nroutes:\n  - path: /a\n  - path: /b\n",

@@ -297,9 +297,16 @@ pub fn websocket(i: usize, w: &WebSocket, out: &mut Problems) {
         if let Some(re) = &r.regex
             && let Err(e) = regex::Regex::new(re)
         {
+            // regex's own message draws a caret over several lines; ours already points.
+            let e = e.to_string();
+            let why = e
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim_start_matches("error: ");
             out.value(
                 at(&rp, &["regex"]),
-                format!("not a regular expression: {e}"),
+                format!("not a regular expression: {why}"),
             );
         }
         for (k, m) in r.send.0.iter().enumerate() {
