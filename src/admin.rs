@@ -141,7 +141,7 @@ async fn ws_send(
         Ok(v) => v.to_string(),
         Err(e) => return bad_request(e),
     };
-    let delivered = shared.hub.send_ws(path, &text, None).await;
+    let delivered = shared.hub.send_ws(path, text, None).await;
     HttpResponse::Ok().json(json!({"path": path, "delivered": delivered}))
 }
 

@@ -344,7 +344,13 @@ impl Hub {
     }
 
     /// Sends `text` to every WebSocket client on `path` (but `except`); how many it reached.
-    pub async fn send_ws(&self, path: &str, text: &str, except: Option<u64>) -> usize {
+    pub async fn send_ws(
+        &self,
+        path: &str,
+        text: impl Into<bytestring::ByteString>,
+        except: Option<u64>,
+    ) -> usize {
+        let text = text.into();
         let sessions: Vec<actix_ws::Session> = lock(&self.ws)
             .get(path)
             .map(|l| {
@@ -356,7 +362,8 @@ impl Hub {
             .unwrap_or_default();
         let mut sent = 0;
         for mut s in sessions {
-            if s.text(text.to_owned()).await.is_ok() {
+            // A reference-counted clone: the message is not copied per recipient.
+            if s.text(text.clone()).await.is_ok() {
                 sent += 1;
             }
         }
@@ -461,7 +468,7 @@ pub async fn emit(
                 Value::String(s) => s,
                 other => other.to_string(),
             };
-            hub.send_ws(path, &text, None).await
+            hub.send_ws(path, text, None).await
         }
         Target::Sse(path) => hub.send_sse(
             path,

@@ -124,7 +124,7 @@ async fn run(
                 match msg {
                     Ok(AggregatedMessage::Text(text)) => {
                         received += 1;
-                        open = incoming(&conn, id, &def, &templates, &mut session, Incoming::Text(text.to_string()), received).await;
+                        open = incoming(&conn, id, &def, &templates, &mut session, Incoming::Text(text), received).await;
                     }
                     Ok(AggregatedMessage::Binary(bytes)) => {
                         received += 1;
@@ -179,7 +179,7 @@ async fn run(
 }
 
 enum Incoming {
-    Text(String),
+    Text(bytestring::ByteString),
     Binary(Bytes),
 }
 
@@ -193,7 +193,10 @@ async fn incoming(
     msg: Incoming,
     received: u64,
 ) -> bool {
-    if let Incoming::Text(text) = &msg {
+    if let Incoming::Text(text) = &msg
+        && !def.replies.is_empty()
+    {
+        let text: &str = text;
         let parsed = serde_json::from_str::<Value>(text).ok();
         let reply = def.replies.iter().find(|r| match &r.cond {
             Cond::Any => true,
@@ -205,7 +208,7 @@ async fn incoming(
         });
         if let Some(reply) = reply {
             let ctx = json!({
-                "message": parsed.clone().unwrap_or_else(|| Value::String(text.clone())),
+                "message": parsed.clone().unwrap_or_else(|| Value::String(text.to_owned())),
                 "params": conn.params,
                 "counter": received,
             });
@@ -234,7 +237,7 @@ async fn incoming(
         (WsMode::Broadcast, msg) => {
             let except = (!def.include_sender).then_some(id);
             match msg {
-                Incoming::Text(t) => conn.hub.send_ws(&conn.path, &t, except).await,
+                Incoming::Text(t) => conn.hub.send_ws(&conn.path, t, except).await,
                 Incoming::Binary(b) => conn.hub.send_ws_binary(&conn.path, b, except).await,
             };
             true
