@@ -356,6 +356,44 @@ pub fn describe_changes(old: &Spec, new: &Spec) -> String {
         .iter()
         .map(|s| format!("{} {}", s.path, s.dir))
         .collect();
+    // Channels are known by path; only what changed is mentioned.
+    fn channels<T: PartialEq>(
+        old: &[T],
+        new: &[T],
+        path: impl Fn(&T) -> &str,
+        noun: &str,
+        parts: &mut Vec<String>,
+    ) {
+        let find = |list: &[T], p: &str| list.iter().position(|c| path(c) == p);
+        let added: Vec<String> = new
+            .iter()
+            .filter(|c| find(old, path(c)).is_none())
+            .map(|c| path(c).to_owned())
+            .collect();
+        let changed: Vec<String> = new
+            .iter()
+            .filter(|c| find(old, path(c)).is_some_and(|i| old[i] != **c))
+            .map(|c| path(c).to_owned())
+            .collect();
+        let removed: Vec<String> = old
+            .iter()
+            .filter(|c| find(new, path(c)).is_none())
+            .map(|c| path(c).to_owned())
+            .collect();
+        for (sign, list) in [("+", added), ("~", changed), ("-", removed)] {
+            if !list.is_empty() {
+                parts.push(count(sign, &list, noun));
+            }
+        }
+    }
+    channels(
+        &old.websockets,
+        &new.websockets,
+        |w| &w.path,
+        "websocket",
+        &mut parts,
+    );
+    channels(&old.sse, &new.sse, |s| &s.path, "sse stream", &mut parts);
     if old_static != new_static || old.server != new.server {
         let added: Vec<String> = new_static.difference(&old_static).cloned().collect();
         let removed: Vec<String> = old_static.difference(&new_static).cloned().collect();
@@ -513,6 +551,19 @@ mod tests {
         assert_eq!(
             describe_changes(&old, &old),
             "+0 routes, ~0 routes, -0 routes"
+        );
+    }
+
+    #[test]
+    fn names_changed_channels() {
+        let old =
+            spec("websockets:\n  - { path: /ws/a }\n  - { path: /ws/b }\nsse:\n  - { path: /e }\n");
+        let new = spec(
+            "websockets:\n  - { path: /ws/a, mode: silent }\n  - { path: /ws/c }\nsse:\n  - { path: /e }\n",
+        );
+        assert_eq!(
+            describe_changes(&old, &new),
+            "+0 routes, ~0 routes, -0 routes, +1 websocket (/ws/c), ~1 websocket (/ws/a), -1 websocket (/ws/b)"
         );
     }
 }

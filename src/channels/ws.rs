@@ -172,6 +172,12 @@ async fn run(
                     let ctx = json!({"params": conn.params, "counter": ticks});
                     open = send_all(&mut session, msgs, &t, &ctx).await;
                 }
+                // A reload may have changed the interval, or dropped `every`.
+                if !Arc::ptr_eq(&d, &def) {
+                    every = d.every.as_ref().map(|(p, _)| interval(*p));
+                    ping = interval(d.ping_interval);
+                }
+                def = d;
             }
         }
     }

@@ -275,11 +275,19 @@ impl Spec {
     pub fn summary(&self) -> String {
         let plural =
             |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-        format!(
+        let mut text = format!(
             "{}, {}, {}",
             plural(self.routes.len(), "route", "routes"),
             plural(self.resources.len(), "resource", "resources"),
             plural(self.statics.len(), "static folder", "static folders")
-        )
+        );
+        // Channels are named only when there are some, so existing summaries stay as they were.
+        if !self.websockets.is_empty() {
+            text += &format!(", {}", plural(self.websockets.len(), "websocket", "websockets"));
+        }
+        if !self.sse.is_empty() {
+            text += &format!(", {}", plural(self.sse.len(), "sse stream", "sse streams"));
+        }
+        text
     }
 }
