@@ -266,6 +266,27 @@ struct SseSub {
     stop: Arc<tokio::sync::Notify>,
 }
 
+/// How long a broadcast waits for one client's outgoing queue to have room. A client that
+/// stops reading would otherwise hold up every message to every other client until the ping
+/// timeout drops it; instead it is dropped after this wait, once.
+const SEND_TIMEOUT: Duration = Duration::from_millis(500);
+
+enum Delivery {
+    Sent,
+    Gone,
+    Slow,
+}
+
+/// Sends one message. When the queue has room this costs a clock read: the timer is
+/// registered only once the send is pending.
+async fn deliver(send: impl std::future::Future<Output = Result<(), actix_ws::Closed>>) -> Delivery {
+    match tokio::time::timeout(SEND_TIMEOUT, send).await {
+        Ok(Ok(())) => Delivery::Sent,
+        Ok(Err(_)) => Delivery::Gone,
+        Err(_) => Delivery::Slow,
+    }
+}
+
 /// Every open real-time connection, by concrete path. Lives as long as the server.
 #[derive(Default)]
 pub struct Hub {
@@ -351,42 +372,63 @@ impl Hub {
         except: Option<u64>,
     ) -> usize {
         let text = text.into();
-        let sessions: Vec<actix_ws::Session> = lock(&self.ws)
+        let mut sent = 0;
+        let mut slow = Vec::new();
+        for (id, mut s) in self.recipients(path, except) {
+            // A reference-counted clone: the message is not copied per recipient.
+            match deliver(s.text(text.clone())).await {
+                Delivery::Sent => sent += 1,
+                Delivery::Gone => {}
+                Delivery::Slow => slow.push(id),
+            }
+        }
+        self.drop_slow(path, &slow);
+        sent
+    }
+
+    fn recipients(&self, path: &str, except: Option<u64>) -> Vec<(u64, actix_ws::Session)> {
+        lock(&self.ws)
             .get(path)
             .map(|l| {
                 l.iter()
                     .filter(|c| Some(c.id) != except)
-                    .map(|c| c.session.clone())
+                    .map(|c| (c.id, c.session.clone()))
                     .collect()
             })
-            .unwrap_or_default();
-        let mut sent = 0;
-        for mut s in sessions {
-            // A reference-counted clone: the message is not copied per recipient.
-            if s.text(text.clone()).await.is_ok() {
-                sent += 1;
-            }
+            .unwrap_or_default()
+    }
+
+    /// Takes clients that did not keep up off the path, so later messages do not wait for
+    /// them, and tells their tasks to close.
+    fn drop_slow(&self, path: &str, slow: &[u64]) {
+        if slow.is_empty() {
+            return;
         }
-        sent
+        tracing::info!(path, count = slow.len(), "dropping WebSocket clients that do not read their messages");
+        let mut ws = lock(&self.ws);
+        if let Some(list) = ws.get_mut(path) {
+            list.retain(|c| {
+                let keep = !slow.contains(&c.id);
+                if !keep {
+                    c.stop.notify_one();
+                }
+                keep
+            });
+        }
     }
 
     /// Binary frames for broadcast mode.
     async fn send_ws_binary(&self, path: &str, bytes: Bytes, except: Option<u64>) -> usize {
-        let sessions: Vec<actix_ws::Session> = lock(&self.ws)
-            .get(path)
-            .map(|l| {
-                l.iter()
-                    .filter(|c| Some(c.id) != except)
-                    .map(|c| c.session.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
         let mut sent = 0;
-        for mut s in sessions {
-            if s.binary(bytes.clone()).await.is_ok() {
-                sent += 1;
+        let mut slow = Vec::new();
+        for (id, mut s) in self.recipients(path, except) {
+            match deliver(s.binary(bytes.clone())).await {
+                Delivery::Sent => sent += 1,
+                Delivery::Gone => {}
+                Delivery::Slow => slow.push(id),
             }
         }
+        self.drop_slow(path, &slow);
         sent
     }
 
