@@ -474,7 +474,11 @@ async fn dispatch(
             at: std::time::SystemTime::now(),
             method: req.method().clone(),
             uri: req.uri().clone(),
-            headers: req.headers().clone(),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect(),
             body: answered.body,
             route: route.cloned(),
             status: answered.response.status().as_u16(),
