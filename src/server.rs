@@ -174,6 +174,30 @@ pub struct Server {
     server: actix_web::dev::Server,
     shared: web::Data<Shared>,
     watcher: Option<Watcher>,
+    handle_signals: bool,
+}
+
+/// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use actix_web::rt::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = actix_web::rt::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = actix_web::rt::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = actix_web::rt::signal::ctrl_c().await;
+    }
 }
 
 impl Server {
@@ -247,9 +271,13 @@ impl Server {
         let app_data = shared.clone();
         let limits = &config.limits;
         let admin = config.admin;
+        let max_body = limits.max_body;
         let http = HttpServer::new(move || {
             App::new()
                 .app_data(app_data.clone())
+                // The admin endpoints' bodies (pushes, stubs, state) take the same limit as
+                // the mock's own, not actix's 256 KiB default.
+                .app_data(web::PayloadConfig::new(max_body))
                 .wrap(actix_web::middleware::from_fn(guard))
                 .configure(|cfg| {
                     if admin {
@@ -278,9 +306,9 @@ impl Server {
         if let Some(n) = config.workers {
             http = http.workers(n);
         }
-        if !config.handle_signals {
-            http = http.disable_signals();
-        }
+        // mockrig takes the signals itself (see `Server::run`): actix's graceful stop would wait
+        // for WebSocket and SSE connections, which never end on their own.
+        http = http.disable_signals().shutdown_timeout(5);
         let url = format!("{scheme}://{addr}");
         if let Some(path) = &config.ready_file {
             write_atomically(path, &url)
@@ -292,6 +320,7 @@ impl Server {
             server: http.run(),
             shared,
             watcher,
+            handle_signals: config.handle_signals,
         })
     }
 
@@ -308,8 +337,18 @@ impl Server {
         self.server.handle()
     }
 
-    /// Serves until stopped.
+    /// Serves until stopped. With `handle_signals`, SIGINT or SIGTERM closes the WebSocket
+    /// connections with 1001 and ends the SSE streams, then waits for requests in flight.
     pub async fn run(self) -> std::io::Result<()> {
+        if self.handle_signals {
+            let (handle, hub) = (self.server.handle(), self.shared.hub.clone());
+            actix_web::rt::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("stopping: closing real-time connections, finishing requests");
+                hub.close_all();
+                handle.stop(true).await;
+            });
+        }
         let result = self.server.await;
         drop(self.watcher);
         result

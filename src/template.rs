@@ -45,7 +45,7 @@ pub enum Tpl {
     Object(Vec<(String, Tpl)>),
 }
 
-fn is_template(s: &str) -> bool {
+pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%")
 }
 

@@ -546,3 +546,241 @@ async fn the_chat_example_serves_its_page_and_its_channels() {
     let body = read_sse(&mut ticks, |s| s.contains("data: {\"n\":1}\n\n")).await;
     assert!(body.contains("retry: 2000\n") && body.contains("event: tick\n"));
 }
+
+#[tokio::test]
+async fn binary_broadcast_and_an_idle_client_that_answers_pings_stays() {
+    let m = Mock::start(
+        "websockets:\n  - { path: /ws/b, mode: broadcast, ping_interval: 100ms }\n",
+        &[],
+    );
+    let mut a = connect(&m, "/ws/b").await;
+    let mut b = connect(&m, "/ws/b").await;
+    until_connections(&m, |c| c["websockets"]["/ws/b"] == 2).await;
+    a.send(Message::binary(vec![1u8, 2, 255])).await.unwrap();
+    assert_eq!(next(&mut b).await, Message::binary(vec![1u8, 2, 255]));
+    assert_eq!(next(&mut a).await, Message::binary(vec![1u8, 2, 255]));
+    // Six ping intervals of idleness, with both clients reading (so answering pings): the
+    // dead-peer check must not take a quiet client for a dead one.
+    let idle = tokio::time::Instant::now() + Duration::from_millis(600);
+    async fn only_pings(ws: &mut Ws, until: tokio::time::Instant) -> usize {
+        let mut pings = 0;
+        while let Ok(Some(frame)) = tokio::time::timeout_at(until, ws.next()).await {
+            assert!(matches!(frame.unwrap(), Message::Ping(_)));
+            pings += 1;
+        }
+        pings
+    }
+    let (pa, pb) = tokio::join!(only_pings(&mut a, idle), only_pings(&mut b, idle));
+    assert!(
+        pa >= 3 && pb >= 3,
+        "mockrig pings on its interval ({pa}, {pb})"
+    );
+    send(&mut a, "still here").await;
+    assert_eq!(text(&mut a).await, "still here");
+    assert_eq!(connections(&m).await["websockets"]["/ws/b"], 2);
+}
+
+#[tokio::test]
+async fn invalid_utf8_is_1007_and_a_fragmented_message_too_large_is_1009() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let m = Mock::start(CHAT, &[]);
+    let mut ws = connect(&m, "/ws/echo").await;
+    let bad = Frame::message(vec![b'a', 0xff, 0xfe], OpCode::Data(Data::Text), true);
+    ws.send(Message::Frame(bad)).await.unwrap();
+    assert_eq!(close_code(&mut ws).await, CloseCode::Invalid);
+
+    // /ws/small takes 1024 bytes: three fragments of 600 are each small, together too large.
+    let mut small = connect(&m, "/ws/small").await;
+    let part = || vec![b'x'; 600];
+    small
+        .send(Message::Frame(Frame::message(
+            part(),
+            OpCode::Data(Data::Text),
+            false,
+        )))
+        .await
+        .unwrap();
+    for last in [false, true] {
+        small
+            .send(Message::Frame(Frame::message(
+                part(),
+                OpCode::Data(Data::Continue),
+                last,
+            )))
+            .await
+            .unwrap();
+    }
+    assert_eq!(close_code(&mut small).await, CloseCode::Size);
+
+    // Two fragments within the limit are joined into one message.
+    let mut ok = connect(&m, "/ws/small").await;
+    ok.send(Message::Frame(Frame::message(
+        b"hello, ".to_vec(),
+        OpCode::Data(Data::Text),
+        false,
+    )))
+    .await
+    .unwrap();
+    ok.send(Message::Frame(Frame::message(
+        b"world".to_vec(),
+        OpCode::Data(Data::Continue),
+        true,
+    )))
+    .await
+    .unwrap();
+    assert_eq!(text(&mut ok).await, "hello, world");
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_dropped_and_does_not_hold_up_the_others() {
+    let m = Mock::start(
+        "websockets:\n  - { path: /ws/chat, mode: broadcast }\n",
+        &[],
+    );
+    let mut reader = connect(&m, "/ws/chat").await;
+    // Connected, then never read again: its socket buffers and queue fill up.
+    let _stalled = connect(&m, "/ws/chat").await;
+    until_connections(&m, |c| c["websockets"]["/ws/chat"] == 2).await;
+    let chunk = "x".repeat(200 * 1024);
+    let started = std::time::Instant::now();
+    let mut delivered = Vec::new();
+    // 100 × 200 KiB is far more than loopback buffers and the 32-frame queue hold.
+    for i in 0..100 {
+        let r = m
+            .client
+            .post(m.at("/__mockrig/ws/send?path=/ws/chat"))
+            .body(format!("{i}:{chunk}"))
+            .send()
+            .await
+            .unwrap();
+        delivered.push(
+            r.json::<Value>().await.unwrap()["delivered"]
+                .as_u64()
+                .unwrap(),
+        );
+        let got = text(&mut reader).await;
+        assert!(got.starts_with(&format!("{i}:")), "in order");
+    }
+    assert_eq!(delivered[0], 2);
+    assert_eq!(
+        *delivered.last().unwrap(),
+        1,
+        "the stalled client was dropped"
+    );
+    let c = until_connections(&m, |c| c["websockets"]["/ws/chat"] == 1).await;
+    assert_eq!(c["websockets"]["/ws/chat"], 1);
+    // The stalled client cost the pushes one wait, not one per message.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn emits_take_templated_targets_ids_and_report_updates() {
+    let spec = r#"
+websockets:
+  - { path: "/ws/rooms/{room}", mode: silent }
+sse:
+  - { path: /events }
+routes:
+  - method: POST
+    path: /rooms/{room}/say
+    response: { status: 202 }
+    emit:
+      - { websocket: "/ws/rooms/{{ params.room }}", text: "{{ request.body.text }}" }
+      - { sse: /events, event: "said.{{ params.room }}", id: "{{ request.body.id }}", data: "{{ request.body.text }}" }
+resources:
+  notes:
+    seed: [ { id: 1, text: draft } ]
+    emit:
+      - { websocket: /ws/rooms/notes }
+"#;
+    let m = Mock::start(spec, &[]);
+    let mut a = connect(&m, "/ws/rooms/a").await;
+    let mut b = connect(&m, "/ws/rooms/b").await;
+    let mut notes = connect(&m, "/ws/rooms/notes").await;
+    let mut events = m.get("/events").await;
+    read_sse(&mut events, |s| s.contains(": mockrig\n\n")).await;
+    until_connections(&m, |c| {
+        c["websockets"].as_object().is_some_and(|w| w.len() == 3) && c["sse"]["/events"] == 1
+    })
+    .await;
+    let r = m
+        .post_json("/rooms/b/say", &json!({"text": "hi b", "id": 7}))
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(text(&mut b).await, "hi b");
+    let body = read_sse(&mut events, |s| s.ends_with("\n\n")).await;
+    assert_eq!(body, "id: 7\nevent: said.b\ndata: hi b\n\n");
+    // Room a heard nothing: its next message is this one.
+    m.post_json("/rooms/a/say", &json!({"text": "hi a", "id": 8}))
+        .await;
+    assert_eq!(text(&mut a).await, "hi a");
+
+    let r = m
+        .client
+        .patch(m.at("/notes/1"))
+        .json(&json!({"text": "final"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        json_msg(&mut notes).await,
+        json!({"action": "updated", "resource": "notes", "record": {"id": 1, "text": "final"}})
+    );
+}
+
+#[tokio::test]
+async fn websockets_work_over_tls() {
+    use mockrig::tls::TlsSource;
+    use rustls::pki_types::pem::PemObject;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(&spec, "websockets:\n  - { path: /ws/echo }\n").unwrap();
+    let cert = dir.path().join("cert.pem");
+    let mut config = mockrig::ServeConfig::new(&spec);
+    config.workers = Some(1);
+    config.tls = Some(TlsSource::SelfSigned {
+        write_cert: Some(cert.clone()),
+    });
+    let server = mockrig::Background::start(config).unwrap();
+    assert!(server.url().starts_with("https://"));
+
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::CertificateDer::pem_file_iter(&cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(tls))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let url = format!("wss://localhost:{}/ws/echo", server.addr().port());
+    let (mut ws, response) = tokio_tungstenite::client_async(url, stream).await.unwrap();
+    assert_eq!(response.status(), 101);
+    ws.send(Message::text("over tls")).await.unwrap();
+    let echoed = loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            Message::Text(t) => break t.to_string(),
+            Message::Ping(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(echoed, "over tls");
+}

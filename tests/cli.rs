@@ -271,6 +271,34 @@ routes:
 }
 
 #[test]
+fn an_emit_to_no_declared_channel_is_an_error() {
+    let yaml = "\
+websockets:
+  - path: /ws/rooms/{room}
+sse:
+  - path: /events
+routes:
+  - path: /say
+    emit:
+      - { websocket: /ws/nowhere, text: x }
+      - { websocket: \"/ws/rooms/{room}\", text: x }
+      - { sse: /event, data: x }
+      - { websocket: /ws/rooms/a, text: fine }
+      - { websocket: \"/ws/rooms/{{ request.query.room }}\", text: fine }
+";
+    let (code, out) = check(yaml, &[]);
+    assert_eq!(code, 1);
+    for located in [
+        "api.yaml:8:22: routes[0].emit[0].websocket: no WebSocket channel is declared at '/ws/nowhere'",
+        "api.yaml:9:22: routes[0].emit[1].websocket: '/ws/rooms/{room}' is a pattern",
+        "api.yaml:10:16: routes[0].emit[2].sse: no SSE stream is declared at '/event'",
+    ] {
+        assert!(out.contains(located), "missing `{located}` in:\n{out}");
+    }
+    assert!(out.trim_end().ends_with("3 errors"), "{out}");
+}
+
+#[test]
 fn a_valid_spec_passes_with_a_summary() {
     let (code, out) = check(
         "static:\n  - { path: /app, dir: www }\nroutes:\n  - path: /a\n  - path: /b\n",

@@ -156,9 +156,11 @@ impl SseEvent {
             Some(Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
         };
-        for line in data.split('\n') {
+        // SSE clients end a line at CRLF, LF or a lone CR: each becomes a line of its own, so
+        // no text can smuggle in a field of its own (`\rid: x`).
+        for line in data.split("\r\n").flat_map(|l| l.split(['\n', '\r'])) {
             out.push_str("data: ");
-            out.push_str(line.strip_suffix('\r').unwrap_or(line));
+            out.push_str(line);
             out.push('\n');
         }
         out.push('\n');
@@ -206,41 +208,41 @@ impl SseDef {
     }
 }
 
-/// Where an emit goes.
+/// Where an emit goes: a concrete path, possibly templated (`/ws/rooms/{{ params.room }}`).
 #[derive(Debug, Clone)]
 pub enum Target {
-    Ws(String),
-    Sse(String),
+    Ws(Tpl),
+    Sse(Tpl),
 }
 
 /// A route's or resource's `emit`, compiled.
 #[derive(Debug, Clone)]
 pub struct EmitDef {
     pub target: Target,
-    pub event: Option<String>,
-    pub id: Option<String>,
-    /// The payload and whether it is text; none: the caller's default payload.
-    pub payload: Option<(Tpl, bool)>,
+    pub event: Option<Tpl>,
+    pub id: Option<Tpl>,
+    /// The payload; none: the caller's default payload.
+    pub payload: Option<Tpl>,
 }
 
 impl EmitDef {
     pub fn compile(e: &spec::Emit, t: &mut Builder) -> Result<EmitDef, String> {
         let target = match (&e.websocket, &e.sse) {
-            (Some(p), _) => Target::Ws(p.clone()),
-            (_, Some(p)) => Target::Sse(p.clone()),
+            (Some(p), _) => Target::Ws(t.text(p)?),
+            (_, Some(p)) => Target::Sse(t.text(p)?),
             _ => return Err("an emit needs websocket: or sse:".into()),
         };
         let payload = match (&e.json, &e.text, &e.data) {
-            (Some(j), _, _) => Some((t.json(j)?, false)),
-            (_, Some(s), _) => Some((t.text(s)?, true)),
-            (_, _, Some(Value::String(s))) => Some((t.text(s)?, true)),
-            (_, _, Some(d)) => Some((t.json(d)?, false)),
+            (Some(j), _, _) => Some(t.json(j)?),
+            (_, Some(s), _) => Some(t.text(s)?),
+            (_, _, Some(Value::String(s))) => Some(t.text(s)?),
+            (_, _, Some(d)) => Some(t.json(d)?),
             _ => None,
         };
         Ok(EmitDef {
             target,
-            event: e.event.clone(),
-            id: scalar(&e.id),
+            event: e.event.as_deref().map(|v| t.text(v)).transpose()?,
+            id: scalar(&e.id).map(|v| t.text(&v)).transpose()?,
             payload,
         })
     }
@@ -266,24 +268,22 @@ struct SseSub {
     stop: Arc<tokio::sync::Notify>,
 }
 
-/// How long a broadcast waits for one client's outgoing queue to have room. A client that
-/// stops reading would otherwise hold up every message to every other client until the ping
-/// timeout drops it; instead it is dropped after this wait, once.
-const SEND_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long a broadcast waits for a client whose outgoing queue is full. A client that stops
+/// reading would otherwise hold up every message to every other client until the ping timeout
+/// drops it; instead it is dropped after this wait, once.
+pub const SEND_TIMEOUT: Duration = Duration::from_millis(500);
 
-enum Delivery {
-    Sent,
-    Gone,
-    Slow,
+/// A frame for [`Hub::deliver`]: one shared copy for all recipients.
+#[derive(Clone)]
+enum Frame {
+    Text(bytestring::ByteString),
+    Binary(Bytes),
 }
 
-/// Sends one message. When the queue has room this costs a clock read: the timer is
-/// registered only once the send is pending.
-async fn deliver(send: impl std::future::Future<Output = Result<(), actix_ws::Closed>>) -> Delivery {
-    match tokio::time::timeout(SEND_TIMEOUT, send).await {
-        Ok(Ok(())) => Delivery::Sent,
-        Ok(Err(_)) => Delivery::Gone,
-        Err(_) => Delivery::Slow,
+async fn send_frame(s: &mut actix_ws::Session, f: Frame) -> Result<(), actix_ws::Closed> {
+    match f {
+        Frame::Text(t) => s.text(t).await,
+        Frame::Binary(b) => s.binary(b).await,
     }
 }
 
@@ -371,15 +371,47 @@ impl Hub {
         text: impl Into<bytestring::ByteString>,
         except: Option<u64>,
     ) -> usize {
-        let text = text.into();
+        self.deliver(path, Frame::Text(text.into()), except).await
+    }
+
+    /// Binary frames for broadcast mode.
+    async fn send_ws_binary(&self, path: &str, bytes: Bytes, except: Option<u64>) -> usize {
+        self.deliver(path, Frame::Binary(bytes), except).await
+    }
+
+    /// Each recipient's send is polled once: a queue with room takes the frame at once, which
+    /// is the common case and costs no timer or allocation. The clients whose queue was full
+    /// get the frame concurrently, under one deadline, so several stalled clients cost a
+    /// broadcast [`SEND_TIMEOUT`] once, not once each; those still full then are dropped.
+    async fn deliver(&self, path: &str, frame: Frame, except: Option<u64>) -> usize {
+        use futures_util::FutureExt;
         let mut sent = 0;
-        let mut slow = Vec::new();
+        let mut full = Vec::new();
         for (id, mut s) in self.recipients(path, except) {
-            // A reference-counted clone: the message is not copied per recipient.
-            match deliver(s.text(text.clone())).await {
-                Delivery::Sent => sent += 1,
-                Delivery::Gone => {}
-                Delivery::Slow => slow.push(id),
+            // A send that is pending has not queued its frame (the queue's slot is reserved
+            // first), so dropping it and sending again below cannot deliver twice.
+            match send_frame(&mut s, frame.clone()).now_or_never() {
+                Some(Ok(())) => sent += 1,
+                Some(Err(_)) => {}
+                None => full.push((id, s)),
+            }
+        }
+        if full.is_empty() {
+            return sent;
+        }
+        let waits = full.into_iter().map(|(id, mut s)| {
+            let frame = frame.clone();
+            async move {
+                let r = tokio::time::timeout(SEND_TIMEOUT, send_frame(&mut s, frame)).await;
+                (id, r)
+            }
+        });
+        let mut slow = Vec::new();
+        for (id, r) in futures_util::future::join_all(waits).await {
+            match r {
+                Ok(Ok(())) => sent += 1,
+                Ok(Err(_)) => {}
+                Err(_) => slow.push(id),
             }
         }
         self.drop_slow(path, &slow);
@@ -404,7 +436,11 @@ impl Hub {
         if slow.is_empty() {
             return;
         }
-        tracing::info!(path, count = slow.len(), "dropping WebSocket clients that do not read their messages");
+        tracing::info!(
+            path,
+            count = slow.len(),
+            "dropping WebSocket clients that do not read their messages"
+        );
         let mut ws = lock(&self.ws);
         if let Some(list) = ws.get_mut(path) {
             list.retain(|c| {
@@ -415,21 +451,6 @@ impl Hub {
                 keep
             });
         }
-    }
-
-    /// Binary frames for broadcast mode.
-    async fn send_ws_binary(&self, path: &str, bytes: Bytes, except: Option<u64>) -> usize {
-        let mut sent = 0;
-        let mut slow = Vec::new();
-        for (id, mut s) in self.recipients(path, except) {
-            match deliver(s.binary(bytes.clone())).await {
-                Delivery::Sent => sent += 1,
-                Delivery::Gone => {}
-                Delivery::Slow => slow.push(id),
-            }
-        }
-        self.drop_slow(path, &slow);
-        sent
     }
 
     /// Queues an encoded event for every subscriber of `path`; one whose queue is full misses
@@ -457,6 +478,11 @@ impl Hub {
             "websockets": count(&lock(&self.ws)),
             "sse": count(&lock(&self.sse)),
         })
+    }
+
+    /// At shutdown: every WebSocket closes with 1001, every SSE stream ends.
+    pub fn close_all(&self) {
+        self.retire(&[], &[]);
     }
 
     /// After a reload: closes the connections whose channel the new spec no longer declares,
@@ -501,25 +527,33 @@ pub async fn emit(
     default: impl FnOnce() -> Value,
 ) -> usize {
     let payload = match &e.payload {
-        Some((tpl, _)) => templates.render(tpl, ctx),
+        Some(tpl) => templates.render(tpl, ctx),
         None => default(),
+    };
+    let text = |t: &Tpl| match templates.render(t, ctx) {
+        Value::String(s) => s,
+        other => other.to_string(),
     };
     match &e.target {
         Target::Ws(path) => {
-            let text = match payload {
+            let text_payload = match payload {
                 Value::String(s) => s,
                 other => other.to_string(),
             };
-            hub.send_ws(path, text, None).await
+            hub.send_ws(&text(path), text_payload, None).await
         }
-        Target::Sse(path) => hub.send_sse(
-            path,
-            &SseEvent {
-                event: e.event.clone(),
-                id: e.id.clone(),
-                data: Some(payload),
-            },
-        ),
+        Target::Sse(path) => {
+            // One line each: a rendered line break would end the field early.
+            let line = |t: &Tpl| text(t).replace(['\r', '\n'], " ");
+            hub.send_sse(
+                &text(path),
+                &SseEvent {
+                    event: e.event.as_ref().map(line),
+                    id: e.id.as_ref().map(line),
+                    data: Some(payload),
+                },
+            )
+        }
     }
 }
 
@@ -544,5 +578,11 @@ mod tests {
             data: Some(json!("line one\nline two")),
         };
         assert_eq!(text.encode(), "data: line one\ndata: line two\n\n");
+        let sneaky = SseEvent {
+            event: None,
+            id: None,
+            data: Some(json!("a\rid: x\r\nb")),
+        };
+        assert_eq!(sneaky.encode(), "data: a\ndata: id: x\ndata: b\n\n");
     }
 }

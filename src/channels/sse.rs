@@ -25,6 +25,16 @@ pub fn subscribe(
 ) -> HttpResponse {
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
     let (id, stop) = hub.add_sse(&path, &def.path, tx.clone());
+    // Registered first, looked up second (as WebSockets are): a reload that retired the
+    // channel before the registration would otherwise never end this stream.
+    let Some(def) = live.load().sse_channel(&def.path).cloned() else {
+        hub.remove_sse(&path, id);
+        return crate::server::json_error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            serde_json::json!({"error": "this SSE stream was just removed from the spec"}),
+        );
+    };
+    let def = &def;
     // Resumption: start after the event the client saw last, when it is one of ours.
     let start = req
         .headers()

@@ -61,13 +61,46 @@ fn close(code: CloseCode, why: &str) -> Option<CloseReason> {
     })
 }
 
-async fn send_all(session: &mut Session, msgs: &[Msg], templates: &Templates, ctx: &Value) -> bool {
+/// Whether `send` completed within `limit`. A client whose queue stays full that long has
+/// stopped reading: its connection is given up rather than waited on.
+async fn within(
+    limit: Duration,
+    send: impl std::future::Future<Output = Result<(), actix_ws::Closed>>,
+) -> bool {
+    matches!(tokio::time::timeout(limit, send).await, Ok(Ok(())))
+}
+
+/// Sends a close frame, waiting at most [`CLOSE_WAIT`] for room in the queue.
+async fn close_with(session: &Session, code: CloseCode, why: &str) {
+    let _ = tokio::time::timeout(CLOSE_WAIT, session.clone().close(close(code, why))).await;
+}
+
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// Delayed replies waiting to be sent, per connection; a client that sends faster than the
+/// delays elapse gets no more than this many queued (the rest are skipped).
+const MAX_DELAYED: usize = 64;
+
+async fn send_all(
+    session: &mut Session,
+    msgs: &[Msg],
+    templates: &Templates,
+    ctx: &Value,
+    limit: Duration,
+) -> bool {
     for m in msgs {
-        if session.text(m.render(templates, ctx)).await.is_err() {
+        if !within(limit, session.text(m.render(templates, ctx))).await {
             return false;
         }
     }
     true
+}
+
+/// How long the connection's own sends may wait for the client to read: a ping interval (a
+/// client that reads nothing for that long is as good as gone), and never less than a
+/// broadcast's patience.
+fn send_limit(def: &WsDef) -> Duration {
+    def.ping_interval.max(super::SEND_TIMEOUT)
 }
 
 /// An interval whose first tick is one period from now.
@@ -83,58 +116,74 @@ async fn run(
     mut stream: actix_ws::AggregatedMessageStream,
 ) {
     let (id, stop) = conn.hub.add_ws(&conn.path, &conn.channel, session.clone());
+    // Registered first, looked up second: a reload that retires the channel in between has
+    // either seen this connection (and will stop it) or swapped in a runtime without it.
     let Some((mut def, mut templates)) = current(&conn.live, &conn.channel) else {
-        let _ = session
-            .close(close(CloseCode::Away, "channel removed"))
-            .await;
+        close_with(&session, CloseCode::Away, "channel removed").await;
         conn.hub.remove_ws(&conn.path, id);
         return;
     };
     let ctx = json!({"params": conn.params, "counter": 0});
-    let mut open = send_all(&mut session, &def.on_connect, &templates, &ctx).await;
-    let mut received: u64 = 0;
+    let mut open = send_all(
+        &mut session,
+        &def.on_connect,
+        &templates,
+        &ctx,
+        send_limit(&def),
+    )
+    .await;
+    let mut state = State {
+        received: 0,
+        delayed: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    };
     let mut ticks: u64 = 0;
     let mut last_heard = Instant::now();
     let mut ping = interval(def.ping_interval);
     let mut every = def.every.as_ref().map(|(d, _)| interval(*d));
+    // Follows a reload: the channel's new definition, or the end when it was removed.
+    macro_rules! follow {
+        () => {
+            match current(&conn.live, &conn.channel) {
+                Some((d, t)) => {
+                    if !Arc::ptr_eq(&d, &def) {
+                        // The interval or `every` may have changed.
+                        every = d.every.as_ref().map(|(p, _)| interval(*p));
+                        ping = interval(d.ping_interval);
+                    }
+                    def = d;
+                    templates = t;
+                }
+                None => {
+                    close_with(&session, CloseCode::Away, "channel removed").await;
+                    break;
+                }
+            }
+        };
+    }
     while open {
         tokio::select! {
             _ = stop.notified() => {
-                let _ = session.clone().close(close(CloseCode::Away, "channel removed from the spec")).await;
+                // A reload removed the channel, or a broadcast found the client not reading.
+                close_with(&session, CloseCode::Away, "going away").await;
                 break;
             }
             msg = stream.next() => {
                 let Some(msg) = msg else { break };
                 last_heard = Instant::now();
-                // The spec may have been reloaded since the last message: follow it.
-                match current(&conn.live, &conn.channel) {
-                    Some((d, t)) => {
-                        if !Arc::ptr_eq(&d, &def) {
-                            every = d.every.as_ref().map(|(p, _)| interval(*p));
-                            ping = interval(d.ping_interval);
-                        }
-                        def = d;
-                        templates = t;
-                    }
-                    None => {
-                        let _ = session.clone().close(close(CloseCode::Away, "channel removed")).await;
-                        break;
-                    }
-                }
+                follow!();
+                let limit = send_limit(&def);
                 match msg {
                     Ok(AggregatedMessage::Text(text)) => {
-                        received += 1;
-                        open = incoming(&conn, id, &def, &templates, &mut session, Incoming::Text(text), received).await;
+                        open = incoming(&conn, id, &def, &templates, &mut session, Incoming::Text(text), &mut state).await;
                     }
                     Ok(AggregatedMessage::Binary(bytes)) => {
-                        received += 1;
-                        open = incoming(&conn, id, &def, &templates, &mut session, Incoming::Binary(bytes), received).await;
+                        open = incoming(&conn, id, &def, &templates, &mut session, Incoming::Binary(bytes), &mut state).await;
                     }
-                    Ok(AggregatedMessage::Ping(b)) => open = session.pong(&b).await.is_ok(),
+                    Ok(AggregatedMessage::Ping(b)) => open = within(limit, session.pong(&b)).await,
                     Ok(AggregatedMessage::Pong(_)) => {}
                     Ok(AggregatedMessage::Close(reason)) => {
                         // Completing the handshake: the client's own code goes back.
-                        let _ = session.clone().close(reason).await;
+                        let _ = tokio::time::timeout(CLOSE_WAIT, session.clone().close(reason)).await;
                         break;
                     }
                     Err(e) => {
@@ -149,7 +198,7 @@ async fn run(
                             other => (CloseCode::Protocol, other.to_string()),
                         };
                         tracing::debug!(path = %conn.path, "closing WebSocket: {why}");
-                        let _ = session.clone().close(close(code, &why)).await;
+                        close_with(&session, code, &why).await;
                         break;
                     }
                 }
@@ -157,31 +206,30 @@ async fn run(
             _ = ping.tick() => {
                 if last_heard.elapsed() > def.ping_interval * 3 {
                     tracing::debug!(path = %conn.path, "dropping a WebSocket client that stopped answering pings");
-                    let _ = session.clone().close(close(CloseCode::Away, "no pong")).await;
+                    close_with(&session, CloseCode::Away, "no pong").await;
                     break;
                 }
-                open = session.ping(b"mockrig").await.is_ok();
+                open = within(send_limit(&def), session.ping(b"mockrig")).await;
             }
             _ = async { every.as_mut().expect("guarded").tick().await }, if every.is_some() => {
                 ticks += 1;
-                let Some((d, t)) = current(&conn.live, &conn.channel) else {
-                    let _ = session.clone().close(close(CloseCode::Away, "channel removed")).await;
-                    break;
-                };
-                if let Some((_, msgs)) = &d.every {
+                follow!();
+                if let Some((_, msgs)) = &def.every {
                     let ctx = json!({"params": conn.params, "counter": ticks});
-                    open = send_all(&mut session, msgs, &t, &ctx).await;
+                    open = send_all(&mut session, msgs, &templates, &ctx, send_limit(&def)).await;
                 }
-                // A reload may have changed the interval, or dropped `every`.
-                if !Arc::ptr_eq(&d, &def) {
-                    every = d.every.as_ref().map(|(p, _)| interval(*p));
-                    ping = interval(d.ping_interval);
-                }
-                def = d;
             }
         }
     }
     conn.hub.remove_ws(&conn.path, id);
+}
+
+/// What a connection counts across its messages.
+struct State {
+    /// Messages received so far: `counter` in replies.
+    received: u64,
+    /// Delayed replies not sent yet.
+    delayed: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 enum Incoming {
@@ -197,8 +245,11 @@ async fn incoming(
     templates: &Templates,
     session: &mut Session,
     msg: Incoming,
-    received: u64,
+    state: &mut State,
 ) -> bool {
+    use std::sync::atomic::Ordering;
+    state.received += 1;
+    let limit = send_limit(def);
     if let Incoming::Text(text) = &msg
         && !def.replies.is_empty()
     {
@@ -216,30 +267,37 @@ async fn incoming(
             let ctx = json!({
                 "message": parsed.clone().unwrap_or_else(|| Value::String(text.to_owned())),
                 "params": conn.params,
-                "counter": received,
+                "counter": state.received,
             });
             if reply.delay.is_zero() {
-                if !send_all(session, &reply.send, templates, &ctx).await {
+                if !send_all(session, &reply.send, templates, &ctx, limit).await {
                     return false;
                 }
-            } else {
-                let (mut s, send, t, delay) = (
+            } else if state.delayed.fetch_add(1, Ordering::Relaxed) < MAX_DELAYED {
+                let (mut s, send, t, delay, delayed) = (
                     session.clone(),
                     reply.send.clone(),
                     templates.clone(),
                     reply.delay,
+                    state.delayed.clone(),
                 );
+                // On the worker's local set, like the connection: the reply may outlive a
+                // message loop that is busy, but not the connection (sends fail once closed).
                 actix_web::rt::spawn(async move {
                     actix_web::rt::time::sleep(delay).await;
-                    send_all(&mut s, &send, &t, &ctx).await;
+                    send_all(&mut s, &send, &t, &ctx, limit).await;
+                    delayed.fetch_sub(1, Ordering::Relaxed);
                 });
+            } else {
+                state.delayed.fetch_sub(1, Ordering::Relaxed);
+                tracing::debug!(path = %conn.path, "skipping a delayed reply: {MAX_DELAYED} already wait");
             }
         }
     }
     match (def.mode, msg) {
         (WsMode::Silent, _) => true,
-        (WsMode::Echo, Incoming::Text(t)) => session.text(t).await.is_ok(),
-        (WsMode::Echo, Incoming::Binary(b)) => session.binary(b).await.is_ok(),
+        (WsMode::Echo, Incoming::Text(t)) => within(limit, session.text(t)).await,
+        (WsMode::Echo, Incoming::Binary(b)) => within(limit, session.binary(b)).await,
         (WsMode::Broadcast, msg) => {
             let except = (!def.include_sender).then_some(id);
             match msg {

@@ -283,7 +283,10 @@ impl Spec {
         );
         // Channels are named only when there are some, so existing summaries stay as they were.
         if !self.websockets.is_empty() {
-            text += &format!(", {}", plural(self.websockets.len(), "websocket", "websockets"));
+            text += &format!(
+                ", {}",
+                plural(self.websockets.len(), "websocket", "websockets")
+            );
         }
         if !self.sse.is_empty() {
             text += &format!(", {}", plural(self.sse.len(), "sse stream", "sse streams"));

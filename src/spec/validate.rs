@@ -117,6 +117,7 @@ pub fn validate(spec: &Spec, base: &Base<'_>) -> Vec<Problem> {
             );
         }
     }
+    emit_targets(spec, &mut out);
     for (i, s) in spec.statics.iter().enumerate() {
         if let Some(first) = spec.statics[..i].iter().position(|o| o.path == s.path) {
             out.value(
@@ -409,10 +410,89 @@ fn emit(base: &[Seg], i: usize, e: &Emit, out: &mut Problems) {
     if let Some(t) = &e.text {
         template(t, at(&here, &["text"]), out);
     }
+    for (key, v) in [
+        ("websocket", &e.websocket),
+        ("sse", &e.sse),
+        ("event", &e.event),
+    ] {
+        if let Some(v) = v {
+            template(v, at(&here, &[key]), out);
+        }
+    }
+    if let Some(id) = e.id.as_ref().and_then(|id| id.0.first()) {
+        template(id, at(&here, &["id"]), out);
+    }
     if e.websocket.is_some() && (e.event.is_some() || e.id.is_some()) {
         out.value(here.clone(), "event and id belong to sse emits");
     }
     sse_fields(&here, e.event.as_deref(), e.id.as_ref(), out);
+}
+
+/// An emit to a path no channel serves would reach no one, silently: a typo, or a pattern
+/// (`/ws/rooms/{room}`) where a concrete path belongs. Templated targets are known only when
+/// they are sent.
+fn emit_targets(spec: &Spec, out: &mut Problems) {
+    let ws: Vec<Pattern> = spec
+        .websockets
+        .iter()
+        .filter_map(|w| Pattern::parse(&w.path).ok())
+        .collect();
+    let sse: Vec<Pattern> = spec
+        .sse
+        .iter()
+        .filter_map(|s| Pattern::parse(&s.path).ok())
+        .collect();
+    let routes = spec.routes.iter().enumerate().map(|(i, r)| {
+        (
+            vec![
+                Seg::Key("routes".into()),
+                Seg::Index(i),
+                Seg::Key("emit".into()),
+            ],
+            &r.emit,
+        )
+    });
+    let resources = spec.resources.iter().map(|(name, r)| {
+        (
+            vec![
+                Seg::Key("resources".into()),
+                Seg::Key(name.clone()),
+                Seg::Key("emit".into()),
+            ],
+            &r.emit,
+        )
+    });
+    for (here, list) in routes.chain(resources) {
+        for (i, e) in list.iter().enumerate() {
+            let (key, path, channels, kind) = match (&e.websocket, &e.sse) {
+                (Some(p), None) => ("websocket", p, &ws, "WebSocket channel"),
+                (None, Some(p)) => ("sse", p, &sse, "SSE stream"),
+                _ => continue,
+            };
+            if crate::template::is_template(path) {
+                continue;
+            }
+            let mut at_key = here.clone();
+            at_key.push(Seg::Index(i));
+            at_key.push(Seg::Key(key.into()));
+            if path.contains('{') {
+                out.value(
+                    at_key,
+                    format!(
+                        "'{path}' is a pattern; an emit goes to a concrete path (`/ws/rooms/a`, or a template: `/ws/rooms/{{{{ params.room }}}}`)"
+                    ),
+                );
+                continue;
+            }
+            let segments = crate::router::request_segments(path);
+            if !channels
+                .iter()
+                .any(|p| p.explain_mismatch(&segments).is_none())
+            {
+                out.value(at_key, format!("no {kind} is declared at '{path}'"));
+            }
+        }
+    }
 }
 
 fn reserved(path: &str, key: KeyPath, out: &mut Problems) {
