@@ -604,3 +604,70 @@ fn schema_command_prints_the_checked_in_schema() {
         .expect("schemas/mockrig.schema.json is checked in");
     assert_eq!(String::from_utf8(out.stdout).unwrap(), checked_in);
 }
+
+#[test]
+fn sigterm_closes_websockets_with_1001_and_stops_at_once() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        "websockets:\n  - { path: /ws/echo }\nsse:\n  - { path: /events }\n",
+    )
+    .unwrap();
+    let mut child = common::Proc(
+        mockrig()
+            .args(["serve", "--port", "0", "--workers", "1", "--quiet"])
+            .arg(&spec)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let url = common::listening_url(&mut child.0);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let ws_url = url.replacen("http://", "ws://", 1) + "/ws/echo";
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+        let mut events = common::client()
+            .get(format!("{url}/events"))
+            .send()
+            .await
+            .unwrap();
+        events.chunk().await.unwrap().expect("the stream opens");
+        let stopping = std::time::Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let close = loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next())
+                .await
+                .expect("a close frame within 5 s")
+            {
+                Some(Ok(Message::Close(frame))) => break frame,
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        };
+        assert_eq!(close.map(|f| f.code), Some(CloseCode::Away));
+        let ended = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Ok(Some(_)) = events.chunk().await {}
+        })
+        .await;
+        assert!(ended.is_ok(), "the SSE stream ends");
+        // Well inside the 5 s that a stop waits for connections at most: nothing waited.
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let exit = loop {
+            if let Some(s) = child.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "mockrig did not stop promptly");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(exit.success(), "{exit:?}");
+        assert!(stopping.elapsed() < Duration::from_secs(4));
+    });
+}
