@@ -4,17 +4,18 @@
 //! Recording sits on the request path, so it keeps cheap handles (the header map, the body's
 //! reference-counted bytes) and builds JSON only when someone reads the journal.
 
+use std::cell::OnceCell;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, Uri};
 use actix_web::web::Bytes;
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 
-use crate::matcher::contains;
+use crate::matcher::{Failure, Matcher, Parts, body_json, cookie_in};
 use crate::router::{Pattern, request_segments};
 
 /// Bodies are kept up to this many bytes each, so a full journal stays bounded.
@@ -82,46 +83,108 @@ impl Recorded {
         v
     }
 
-    fn query_pairs(&self) -> Vec<(String, String)> {
-        serde_urlencoded::from_str(self.query()).unwrap_or_default()
-    }
-
-    fn json_body(&self) -> Option<Value> {
-        serde_json::from_slice(&self.body).ok().or_else(|| {
-            let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(&self.body).ok()?;
-            (!pairs.is_empty()).then(|| {
-                Value::Object(
-                    pairs
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect(),
-                )
-            })
-        })
+    /// Bytes this entry holds beyond its fixed size: what the journal's byte budget counts.
+    fn weight(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len())
+            .sum();
+        self.body.len() + headers + self.uri.path_and_query().map_or(0, |p| p.as_str().len())
     }
 }
 
-/// A bounded ring of recorded requests, shared by all workers.
+/// A recorded request seen through the conditions of [`crate::matcher`], parsed as needed.
+struct View<'a> {
+    r: &'a Recorded,
+    query: OnceCell<Vec<(String, String)>>,
+    json: OnceCell<Option<Value>>,
+}
+
+impl<'a> View<'a> {
+    fn new(r: &'a Recorded) -> Self {
+        View {
+            r,
+            query: OnceCell::new(),
+            json: OnceCell::new(),
+        }
+    }
+}
+
+impl Parts for View<'_> {
+    fn query(&self) -> &[(String, String)] {
+        self.query
+            .get_or_init(|| serde_urlencoded::from_str(self.r.query()).unwrap_or_default())
+    }
+
+    fn header_values(&self, name: &HeaderName) -> Vec<&str> {
+        self.r
+            .headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .filter_map(|(_, v)| v.to_str().ok())
+            .collect()
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        cookie_in(self.header_values(&header::COOKIE), name)
+    }
+
+    fn json(&self) -> Option<&Value> {
+        self.json
+            .get_or_init(|| {
+                let ct = self.header_values(&header::CONTENT_TYPE).first().copied();
+                body_json(ct, &self.r.body)
+            })
+            .as_ref()
+    }
+
+    fn body(&self) -> &[u8] {
+        &self.r.body
+    }
+}
+
+/// A bounded ring of recorded requests, shared by all workers: at most `capacity` entries and
+/// `byte_limit` bytes of bodies, headers and URLs, the oldest going first.
 pub struct Journal {
     capacity: usize,
-    inner: Mutex<(VecDeque<Arc<Recorded>>, u64)>,
+    byte_limit: usize,
+    inner: Mutex<Ring>,
 }
+
+#[derive(Default)]
+struct Ring {
+    entries: VecDeque<Arc<Recorded>>,
+    last_id: u64,
+    bytes: usize,
+}
+
+/// The bytes the server's journal keeps at most (beside its entry count).
+pub const BYTE_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The bytes each session's journal keeps at most: sessions are many (up to
+/// `--max-sessions`), and anyone can start one, so each gets a small share.
+pub const SESSION_BYTE_LIMIT: usize = 256 * 1024;
 
 impl Journal {
     /// `capacity` 0 records nothing.
     pub fn new(capacity: usize) -> Journal {
         Journal {
             capacity,
-            inner: Mutex::new((VecDeque::with_capacity(capacity.min(1024)), 0)),
+            byte_limit: BYTE_LIMIT,
+            inner: Mutex::new(Ring {
+                entries: VecDeque::with_capacity(capacity.min(1024)),
+                ..Ring::default()
+            }),
         }
     }
 
-    /// Like [`Journal::new`], allocating only as requests arrive: for the many small journals
-    /// of sessions.
-    pub fn lazy(capacity: usize) -> Journal {
+    /// A session's journal: allocated only as requests arrive, with a small byte budget.
+    pub fn for_session(capacity: usize) -> Journal {
         Journal {
             capacity,
-            inner: Mutex::new((VecDeque::new(), 0)),
+            byte_limit: SESSION_BYTE_LIMIT,
+            inner: Mutex::new(Ring::default()),
         }
     }
 
@@ -129,7 +192,7 @@ impl Journal {
         self.capacity > 0
     }
 
-    /// Adds a request, dropping the oldest when full; assigns its id.
+    /// Adds a request, dropping the oldest beyond the count or the bytes; assigns its id.
     pub fn record(&self, mut r: Recorded) {
         if self.capacity == 0 {
             return;
@@ -138,53 +201,59 @@ impl Journal {
             // A copy, not a slice: a slice would keep the whole body alive.
             r.body = Bytes::copy_from_slice(&r.body[..BODY_LIMIT]);
         }
-        let evicted = {
-            let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-            inner.1 += 1;
-            r.id = inner.1;
-            let r = Arc::new(r);
-            let evicted = (inner.0.len() == self.capacity)
-                .then(|| inner.0.pop_front())
-                .flatten();
-            inner.0.push_back(r);
-            evicted
-        };
+        let weight = r.weight();
+        let mut evicted = Vec::new();
+        {
+            let mut ring = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+            ring.last_id += 1;
+            r.id = ring.last_id;
+            while !ring.entries.is_empty()
+                && (ring.entries.len() >= self.capacity || ring.bytes + weight > self.byte_limit)
+            {
+                if let Some(old) = ring.entries.pop_front() {
+                    ring.bytes -= old.weight();
+                    evicted.push(old);
+                }
+            }
+            ring.bytes += weight;
+            ring.entries.push_back(Arc::new(r));
+        }
         // Freed after the lock is released: the other workers need not wait for it.
         drop(evicted);
     }
 
     /// Every recorded request, oldest first.
     pub fn all(&self) -> Vec<Arc<Recorded>> {
-        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.0.iter().cloned().collect()
+        let ring = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.entries.iter().cloned().collect()
     }
 
     /// How many recorded requests match `pattern`, whether the expected count holds, and when
-    /// it does not, the closest requests with the criteria each failed. Err: a bad path.
+    /// it does not, the requests that explain why: when too many matched, the latest of them;
+    /// otherwise the closest misses, each with the conditions it failed. Err: a bad pattern.
     pub fn verify(&self, pattern: &RequestPattern) -> Result<Verification, String> {
-        let path = pattern.path.as_deref().map(Pattern::parse).transpose()?;
+        let compiled = pattern.compile()?;
         let journal = self.all();
-        let mut scored: Vec<(Vec<&'static str>, &Arc<Recorded>)> = journal
-            .iter()
-            .map(|r| (pattern.failures(path.as_ref(), r), r))
-            .collect();
+        let mut scored: Vec<(Vec<Failure>, &Arc<Recorded>)> =
+            journal.iter().map(|r| (compiled.failures(r), r)).collect();
         let matched = scored.iter().filter(|(f, _)| f.is_empty()).count();
-        let (holds, expected) = match (pattern.count, pattern.at_least, pattern.at_most) {
-            (Some(n), _, _) => (matched == n, json!({"count": n})),
+        let (holds, too_many, expected) = match (pattern.count, pattern.at_least, pattern.at_most) {
+            (Some(n), _, _) => (matched == n, matched > n, json!({"count": n})),
             (None, least, most) => {
                 let least = least.unwrap_or(if most.is_some() { 0 } else { 1 });
-                let ok = matched >= least && most.is_none_or(|m| matched <= m);
-                (ok, json!({"at_least": least, "at_most": most}))
+                let over = most.is_some_and(|m| matched > m);
+                let ok = matched >= least && !over;
+                (ok, over, json!({"at_least": least, "at_most": most}))
             }
         };
-        // Closest first: the fewest failed criteria, then the most recent.
+        // Closest first: the fewest failed conditions, then the most recent.
         scored.sort_by_key(|(f, r)| (f.len(), std::cmp::Reverse(r.id)));
         let closest = if holds {
             Vec::new()
         } else {
             scored
                 .iter()
-                .filter(|(f, _)| !f.is_empty())
+                .filter(|(f, _)| f.is_empty() == too_many)
                 .take(3)
                 .map(|(f, r)| json!({"request": r.to_json(), "failed": f}))
                 .collect()
@@ -198,11 +267,9 @@ impl Journal {
     }
 
     pub fn clear(&self) {
-        self.inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-            .clear();
+        let mut ring = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        ring.entries.clear();
+        ring.bytes = 0;
     }
 }
 
@@ -232,7 +299,7 @@ pub fn glob(pattern: &str) -> Result<regex::Regex, String> {
 }
 
 /// A request pattern for verification, in the vocabulary of a route's `method`, `path` and
-/// `match`.
+/// `match` (`query`, `headers`, `cookies`, `body`).
 #[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RequestPattern {
@@ -243,51 +310,64 @@ pub struct RequestPattern {
     pub query: IndexMap<String, String>,
     #[serde(default)]
     pub headers: IndexMap<String, String>,
+    #[serde(default)]
+    pub cookies: IndexMap<String, String>,
     pub body: Option<Value>,
     pub count: Option<usize>,
     pub at_least: Option<usize>,
     pub at_most: Option<usize>,
 }
 
+/// A [`RequestPattern`] ready to test journal entries.
+struct Compiled<'a> {
+    method: Option<&'a str>,
+    path: Option<Pattern>,
+    conditions: Matcher,
+}
+
 impl RequestPattern {
-    /// The criteria `r` fails, by name; empty when it matches.
-    pub fn failures(&self, pattern: Option<&Pattern>, r: &Recorded) -> Vec<&'static str> {
+    fn compile(&self) -> Result<Compiled<'_>, String> {
+        let conditions = Matcher::compile(&crate::spec::Match {
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            cookies: self.cookies.clone(),
+            body: self.body.clone(),
+        })?;
+        Ok(Compiled {
+            method: self
+                .method
+                .as_deref()
+                .filter(|m| !m.eq_ignore_ascii_case("ANY")),
+            path: self.path.as_deref().map(Pattern::parse).transpose()?,
+            conditions,
+        })
+    }
+}
+
+impl Compiled<'_> {
+    /// The conditions `r` fails, with what was expected and what it had; empty when it
+    /// matches.
+    fn failures(&self, r: &Recorded) -> Vec<Failure> {
         let mut out = Vec::new();
-        if let Some(m) = &self.method
-            && !m.eq_ignore_ascii_case("ANY")
+        if let Some(m) = self.method
             && !m.eq_ignore_ascii_case(r.method.as_str())
         {
-            out.push("method");
+            out.push(Failure {
+                criterion: "method".into(),
+                expected: json!(m.to_ascii_uppercase()),
+                actual: json!(r.method.as_str()),
+            });
         }
-        if let Some(p) = pattern
-            && p.explain_mismatch(&request_segments(r.path())).is_some()
+        if let Some(p) = &self.path
+            && let Some(miss) = p.explain_mismatch(&request_segments(r.path()))
         {
-            out.push("path");
+            out.push(Failure {
+                criterion: "path".into(),
+                expected: json!(miss.expected),
+                actual: json!(miss.actual),
+            });
         }
-        if !self.query.is_empty() {
-            let pairs = r.query_pairs();
-            let ok = self
-                .query
-                .iter()
-                .all(|(k, v)| pairs.iter().any(|(pk, pv)| pk == k && pv == v));
-            if !ok {
-                out.push("query");
-            }
-        }
-        let headers_ok = self.headers.iter().all(|(name, want)| {
-            r.headers
-                .iter()
-                .filter(|(n, _)| n.as_str().eq_ignore_ascii_case(name))
-                .any(|(_, v)| v.to_str().ok() == Some(want.as_str()))
-        });
-        if !headers_ok {
-            out.push("headers");
-        }
-        if let Some(want) = &self.body
-            && !r.json_body().is_some_and(|got| contains(&got, want))
-        {
-            out.push("body");
-        }
+        out.extend(self.conditions.failures(&View::new(r), usize::MAX));
         out
     }
 }

@@ -9,6 +9,48 @@ use serde_json::Value;
 
 use crate::spec;
 
+/// What conditions read of a request. Implemented by a live request ([`RequestView`]) and by a
+/// journal entry, so that `match:` and `/__mockrig/verify` share one set of conditions.
+pub trait Parts {
+    fn query(&self) -> &[(String, String)];
+    /// Every value of the header, in order (names are lower case).
+    fn header_values(&self, name: &HeaderName) -> Vec<&str>;
+    fn cookie(&self, name: &str) -> Option<String>;
+    /// The body as JSON (a form reads as an object of strings).
+    fn json(&self) -> Option<&Value>;
+    fn body(&self) -> &[u8];
+}
+
+/// The body as JSON; a form-encoded body (by its content type) reads as an object of strings,
+/// so login forms can be matched the same way.
+pub fn body_json(content_type: Option<&str>, body: &[u8]) -> Option<Value> {
+    if let Ok(v) = serde_json::from_slice(body) {
+        return Some(v);
+    }
+    let is_form =
+        content_type.is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return None;
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body).ok()?;
+    Some(Value::Object(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    ))
+}
+
+/// The value of cookie `name` in `Cookie` header values.
+pub fn cookie_in<'a>(headers: impl IntoIterator<Item = &'a str>, name: &str) -> Option<String> {
+    headers.into_iter().find_map(|h| {
+        h.split(';').find_map(|pair| {
+            let (k, v) = pair.trim().split_once('=')?;
+            (k == name).then(|| v.trim_matches('"').to_owned())
+        })
+    })
+}
+
 /// The parts of a request that conditions look at, each parsed at most once and only if a
 /// route asks for it.
 pub struct RequestView<'a> {
@@ -27,38 +69,41 @@ impl<'a> RequestView<'a> {
             json: OnceCell::new(),
         }
     }
+}
 
+impl Parts for RequestView<'_> {
     fn query(&self) -> &[(String, String)] {
         self.query
             .get_or_init(|| serde_urlencoded::from_str(self.req.query_string()).unwrap_or_default())
     }
 
-    /// The body as JSON; a form-encoded body reads as an object of strings, so login forms
-    /// can be matched the same way.
-    pub fn json(&self) -> Option<&Value> {
+    fn header_values(&self, name: &HeaderName) -> Vec<&str> {
+        self.req
+            .headers()
+            .get_all(name)
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        self.req.cookie(name).map(|c| c.value().to_owned())
+    }
+
+    fn json(&self) -> Option<&Value> {
         self.json
             .get_or_init(|| {
-                if let Ok(v) = serde_json::from_slice(self.body) {
-                    return Some(v);
-                }
-                let is_form = self
+                let ct = self
                     .req
                     .headers()
                     .get(header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-                if !is_form {
-                    return None;
-                }
-                let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(self.body).ok()?;
-                Some(Value::Object(
-                    pairs
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect(),
-                ))
+                    .and_then(|v| v.to_str().ok());
+                body_json(ct, self.body)
             })
             .as_ref()
+    }
+
+    fn body(&self) -> &[u8] {
+        self.body
     }
 }
 
@@ -100,12 +145,12 @@ impl Matcher {
         })
     }
 
-    pub fn matches(&self, view: &RequestView<'_>) -> bool {
+    pub fn matches(&self, view: &impl Parts) -> bool {
         self.failures(view, 1).is_empty()
     }
 
     /// Up to `limit` conditions that do not hold, in the order query, headers, cookies, body.
-    pub fn failures(&self, view: &RequestView<'_>, limit: usize) -> Vec<Failure> {
+    pub fn failures(&self, view: &impl Parts, limit: usize) -> Vec<Failure> {
         let mut out = Vec::new();
         for (key, want) in &self.query {
             if out.len() >= limit {
@@ -124,26 +169,18 @@ impl Matcher {
             if out.len() >= limit {
                 return out;
             }
-            let mut got = view
-                .req
-                .headers()
-                .get_all(name)
-                .filter_map(|v| v.to_str().ok());
-            if !got.clone().any(|v| v == want) {
-                out.push(fail(format!("headers.{name}"), want, got.next()));
+            let got = view.header_values(name);
+            if !got.iter().any(|v| v == want) {
+                out.push(fail(format!("headers.{name}"), want, got.first().copied()));
             }
         }
         for (name, want) in &self.cookies {
             if out.len() >= limit {
                 return out;
             }
-            let got = view.req.cookie(name);
-            if got.as_ref().map(|c| c.value()) != Some(want.as_str()) {
-                out.push(fail(
-                    format!("cookies.{name}"),
-                    want,
-                    got.as_ref().map(|c| c.value()),
-                ));
+            let got = view.cookie(name);
+            if got.as_deref() != Some(want.as_str()) {
+                out.push(fail(format!("cookies.{name}"), want, got.as_deref()));
             }
         }
         if let Some(want) = &self.body
@@ -162,7 +199,7 @@ impl Matcher {
                 None => out.push(Failure {
                     criterion: "body".into(),
                     expected: want.clone(),
-                    actual: Value::String(if view.body.is_empty() {
+                    actual: Value::String(if view.body().is_empty() {
                         "(empty body)".into()
                     } else {
                         "(not JSON)".into()

@@ -85,6 +85,14 @@ async fn unmatched_requests_name_the_nearest_route() {
     assert_eq!(list[0]["path"], "/user/7");
     assert_eq!(list[0]["nearest"]["path"], "/users/{id}");
     assert_eq!(list[0]["nearest"]["failed"][0]["criterion"], "path");
+
+    // A 405 is unmatched too, and its nearest route is the one with another method.
+    m.client.delete(m.at("/users/7")).send().await.unwrap();
+    let v: Value = m.get("/__mockrig/unmatched").await.json().await.unwrap();
+    let last = v["requests"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["status"], 405);
+    assert_eq!(last["nearest"]["path"], "/users/{id}");
+    assert_eq!(last["nearest"]["failed"][0]["criterion"], "method");
 }
 
 #[tokio::test]
@@ -118,14 +126,42 @@ async fn verify_counts_and_explains() {
     .await;
     assert_eq!(status, StatusCode::EXPECTATION_FAILED);
     assert_eq!(v["matched"], 0);
-    assert_eq!(v["closest"][0]["failed"], json!(["body"]));
+    assert_eq!(
+        v["closest"][0]["failed"],
+        json!([{"criterion": "body.qty", "expected": 3, "actual": 2}]),
+        "each failed condition with what was expected and what came"
+    );
     assert_eq!(
         v["closest"][0]["request"]["body"]["qty"], 2,
         "the most recent comes first"
     );
 
+    // Too many: the requests shown are the ones that matched, latest first.
     let (status, v) = verify(&m, json!({"path": "/orders", "at_most": 1})).await;
     assert_eq!(status, StatusCode::EXPECTATION_FAILED, "{v}");
+    assert_eq!(v["matched"], 2);
+    assert_eq!(v["closest"].as_array().unwrap().len(), 2);
+    assert_eq!(v["closest"][0]["failed"], json!([]));
+    assert_eq!(v["closest"][0]["request"]["body"]["qty"], 2);
+
+    // Cookies, as in a route's match; a text body is not read as a form.
+    m.client
+        .post(m.at("/orders"))
+        .header("cookie", "session=s-1; theme=dark")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    let (status, v) = verify(&m, json!({"cookies": {"session": "s-1"}, "count": 1})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = verify(&m, json!({"body": {"hello": ""}, "count": 0})).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = verify(&m, json!({"cookies": {"theme": "light"}})).await;
+    assert_eq!(status, StatusCode::EXPECTATION_FAILED);
+    assert_eq!(
+        v["closest"][0]["failed"],
+        json!([{"criterion": "cookies.theme", "expected": "light", "actual": "dark"}])
+    );
     let r = m
         .client
         .post(m.at("/__mockrig/verify"))
@@ -192,5 +228,44 @@ async fn large_bodies_are_kept_only_in_part() {
     assert_eq!(
         all[0]["body"].as_str().unwrap().len(),
         mockrig::journal::BODY_LIMIT
+    );
+}
+
+#[tokio::test]
+async fn a_session_journal_keeps_a_small_byte_budget() {
+    let m = Mock::start(SPEC, &[]);
+    // 20 bodies of 32 KiB: 640 KiB, beyond a session's 256 KiB.
+    for i in 0..20 {
+        m.client
+            .post(m.at("/orders"))
+            .header("x-mockrig-session", "big")
+            .body(format!("{i:02}{}", "x".repeat(32 * 1024)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let v: Value = m
+        .client
+        .get(m.at("/__mockrig/requests"))
+        .header("x-mockrig-session", "big")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = v["requests"].as_array().unwrap();
+    let kept: usize = list.iter().map(|r| r["body"].as_str().unwrap().len()).sum();
+    assert!(
+        kept <= mockrig::journal::SESSION_BYTE_LIMIT && list.len() >= 5,
+        "{} entries, {kept} bytes",
+        list.len()
+    );
+    assert!(
+        list.last().unwrap()["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("19"),
+        "the newest stay"
     );
 }
