@@ -57,8 +57,11 @@ async fn require_token<B: actix_web::body::MessageBody + 'static>(
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(token.as_str()) {
+            .and_then(|v| v.split_once(' '))
+            // The scheme is case-insensitive (RFC 9110 §11.1).
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim());
+        if !given.is_some_and(|g| same_token(g.as_bytes(), token.as_bytes())) {
             let mut res = json_error(
                 StatusCode::UNAUTHORIZED,
                 json!({"error": "the admin API needs Authorization: Bearer <token> (--admin-token)"}),
@@ -73,6 +76,17 @@ async fn require_token<B: actix_web::body::MessageBody + 'static>(
     next.call(req)
         .await
         .map(actix_web::dev::ServiceResponse::map_into_left_body)
+}
+
+/// Compares in time that depends on the length only, so response times do not reveal how much
+/// of a guessed token was right.
+fn same_token(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+            == 0
 }
 
 /// The session an admin call is about: its `X-Mockrig-Session` header, or `?session=NAME`.
@@ -94,7 +108,16 @@ fn session_of(req: &HttpRequest, shared: &Shared) -> Result<Option<Arc<Session>>
         })?),
         None => crate::session::name_of(req)?,
     };
-    Ok(name.map(|n| shared.sessions.get(n)))
+    // Only a write starts a session; reading one that does not exist (a typo, or one not
+    // used yet) sees what a new one would, without taking a place among the live sessions.
+    let write = req.method() == actix_web::http::Method::PUT;
+    Ok(name.map(|n| {
+        if write {
+            shared.sessions.get(n)
+        } else {
+            shared.sessions.peek(n)
+        }
+    }))
 }
 
 fn bad_request(error: String) -> HttpResponse {
@@ -462,21 +485,16 @@ async fn reset(
         }
         Ok(None) => {}
     }
-    let stores = shared.stores.clone();
     let name = only.clone();
+    let everything = shared.clone();
     // With a state file this writes and flushes a snapshot: keep it off the worker.
-    let everything = only.is_none();
-    match web::block(move || stores.reset(name.as_deref())).await {
-        Ok(Ok(true)) => {
-            if everything {
-                shared.journal.clear();
-                shared.sessions.clear();
-                if let Err(e) = shared.reloader.clear_stubs() {
-                    return json_error(StatusCode::INTERNAL_SERVER_ERROR, json!({"error": e}));
-                }
-            }
-            HttpResponse::Ok().json(json!({"reset": only.unwrap_or("all".into())}))
-        }
+    let done = web::block(move || match name {
+        Some(name) => everything.stores.reset(Some(&name)),
+        None => everything.reset_all().map(|()| true),
+    })
+    .await;
+    match done {
+        Ok(Ok(true)) => HttpResponse::Ok().json(json!({"reset": only.unwrap_or("all".into())})),
         Ok(Ok(false)) => json_error(
             StatusCode::NOT_FOUND,
             json!({"error": "no such resource", "resource": only}),

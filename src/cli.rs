@@ -106,11 +106,33 @@ pub struct ServeArgs {
     /// Log format on stderr: `pretty` (one line per request; colored on a terminal) or `json`
     /// (one JSON object per line). Any other value is a tracing filter in the pretty format,
     /// e.g. `warn` to stop logging each request.
-    #[arg(long, env = "MOCKRIG_LOG", default_value = "pretty")]
+    #[arg(long, env = "MOCKRIG_LOG", default_value = "pretty", value_parser = log_value)]
     pub log: String,
     /// Log only warnings and errors (no line per request).
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// `pretty`, `json`, a level, or a tracing filter (`mockrig=debug,warn`). A lone word that is
+/// none of these is refused: as a filter it would name a target that does not exist and
+/// silently turn every log line off (`--log jsno`).
+fn log_value(s: &str) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let word = !s.contains(['=', ',', ':', '[']);
+    if word && !matches!(s, "pretty" | "json") && !LEVELS.contains(&s.to_ascii_lowercase().as_str())
+    {
+        return Err(format!(
+            "expected pretty, json, a level ({}) or a filter such as mockrig=debug",
+            LEVELS.join(", ")
+        ));
+    }
+    tracing_subscriber::EnvFilter::try_new(if word && !LEVELS.contains(&s) {
+        "info"
+    } else {
+        s
+    })
+    .map(|_| s.to_owned())
+    .map_err(|e| e.to_string())
 }
 
 /// Exit codes, as documented in the README.
@@ -156,20 +178,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         "pretty" => (false, DEFAULT_FILTER),
         filter => (false, filter),
     };
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
-    let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // When stderr is a pipe nobody reads any more, tracing would report the failed write
-        // with eprintln!, which panics on that same broken pipe, inside a request.
-        .log_internal_errors(false)
-        .with_env_filter(filter);
-    if json {
-        logs.json().flatten_event(true).init();
-    } else {
-        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init();
-    }
+    crate::logs::init(json, filter);
     let config = ServeConfig {
         spec: args.spec,
         host: args.host,
@@ -216,7 +225,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                     StartError::Bind { .. } | StartError::Watch(_) | StartError::ReadyFile(..) => {
                         exit::CANNOT_SERVE
                     }
-                    StartError::UnsafeAdmin(_) => exit::UNSAFE,
+                    StartError::UnsafeAdmin(_) | StartError::BadToken => exit::UNSAFE,
                 });
             }
         };

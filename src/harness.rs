@@ -93,13 +93,12 @@ impl MockServer {
         ))
     }
 
-    /// Resource data back to the seeds, and the journal emptied.
+    /// Everything back to how the spec starts it, as `POST /__mockrig/reset` does: resource
+    /// data to the seeds, the journal emptied, runtime stubs removed, sessions dropped.
     pub fn reset(&self) {
-        let shared = self.server.shared();
-        if let Err(e) = shared.stores.reset(None) {
+        if let Err(e) = self.server.shared().reset_all() {
             panic!("mockrig reset failed: {e}");
         }
-        shared.journal.clear();
     }
 }
 

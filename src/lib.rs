@@ -22,6 +22,7 @@
 //! - [`channels`]: WebSocket and SSE channels, their connections and pushes.
 //! - [`tls`]: HTTPS with rustls, from PEM files or a certificate made at start.
 //! - [`files`]: keeping every served file inside its folder.
+//! - [`logs`]: the pretty and JSON log formats.
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::run`].
 
 pub mod admin;
@@ -30,6 +31,7 @@ pub mod cli;
 pub mod files;
 pub mod harness;
 pub mod journal;
+pub mod logs;
 pub mod matcher;
 pub mod reload;
 pub mod resources;
@@ -43,4 +45,9 @@ pub mod template;
 pub mod tls;
 
 pub use harness::MockServer;
+
+// The README's Rust examples are compiled as doctests, so they follow the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 pub use server::{Background, Limits, ServeConfig, Server, StartError};

@@ -140,6 +140,8 @@ pub enum StartError {
          pass --admin-token TOKEN, or --admin off"
     )]
     UnsafeAdmin(String),
+    #[error("the admin token must not be empty or start or end with spaces")]
+    BadToken,
     #[error("cannot write the ready file {0}: {1}")]
     ReadyFile(String, std::io::Error),
     #[error("cannot listen on {addr}: {source}")]
@@ -167,6 +169,17 @@ pub struct Shared {
     pub hub: Arc<Hub>,
 }
 
+impl Shared {
+    /// Everything back to how the spec starts it: resource data to the seeds, the journal
+    /// emptied, runtime stubs removed, every session dropped. (`POST /__mockrig/reset`.)
+    pub fn reset_all(&self) -> Result<(), String> {
+        self.stores.reset(None)?;
+        self.journal.clear();
+        self.sessions.clear();
+        self.reloader.clear_stubs()
+    }
+}
+
 /// A bound, not yet running server.
 pub struct Server {
     addr: SocketAddr,
@@ -175,6 +188,8 @@ pub struct Server {
     shared: web::Data<Shared>,
     watcher: Option<Watcher>,
     handle_signals: bool,
+    /// Removed when the server stops, so a later run's waiter cannot read this run's URL.
+    ready_file: Option<PathBuf>,
 }
 
 /// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
@@ -206,6 +221,21 @@ impl Server {
     pub fn start(config: &ServeConfig) -> Result<Server, StartError> {
         if config.admin && config.admin_token.is_none() && !is_loopback(&config.host) {
             return Err(StartError::UnsafeAdmin(config.host.clone()));
+        }
+        if config
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty() || t.trim() != t)
+        {
+            return Err(StartError::BadToken);
+        }
+        // A ready file left by a run that did not stop cleanly would announce its dead URL.
+        if let Some(path) = &config.ready_file {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StartError::ReadyFile(path.display().to_string(), e)),
+            }
         }
         let loaded = spec::load_file(&config.spec)?;
         let stores = Arc::new(match &config.state_file {
@@ -321,6 +351,7 @@ impl Server {
             shared,
             watcher,
             handle_signals: config.handle_signals,
+            ready_file: config.ready_file.clone(),
         })
     }
 
@@ -351,6 +382,9 @@ impl Server {
         }
         let result = self.server.await;
         drop(self.watcher);
+        if let Some(path) = &self.ready_file {
+            let _ = std::fs::remove_file(path);
+        }
         result
     }
 }
@@ -530,7 +564,7 @@ async fn dispatch(
 
 fn log_request(req: &HttpRequest, response: &HttpResponse, route: Option<&str>, started: Instant) {
     tracing::info!(
-        target: "mockrig::request",
+        target: crate::logs::REQUEST,
         method = %req.method(),
         path = %req.path(),
         status = response.status().as_u16(),
@@ -949,7 +983,9 @@ fn no_match(
         if let Ok(v) = HeaderValue::from_str(&allow) {
             res.headers_mut().insert(header::ALLOW, v);
         }
-        return (res, None);
+        // For the journal's `/unmatched`: the route the request was nearest to.
+        let nearest = near_misses(runtime, req, segments, view).into_iter().next();
+        return (res, nearest);
     }
     let misses = near_misses(runtime, req, segments, view);
     let nearest = misses.first().cloned();

@@ -121,11 +121,7 @@ impl Sessions {
                 tracing::info!(session = %oldest, limit = self.limit, "session evicted (least recently used)");
             }
         }
-        let session = Arc::new(Session {
-            name: name.to_owned(),
-            stores: Mutex::new(HashMap::new()),
-            journal: Journal::lazy(self.journal_capacity),
-        });
+        let session = Arc::new(self.new_session(name));
         map.insert(
             name.to_owned(),
             Entry {
@@ -134,6 +130,24 @@ impl Sessions {
             },
         );
         session
+    }
+
+    /// The session named if it lives, or else a new one that is not kept (what the session
+    /// would be on its first request).
+    pub fn peek(&self, name: &str) -> Arc<Session> {
+        let guard = lock(&self.inner);
+        match guard.0.get(name) {
+            Some(e) => e.session.clone(),
+            None => Arc::new(self.new_session(name)),
+        }
+    }
+
+    fn new_session(&self, name: &str) -> Session {
+        Session {
+            name: name.to_owned(),
+            stores: Mutex::new(HashMap::new()),
+            journal: Journal::for_session(self.journal_capacity),
+        }
     }
 
     /// Drops a session; its next request starts from the seeds. `false` if there was none.

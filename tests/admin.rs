@@ -204,3 +204,75 @@ fn two_servers_in_parallel_on_port_0_with_ready_files() {
         }
     });
 }
+
+#[test]
+fn the_binary_takes_its_admin_and_journal_flags() {
+    let (dir, spec) = spec();
+    let empty = Command::new(env!("CARGO_BIN_EXE_mockrig"))
+        .args(["serve", "--port", "0", "--admin-token", ""])
+        .arg(&spec)
+        .output()
+        .unwrap();
+    assert_eq!(empty.status.code(), Some(3), "an empty token is refused");
+
+    let ready = dir.path().join("ready");
+    let _child = common::Proc(
+        Command::new(env!("CARGO_BIN_EXE_mockrig"))
+            .args(["serve", "--port", "0", "--workers", "1", "--quiet"])
+            .args(["--admin-token", "t0ken", "--journal", "2", "--ready-file"])
+            .arg(&ready)
+            .arg(&spec)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let url = wait_for(&ready);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = common::client();
+        let endpoints = [
+            ("GET", "health"),
+            ("GET", "status"),
+            ("GET", "routes"),
+            ("POST", "routes"),
+            ("DELETE", "routes/1"),
+            ("GET", "requests"),
+            ("DELETE", "requests"),
+            ("GET", "unmatched"),
+            ("POST", "verify"),
+            ("POST", "reload"),
+            ("POST", "reset"),
+            ("GET", "state"),
+            ("PUT", "state"),
+            ("GET", "sessions"),
+            ("POST", "ws/send?path=/ws"),
+            ("POST", "sse/send?path=/e"),
+            ("GET", "connections"),
+            ("GET", "no-such-endpoint"),
+        ];
+        for (method, path) in endpoints {
+            let r = c
+                .request(method.parse().unwrap(), format!("{url}/__mockrig/{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        }
+        for i in 0..4 {
+            c.get(format!("{url}/hello?n={i}")).send().await.unwrap();
+        }
+        // The scheme is case-insensitive.
+        let v: serde_json::Value = c
+            .get(format!("{url}/__mockrig/requests"))
+            .header("authorization", "bearer t0ken")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let list = v["requests"].as_array().unwrap();
+        assert_eq!(list.len(), 2, "--journal 2 keeps two");
+        assert_eq!(list[1]["query"], "n=3");
+    });
+}

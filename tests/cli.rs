@@ -366,7 +366,8 @@ fn serve_prints_its_address_answers_and_stops_on_sigterm() {
     let mut log = String::new();
     std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut log).unwrap();
     assert!(
-        log.contains("method=GET path=/health status=200 route=\"routes[0]\""),
+        log.lines()
+            .any(|l| l.contains(" GET /health 200 routes[0] ") && l.ends_with(" ms")),
         "each request is logged to stderr:\n{log}"
     );
 }
@@ -560,7 +561,27 @@ fn quiet_logs_no_requests() {
     let err = stderr_of_one_request(&["--quiet"]);
     assert!(!err.contains("/health"), "{err}");
     let err = stderr_of_one_request(&["--log", "pretty"]);
-    assert!(err.contains("path=/health status=200"), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.contains("/health"))
+        .unwrap_or_else(|| panic!("{err}"));
+    // `12:03:04.512 GET /health 200 routes[0] 0.3 ms`, without colors on a pipe.
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields.len(), 7, "{line}");
+    assert_eq!(&fields[1..5], ["GET", "/health", "200", "routes[0]"]);
+    assert!(
+        fields[0].len() == 12 && fields[0].as_bytes()[2] == b':',
+        "{line}"
+    );
+    assert!(!line.contains('\x1b'), "no colors on a pipe: {line:?}");
+    let typo = mockrig()
+        .args(["serve", "--port", "0", "--log", "jsno"])
+        .arg(common::repo_path("examples/basic.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(typo.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&typo.stderr);
+    assert!(err.contains("invalid value 'jsno'"), "{err}");
 }
 
 #[test]
@@ -617,15 +638,19 @@ fn sigterm_closes_websockets_with_1001_and_stops_at_once() {
         "websockets:\n  - { path: /ws/echo }\nsse:\n  - { path: /events }\n",
     )
     .unwrap();
+    let ready = dir.path().join("ready");
     let mut child = common::Proc(
         mockrig()
             .args(["serve", "--port", "0", "--workers", "1", "--quiet"])
+            .arg("--ready-file")
+            .arg(&ready)
             .arg(&spec)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
     );
     let url = common::listening_url(&mut child.0);
+    assert_eq!(std::fs::read_to_string(&ready).unwrap(), url);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let ws_url = url.replacen("http://", "ws://", 1) + "/ws/echo";
@@ -670,4 +695,5 @@ fn sigterm_closes_websockets_with_1001_and_stops_at_once() {
         assert!(exit.success(), "{exit:?}");
         assert!(stopping.elapsed() < Duration::from_secs(4));
     });
+    assert!(!ready.exists(), "the ready file goes with the server");
 }

@@ -368,3 +368,22 @@ async fn session_data_survives_a_reload_that_keeps_the_resource() {
         json!([{"id": 9, "title": "seeded"}])
     );
 }
+
+#[tokio::test]
+async fn reading_a_session_that_does_not_exist_does_not_start_it() {
+    let mock = Mock::start(SPEC, &[]);
+    let none = In {
+        mock: &mock,
+        session: None,
+    };
+    let state = none.json("/__mockrig/state?session=typo").await;
+    assert_eq!(
+        state["users"],
+        json!([{"id": 1, "name": "Ada"}]),
+        "the seeds"
+    );
+    let journal = none.json("/__mockrig/requests?session=typo").await;
+    assert_eq!(journal["requests"], json!([]));
+    let listed = none.json("/__mockrig/sessions").await;
+    assert_eq!(listed["sessions"], json!([]), "no session was started");
+}
