@@ -38,6 +38,8 @@ pub fn scope() -> actix_web::Scope<
         .route("/state", web::get().to(state))
         .route("/state", web::put().to(import_state))
         .route("/sessions", web::get().to(sessions))
+        .route("/scenarios", web::get().to(scenarios))
+        .route("/scenarios/{name}", web::put().to(set_scenario))
         .route("/ws/send", web::post().to(ws_send))
         .route("/sse/send", web::post().to(sse_send))
         .route("/connections", web::get().to(connections))
@@ -206,6 +208,67 @@ async fn sessions(shared: web::Data<Shared>) -> HttpResponse {
         "sessions": shared.sessions.names(),
         "limit": shared.sessions.limit(),
     }))
+}
+
+/// Every scenario the routes name: its current state (the session's, for a session) and the
+/// states its routes mention.
+async fn scenarios(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
+    let session = match session_of(&req, &shared) {
+        Ok(s) => s,
+        Err(e) => return bad_request(e),
+    };
+    let progress = session.as_ref().map_or(&shared.progress, |s| &s.progress);
+    let runtime = shared.live.load();
+    let list: serde_json::Map<String, serde_json::Value> = runtime
+        .scenarios
+        .iter()
+        .map(|(name, states)| {
+            (
+                name.clone(),
+                json!({"state": progress.state(name), "states": states}),
+            )
+        })
+        .collect();
+    HttpResponse::Ok().json(json!({"scenarios": list}))
+}
+
+/// Puts a scenario in a state (`{"state": "paid"}`), to start a test half-way through.
+async fn set_scenario(
+    req: HttpRequest,
+    shared: web::Data<Shared>,
+    name: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        state: String,
+    }
+    let state = match serde_json::from_slice::<Body>(&body) {
+        Ok(b) if !b.state.trim().is_empty() => b.state,
+        Ok(_) => return bad_request("the state must not be empty".into()),
+        Err(e) => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "the body is not {\"state\": \"...\"}", "reason": e.to_string()}),
+            );
+        }
+    };
+    let runtime = shared.live.load();
+    if !runtime.scenarios.iter().any(|(n, _)| *n == *name) {
+        let known: Vec<&str> = runtime.scenarios.iter().map(|(n, _)| n.as_str()).collect();
+        return json_error(
+            StatusCode::NOT_FOUND,
+            json!({"error": "no route names this scenario", "scenario": *name, "scenarios": known}),
+        );
+    }
+    let session = match session_of(&req, &shared) {
+        Ok(s) => s,
+        Err(e) => return bad_request(e),
+    };
+    let progress = session.as_ref().map_or(&shared.progress, |s| &s.progress);
+    progress.set_state(&name, &state);
+    HttpResponse::Ok().json(json!({"scenario": *name, "state": state}))
 }
 
 /// The compiled routes, most specific first: the order in which a request's candidates are
@@ -556,8 +619,9 @@ async fn state(req: HttpRequest, shared: web::Data<Shared>) -> HttpResponse {
 }
 
 /// mockrig's endpoints and their methods, for 404 and 405 answers.
-const ENDPOINTS: [(&str, &str); 13] = [
+const ENDPOINTS: [(&str, &str); 14] = [
     ("health", "GET"),
+    ("scenarios", "GET"),
     ("routes", "GET, POST"),
     ("requests", "GET, DELETE"),
     ("unmatched", "GET"),

@@ -97,6 +97,10 @@ pub struct ServeArgs {
     /// dropped to make room.
     #[arg(long, env = "MOCKRIG_MAX_SESSIONS", default_value_t = 1000, value_parser = positive)]
     pub max_sessions: usize,
+    /// Make every random value reproducible: fake data, uuid(), random_int(), `sequence:
+    /// random` and delay ranges come out the same in every run with the same seed.
+    #[arg(long, env = "MOCKRIG_SEED")]
+    pub seed: Option<u64>,
     /// Write the server's URL to this file (atomically) once it is listening.
     #[arg(long, env = "MOCKRIG_READY_FILE")]
     pub ready_file: Option<PathBuf>,
@@ -171,9 +175,11 @@ fn check(path: &std::path::Path) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    const DEFAULT_FILTER: &str = "mockrig=info,warn";
+    // actix logs a body that fails as an error; in mockrig only a `fault:` does that, on
+    // purpose, and the request line says so already.
+    const DEFAULT_FILTER: &str = "mockrig=info,warn,actix_http::h1::dispatcher=off";
     let (json, filter) = match args.log.as_str() {
-        _ if args.quiet => (args.log == "json", "warn"),
+        _ if args.quiet => (args.log == "json", "warn,actix_http::h1::dispatcher=off"),
         "json" => (true, DEFAULT_FILTER),
         "pretty" => (false, DEFAULT_FILTER),
         filter => (false, filter),
@@ -206,6 +212,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         ready_file: args.ready_file,
         journal: args.journal,
         max_sessions: args.max_sessions,
+        seed: args.seed,
         handle_signals: true,
         watch: !args.no_watch,
         state_file: args.state_file,

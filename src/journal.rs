@@ -36,6 +36,8 @@ pub struct Recorded {
     /// The spec entry that answered (`routes[2]`, `resources.users`), or none.
     pub route: Option<Arc<str>>,
     pub status: u16,
+    /// A `fault:` answered instead of the status.
+    pub fault: Option<crate::spec::Fault>,
     pub duration: Duration,
     /// For a request nothing answered: the nearest route and why it missed.
     pub nearest: Option<Value>,
@@ -79,6 +81,9 @@ impl Recorded {
         });
         if let Some(n) = &self.nearest {
             v["nearest"] = n.clone();
+        }
+        if let Some(f) = self.fault {
+            v["fault"] = json!(crate::response::fault::name(f));
         }
         v
     }

@@ -9,7 +9,7 @@
 //!   checks (`validate`) and the JSON Schema.
 //! - [`router`]: path patterns and the segment tree that finds routes most specific first.
 //! - [`matcher`]: `match:` conditions and why they failed.
-//! - [`response`]: responses compiled once, sent many times.
+//! - [`response`]: responses compiled once, sent many times; sequences, negotiation, faults.
 //! - [`runtime`]: a spec compiled for serving; swapped whole on reload.
 //! - [`server`]: actix-web with one default service over the current runtime.
 //! - [`resources`]: stateful REST resources; their data lives outside the runtime.
@@ -18,7 +18,10 @@
 //! - [`session`]: `X-Mockrig-Session`, a private copy of the data and journal per test.
 //! - [`journal`]: the last requests answered, for verification in tests.
 //! - [`admin`]: mockrig's own endpoints under `/__mockrig/`.
-//! - [`template`]: templated JSON and text, compiled once per runtime.
+//! - [`template`]: templated JSON and text, compiled once per runtime, and the functions and
+//!   fake data templates call.
+//! - [`progress`]: answer counts (sequences) and scenario states, per session, across reloads.
+//! - [`cors`]: cross-origin requests from browsers.
 //! - [`channels`]: WebSocket and SSE channels, their connections and pushes.
 //! - [`tls`]: HTTPS with rustls, from PEM files or a certificate made at start.
 //! - [`files`]: keeping every served file inside its folder.
@@ -28,11 +31,13 @@
 pub mod admin;
 pub mod channels;
 pub mod cli;
+pub mod cors;
 pub mod files;
 pub mod harness;
 pub mod journal;
 pub mod logs;
 pub mod matcher;
+pub mod progress;
 pub mod reload;
 pub mod resources;
 pub mod response;

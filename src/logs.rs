@@ -52,6 +52,7 @@ struct RequestFields {
     status: u64,
     route: String,
     micros: u64,
+    fault: String,
 }
 
 impl Visit for RequestFields {
@@ -68,6 +69,7 @@ impl Visit for RequestFields {
             "method" => self.method = value.to_owned(),
             "path" => self.path = value.to_owned(),
             "route" => self.route = value.to_owned(),
+            "fault" => self.fault = value.to_owned(),
             _ => {}
         }
     }
@@ -104,12 +106,18 @@ where
             300..=399 => "36",
             _ => "32",
         };
+        // A fault sent no status: its name stands in the status's place.
+        let (status, color) = if f.fault.is_empty() {
+            (f.status.to_string(), color)
+        } else {
+            (f.fault.clone(), "35")
+        };
         let mut line = String::new();
         let _ = write!(line, "{time} {} {} ", f.method, f.path);
         if self.ansi {
-            let _ = write!(line, "\x1b[{color}m{}\x1b[0m", f.status);
+            let _ = write!(line, "\x1b[{color}m{status}\x1b[0m");
         } else {
-            let _ = write!(line, "{}", f.status);
+            let _ = write!(line, "{status}");
         }
         let _ = write!(
             line,

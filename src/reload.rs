@@ -278,7 +278,11 @@ fn spec_dir(spec_path: &Path) -> PathBuf {
 /// a spec that failed its checks (a missing file is exactly such a failure) they are read
 /// leniently, so their folders can be watched for the fix.
 fn files_named(dir: &Path, spec: &Spec) -> Vec<PathBuf> {
-    let bodies = spec.routes.iter().filter_map(|r| r.response.file.as_ref());
+    let bodies = spec
+        .routes
+        .iter()
+        .flat_map(|r| r.all_responses())
+        .filter_map(|r| r.file.as_ref());
     let seeds = spec.resources.values().filter_map(|r| r.seed_file.as_ref());
     let folders = spec.statics.iter().map(|s| &s.dir);
     bodies

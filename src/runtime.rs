@@ -2,7 +2,6 @@
 //! route's conditions and its ready response. A reload builds a new one and swaps it in whole.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use actix_web::http::Method as HttpMethod;
 
@@ -10,12 +9,16 @@ use crate::files::resolve_inside;
 use std::sync::Arc;
 
 use crate::channels::{EmitDef, SseDef, WsDef};
+use crate::cors::Cors;
 use crate::matcher::Matcher;
+use crate::progress::STARTED;
 use crate::resources::http::Op;
 use crate::resources::{ResourceDef, Store, Stores, SyncReport};
-use crate::response::Prepared;
+use crate::response::{Prepared, Responder, negotiate};
 use crate::router::{Pattern, Router};
-use crate::spec::{Loaded, Method, Spec, duration};
+use crate::spec::duration::{self, Delay};
+use crate::spec::{Loaded, Method, Spec};
+use crate::template::functions::fnv1a;
 use crate::template::{Builder, Templates};
 
 /// One entry of the path tree: a spec route or a static folder.
@@ -31,21 +34,36 @@ pub struct Entry {
     pub action: Action,
     /// Messages to real-time subscribers once it has answered (successfully, for resources).
     pub emit: Arc<[EmitDef]>,
+    /// The route's scenario step, if it has one.
+    pub scenario: Option<Step>,
+    /// A fingerprint of the route's definition: the key of its answer count, which a reload
+    /// keeps exactly when the route is unchanged.
+    pub key: u64,
+}
+
+/// A route's part in a scenario.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub scenario: String,
+    /// Matches only in this state.
+    pub when: Option<String>,
+    /// Moves there after answering.
+    pub then: Option<String>,
 }
 
 #[derive(Debug)]
 pub enum Action {
-    Respond(Prepared),
+    Respond(Responder),
     /// An endpoint of the resource whose store is `runtime.stores[store]`.
     Resource {
         store: usize,
         op: Op,
-        delay: Option<Duration>,
+        delay: Option<Delay>,
     },
     /// Files under `root` (canonical); the route's catch-all capture is the file's path.
     Static {
         root: PathBuf,
-        delay: Option<Duration>,
+        delay: Option<Delay>,
     },
     /// The WebSocket channel `runtime.ws[i]`; a request that is no upgrade gets 426.
     WebSocket(usize),
@@ -79,6 +97,9 @@ pub struct Runtime {
     pub resource_emit: Vec<Arc<[EmitDef]>>,
     /// Every template of the spec, compiled.
     pub templates: Templates,
+    pub cors: Option<Cors>,
+    /// The scenarios routes name, each with the states they mention (`started` first).
+    pub scenarios: Vec<(String, Vec<String>)>,
 }
 
 impl Runtime {
@@ -108,8 +129,13 @@ impl Runtime {
             .server
             .delay
             .as_ref()
-            .map(|d| duration::parse(&d.0))
+            .map(|d| duration::parse_delay(&d.0))
             .transpose()?;
+        let cors = match &spec.server.cors {
+            Some(c) => Cors::compile(c)?,
+            None => None,
+        };
+        let mut scenarios: Vec<(String, Vec<String>)> = Vec::new();
         let mut router = Router::default();
         let mut entries = Vec::new();
         let mut templates = Builder::default();
@@ -127,11 +153,13 @@ impl Runtime {
             .map(|(i, r)| (format!("routes[{i}]"), r));
         for (label, r) in stub_routes.chain(spec_routes) {
             let pattern = Pattern::parse(&r.path).map_err(|e| format!("{label}.path: {e}"))?;
-            if let Some(f) = &r.response.file {
-                resolve(&loaded.dir, f).map_err(|e| format!("{label}: {e}"))?;
+            for response in r.all_responses() {
+                if let Some(f) = &response.file {
+                    resolve(&loaded.dir, f).map_err(|e| format!("{label}: {e}"))?;
+                }
             }
-            let prepared = Prepared::compile(&r.response, &loaded.dir, default_delay)
-                .map_err(|e| format!("{label}.response: {e}"))?;
+            let responder = responder(r, &loaded.dir, default_delay, &mut templates)
+                .map_err(|e| format!("{label}.{e}"))?;
             let matcher = r
                 .matcher
                 .as_ref()
@@ -139,15 +167,36 @@ impl Runtime {
                 .transpose()
                 .map_err(|e| format!("{label}.match: {e}"))?;
             let emit = emits(&r.emit, &mut templates, &label)?;
+            let scenario = r.scenario.as_ref().map(|name| Step {
+                scenario: name.clone(),
+                when: r.when.clone(),
+                then: r.then.clone(),
+            });
+            if let Some(step) = &scenario {
+                let states = match scenarios.iter_mut().find(|(n, _)| *n == step.scenario) {
+                    Some((_, states)) => states,
+                    None => {
+                        scenarios.push((step.scenario.clone(), vec![STARTED.to_owned()]));
+                        &mut scenarios.last_mut().expect("just pushed").1
+                    }
+                };
+                for s in step.when.iter().chain(&step.then) {
+                    if !states.contains(s) {
+                        states.push(s.clone());
+                    }
+                }
+            }
             router.insert(&pattern, entries.len());
             entries.push(Entry {
+                key: fnv1a(format!("{r:?}").as_bytes(), 0),
                 label: label.into(),
                 method: r.method,
                 path: r.path.clone(),
                 pattern,
                 matcher,
-                action: Action::Respond(prepared),
+                action: Action::Respond(responder),
                 emit,
+                scenario,
             });
         }
         let mut ws = Vec::new();
@@ -164,13 +213,15 @@ impl Runtime {
                 matcher: None,
                 action: Action::WebSocket(ws.len()),
                 emit: Arc::new([]),
+                scenario: None,
+                key: 0,
             });
             ws.push(Arc::new(def));
         }
         let mut sse = Vec::new();
         for (i, s) in spec.sse.iter().enumerate() {
             let label = format!("sse[{i}]");
-            let def = SseDef::compile(s).map_err(|e| format!("{label}: {e}"))?;
+            let def = SseDef::compile(s, &mut templates).map_err(|e| format!("{label}: {e}"))?;
             let pattern = Pattern::parse(&s.path).map_err(|e| format!("{label}.path: {e}"))?;
             router.insert(&pattern, entries.len());
             entries.push(Entry {
@@ -181,6 +232,8 @@ impl Runtime {
                 matcher: None,
                 action: Action::Sse(sse.len()),
                 emit: Arc::new([]),
+                scenario: None,
+                key: 0,
             });
             sse.push(Arc::new(def));
         }
@@ -214,6 +267,8 @@ impl Runtime {
                     // A write can land in another resource (`POST /users/1/posts`): its
                     // emits are the resource's, in `resource_emit`.
                     emit: Arc::new([]),
+                    scenario: None,
+                    key: 0,
                 });
             }
         }
@@ -243,6 +298,8 @@ impl Runtime {
                         delay: default_delay,
                     },
                     emit: Arc::new([]),
+                    scenario: None,
+                    key: 0,
                 });
             }
         }
@@ -259,10 +316,54 @@ impl Runtime {
                 sse,
                 resource_emit,
                 templates: templates.finish(),
+                cors,
+                scenarios,
             },
             report,
         ))
     }
+}
+
+/// A route's responses compiled: one, a sequence, or alternatives by `Accept`. Errors start
+/// with the key they are about (`response.body: ...`).
+fn responder(
+    r: &crate::spec::Route,
+    dir: &Path,
+    default_delay: Option<Delay>,
+    t: &mut Builder,
+) -> Result<Responder, String> {
+    if !r.responses.is_empty() {
+        let list = r
+            .responses
+            .iter()
+            .enumerate()
+            .map(|(i, resp)| {
+                Prepared::compile(resp, dir, default_delay, t, None)
+                    .map_err(|e| format!("responses[{i}]: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        return Ok(Responder::Sequence {
+            mode: r.sequence,
+            list,
+        });
+    }
+    if !r.content.is_empty() {
+        let list = r
+            .content
+            .iter()
+            .map(|(key, resp)| {
+                let types = negotiate::media_types(key);
+                let prepared = Prepared::compile(resp, dir, default_delay, t, Some(&types[0]))
+                    .map_err(|e| format!("content.{key}: {e}"))?;
+                Ok((types, prepared))
+            })
+            .collect::<Result<_, String>>()?;
+        return Ok(Responder::Negotiate(list));
+    }
+    let one = r.response.clone().unwrap_or_default();
+    Prepared::compile(&one, dir, default_delay, t, None)
+        .map(Responder::One)
+        .map_err(|e| format!("response: {e}"))
 }
 
 /// A route added at run time, with the id that removes it.

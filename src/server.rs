@@ -19,14 +19,18 @@ use futures_util::{FutureExt, StreamExt};
 use serde_json::{Value, json};
 
 use crate::channels::Hub;
+use crate::cors::Cors;
 use crate::journal::{Journal, Recorded};
 use crate::matcher::RequestView;
+use crate::progress::Progress;
 use crate::reload::{Reloader, Watcher};
 use crate::resources::Stores;
 use crate::router::request_segments;
-use crate::runtime::{Action, Entry, Runtime, static_file};
+use crate::runtime::{Action, Entry, Runtime, Step, static_file};
 use crate::session::{Session, Sessions};
 use crate::spec::{self, LoadError, Method};
+use crate::template::context::{self, Needs};
+use crate::template::functions;
 use crate::tls::{Tls, TlsSource};
 
 /// How to run a server.
@@ -63,6 +67,8 @@ pub struct ServeConfig {
     pub journal: usize,
     /// Most sessions (`X-Mockrig-Session`) kept at once; the least recently used goes first.
     pub max_sessions: usize,
+    /// Makes every random value (templates, `sequence: random`, delay ranges) reproducible.
+    pub seed: Option<u64>,
 }
 
 /// What one request or connection may use. Exceeding a limit gets the proper status, never a
@@ -118,6 +124,7 @@ impl ServeConfig {
             ready_file: None,
             journal: 1000,
             max_sessions: crate::session::DEFAULT_LIMIT,
+            seed: None,
         }
     }
 }
@@ -167,14 +174,20 @@ pub struct Shared {
     pub sessions: Sessions,
     /// Open WebSocket and SSE connections, across reloads.
     pub hub: Arc<Hub>,
+    /// Answer counts and scenario states of requests outside sessions.
+    pub progress: Progress,
+    /// `--seed`: random template values and choices reproducible from run to run.
+    pub seed: Option<u64>,
 }
 
 impl Shared {
     /// Everything back to how the spec starts it: resource data to the seeds, the journal
-    /// emptied, runtime stubs removed, every session dropped. (`POST /__mockrig/reset`.)
+    /// emptied, sequences and scenarios at their start, runtime stubs removed, every session
+    /// dropped. (`POST /__mockrig/reset`.)
     pub fn reset_all(&self) -> Result<(), String> {
         self.stores.reset(None)?;
         self.journal.clear();
+        self.progress.reset();
         self.sessions.clear();
         self.reloader.clear_stubs()
     }
@@ -275,6 +288,8 @@ impl Server {
             journal: Journal::new(config.journal),
             sessions: Sessions::new(config.max_sessions, config.journal),
             hub,
+            progress: Progress::default(),
+            seed: config.seed,
         });
         let tls_source = config.tls.clone().or_else(|| {
             loaded.spec.server.tls.as_ref().map(|t| TlsSource::Files {
@@ -316,6 +331,7 @@ impl Server {
                 })
                 .default_service(web::to(dispatch))
         })
+        .on_connect(crate::response::fault::on_connect)
         .client_request_timeout(limits.request_timeout)
         .keep_alive(limits.keep_alive)
         .max_connections(limits.max_connections);
@@ -555,6 +571,7 @@ async fn dispatch(
             body: answered.body,
             route: route.cloned(),
             status: answered.response.status().as_u16(),
+            fault: crate::response::fault::of(&answered.response),
             duration: started.elapsed(),
             nearest: answered.nearest,
         });
@@ -563,6 +580,7 @@ async fn dispatch(
 }
 
 fn log_request(req: &HttpRequest, response: &HttpResponse, route: Option<&str>, started: Instant) {
+    let fault = crate::response::fault::of(response);
     tracing::info!(
         target: crate::logs::REQUEST,
         method = %req.method(),
@@ -570,6 +588,7 @@ fn log_request(req: &HttpRequest, response: &HttpResponse, route: Option<&str>, 
         status = response.status().as_u16(),
         route = route.unwrap_or("-"),
         micros = started.elapsed().as_micros() as u64,
+        fault = fault.map(crate::response::fault::name),
     );
 }
 
@@ -604,6 +623,7 @@ async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> An
             path: req.path().to_owned(),
             channel: def.path.clone(),
             params,
+            seed: shared.seed,
         };
         let response = crate::channels::ws::accept(req, payload, def, conn).unwrap_or_else(|e| {
             json_error(
@@ -739,38 +759,6 @@ async fn read_body(
     Ok(body.freeze())
 }
 
-/// The response, and the index of the entry that answered; when none did, the nearest miss.
-/// What the templates of an `emit` see: the request (body parsed when JSON) and the path's
-/// parameters.
-fn emit_context(
-    req: &HttpRequest,
-    body: &Bytes,
-    pattern: &crate::router::Pattern,
-    segments: &[std::borrow::Cow<'_, str>],
-) -> Value {
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(body)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
-    };
-    let query: serde_json::Map<String, Value> =
-        serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-    json!({
-        "request": {
-            "method": req.method().as_str(),
-            "path": req.path(),
-            "query": query,
-            "body": body,
-        },
-        "params": pattern.params(segments),
-    })
-}
-
 /// A GET asking to upgrade to a WebSocket on a path with a WebSocket channel: the channel's
 /// entry and the path's parameters.
 fn websocket_upgrade(runtime: &Runtime, req: &HttpRequest) -> Option<(usize, Value)> {
@@ -794,6 +782,7 @@ fn websocket_upgrade(runtime: &Runtime, req: &HttpRequest) -> Option<(usize, Val
     })
 }
 
+/// The response, and the index of the entry that answered; when none did, the nearest miss.
 async fn answer(
     shared: &Shared,
     runtime: &Runtime,
@@ -801,13 +790,23 @@ async fn answer(
     body: &Bytes,
     session: Option<&Session>,
 ) -> (HttpResponse, Result<usize, Option<Value>>) {
+    let progress = session.map_or(&shared.progress, |s| &s.progress);
     let segments = request_segments(req.path());
     let view = RequestView::new(req, body);
     let method = req.method();
+    if let Some(cors) = &runtime.cors
+        && Cors::is_preflight(req)
+        && !has_options_route(runtime, &segments)
+    {
+        return (cors.preflight(req), Err(None));
+    }
     let found = runtime.router.find(&segments, |ids, captures| {
         ids.iter().find_map(|&id| {
             let entry = &runtime.entries[id];
-            if !entry.accepts(method) || !entry.matcher.as_ref().is_none_or(|m| m.matches(&view)) {
+            if !entry.accepts(method)
+                || !entry.matcher.as_ref().is_none_or(|m| m.matches(&view))
+                || !in_state(entry, progress)
+            {
                 return None;
             }
             match &entry.action {
@@ -827,23 +826,55 @@ async fn answer(
         })
     });
     let Some((index, file, id)) = found else {
-        let (response, nearest) = no_match(runtime, req, &segments, &view);
+        let (response, nearest) = no_match(runtime, req, &segments, &view, progress);
         return (response, Err(nearest));
     };
     let entry = &runtime.entries[index];
-    let delay = match &entry.action {
-        Action::Respond(p) => p.delay,
-        Action::Resource { delay, .. } | Action::Static { delay, .. } => *delay,
-        Action::WebSocket(_) | Action::Sse(_) => None,
-    };
-    if let Some(d) = delay.filter(|d| !d.is_zero()) {
+    if let Action::Resource { delay, .. } | Action::Static { delay, .. } = &entry.action
+        && let Some(d) = crate::response::draw(*delay)
+    {
         actix_web::rt::time::sleep(d).await;
     }
     let response = match &entry.action {
-        Action::Respond(p) => {
-            let response = p.respond(req, &entry.label).await;
+        Action::Respond(responder) => {
+            // Only routes whose answer can vary count their answers; a static one costs
+            // nothing here.
+            let n = if responder.counted() {
+                let n = progress.hit(entry.key);
+                functions::reseed(shared.seed, entry.key, n);
+                n
+            } else {
+                0
+            };
+            let mut response = match responder.choose(req, n) {
+                Ok(prepared) => {
+                    if let Some(d) = prepared.delay() {
+                        actix_web::rt::time::sleep(d).await;
+                    }
+                    let ctx = prepared.needs.map(|needs| {
+                        let params = entry.pattern.params(&segments);
+                        let ctx = context::request(req, body, params, needs);
+                        minijinja::Value::from(minijinja::value::Serde(&ctx))
+                    });
+                    prepared
+                        .respond(req, &entry.label, &runtime.templates, ctx.as_ref())
+                        .await
+                }
+                Err(not_acceptable) => *not_acceptable,
+            };
+            if responder.negotiates() {
+                response
+                    .headers_mut()
+                    .append(header::VARY, HeaderValue::from_static("Accept"));
+            }
+            if let Some(step) = &entry.scenario
+                && let Some(then) = &step.then
+            {
+                progress.set_state(&step.scenario, then);
+            }
             if !entry.emit.is_empty() {
-                let ctx = emit_context(req, body, &entry.pattern, &segments);
+                let params = entry.pattern.params(&segments);
+                let ctx = context::request(req, body, params, Needs { body: true });
                 for e in entry.emit.iter() {
                     crate::channels::emit(&shared.hub, &runtime.templates, e, &ctx, || {
                         ctx["request"]["body"].clone()
@@ -864,12 +895,14 @@ async fn answer(
         }
         Action::Sse(i) => {
             let path = req.path().to_owned();
+            let params = entry.pattern.params(&segments);
             crate::channels::sse::subscribe(
                 req,
                 &runtime.sse[*i],
                 shared.hub.clone(),
                 shared.live.clone(),
                 path,
+                context::request(req, body, params, Needs::default()),
             )
         }
         Action::Resource { store, op, .. } => {
@@ -888,7 +921,8 @@ async fn answer(
                 && let Some(i) = runtime.stores.iter().position(|s| s.def.name == w.resource)
                 && !runtime.resource_emit[i].is_empty()
             {
-                let mut ctx = emit_context(req, body, &entry.pattern, &segments);
+                let params = entry.pattern.params(&segments);
+                let mut ctx = context::request(req, body, params, Needs { body: true });
                 ctx["action"] = json!(w.action);
                 ctx["resource"] = json!(w.resource);
                 ctx["record"] = w.record.clone();
@@ -921,6 +955,31 @@ async fn answer(
     (response, Ok(index))
 }
 
+/// Whether the entry's scenario (if any) is in the state it waits for.
+fn in_state(entry: &Entry, progress: &Progress) -> bool {
+    match &entry.scenario {
+        Some(Step {
+            scenario,
+            when: Some(when),
+            ..
+        }) => progress.is_in(scenario, when),
+        _ => true,
+    }
+}
+
+/// Whether the spec answers OPTIONS on this path itself: then a CORS preflight is its to
+/// answer.
+fn has_options_route(runtime: &Runtime, segments: &[std::borrow::Cow<'_, str>]) -> bool {
+    runtime
+        .router
+        .find(segments, |ids, _| {
+            ids.iter()
+                .any(|&id| runtime.entries[id].method == Method::Options)
+                .then_some(())
+        })
+        .is_some()
+}
+
 const METHOD_ORDER: [Method; 7] = [
     Method::Get,
     Method::Head,
@@ -938,6 +997,7 @@ fn no_match(
     req: &HttpRequest,
     segments: &[std::borrow::Cow<'_, str>],
     view: &RequestView<'_>,
+    progress: &Progress,
 ) -> (HttpResponse, Option<Value>) {
     let mut allowed: BTreeSet<usize> = BTreeSet::new();
     let mut path_known = false;
@@ -984,10 +1044,12 @@ fn no_match(
             res.headers_mut().insert(header::ALLOW, v);
         }
         // For the journal's `/unmatched`: the route the request was nearest to.
-        let nearest = near_misses(runtime, req, segments, view).into_iter().next();
+        let nearest = near_misses(runtime, req, segments, view, progress)
+            .into_iter()
+            .next();
         return (res, nearest);
     }
-    let misses = near_misses(runtime, req, segments, view);
+    let misses = near_misses(runtime, req, segments, view, progress);
     let nearest = misses.first().cloned();
     let res = json_error(
         StatusCode::NOT_FOUND,
@@ -1011,6 +1073,7 @@ fn near_misses(
     req: &HttpRequest,
     segments: &[std::borrow::Cow<'_, str>],
     view: &RequestView<'_>,
+    progress: &Progress,
 ) -> Vec<Value> {
     let mut scored: Vec<(usize, usize, &str, Value)> = Vec::new();
     for (order, entry) in runtime.entries.iter().enumerate() {
@@ -1035,6 +1098,16 @@ fn near_misses(
                     let fails = m.failures(view, usize::MAX);
                     score += fails.len();
                     failed.extend(fails.into_iter().map(|f| json!(f)));
+                }
+                if !in_state(entry, progress)
+                    && let Some(step) = &entry.scenario
+                {
+                    score += 1;
+                    failed.push(json!({
+                        "criterion": format!("scenario.{}", step.scenario),
+                        "expected": step.when,
+                        "actual": progress.state(&step.scenario),
+                    }));
                 }
                 if let Action::Static { .. } = entry.action {
                     score += 1;

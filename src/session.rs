@@ -15,6 +15,7 @@ use actix_web::HttpRequest;
 use serde_json::Value;
 
 use crate::journal::Journal;
+use crate::progress::Progress;
 use crate::resources::{self, Store};
 
 pub const HEADER: &str = "x-mockrig-session";
@@ -29,6 +30,8 @@ pub struct Session {
     pub name: String,
     stores: Mutex<HashMap<String, Arc<Store>>>,
     pub journal: Journal,
+    /// The session's own answer counts and scenario states.
+    pub progress: Progress,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -147,6 +150,7 @@ impl Sessions {
             name: name.to_owned(),
             stores: Mutex::new(HashMap::new()),
             journal: Journal::for_session(self.journal_capacity),
+            progress: Progress::default(),
         }
     }
 

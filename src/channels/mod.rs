@@ -168,12 +168,32 @@ impl SseEvent {
     }
 }
 
+/// One event of a stream's script: `data` may hold templates.
+#[derive(Debug, Clone)]
+pub struct Scripted {
+    pub event: Option<String>,
+    /// Fixed, as `Last-Event-ID` is matched against it.
+    pub id: Option<String>,
+    pub data: Option<Tpl>,
+}
+
+impl Scripted {
+    /// The event to send; `ctx` has `request`, `params` and `counter`.
+    pub fn render(&self, templates: &Templates, ctx: &Value) -> SseEvent {
+        SseEvent {
+            event: self.event.clone(),
+            id: self.id.clone(),
+            data: self.data.as_ref().map(|d| templates.render(d, ctx)),
+        }
+    }
+}
+
 /// An SSE stream, compiled.
 #[derive(Debug)]
 pub struct SseDef {
     pub path: String,
     pub retry: Option<u64>,
-    pub events: Vec<SseEvent>,
+    pub events: Vec<Scripted>,
     pub every: Option<Duration>,
     pub repeat: bool,
     pub keep_alive: Duration,
@@ -184,19 +204,21 @@ fn scalar(v: &Option<spec::HeaderValues>) -> Option<String> {
 }
 
 impl SseDef {
-    pub fn compile(s: &spec::SseStream) -> Result<SseDef, String> {
+    pub fn compile(s: &spec::SseStream, t: &mut Builder) -> Result<SseDef, String> {
         Ok(SseDef {
             path: s.path.clone(),
             retry: s.retry,
             events: s
                 .events
                 .iter()
-                .map(|e| SseEvent {
-                    event: e.event.clone(),
-                    id: scalar(&e.id),
-                    data: e.data.clone(),
+                .map(|e| {
+                    Ok(Scripted {
+                        event: e.event.clone(),
+                        id: scalar(&e.id),
+                        data: e.data.as_ref().map(|d| t.json(d)).transpose()?,
+                    })
                 })
-                .collect(),
+                .collect::<Result<_, String>>()?,
             every: s
                 .every
                 .as_ref()

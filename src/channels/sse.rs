@@ -7,6 +7,7 @@ use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
 use arc_swap::ArcSwap;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::{Hub, SseDef};
@@ -16,12 +17,14 @@ use crate::runtime::Runtime;
 const QUEUE: usize = 256;
 
 /// Starts a stream for one subscriber at the concrete `path` of channel `channel`.
+/// `ctx` is what the events' templates see (`request`, `params`); `counter` is added per event.
 pub fn subscribe(
     req: &HttpRequest,
     def: &Arc<SseDef>,
     hub: Arc<Hub>,
     live: Arc<ArcSwap<Runtime>>,
     path: String,
+    ctx: Value,
 ) -> HttpResponse {
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
     let (id, stop) = hub.add_sse(&path, &def.path, tx.clone());
@@ -52,6 +55,7 @@ pub fn subscribe(
         start,
         (hub.clone(), path.clone(), id, stop),
         live,
+        ctx,
     ));
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -74,8 +78,16 @@ async fn script(
     mut next: usize,
     (hub, path, id, stop): (Arc<Hub>, String, u64, Arc<tokio::sync::Notify>),
     live: Arc<ArcSwap<Runtime>>,
+    mut ctx: Value,
 ) {
     let mut def = def;
+    let mut sent: u64 = 0;
+    // The event ready to go: rendered with the runtime's templates and the count so far.
+    let mut render = |e: &super::Scripted, templates: &crate::template::Templates| {
+        sent += 1;
+        ctx["counter"] = json!(sent);
+        e.render(templates, &ctx).encode()
+    };
     // An opening comment flushes the headers at once, before the first event is due.
     let mut head = String::from(": mockrig\n");
     if let Some(retry) = def.retry {
@@ -84,8 +96,9 @@ async fn script(
     head.push('\n');
     let mut alive = tx.send(Bytes::from(head)).await.is_ok();
     if alive && def.every.is_none() {
+        let templates = live.load().templates.clone();
         for e in def.events.iter().skip(next) {
-            if tx.send(e.encode()).await.is_err() {
+            if tx.send(render(e, &templates)).await.is_err() {
                 alive = false;
                 break;
             }
@@ -103,7 +116,8 @@ async fn script(
                 alive = tx.send(Bytes::from_static(b": keep-alive\n\n")).await.is_ok();
             }
             _ = async { every.as_mut().expect("guarded").tick().await }, if every.is_some() => {
-                match live.load().sse_channel(&def.path) {
+                let runtime = live.load();
+                match runtime.sse_channel(&def.path) {
                     Some(d) => def = d.clone(),
                     None => break,
                 }
@@ -115,7 +129,9 @@ async fn script(
                         continue;
                     }
                 }
-                alive = tx.send(def.events[next].encode()).await.is_ok();
+                let event = render(&def.events[next], &runtime.templates);
+                drop(runtime);
+                alive = tx.send(event).await.is_ok();
                 next += 1;
             }
         }

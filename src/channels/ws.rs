@@ -28,6 +28,23 @@ pub struct Connection {
     /// The path as declared (`/ws/rooms/{room}`): the channel's identity across reloads.
     pub channel: String,
     pub params: Value,
+    /// `--seed`: the messages' random values follow from it, the path and the counter.
+    pub seed: Option<u64>,
+}
+
+impl Connection {
+    fn reseed(&self, salt: u64, n: u64) {
+        reseed(self.seed, &self.path, salt, n);
+    }
+}
+
+/// Makes the next rendering's random values reproducible under `--seed`: they depend on the
+/// concrete path, which kind of message (`salt`) and its counter.
+fn reseed(seed: Option<u64>, path: &str, salt: u64, n: u64) {
+    if seed.is_some() {
+        let key = crate::template::functions::fnv1a(path.as_bytes(), salt);
+        crate::template::functions::reseed(seed, key, n);
+    }
 }
 
 /// Completes the handshake (choosing a subprotocol the channel lists) and starts the
@@ -124,6 +141,7 @@ async fn run(
         return;
     };
     let ctx = json!({"params": conn.params, "counter": 0});
+    conn.reseed(1, 0);
     let mut open = send_all(
         &mut session,
         &def.on_connect,
@@ -216,6 +234,7 @@ async fn run(
                 follow!();
                 if let Some((_, msgs)) = &def.every {
                     let ctx = json!({"params": conn.params, "counter": ticks});
+                    conn.reseed(2, ticks);
                     open = send_all(&mut session, msgs, &templates, &ctx, send_limit(&def)).await;
                 }
             }
@@ -270,6 +289,7 @@ async fn incoming(
                 "counter": state.received,
             });
             if reply.delay.is_zero() {
+                conn.reseed(3, state.received);
                 if !send_all(session, &reply.send, templates, &ctx, limit).await {
                     return false;
                 }
@@ -281,10 +301,12 @@ async fn incoming(
                     reply.delay,
                     state.delayed.clone(),
                 );
+                let (seed, path, n) = (conn.seed, conn.path.clone(), state.received);
                 // On the worker's local set, like the connection: the reply may outlive a
                 // message loop that is busy, but not the connection (sends fail once closed).
                 actix_web::rt::spawn(async move {
                     actix_web::rt::time::sleep(delay).await;
+                    reseed(seed, &path, 3, n);
                     send_all(&mut s, &send, &t, &ctx, limit).await;
                     delayed.fetch_sub(1, Ordering::Relaxed);
                 });

@@ -261,13 +261,84 @@ pub struct Emit {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
-    /// Delay before every response that sets no `delay` of its own, e.g. `150ms` or `1s`.
+    /// Delay before every response that sets no `delay` of its own: `150ms`, `1s`, or a range
+    /// `100ms..500ms` (a random time within it).
     #[serde(default)]
-    pub delay: Option<DurationText>,
+    pub delay: Option<DelayText>,
+    /// Cross-origin requests from browsers: `true` allows any origin (reflected, with
+    /// credentials) and answers preflights; or the detailed form.
+    #[serde(default)]
+    pub cors: Option<Cors>,
     /// Serve HTTPS with this certificate and key (PEM files relative to the spec). The
     /// `--tls-*` flags override it; it is read at start, not on reload.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
+}
+
+/// CORS: `true`/`false`, or the detailed form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cors {
+    Enabled(bool),
+    Detailed(CorsPolicy),
+}
+
+/// Which browser origins may call the mock, and what they may send and read.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CorsPolicy {
+    /// Allowed origins (`https://app.example.com`); `*` or none: any origin.
+    #[serde(default)]
+    pub origins: Vec<String>,
+    /// Methods allowed in preflights; none: the method the browser asks for.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Request headers allowed in preflights; none: the headers the browser asks for.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Response headers the page may read; none: every header of the response.
+    #[serde(default)]
+    pub expose: Vec<String>,
+    /// How long a browser may cache a preflight, in seconds (`Access-Control-Max-Age`).
+    #[serde(default)]
+    pub max_age: Option<u64>,
+    /// Allow cookies and `Authorization` (`fetch(..., {credentials: 'include'})`); default true.
+    #[serde(default = "yes")]
+    pub credentials: bool,
+}
+
+impl<'de> Deserialize<'de> for Cors {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Cors;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "true, false, or {origins, methods, headers, expose, max_age, credentials}",
+                )
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Cors, E> {
+                Ok(Cors::Enabled(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Cors, A::Error> {
+                CorsPolicy::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Cors::Detailed)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Cors {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Cors".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let detailed = g.subschema_for::<CorsPolicy>();
+        schemars::json_schema!({
+            "description": "true (any origin, reflected, with credentials), false, or the detailed form.",
+            "anyOf": [ { "type": "boolean" }, detailed ]
+        })
+    }
 }
 
 /// A PEM certificate chain and its private key.
@@ -332,12 +403,57 @@ pub struct Route {
     /// Conditions the request must meet as well; when they fail, the next route is tried.
     #[serde(default, rename = "match")]
     pub matcher: Option<Match>,
-    /// What to answer.
+    /// What to answer (default: an empty 200). A route has one of `response`, `responses` and
+    /// `content`.
     #[serde(default)]
-    pub response: Response,
+    pub response: Option<Response>,
+    /// Answers given one after another, as set by `sequence`.
+    #[serde(default)]
+    pub responses: Vec<Response>,
+    /// How `responses` follow each other: `last` (the default: the last one repeats), `cycle`
+    /// (start over), `random` (by `weight`).
+    #[serde(default)]
+    pub sequence: Sequence,
+    /// Alternative responses by the request's `Accept` header, keyed by a media type
+    /// (`application/xml`) or a short name (`json`, `xml`, `html`, `text`, `csv`, `yaml`); the
+    /// first is the default.
+    #[serde(default, deserialize_with = "unique_keys")]
+    pub content: IndexMap<String, Response>,
+    /// A state machine this route belongs to; every scenario starts in `started`.
+    #[serde(default)]
+    pub scenario: Option<String>,
+    /// Only match while the scenario is in this state.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Move the scenario to this state after answering.
+    #[serde(default)]
+    pub then: Option<String>,
     /// Messages sent to WebSocket or SSE subscribers when this route answers.
     #[serde(default)]
     pub emit: Vec<Emit>,
+}
+
+impl Route {
+    /// The responses this route may give, in the order written.
+    pub fn all_responses(&self) -> impl Iterator<Item = &Response> {
+        self.response
+            .iter()
+            .chain(&self.responses)
+            .chain(self.content.values())
+    }
+}
+
+/// How a route's `responses` follow each other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Sequence {
+    /// One after another; the last repeats.
+    #[default]
+    Last,
+    /// One after another, then from the first again.
+    Cycle,
+    /// A random one each time, by `weight`.
+    Random,
 }
 
 /// HTTP methods a route can answer.
@@ -424,9 +540,32 @@ pub struct Response {
     /// A file relative to the spec, inside its folder; content type from the extension.
     #[serde(default)]
     pub file: Option<String>,
-    /// Wait this long before answering, e.g. `200ms` or `1.5s`.
+    /// Wait this long before answering: `200ms`, `1.5s`, or a range `100ms..500ms`.
     #[serde(default)]
-    pub delay: Option<DurationText>,
+    pub delay: Option<DelayText>,
+    /// Fail the way networks fail: `reset` (the connection is reset, no response), `empty`
+    /// (the headers, then the connection closes), `malformed` (bytes that are not HTTP).
+    #[serde(default)]
+    pub fault: Option<Fault>,
+    /// Send the body slowly, in chunks at this rate: `1KiB/s`, `500B/s`, `2MB/s`.
+    #[serde(default)]
+    pub throttle: Option<String>,
+    /// With `sequence: random`: how often this response is picked, relative to the others
+    /// (default 1).
+    #[serde(default)]
+    pub weight: Option<f64>,
+}
+
+/// A network failure instead of a response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Fault {
+    /// The connection is reset (TCP RST) before any response.
+    Reset,
+    /// The status line and headers, then the connection closes before the body.
+    Empty,
+    /// Garbage that is not HTTP, then the connection closes.
+    Malformed,
 }
 
 /// Reads a map in which a key given twice is an error; serde_yaml would keep the last one and
@@ -473,9 +612,22 @@ impl Default for Response {
             text: None,
             file: None,
             delay: None,
+            fault: None,
+            throttle: None,
+            weight: None,
         }
     }
 }
+
+/// A delay: a duration (`250ms`) or a range of them (`100ms..500ms`); checked by the validator.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct DelayText(
+    #[schemars(regex(
+        pattern = r"^\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m)?\s*(\.\.\s*[0-9]+(\.[0-9]+)?\s*(ms|s|m)?\s*)?$"
+    ))]
+    pub String,
+);
 
 /// A duration such as `250ms`, `2s`, `1.5s` or `1m`; checked by the validator.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]

@@ -135,9 +135,12 @@ pub fn validate(spec: &Spec, base: &Base<'_>) -> Vec<Problem> {
 
 pub fn server(s: &ServerSettings, base: &Base<'_>, out: &mut Problems) {
     if let Some(d) = &s.delay
-        && let Err(e) = duration::parse(&d.0)
+        && let Err(e) = duration::parse_delay(&d.0)
     {
         out.value(at(&[], &["server", "delay"]), e);
+    }
+    if let Some(super::Cors::Detailed(c)) = &s.cors {
+        cors(c, out);
     }
     if let Some(tls) = &s.tls {
         for (key, file) in [("cert", &tls.cert), ("key", &tls.key)] {
@@ -148,6 +151,42 @@ pub fn server(s: &ServerSettings, base: &Base<'_>, out: &mut Problems) {
                 ),
                 Ok(_) => {}
                 Err(e) => out.value(at(&[], &["server", "tls", key]), e.to_string()),
+            }
+        }
+    }
+}
+
+fn cors(c: &super::CorsPolicy, out: &mut Problems) {
+    let key = |k: &str, i: usize| {
+        let mut p = at(&[], &["server", "cors", k]);
+        p.push(Seg::Index(i));
+        p
+    };
+    for (i, o) in c.origins.iter().enumerate() {
+        let origin_ok = o == "*"
+            || o.split_once("://").is_some_and(|(scheme, host)| {
+                matches!(scheme, "http" | "https")
+                    && !host.trim_end_matches('/').is_empty()
+                    && !host.trim_end_matches('/').contains(['/', ' ', '*'])
+            });
+        if !origin_ok {
+            out.value(
+                key("origins", i),
+                format!(
+                    "'{o}' is not an origin (scheme://host[:port], e.g. http://localhost:5173) or *"
+                ),
+            );
+        }
+    }
+    for (i, m) in c.methods.iter().enumerate() {
+        if actix_web::http::Method::from_bytes(m.as_bytes()).is_err() || m.is_empty() {
+            out.value(key("methods", i), format!("'{m}' is not an HTTP method"));
+        }
+    }
+    for (what, list) in [("headers", &c.headers), ("expose", &c.expose)] {
+        for (i, h) in list.iter().enumerate() {
+            if HeaderName::from_bytes(h.as_bytes()).is_err() {
+                out.value(key(what, i), format!("'{h}' is not a header name"));
             }
         }
     }
@@ -202,7 +241,7 @@ pub fn resource(name: &str, r: &Resource, base: &Base<'_>, out: &mut Problems) {
         out.value(at(&here, &["id"]), "the id field needs a name");
     }
     for (i, e) in r.emit.iter().enumerate() {
-        emit(&at(&here, &["emit"]), i, e, out);
+        emit(&at(&here, &["emit"]), i, e, RESOURCE_EMIT_NAMES, out);
     }
     if let Err(e) = seed::read(r, base.dir) {
         let key = if r.seed_file.is_some() {
@@ -230,9 +269,91 @@ pub fn route(i: usize, r: &Route, base: &Base<'_>, out: &mut Problems) {
             }
         }
     }
-    response(&at(&here, &["response"]), &r.response, base, out);
+    let given: Vec<&str> = [
+        ("response", r.response.is_some()),
+        ("responses", !r.responses.is_empty()),
+        ("content", !r.content.is_empty()),
+    ]
+    .iter()
+    .filter(|k| k.1)
+    .map(|k| k.0)
+    .collect();
+    for extra in given.iter().skip(1) {
+        out.key(
+            at(&here, &[extra]),
+            format!(
+                "a route has one of response, responses and content; {} is already given",
+                given[0]
+            ),
+        );
+    }
+    if let Some(resp) = &r.response {
+        response(&at(&here, &["response"]), resp, base, out);
+        weight_only_in_random(&at(&here, &["response"]), resp, out);
+    }
+    for (j, resp) in r.responses.iter().enumerate() {
+        let mut p = at(&here, &["responses"]);
+        p.push(Seg::Index(j));
+        response(&p, resp, base, out);
+        if r.sequence != super::Sequence::Random {
+            weight_only_in_random(&p, resp, out);
+        } else if let Some(w) = resp.weight
+            && !(w.is_finite() && w > 0.0)
+        {
+            out.value(at(&p, &["weight"]), "a weight must be a number above 0");
+        }
+    }
+    if r.sequence != super::Sequence::Last && r.responses.is_empty() {
+        out.key(
+            at(&here, &["sequence"]),
+            "sequence orders `responses:`; this route has none",
+        );
+    }
+    for (key, resp) in &r.content {
+        let p = at(&here, &["content", key]);
+        if !crate::response::negotiate::is_valid_key(key) {
+            let hint =
+                super::diagnose::did_you_mean(key, &["json", "xml", "html", "text", "csv", "yaml"])
+                    .map(|k| format!(", did you mean '{k}'?"))
+                    .unwrap_or_default();
+            out.key(
+                p.clone(),
+                format!("'{key}' is not a media type (type/subtype) or one of json, xml, html, text, csv, yaml{hint}"),
+            );
+        }
+        response(&p, resp, base, out);
+        weight_only_in_random(&p, resp, out);
+    }
+    if r.scenario.is_none() {
+        for (key, v) in [("when", &r.when), ("then", &r.then)] {
+            if v.is_some() {
+                out.key(
+                    at(&here, &[key]),
+                    format!("{key} needs a scenario: on the route"),
+                );
+            }
+        }
+    }
+    for (key, v) in [
+        ("scenario", &r.scenario),
+        ("when", &r.when),
+        ("then", &r.then),
+    ] {
+        if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            out.value(at(&here, &[key]), "must not be empty");
+        }
+    }
     for (j, e) in r.emit.iter().enumerate() {
-        emit(&at(&here, &["emit"]), j, e, out);
+        emit(&at(&here, &["emit"]), j, e, ROUTE_EMIT_NAMES, out);
+    }
+}
+
+fn weight_only_in_random(here: &[Seg], r: &Response, out: &mut Problems) {
+    if r.weight.is_some() {
+        out.key(
+            at(here, &["weight"]),
+            "weight picks among `responses:` with `sequence: random`",
+        );
     }
 }
 
@@ -253,17 +374,70 @@ fn duration_at(d: &Option<super::DurationText>, key: KeyPath, out: &mut Problems
     }
 }
 
-fn template(s: &str, key: KeyPath, out: &mut Problems) {
-    if let Err(e) = crate::template::Builder::default().text(s) {
-        out.value(key, e);
+/// A text template: its syntax, and the names it reads (`known`: what its context has).
+fn template(s: &str, key: KeyPath, known: &[&str], out: &mut Problems) {
+    let mut b = crate::template::Builder::default();
+    match b.text(s) {
+        Ok(tpl) => unknown_names(&b, &tpl, key, known, out),
+        Err(e) => out.value(key, e),
     }
 }
 
-fn templates_in(v: &serde_json::Value, key: KeyPath, out: &mut Problems) {
-    if let Err(e) = crate::template::Builder::default().json(v) {
-        out.value(key, e);
+/// Every templated string inside a JSON value, each reported at its own key.
+fn templates_in(v: &serde_json::Value, key: KeyPath, known: &[&str], out: &mut Problems) {
+    match v {
+        serde_json::Value::String(text) if crate::template::is_template(text) => {
+            let mut b = crate::template::Builder::default();
+            match b.json(v) {
+                Ok(tpl) => unknown_names(&b, &tpl, key, known, out),
+                Err(e) => out.value(key, e),
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let mut k = key.clone();
+                k.push(Seg::Index(i));
+                templates_in(item, k, known, out);
+            }
+        }
+        serde_json::Value::Object(m) => {
+            for (name, item) in m {
+                let mut k = key.clone();
+                k.push(Seg::Key(name.clone()));
+                templates_in(item, k, known, out);
+            }
+        }
+        _ => {}
     }
 }
+
+fn unknown_names(
+    b: &crate::template::Builder,
+    tpl: &crate::template::Tpl,
+    key: KeyPath,
+    known: &[&str],
+    out: &mut Problems,
+) {
+    for name in b.unknown_names(tpl, known) {
+        let hint = super::diagnose::did_you_mean(&name, known)
+            .map(|k| format!(", did you mean '{k}'?"))
+            .unwrap_or_default();
+        out.value(
+            key.clone(),
+            format!(
+                "template: unknown name '{name}' (here: {}, and the functions){hint}",
+                known.join(", ")
+            ),
+        );
+    }
+}
+
+/// What the templates of each place see.
+const RESPONSE_NAMES: &[&str] = crate::response::TEMPLATE_NAMES;
+const MESSAGE_NAMES: &[&str] = &["message", "params", "counter"];
+const SSE_NAMES: &[&str] = &["request", "params", "counter"];
+const ROUTE_EMIT_NAMES: &[&str] = &["request", "params"];
+const RESOURCE_EMIT_NAMES: &[&str] = &["request", "params", "action", "resource", "record"];
 
 fn message(here: &[Seg], m: &WsMessage, out: &mut Problems) {
     match (&m.text, &m.json) {
@@ -272,8 +446,8 @@ fn message(here: &[Seg], m: &WsMessage, out: &mut Problems) {
             "a message is either text or json, not both",
         ),
         (None, None) => out.value(here.to_vec(), "a message needs text or json"),
-        (Some(t), None) => template(t, at(here, &["text"]), out),
-        (None, Some(j)) => templates_in(j, at(here, &["json"]), out),
+        (Some(t), None) => template(t, at(here, &["text"]), MESSAGE_NAMES, out),
+        (None, Some(j)) => templates_in(j, at(here, &["json"]), MESSAGE_NAMES, out),
     }
 }
 
@@ -348,6 +522,9 @@ pub fn sse(i: usize, s: &SseStream, out: &mut Problems) {
         let mut p = at(&here, &["events"]);
         p.push(Seg::Index(j));
         sse_fields(&p, e.event.as_deref(), e.id.as_ref(), out);
+        if let Some(d) = &e.data {
+            templates_in(d, at(&p, &["data"]), SSE_NAMES, out);
+        }
     }
 }
 
@@ -373,7 +550,7 @@ fn sse_fields(
     }
 }
 
-fn emit(base: &[Seg], i: usize, e: &Emit, out: &mut Problems) {
+fn emit(base: &[Seg], i: usize, e: &Emit, known: &[&str], out: &mut Problems) {
     let mut here = base.to_vec();
     here.push(Seg::Index(i));
     match (&e.websocket, &e.sse) {
@@ -404,23 +581,21 @@ fn emit(base: &[Seg], i: usize, e: &Emit, out: &mut Problems) {
     }
     for (key, v) in [("json", &e.json), ("data", &e.data)] {
         if let Some(v) = v {
-            templates_in(v, at(&here, &[key]), out);
+            templates_in(v, at(&here, &[key]), known, out);
         }
     }
-    if let Some(t) = &e.text {
-        template(t, at(&here, &["text"]), out);
-    }
     for (key, v) in [
+        ("text", &e.text),
         ("websocket", &e.websocket),
         ("sse", &e.sse),
         ("event", &e.event),
     ] {
         if let Some(v) = v {
-            template(v, at(&here, &[key]), out);
+            template(v, at(&here, &[key]), known, out);
         }
     }
     if let Some(id) = e.id.as_ref().and_then(|id| id.0.first()) {
-        template(id, at(&here, &["id"]), out);
+        template(id, at(&here, &["id"]), known, out);
     }
     if e.websocket.is_some() && (e.event.is_some() || e.id.is_some()) {
         out.value(here.clone(), "event and id belong to sse emits");
@@ -520,7 +695,9 @@ fn response(here: &[Seg], r: &Response, base: &Base<'_>, out: &mut Problems) {
             );
         }
         for v in &values.0 {
-            if HeaderValue::from_str(v).is_err() {
+            if crate::template::is_template(v) {
+                template(v, at(here, &["headers", name]), RESPONSE_NAMES, out);
+            } else if HeaderValue::from_str(v).is_err() {
                 out.value(
                     at(here, &["headers", name]),
                     format!(
@@ -555,8 +732,25 @@ fn response(here: &[Seg], r: &Response, base: &Base<'_>, out: &mut Problems) {
         }
     }
     if let Some(d) = &r.delay
-        && let Err(e) = duration::parse(&d.0)
+        && let Err(e) = duration::parse_delay(&d.0)
     {
         out.value(at(here, &["delay"]), e);
+    }
+    if let Some(t) = &r.throttle
+        && let Err(e) = duration::parse_rate(t)
+    {
+        out.value(at(here, &["throttle"]), e);
+    }
+    if r.fault.is_some() && r.throttle.is_some() {
+        out.key(
+            at(here, &["throttle"]),
+            "a response with a fault sends no body to throttle",
+        );
+    }
+    if let Some(b) = &r.body {
+        templates_in(b, at(here, &["body"]), RESPONSE_NAMES, out);
+    }
+    if let Some(t) = &r.text {
+        template(t, at(here, &["text"]), RESPONSE_NAMES, out);
     }
 }

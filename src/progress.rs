@@ -1,0 +1,75 @@
+//! What changes as requests arrive: how many times each route has answered (for sequences and
+//! for reproducible random values) and the state of each scenario.
+//!
+//! Kept outside the runtime, so a reload keeps both: a route keeps its count as long as its
+//! definition is unchanged (counts are keyed by a fingerprint of the route), and a scenario
+//! keeps its state while its name exists. The shared requests have one `Progress`; each
+//! session has its own. `POST /__mockrig/reset` starts both over.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+/// The state every scenario starts in.
+pub const STARTED: &str = "started";
+
+#[derive(Default)]
+pub struct Progress {
+    hits: Mutex<HashMap<u64, u64>>,
+    scenarios: Mutex<HashMap<String, String>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Progress {
+    /// How many times the route with fingerprint `key` answered before, counting this one.
+    pub fn hit(&self, key: u64) -> u64 {
+        let mut hits = lock(&self.hits);
+        let n = hits.entry(key).or_insert(0);
+        let before = *n;
+        *n += 1;
+        before
+    }
+
+    /// The scenario's current state.
+    pub fn state(&self, scenario: &str) -> String {
+        lock(&self.scenarios)
+            .get(scenario)
+            .cloned()
+            .unwrap_or_else(|| STARTED.to_owned())
+    }
+
+    pub fn is_in(&self, scenario: &str, state: &str) -> bool {
+        match lock(&self.scenarios).get(scenario) {
+            Some(s) => s == state,
+            None => state == STARTED,
+        }
+    }
+
+    pub fn set_state(&self, scenario: &str, state: &str) {
+        lock(&self.scenarios).insert(scenario.to_owned(), state.to_owned());
+    }
+
+    /// Counts and scenarios back to the start.
+    pub fn reset(&self) {
+        lock(&self.hits).clear();
+        lock(&self.scenarios).clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_states() {
+        let p = Progress::default();
+        assert_eq!((p.hit(7), p.hit(7), p.hit(8)), (0, 1, 0));
+        assert!(p.is_in("checkout", STARTED));
+        p.set_state("checkout", "paid");
+        assert!(p.is_in("checkout", "paid") && !p.is_in("checkout", STARTED));
+        p.reset();
+        assert_eq!((p.hit(7), p.state("checkout").as_str()), (0, STARTED));
+    }
+}

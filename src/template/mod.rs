@@ -1,0 +1,310 @@
+//! Templated values: JSON (or text) in the spec whose strings may hold `{{ … }}`.
+//!
+//! Everything is compiled when the spec loads, into one minijinja environment per runtime; a
+//! value without any template is kept as finished JSON and costs nothing to render. A string
+//! that is exactly one `{{ expression }}` keeps the expression's type (`n: "{{ counter }}"`
+//! renders the number 3, not the text "3"); any other templated string renders as text.
+//!
+//! [`functions`] has what templates can call (`now()`, `uuid()`, `random_int()`, `fake.*`) and
+//! the random generator behind them; [`context`] builds the `request` a response template sees.
+
+pub mod context;
+pub mod functions;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use minijinja::Environment;
+use serde_json::{Map, Value};
+
+/// The templates of one runtime. Cheap to clone.
+#[derive(Clone)]
+pub struct Templates {
+    env: Arc<Environment<'static>>,
+}
+
+impl Default for Templates {
+    fn default() -> Self {
+        Builder::default().finish()
+    }
+}
+
+/// Collects templates while a runtime compiles.
+pub struct Builder {
+    env: Environment<'static>,
+    next: usize,
+}
+
+/// Instructions one rendering may run: far more than any response needs, few enough that a
+/// runaway loop (`range(10**9)`) fails in milliseconds instead of holding a worker.
+const FUEL: u64 = 1_000_000;
+
+impl Default for Builder {
+    fn default() -> Self {
+        let mut env = Environment::new();
+        // Output is JSON or plain text, never HTML.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        env.set_fuel(Some(FUEL));
+        functions::register(&mut env);
+        Builder { env, next: 0 }
+    }
+}
+
+/// A value, compiled.
+#[derive(Debug, Clone)]
+pub enum Tpl {
+    /// No template inside.
+    Fixed(Value),
+    /// Rendered as text.
+    Text(String),
+    /// One whole `{{ expression }}`: rendered through `tojson` and parsed back.
+    Typed(String),
+    Array(Vec<Tpl>),
+    Object(Vec<(String, Tpl)>),
+}
+
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%")
+}
+
+impl Builder {
+    fn add(&mut self, source: String) -> Result<String, String> {
+        let name = format!("t{}", self.next);
+        self.next += 1;
+        self.env
+            .add_template_owned(name.clone(), source)
+            .map_err(|e| match e.detail() {
+                Some(detail) => format!("template: {}: {detail}", e.kind()),
+                None => format!("template: {}", e.kind()),
+            })?;
+        Ok(name)
+    }
+
+    /// Compiles every templated string inside `v`.
+    pub fn json(&mut self, v: &Value) -> Result<Tpl, String> {
+        if !contains_template(v) {
+            return Ok(Tpl::Fixed(v.clone()));
+        }
+        Ok(match v {
+            Value::String(s) => {
+                let t = s.trim();
+                let whole = t
+                    .strip_prefix("{{")
+                    .and_then(|r| r.strip_suffix("}}"))
+                    .filter(|inner| !inner.contains("{{") && !inner.contains("}}"));
+                match whole {
+                    Some(expr) => Tpl::Typed(self.add(format!("{{{{ ({expr}) | tojson }}}}"))?),
+                    None => Tpl::Text(self.add(s.clone())?),
+                }
+            }
+            Value::Array(items) => Tpl::Array(
+                items
+                    .iter()
+                    .map(|i| self.json(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(m) => Tpl::Object(
+                m.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.json(v)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => Tpl::Fixed(other.clone()),
+        })
+    }
+
+    /// Compiles a text template (always rendered as text).
+    pub fn text(&mut self, s: &str) -> Result<Tpl, String> {
+        if is_template(s) {
+            Ok(Tpl::Text(self.add(s.to_owned())?))
+        } else {
+            Ok(Tpl::Fixed(Value::String(s.to_owned())))
+        }
+    }
+
+    /// The variables `tpl` reads that are neither in `known` nor a function: a typo that
+    /// would otherwise render as nothing, found at load.
+    pub fn unknown_names(&self, tpl: &Tpl, known: &[&str]) -> Vec<String> {
+        let globals: BTreeSet<&str> = self.env.globals().map(|(name, _)| name).collect();
+        let mut out = BTreeSet::new();
+        tpl.for_each_name(&mut |name| {
+            if let Ok(t) = self.env.get_template(name) {
+                for var in t.undeclared_variables(false) {
+                    if !known.contains(&var.as_str()) && !globals.contains(var.as_str()) {
+                        out.insert(var);
+                    }
+                }
+            }
+        });
+        out.into_iter().collect()
+    }
+
+    /// Whether any template of `tpl` reads `root.field` (or `root` whole).
+    pub fn reads(&self, tpl: &Tpl, root: &str, field: &str) -> bool {
+        let nested = format!("{root}.{field}");
+        let mut found = false;
+        tpl.for_each_name(&mut |name| {
+            if let Ok(t) = self.env.get_template(name) {
+                found |= t
+                    .undeclared_variables(true)
+                    .iter()
+                    .any(|v| v == root || v == &nested || v.starts_with(&format!("{nested}.")));
+            }
+        });
+        found
+    }
+
+    pub fn finish(self) -> Templates {
+        Templates {
+            env: Arc::new(self.env),
+        }
+    }
+}
+
+fn contains_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => is_template(s),
+        Value::Array(a) => a.iter().any(contains_template),
+        Value::Object(m) => m.values().any(contains_template),
+        _ => false,
+    }
+}
+
+impl Templates {
+    /// Renders `tpl` with `ctx` (a JSON object of variables). A template that fails renders as
+    /// the error's text, so a mistake shows up in a message rather than dropping it; responses
+    /// use [`Templates::try_render`] and answer 500 instead.
+    pub fn render(&self, tpl: &Tpl, ctx: &Value) -> Value {
+        if let Tpl::Fixed(v) = tpl {
+            return v.clone();
+        }
+        let ctx = minijinja::Value::from(minijinja::value::Serde(ctx));
+        self.render_with(tpl, &ctx, &mut |e| Ok(format!("template error: {e}")))
+            .unwrap_or_else(Value::String)
+    }
+
+    /// Renders `tpl` with a context already converted (once per request, for all of a
+    /// response's templates); the first failure is the error.
+    pub fn try_render(&self, tpl: &Tpl, ctx: &minijinja::Value) -> Result<Value, String> {
+        self.render_with(tpl, ctx, &mut |e| Err(describe(&e)))
+    }
+
+    fn render_with(
+        &self,
+        tpl: &Tpl,
+        ctx: &minijinja::Value,
+        on_error: &mut dyn FnMut(minijinja::Error) -> Result<String, String>,
+    ) -> Result<Value, String> {
+        Ok(match tpl {
+            Tpl::Fixed(v) => v.clone(),
+            Tpl::Text(name) => Value::String(self.run(name, ctx).or_else(&mut *on_error)?),
+            Tpl::Typed(name) => {
+                let out = self.run(name, ctx).or_else(&mut *on_error)?;
+                serde_json::from_str(&out).unwrap_or(Value::String(out))
+            }
+            Tpl::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.render_with(i, ctx, on_error))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Tpl::Object(fields) => Value::Object(
+                fields
+                    .iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render_with(v, ctx, on_error)?)))
+                    .collect::<Result<Map<String, Value>, String>>()?,
+            ),
+        })
+    }
+
+    fn run(&self, name: &str, ctx: &minijinja::Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(name)?.render(ctx)
+    }
+}
+
+/// A render error in one line: the kind, the detail, and the template's own line when it has
+/// several.
+fn describe(e: &minijinja::Error) -> String {
+    let mut text = e.kind().to_string();
+    if let Some(d) = e.detail() {
+        text.push_str(": ");
+        text.push_str(d);
+    }
+    text
+}
+
+impl Tpl {
+    /// Whether rendering needs a context at all.
+    pub fn is_fixed(&self) -> bool {
+        matches!(self, Tpl::Fixed(_))
+    }
+
+    fn for_each_name(&self, f: &mut dyn FnMut(&str)) {
+        match self {
+            Tpl::Fixed(_) => {}
+            Tpl::Text(n) | Tpl::Typed(n) => f(n),
+            Tpl::Array(items) => items.iter().for_each(|i| i.for_each_name(f)),
+            Tpl::Object(fields) => fields.iter().for_each(|(_, v)| v.for_each_name(f)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Templates")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn whole_expressions_keep_their_type_and_text_stays_text() {
+        let mut b = Builder::default();
+        let tpl = b
+            .json(&json!({"n": "{{ counter }}", "s": "n={{ counter }}", "m": "{{ message.channel }}", "fixed": [1, "x"]}))
+            .unwrap();
+        let t = b.finish();
+        let out = t.render(&tpl, &json!({"counter": 3, "message": {"channel": "news"}}));
+        assert_eq!(
+            out,
+            json!({"n": 3, "s": "n=3", "m": "news", "fixed": [1, "x"]})
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_is_reported_at_load() {
+        let mut b = Builder::default();
+        assert!(b.json(&json!("{{ oops ")).is_err());
+    }
+
+    #[test]
+    fn unknown_names_and_what_is_read_are_found_at_load() {
+        let mut b = Builder::default();
+        let tpl = b
+            .json(&json!({"a": "{{ reqest.path }}", "b": "{{ fake.name() }} {{ uuid() }}", "c": "{{ request.body.id }}"}))
+            .unwrap();
+        assert_eq!(b.unknown_names(&tpl, &["request", "params"]), ["reqest"]);
+        assert!(b.reads(&tpl, "request", "body"));
+        assert!(!b.reads(&tpl, "request", "headers"));
+    }
+
+    #[test]
+    fn a_runtime_error_is_an_error_for_responses() {
+        let mut b = Builder::default();
+        let tpl = b.text("{{ random_int(5, 1) }}").unwrap();
+        let t = b.finish();
+        let err = t.try_render(&tpl, &minijinja::Value::from(())).unwrap_err();
+        assert!(err.contains("random_int"), "{err}");
+        let runaway = {
+            let mut b = Builder::default();
+            let tpl = b
+                .text("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}")
+                .unwrap();
+            b.finish().try_render(&tpl, &minijinja::Value::from(()))
+        };
+        assert!(runaway.is_err(), "fuel stops a runaway loop");
+    }
+}
