@@ -665,7 +665,11 @@ async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> An
         body: Bytes::new(),
         session: session.clone(),
     };
-    match body {
+    // The runtime's CORS policy, for every answer below, errors included, so a page on
+    // another origin can read why its request failed. (A preflight's answer passes through
+    // unchanged: it carries the same headers already.)
+    let kept = runtime.clone();
+    let mut answered = match body {
         Ok(Ok(body)) => {
             let (response, outcome) =
                 answer(shared, &runtime, req, &body, session.as_deref()).await;
@@ -693,7 +697,11 @@ async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> An
                 .set_connection_type(actix_web::http::ConnectionType::Close);
             failed(response)
         }
+    };
+    if let Some(cors) = &kept.cors {
+        cors.decorate(req, &mut answered.response);
     }
+    answered
 }
 
 /// 414 for a long URL, 431 for too many or too large headers.

@@ -1,5 +1,7 @@
-//! The chat example in a real browser: headless Chromium, driven over WebDriver (chromedriver)
-//! with fantoccini, opens the page in two tabs; what one tab sends, the other shows.
+//! The examples in a real browser: headless Chromium, driven over WebDriver (chromedriver)
+//! with fantoccini. The chat page in two tabs: what one tab sends, the other shows. The
+//! storefront page on one origin calls the shop API on another, with cookies and a custom
+//! header, through CORS.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Only loopback.
 
@@ -63,11 +65,9 @@ async fn connected(b: &fantoccini::Client) {
         .expect("the page connects to /ws/chat");
 }
 
-#[tokio::test]
-async fn two_tabs_of_the_chat_example_talk_to_each_other() {
-    let server = common::serve(&common::repo_path("examples/chat.yaml")).unwrap();
-    let page = server.url() + "/";
-    let (_driver, driver_url) = chromedriver().await;
+/// A headless Chromium session with a fresh profile; keep the returned guards alive.
+async fn browser() -> (fantoccini::Client, common::Proc, tempfile::TempDir) {
+    let (driver, driver_url) = chromedriver().await;
     let profile = tempfile::tempdir().unwrap();
     let caps = json!({
         "browserName": "chrome",
@@ -85,6 +85,14 @@ async fn two_tabs_of_the_chat_example_talk_to_each_other() {
         .connect(&driver_url)
         .await
         .expect("a Chromium session");
+    (browser, driver, profile)
+}
+
+#[tokio::test]
+async fn two_tabs_of_the_chat_example_talk_to_each_other() {
+    let server = common::serve(&common::repo_path("examples/chat.yaml")).unwrap();
+    let page = server.url() + "/";
+    let (browser, _driver, _profile) = browser().await;
 
     browser.goto(&page).await.unwrap();
     connected(&browser).await;
@@ -154,5 +162,70 @@ async fn two_tabs_of_the_chat_example_talk_to_each_other() {
         ))
         .await
         .expect("tab A shows tab B's answer");
+    browser.close().await.unwrap();
+}
+
+/// Clicks the button `id` and waits until `#out` shows text containing `expected`.
+async fn click_and_read(b: &fantoccini::Client, id: &str, out: &str, expected: &str) -> String {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let el = b
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&format!(
+            "//pre[@id='{out}'][contains(., '{expected}')]"
+        )))
+        .await
+        .unwrap_or_else(|_| panic!("#{out} never showed {expected:?}"));
+    el.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_page_on_another_origin_calls_the_shop_with_cookies_and_a_custom_header() {
+    let api = common::serve(&common::repo_path("examples/shop.yaml")).unwrap();
+    let front = common::serve(&common::repo_path("examples/storefront.yaml")).unwrap();
+    assert_ne!(api.url(), front.url(), "two origins: the ports differ");
+    let (browser, _driver, _profile) = browser().await;
+    browser
+        .goto(&format!("{}/?api={}", front.url(), api.url()))
+        .await
+        .unwrap();
+
+    let login = click_and_read(&browser, "login", "login-out", "200").await;
+    assert!(login.contains("\"user\":\"ada\""), "{login}");
+    // The custom header needs a preflight; the cookie the login set goes along.
+    let me = click_and_read(&browser, "me", "me-out", "200").await;
+    let body: serde_json::Value =
+        serde_json::from_str(me.trim_start_matches("200 ")).expect("JSON from /me");
+    let session = body["session"].as_str().unwrap();
+    assert_ne!(
+        session, "none",
+        "the session cookie was sent cross-origin: {me}"
+    );
+    assert_eq!(session.len(), 36, "the uuid the login set: {me}");
+    let cart = click_and_read(&browser, "cart", "cart-out", "total").await;
+    assert!(cart.contains("\"sku\":\"pen\""), "{cart}");
+
+    // The API saw the preflight and the real calls, from the page's origin.
+    let journal: serde_json::Value = common::client()
+        .get(format!("{}/__mockrig/requests?path=/me", api.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let methods: Vec<&str> = journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["OPTIONS", "GET"], "a preflight, then the call");
+    assert_eq!(journal["requests"][1]["headers"]["origin"], front.url());
     browser.close().await.unwrap();
 }

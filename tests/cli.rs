@@ -697,3 +697,54 @@ fn sigterm_closes_websockets_with_1001_and_stops_at_once() {
     });
     assert!(!ready.exists(), "the ready file goes with the server");
 }
+
+#[test]
+fn dynamic_behaviour_errors_are_located() {
+    let yaml = "\
+server:
+  delay: 500ms..100ms
+  cors: { origins: [ \"localhost:3000\" ] }
+routes:
+  - path: /a
+    response:
+      body: { user: { name: \"{{ request.bdy.name }}\" }, ok: \"{{ oops \" }
+      headers: { X-Id: \"{{ uuid( }}\" }
+      throttle: fast
+  - path: /b
+    response: { text: one }
+    responses: [ { text: two, weight: 2 } ]
+  - path: /c
+    when: paid
+    content:
+      jsn: { text: x }
+";
+    let (code, out) = check(yaml, &[]);
+    assert_eq!(code, 1);
+    for located in [
+        "api.yaml:2:10: server.delay: '500ms..100ms': the range starts after it ends",
+        "api.yaml:3:22: server.cors.origins[0]: 'localhost:3000' is not an origin",
+        "api.yaml:7:29: routes[0].response.body.user.name: template: request has no 'bdy'",
+        "did you mean 'body'?",
+        "api.yaml:7:61: routes[0].response.body.ok: template: syntax error",
+        "api.yaml:8:24: routes[0].response.headers.X-Id: template: syntax error",
+        "api.yaml:9:17: routes[0].response.throttle: 'fast' is not a rate",
+        "api.yaml:12:5: routes[1].responses: a route has one of response, responses and content; response is already given",
+        "api.yaml:12:31: routes[1].responses[0].weight: weight picks among `responses:` with `sequence: random`",
+        "api.yaml:14:5: routes[2].when: when needs a scenario: on the route",
+        "api.yaml:16:7: routes[2].content.jsn: 'jsn' is not a media type",
+        "did you mean 'json'?",
+    ] {
+        assert!(out.contains(located), "missing `{located}` in:\n{out}");
+    }
+    assert!(out.trim_end().ends_with("10 errors"), "{out}");
+    let (code, out) = check(
+        "routes:\n  - path: /a\n    response: { text: \"{{ reqest.path }} {{ fake.name() }}\" }\n",
+        &[],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("api.yaml:3:23: routes[0].response.text: template: unknown name 'reqest'")
+            && out.contains("did you mean 'request'?"),
+        "{out}"
+    );
+}

@@ -418,6 +418,21 @@ fn unknown_names(
     known: &[&str],
     out: &mut Problems,
 ) {
+    if known.contains(&"request") {
+        let fields = crate::template::context::REQUEST_FIELDS;
+        for field in b.unknown_fields(tpl, "request", fields) {
+            let hint = super::diagnose::did_you_mean(&field, fields)
+                .map(|k| format!(", did you mean '{k}'?"))
+                .unwrap_or_default();
+            out.value(
+                key.clone(),
+                format!(
+                    "template: request has no '{field}' (it has {}){hint}",
+                    fields.join(", ")
+                ),
+            );
+        }
+    }
     for name in b.unknown_names(tpl, known) {
         let hint = super::diagnose::did_you_mean(&name, known)
             .map(|k| format!(", did you mean '{k}'?"))

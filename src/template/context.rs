@@ -9,6 +9,11 @@ use serde_json::{Map, Value, json};
 
 use crate::matcher::body_json;
 
+/// The fields of `request`.
+pub const REQUEST_FIELDS: &[&str] = &[
+    "method", "path", "params", "query", "headers", "cookies", "body",
+];
+
 /// The parts of the request a route's templates need.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Needs {

@@ -139,6 +139,26 @@ impl Builder {
         out.into_iter().collect()
     }
 
+    /// The fields of `root` that `tpl` reads and `root` does not have (`request.bdy`).
+    pub fn unknown_fields(&self, tpl: &Tpl, root: &str, fields: &[&str]) -> Vec<String> {
+        let prefix = format!("{root}.");
+        let mut out = BTreeSet::new();
+        tpl.for_each_name(&mut |name| {
+            if let Ok(t) = self.env.get_template(name) {
+                for var in t.undeclared_variables(true) {
+                    if let Some(field) = var
+                        .strip_prefix(&prefix)
+                        .map(|f| f.split('.').next().unwrap_or(f))
+                        && !fields.contains(&field)
+                    {
+                        out.insert(field.to_owned());
+                    }
+                }
+            }
+        });
+        out.into_iter().collect()
+    }
+
     /// Whether any template of `tpl` reads `root.field` (or `root` whole).
     pub fn reads(&self, tpl: &Tpl, root: &str, field: &str) -> bool {
         let nested = format!("{root}.{field}");
