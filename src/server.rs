@@ -665,10 +665,11 @@ async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> An
         body: Bytes::new(),
         session: session.clone(),
     };
-    // The runtime's CORS policy, for every answer below, errors included, so a page on
-    // another origin can read why its request failed. (A preflight's answer passes through
-    // unchanged: it carries the same headers already.)
-    let kept = runtime.clone();
+    // The runtime's CORS policy applies to every answer below, errors included, so a page on
+    // another origin can read why its request failed (a preflight's answer has its headers
+    // already; decorating it again changes nothing). Kept only when there is a policy: the
+    // clone is an atomic increment, which static routes should not pay.
+    let cors = runtime.cors.is_some().then(|| runtime.clone());
     let mut answered = match body {
         Ok(Ok(body)) => {
             let (response, outcome) =
@@ -698,7 +699,7 @@ async fn handle(req: &HttpRequest, payload: web::Payload, shared: &Shared) -> An
             failed(response)
         }
     };
-    if let Some(cors) = &kept.cors {
+    if let Some(cors) = cors.as_ref().and_then(|rt| rt.cors.as_ref()) {
         cors.decorate(req, &mut answered.response);
     }
     answered
@@ -838,16 +839,20 @@ async fn answer(
         return (response, Err(nearest));
     };
     let entry = &runtime.entries[index];
-    if let Action::Resource { delay, .. } | Action::Static { delay, .. } = &entry.action
-        && let Some(d) = crate::response::draw(*delay)
-    {
-        actix_web::rt::time::sleep(d).await;
+    if let Action::Resource { delay, .. } | Action::Static { delay, .. } = &entry.action {
+        if shared.seed.is_some() && delay.is_some_and(|d| d.min != d.max) {
+            let key = functions::fnv1a(entry.label.as_bytes(), 0);
+            functions::reseed(shared.seed, key, progress.hit(key));
+        }
+        if let Some(d) = crate::response::draw(*delay) {
+            actix_web::rt::time::sleep(d).await;
+        }
     }
     let response = match &entry.action {
         Action::Respond(responder) => {
             // Only routes whose answer can vary count their answers; a static one costs
             // nothing here.
-            let n = if responder.counted() {
+            let n = if responder.counted(shared.seed.is_some()) {
                 let n = progress.hit(entry.key);
                 functions::reseed(shared.seed, entry.key, n);
                 n
@@ -857,7 +862,13 @@ async fn answer(
             let mut response = match responder.choose(req, n) {
                 Ok(prepared) => {
                     if let Some(d) = prepared.delay() {
+                        // Other requests on this worker draw random values while this one
+                        // waits: with a seed, its own generator waits with it.
+                        let saved = shared.seed.map(|_| functions::save());
                         actix_web::rt::time::sleep(d).await;
+                        if let Some(rng) = saved {
+                            functions::restore(rng);
+                        }
                     }
                     let ctx = prepared.needs.map(|needs| {
                         let params = entry.pattern.params(&segments);
@@ -875,14 +886,17 @@ async fn answer(
                     .headers_mut()
                     .append(header::VARY, HeaderValue::from_static("Accept"));
             }
+            // A step is taken when the route answered as written; not when mockrig could
+            // not (a 406, a template that failed).
             if let Some(step) = &entry.scenario
                 && let Some(then) = &step.then
+                && !crate::response::is_mockrig_error(&response)
             {
                 progress.set_state(&step.scenario, then);
             }
             if !entry.emit.is_empty() {
                 let params = entry.pattern.params(&segments);
-                let ctx = context::request(req, body, params, Needs { body: true });
+                let ctx = context::request(req, body, params, Needs::ALL);
                 for e in entry.emit.iter() {
                     crate::channels::emit(&shared.hub, &runtime.templates, e, &ctx, || {
                         ctx["request"]["body"].clone()
@@ -910,7 +924,17 @@ async fn answer(
                 shared.hub.clone(),
                 shared.live.clone(),
                 path,
-                context::request(req, body, params, Needs::default()),
+                // A subscription has no body to read.
+                context::request(
+                    req,
+                    body,
+                    params,
+                    Needs {
+                        body: false,
+                        ..Needs::ALL
+                    },
+                ),
+                shared.seed,
             )
         }
         Action::Resource { store, op, .. } => {
@@ -930,7 +954,7 @@ async fn answer(
                 && !runtime.resource_emit[i].is_empty()
             {
                 let params = entry.pattern.params(&segments);
-                let mut ctx = context::request(req, body, params, Needs { body: true });
+                let mut ctx = context::request(req, body, params, Needs::ALL);
                 ctx["action"] = json!(w.action);
                 ctx["resource"] = json!(w.resource);
                 ctx["record"] = w.record.clone();

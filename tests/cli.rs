@@ -738,7 +738,7 @@ routes:
     }
     assert!(out.trim_end().ends_with("10 errors"), "{out}");
     let (code, out) = check(
-        "routes:\n  - path: /a\n    response: { text: \"{{ reqest.path }} {{ fake.name() }}\" }\n",
+        "routes:\n  - path: /a\n    response: { text: \"{{ reqest.path }} {{ fake.name() }} {{ fake.emial() }}\" }\n",
         &[],
     );
     assert_eq!(code, 1);
@@ -747,4 +747,44 @@ routes:
             && out.contains("did you mean 'request'?"),
         "{out}"
     );
+    assert!(
+        out.contains("fake has no 'emial'") && out.contains("did you mean 'email'?"),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_seed_flag_gives_the_same_fake_data_in_every_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        "routes:\n  - path: /person\n    response: { body: { name: \"{{ fake.name() }}\", id: \"{{ uuid() }}\" } }\n",
+    )
+    .unwrap();
+    let run = |seed: &str| -> Vec<String> {
+        let mut child = common::Proc(
+            mockrig()
+                .args(["serve", "--port", "0", "--quiet", "--seed", seed])
+                .arg(&spec)
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let url = common::listening_url(&mut child.0);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let c = common::client();
+            let mut bodies = Vec::new();
+            for _ in 0..3 {
+                let r = c.get(format!("{url}/person")).send().await.unwrap();
+                bodies.push(r.text().await.unwrap());
+            }
+            bodies
+        })
+    };
+    let first = run("42");
+    assert_eq!(first, run("42"), "--seed 42 twice");
+    assert_ne!(first[0], first[1], "each answer has its own values");
+    assert_ne!(first, run("43"));
 }

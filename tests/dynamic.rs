@@ -685,7 +685,7 @@ async fn content_is_negotiated_by_accept() {
     let r = get(Some("text/csv;q=0.9, application/json;q=0.5"))
         .await
         .unwrap();
-    assert_eq!(r.headers()["content-type"], "text/csv");
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
     let r = get(Some("image/png")).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_ACCEPTABLE);
     assert_eq!(
@@ -795,4 +795,30 @@ websockets:
         names[0], names[1],
         "seeded: the same first reply on the same path"
     );
+}
+
+#[tokio::test]
+async fn a_seeded_answer_that_waits_is_not_disturbed_by_others_meanwhile() {
+    let spec = r#"
+routes:
+  - path: /slow
+    response: { delay: 150ms, body: { name: "{{ fake.name() }}", n: "{{ random_int(1, 1000000) }}" } }
+  - path: /busy
+    response: { body: { n: "{{ random_int(1, 1000000) }}" } }
+"#;
+    let alone = {
+        let m = seeded(spec, Some(9));
+        json_of(m.get("/slow").await).await
+    };
+    let m = seeded(spec, Some(9));
+    let slow = async { json_of(m.get("/slow").await).await };
+    // The same worker answers these while /slow waits.
+    let busy = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        for _ in 0..5 {
+            m.get("/busy").await;
+        }
+    };
+    let (with_others, ()) = tokio::join!(slow, busy);
+    assert_eq!(alone, with_others);
 }

@@ -25,6 +25,7 @@ pub fn subscribe(
     live: Arc<ArcSwap<Runtime>>,
     path: String,
     ctx: Value,
+    seed: Option<u64>,
 ) -> HttpResponse {
     let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
     let (id, stop) = hub.add_sse(&path, &def.path, tx.clone());
@@ -55,7 +56,7 @@ pub fn subscribe(
         start,
         (hub.clone(), path.clone(), id, stop),
         live,
-        ctx,
+        (ctx, seed),
     ));
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -78,14 +79,18 @@ async fn script(
     mut next: usize,
     (hub, path, id, stop): (Arc<Hub>, String, u64, Arc<tokio::sync::Notify>),
     live: Arc<ArcSwap<Runtime>>,
-    mut ctx: Value,
+    (mut ctx, seed): (Value, Option<u64>),
 ) {
+    use crate::template::functions;
     let mut def = def;
     let mut sent: u64 = 0;
-    // The event ready to go: rendered with the runtime's templates and the count so far.
+    let key = functions::fnv1a(path.as_bytes(), 4);
+    // The event ready to go: rendered with the runtime's templates and the count so far (and,
+    // with a seed, random values that follow from the path and the count).
     let mut render = |e: &super::Scripted, templates: &crate::template::Templates| {
         sent += 1;
         ctx["counter"] = json!(sent);
+        functions::reseed(seed, key, sent);
         e.render(templates, &ctx).encode()
     };
     // An opening comment flushes the headers at once, before the first event is due.

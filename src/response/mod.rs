@@ -107,8 +107,16 @@ impl Prepared {
         let has_content_type = headers.iter().any(|(n, _)| n == header::CONTENT_TYPE);
         let mut default_type = |ct: &str| -> Result<(), String> {
             if !has_content_type {
-                let v = HeaderValue::from_str(content_type.unwrap_or(ct))
-                    .map_err(|_| format!("'{ct}' is not a media type"))?;
+                // Text sent as text/* says its encoding, as a plain `text:` response does.
+                let chosen = match content_type {
+                    Some(t) if t.starts_with("text/") && r.text.is_some() => {
+                        format!("{t}; charset=utf-8")
+                    }
+                    Some(t) => t.to_owned(),
+                    None => ct.to_owned(),
+                };
+                let v = HeaderValue::from_str(&chosen)
+                    .map_err(|_| format!("'{chosen}' is not a media type"))?;
                 headers.push((header::CONTENT_TYPE, HeaderTpl::Fixed(v)));
             }
             Ok(())
@@ -154,8 +162,12 @@ impl Prepared {
             Some(d) => Some(duration::parse_delay(&d.0)?),
             None => default_delay,
         };
+        let reads = |field: &str| templated.iter().any(|tpl| t.reads(tpl, "request", field));
         let needs = (!templated.is_empty()).then(|| Needs {
-            body: templated.iter().any(|tpl| t.reads(tpl, "request", "body")),
+            query: reads("query"),
+            headers: reads("headers"),
+            cookies: reads("cookies"),
+            body: reads("body"),
         });
         Ok(Prepared {
             status,
@@ -189,10 +201,10 @@ impl Prepared {
         ctx: Option<&minijinja::Value>,
     ) -> HttpResponse {
         let template_error = |reason: String| {
-            json_error(
+            mockrig_error(json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 json!({"error": "a template of the response failed", "route": route, "reason": reason}),
-            )
+            ))
         };
         let unit = minijinja::Value::from(());
         let ctx = ctx.unwrap_or(&unit);
@@ -299,6 +311,19 @@ impl Prepared {
     }
 }
 
+/// Marks an answer mockrig gave instead of the route's (a template that failed, a 406).
+struct MockrigError;
+
+fn mockrig_error(mut res: HttpResponse) -> HttpResponse {
+    res.extensions_mut().insert(MockrigError);
+    res
+}
+
+/// Whether the answer is mockrig's own error rather than what the route says.
+pub fn is_mockrig_error(res: &HttpResponse) -> bool {
+    res.extensions().get::<MockrigError>().is_some()
+}
+
 /// A delay's wait; a range draws from the template generator, so `--seed` fixes it too.
 pub fn draw(delay: Option<Delay>) -> Option<Duration> {
     let d = delay?;
@@ -348,14 +373,15 @@ pub enum Responder {
 }
 
 impl Responder {
-    /// Whether answering depends on how many times the route answered before: a sequence, a
-    /// random choice, or templates and random delays reproducible under `--seed`. A static
-    /// route keeps no count at all.
-    pub fn counted(&self) -> bool {
+    /// Whether answering depends on how many times the route answered before: always for a
+    /// sequence; with `seeded`, also for templates and random delays, whose values follow
+    /// from the count. Anything else keeps no count, and takes no lock for one.
+    pub fn counted(&self, seeded: bool) -> bool {
         let dynamic = |p: &Prepared| p.needs.is_some() || p.delay.is_some_and(|d| d.min != d.max);
         match self {
-            Responder::One(p) => dynamic(p),
             Responder::Sequence { .. } => true,
+            _ if !seeded => false,
+            Responder::One(p) => dynamic(p),
             Responder::Negotiate(list) => list.iter().any(|(_, p)| dynamic(p)),
         }
     }
@@ -395,14 +421,14 @@ impl Responder {
                 let offered: Vec<Vec<String>> = list.iter().map(|(t, _)| t.clone()).collect();
                 match negotiate::choose(accept, &offered) {
                     Some(i) => Ok(&list[i].1),
-                    None => Err(Box::new(json_error(
+                    None => Err(Box::new(mockrig_error(json_error(
                         StatusCode::NOT_ACCEPTABLE,
                         json!({
                             "error": "none of the available media types is acceptable",
                             "accept": accept,
                             "available": list.iter().map(|(t, _)| &t[0]).collect::<Vec<_>>(),
                         }),
-                    ))),
+                    )))),
                 }
             }
         }

@@ -418,6 +418,19 @@ fn unknown_names(
     known: &[&str],
     out: &mut Problems,
 ) {
+    for method in b.unknown_fake_methods(tpl) {
+        let methods = crate::template::functions::FAKE_METHODS;
+        let hint = super::diagnose::did_you_mean(&method, methods)
+            .map(|k| format!(", did you mean '{k}'?"))
+            .unwrap_or_default();
+        out.value(
+            key.clone(),
+            format!(
+                "template: fake has no '{method}' (it has {}){hint}",
+                methods.join(", ")
+            ),
+        );
+    }
     if known.contains(&"request") {
         let fields = crate::template::context::REQUEST_FIELDS;
         for field in b.unknown_fields(tpl, "request", fields) {

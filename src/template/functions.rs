@@ -35,6 +35,18 @@ pub fn reseed(seed: Option<u64>, what: u64, n: u64) {
     }
 }
 
+/// A seed for the rest of this answer, drawn from this thread's generator: an answer that
+/// waits (a delay) takes it along, as other requests on the worker draw from the generator
+/// meanwhile, and [`restore`]s it after.
+pub fn save() -> u64 {
+    with_rng(|r| r.random())
+}
+
+/// Continues from a seed taken by [`save`].
+pub fn restore(seed: u64) {
+    RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(seed));
+}
+
 /// FNV-1a: stable across Rust versions and runs, unlike std's hasher.
 pub fn fnv1a(bytes: &[u8], start: u64) -> u64 {
     let mut h = 0xcbf2_9ce4_8422_2325 ^ start;

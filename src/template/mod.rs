@@ -139,6 +139,25 @@ impl Builder {
         out.into_iter().collect()
     }
 
+    /// The `fake.*` methods `tpl` calls that do not exist (`fake.nmae()`).
+    pub fn unknown_fake_methods(&self, tpl: &Tpl) -> Vec<String> {
+        static CALL: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let call = CALL.get_or_init(|| {
+            regex::Regex::new(r"\bfake\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)").expect("a valid pattern")
+        });
+        let mut out = BTreeSet::new();
+        tpl.for_each_name(&mut |name| {
+            if let Ok(t) = self.env.get_template(name) {
+                for c in call.captures_iter(t.source()) {
+                    if !functions::FAKE_METHODS.contains(&&c[1]) {
+                        out.insert(c[1].to_owned());
+                    }
+                }
+            }
+        });
+        out.into_iter().collect()
+    }
+
     /// The fields of `root` that `tpl` reads and `root` does not have (`request.bdy`).
     pub fn unknown_fields(&self, tpl: &Tpl, root: &str, fields: &[&str]) -> Vec<String> {
         let prefix = format!("{root}.");
