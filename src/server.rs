@@ -872,8 +872,7 @@ async fn answer(
                     }
                     let ctx = prepared.needs.map(|needs| {
                         let params = entry.pattern.params(&segments);
-                        let ctx = context::request(req, body, params, needs);
-                        minijinja::Value::from(minijinja::value::Serde(&ctx))
+                        context::for_response(req, body, &params, needs)
                     });
                     prepared
                         .respond(req, &entry.label, &runtime.templates, ctx.as_ref())

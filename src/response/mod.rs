@@ -236,10 +236,13 @@ impl Prepared {
         let body = match &self.body {
             Body::Empty => Bytes::new(),
             Body::Bytes(bytes) => bytes.clone(),
-            Body::Json(tpl) => match templates.try_render(tpl, ctx) {
-                Ok(v) => Bytes::from(v.to_string()),
-                Err(e) => return template_error(format!("body: {e}")),
-            },
+            Body::Json(tpl) => {
+                let mut out = Vec::with_capacity(256);
+                match templates.try_render_json(tpl, ctx, &mut out) {
+                    Ok(()) => Bytes::from(out),
+                    Err(e) => return template_error(format!("body: {e}")),
+                }
+            }
             Body::Text(tpl) => match templates.try_render(tpl, ctx) {
                 Ok(Value::String(s)) => Bytes::from(s),
                 Ok(other) => Bytes::from(other.to_string()),

@@ -228,6 +228,54 @@ impl Templates {
         self.render_with(tpl, ctx, &mut |e| Err(describe(&e)))
     }
 
+    /// Renders `tpl` straight to JSON text, without building the value first: the body of a
+    /// templated response.
+    pub fn try_render_json(
+        &self,
+        tpl: &Tpl,
+        ctx: &minijinja::Value,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        fn write<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> Result<(), String> {
+            serde_json::to_writer(out, v).map_err(|e| e.to_string())
+        }
+        match tpl {
+            Tpl::Fixed(v) => write(out, v),
+            Tpl::Text(name) => write(out, &self.run(name, ctx).map_err(|e| describe(&e))?),
+            Tpl::Typed(name) => {
+                let text = self.run(name, ctx).map_err(|e| describe(&e))?;
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(v) => write(out, &v),
+                    Err(_) => write(out, &text),
+                }
+            }
+            Tpl::Array(items) => {
+                out.push(b'[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    self.try_render_json(item, ctx, out)?;
+                }
+                out.push(b']');
+                Ok(())
+            }
+            Tpl::Object(fields) => {
+                out.push(b'{');
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    write(out, k)?;
+                    out.push(b':');
+                    self.try_render_json(v, ctx, out)?;
+                }
+                out.push(b'}');
+                Ok(())
+            }
+        }
+    }
+
     fn render_with(
         &self,
         tpl: &Tpl,
