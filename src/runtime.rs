@@ -37,7 +37,7 @@ pub struct Entry {
     /// The route's scenario step, if it has one.
     pub scenario: Option<Step>,
     /// A fingerprint of the route's definition: the key of its answer count, which a reload
-    /// keeps exactly when the route is unchanged.
+    /// keeps exactly when the route is unchanged; 0 for a route whose answers never vary.
     pub key: u64,
 }
 
@@ -186,9 +186,16 @@ impl Runtime {
                     }
                 }
             }
+            // Only a route whose answers can vary needs a count, and so a key for it: the
+            // fingerprint of a route's whole definition is not free with 10,000 routes.
+            let key = if responder.counted(true) {
+                fnv1a(format!("{r:?}").as_bytes(), 0)
+            } else {
+                0
+            };
             router.insert(&pattern, entries.len());
             entries.push(Entry {
-                key: fnv1a(format!("{r:?}").as_bytes(), 0),
+                key,
                 label: label.into(),
                 method: r.method,
                 path: r.path.clone(),
@@ -360,10 +367,16 @@ fn responder(
             .collect::<Result<_, String>>()?;
         return Ok(Responder::Negotiate(list));
     }
-    let one = r.response.clone().unwrap_or_default();
-    Prepared::compile(&one, dir, default_delay, t, None)
-        .map(Responder::One)
-        .map_err(|e| format!("response: {e}"))
+    let default = crate::spec::Response::default();
+    Prepared::compile(
+        r.response.as_ref().unwrap_or(&default),
+        dir,
+        default_delay,
+        t,
+        None,
+    )
+    .map(Responder::One)
+    .map_err(|e| format!("response: {e}"))
 }
 
 /// A route added at run time, with the id that removes it.

@@ -340,12 +340,15 @@ pub fn draw(delay: Option<Delay>) -> Option<Duration> {
 
 /// A strong entity tag from the bytes' SHA-256: the same body has the same tag in every run.
 fn entity_tag(bytes: &[u8]) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
-    let hex: String = digest.as_ref()[..12]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex in quotes is a valid header value")
+    let mut tag = Vec::with_capacity(26);
+    tag.push(b'"');
+    for b in &digest.as_ref()[..12] {
+        tag.extend([HEX[usize::from(b >> 4)], HEX[usize::from(b & 15)]]);
+    }
+    tag.push(b'"');
+    HeaderValue::from_bytes(&tag).expect("hex in quotes is a valid header value")
 }
 
 /// Whether a GET or HEAD carries an `If-None-Match` that names `tag` (or `*`); weak tags compare

@@ -385,6 +385,10 @@ fn template(s: &str, key: KeyPath, known: &[&str], out: &mut Problems) {
 
 /// Every templated string inside a JSON value, each reported at its own key.
 fn templates_in(v: &serde_json::Value, key: KeyPath, known: &[&str], out: &mut Problems) {
+    // Most bodies have no template: no key paths are built for them.
+    if !crate::template::contains_template(v) {
+        return;
+    }
     match v {
         serde_json::Value::String(text) if crate::template::is_template(text) => {
             let mut b = crate::template::Builder::default();

@@ -200,7 +200,8 @@ impl Builder {
     }
 }
 
-fn contains_template(v: &Value) -> bool {
+/// Whether any string inside `v` holds a template.
+pub fn contains_template(v: &Value) -> bool {
     match v {
         Value::String(s) => is_template(s),
         Value::Array(a) => a.iter().any(contains_template),
