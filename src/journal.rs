@@ -159,7 +159,8 @@ pub struct Journal {
 
 #[derive(Default)]
 struct Ring {
-    entries: VecDeque<Arc<Recorded>>,
+    /// Each entry with its weight, counted once.
+    entries: VecDeque<(usize, Arc<Recorded>)>,
     last_id: u64,
     bytes: usize,
 }
@@ -207,7 +208,8 @@ impl Journal {
             r.body = Bytes::copy_from_slice(&r.body[..BODY_LIMIT]);
         }
         let weight = r.weight();
-        let mut evicted = Vec::new();
+        // A full journal evicts one entry per request: kept without allocating a list for it.
+        let (mut evicted, mut more) = (None, Vec::new());
         {
             let mut ring = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
             ring.last_id += 1;
@@ -215,22 +217,25 @@ impl Journal {
             while !ring.entries.is_empty()
                 && (ring.entries.len() >= self.capacity || ring.bytes + weight > self.byte_limit)
             {
-                if let Some(old) = ring.entries.pop_front() {
-                    ring.bytes -= old.weight();
-                    evicted.push(old);
+                if let Some((old_weight, old)) = ring.entries.pop_front() {
+                    ring.bytes -= old_weight;
+                    match evicted {
+                        None => evicted = Some(old),
+                        Some(_) => more.push(old),
+                    }
                 }
             }
             ring.bytes += weight;
-            ring.entries.push_back(Arc::new(r));
+            ring.entries.push_back((weight, Arc::new(r)));
         }
         // Freed after the lock is released: the other workers need not wait for it.
-        drop(evicted);
+        drop((evicted, more));
     }
 
     /// Every recorded request, oldest first.
     pub fn all(&self) -> Vec<Arc<Recorded>> {
         let ring = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        ring.entries.iter().cloned().collect()
+        ring.entries.iter().map(|(_, r)| r.clone()).collect()
     }
 
     /// How many recorded requests match `pattern`, whether the expected count holds, and when

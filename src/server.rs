@@ -563,11 +563,11 @@ async fn dispatch(
             at: std::time::SystemTime::now(),
             method: req.method().clone(),
             uri: req.uri().clone(),
-            headers: req
-                .headers()
-                .iter()
-                .map(|(n, v)| (n.clone(), v.clone()))
-                .collect(),
+            headers: {
+                let mut list = Vec::with_capacity(req.headers().len());
+                list.extend(req.headers().iter().map(|(n, v)| (n.clone(), v.clone())));
+                list
+            },
             body: answered.body,
             route: route.cloned(),
             status: answered.response.status().as_u16(),
