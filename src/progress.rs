@@ -2,8 +2,9 @@
 //! for reproducible random values) and the state of each scenario.
 //!
 //! Kept outside the runtime, so a reload keeps both: a route keeps its count as long as its
-//! definition is unchanged (counts are keyed by a fingerprint of the route), and a scenario
-//! keeps its state while its name exists. The shared requests have one `Progress`; each
+//! definition is unchanged (counts are keyed by a fingerprint of the route, so an edited route
+//! starts over, and an edit undone finds its old count again), and a scenario keeps its state.
+//! Entries of definitions a reload dropped stay until a reset: a few bytes per edit. The shared requests have one `Progress`; each
 //! session has its own. `POST /__mockrig/reset` starts both over.
 
 use std::collections::HashMap;

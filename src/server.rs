@@ -805,7 +805,7 @@ async fn answer(
     let method = req.method();
     if let Some(cors) = &runtime.cors
         && Cors::is_preflight(req)
-        && !has_options_route(runtime, &segments)
+        && !has_options_route(runtime, &segments, &view, progress)
     {
         return (cors.preflight(req), Err(None));
     }
@@ -998,14 +998,24 @@ fn in_state(entry: &Entry, progress: &Progress) -> bool {
     }
 }
 
-/// Whether the spec answers OPTIONS on this path itself: then a CORS preflight is its to
-/// answer.
-fn has_options_route(runtime: &Runtime, segments: &[std::borrow::Cow<'_, str>]) -> bool {
+/// Whether a route declared for OPTIONS answers this request itself (its `match` and scenario
+/// state hold): then a CORS preflight is its to answer.
+fn has_options_route(
+    runtime: &Runtime,
+    segments: &[std::borrow::Cow<'_, str>],
+    view: &RequestView<'_>,
+    progress: &Progress,
+) -> bool {
     runtime
         .router
         .find(segments, |ids, _| {
             ids.iter()
-                .any(|&id| runtime.entries[id].method == Method::Options)
+                .any(|&id| {
+                    let e = &runtime.entries[id];
+                    e.method == Method::Options
+                        && e.matcher.as_ref().is_none_or(|m| m.matches(view))
+                        && in_state(e, progress)
+                })
                 .then_some(())
         })
         .is_some()

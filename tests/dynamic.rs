@@ -76,6 +76,10 @@ async fn templates_read_the_request_and_keep_json_types() {
     let m = Mock::start(TEMPLATES, &[]);
     let r = m.get("/hello?name=Ada").await;
     assert_eq!(r.text().await.unwrap(), "Hello Ada");
+    // What the request lacks is empty, not an error.
+    let r = m.get("/hello").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "Hello ");
 
     let r = m
         .client
@@ -511,6 +515,10 @@ routes:
   - method: OPTIONS
     path: /custom
     response: { status: 200, text: mine }
+  - method: OPTIONS
+    path: /guarded
+    match: { headers: { X-Probe: "yes" } }
+    response: { status: 200, text: probe }
 "#;
 
 #[tokio::test]
@@ -582,6 +590,17 @@ async fn cors_preflight_and_actual_request_header_by_header() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.text().await.unwrap(), "mine");
+    // One whose `match` does not hold leaves the preflight to CORS.
+    let r = m
+        .client
+        .request(reqwest::Method::OPTIONS, m.at("/guarded"))
+        .header("origin", origin)
+        .header("access-control-request-method", "PUT")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()["access-control-allow-methods"], "PUT");
     // mockrig's own endpoints are not for other origins.
     let r = m
         .client

@@ -75,3 +75,28 @@ fn a_broken_spec_is_a_clear_error() {
     let err = MockServer::try_start(&spec).err().expect("must not start");
     assert!(err.to_string().contains("did you mean 'status'"), "{err}");
 }
+
+#[tokio::test]
+async fn dropping_the_mock_stops_it() {
+    let mock = MockServer::from_yaml("routes:\n  - { path: /up, response: { text: up } }\n");
+    let url = mock.url();
+    let addr = url.trim_start_matches("http://").to_owned();
+    let client = common::client();
+    assert_eq!(
+        client
+            .get(format!("{url}/up"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "up"
+    );
+    drop(mock);
+    // Dropping joins the server's thread, so the port is closed by now.
+    assert!(
+        tokio::net::TcpStream::connect(&addr).await.is_err(),
+        "{addr} still accepts"
+    );
+}

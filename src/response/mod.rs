@@ -424,8 +424,7 @@ impl Responder {
                     .headers()
                     .get(header::ACCEPT)
                     .and_then(|v| v.to_str().ok());
-                let offered: Vec<Vec<String>> = list.iter().map(|(t, _)| t.clone()).collect();
-                match negotiate::choose(accept, &offered) {
+                match negotiate::choose(accept, list.iter().map(|(t, _)| t.as_slice())) {
                     Some(i) => Ok(&list[i].1),
                     None => Err(Box::new(mockrig_error(json_error(
                         StatusCode::NOT_ACCEPTABLE,

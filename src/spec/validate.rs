@@ -303,6 +303,13 @@ pub fn route(i: usize, r: &Route, base: &Base<'_>, out: &mut Problems) {
             out.value(at(&p, &["weight"]), "a weight must be a number above 0");
         }
     }
+    let total: f64 = r.responses.iter().filter_map(|r| r.weight).sum();
+    if r.sequence == super::Sequence::Random && !total.is_finite() {
+        out.value(
+            at(&here, &["responses"]),
+            "the weights add up to more than a number can hold",
+        );
+    }
     if r.sequence != super::Sequence::Last && r.responses.is_empty() {
         out.key(
             at(&here, &["sequence"]),

@@ -140,9 +140,12 @@ fn random_int(a: i64, b: i64) -> Result<i64, Error> {
 
 /// `random_float(a, b)`: a number from a up to b.
 fn random_float(a: f64, b: f64) -> Result<f64, Error> {
-    if a.partial_cmp(&b) != Some(std::cmp::Ordering::Less) {
+    // rand panics on a range it cannot represent (an infinite bound or width).
+    if !(a.is_finite() && b.is_finite() && (b - a).is_finite())
+        || a.partial_cmp(&b) != Some(std::cmp::Ordering::Less)
+    {
         return Err(invalid(format!(
-            "random_float({a}, {b}): a must be below b"
+            "random_float({a}, {b}): a must be below b, both finite"
         )));
     }
     Ok(with_rng(|r| r.random_range(a..b)))
@@ -340,5 +343,7 @@ mod tests {
         let n: i64 = render("{{ random_int(3, 3) }}").unwrap().parse().unwrap();
         assert_eq!(n, 3);
         assert_eq!(render("{{ choice(['a']) }}").unwrap(), "a");
+        assert!(render("{{ random_float(-1e308, 1e308) }}").is_err());
+        assert!(render("{{ random_float(0, 1e309) }}").is_err());
     }
 }
