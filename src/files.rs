@@ -6,7 +6,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// Why a path cannot be served.
 #[derive(Debug, thiserror::Error)]
-pub enum FileError {
+pub(crate) enum FileError {
     #[error("'{0}' does not exist")]
     Missing(String),
     #[error("'{0}' resolves outside {1}")]
@@ -17,7 +17,11 @@ pub enum FileError {
 
 /// Resolves `relative` under `root` (already canonical) and proves the result stays inside it,
 /// after following every symlink.
-pub fn resolve_inside(root: &Path, relative: &str, root_name: &str) -> Result<PathBuf, FileError> {
+pub(crate) fn resolve_inside(
+    root: &Path,
+    relative: &str,
+    root_name: &str,
+) -> Result<PathBuf, FileError> {
     let outside = || FileError::Outside(relative.to_owned(), root_name.to_owned());
     // Refuse on the text first: a backslash is a separator on Windows and never a name we
     // would write in a spec, and `..` must not probe for files outside even when missing.

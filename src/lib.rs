@@ -1,58 +1,63 @@
 //! mockrig: a mock API server driven by one YAML file.
 //!
+//! Use it from the command line (`mockrig serve api.yaml`), or inside `cargo test` through
+//! [`MockServer`]. The rest of this page is the map of the code.
+//!
 //! # Layout
 //!
-//! Data flows one way: YAML → validated [`spec::Spec`] → compiled, immutable
-//! [`runtime::Runtime`] → request handling in [`server`].
+//! Data flows one way: YAML → [`spec::Spec`] → one compile pass → an immutable compiled spec,
+//! swapped whole on reload → the request pipeline. Five layers, each importing only from the
+//! layers before it in this list (a test, `tests/it/architecture.rs`, checks it, and that no
+//! files import each other in a cycle; `docs/architecture.md` draws the paths):
 //!
-//! - [`spec`]: the spec's types, loading with located errors (`diagnose`, `report`), semantic
-//!   checks (`validate`) and the JSON Schema.
-//! - [`router`]: path patterns and the segment tree that finds routes most specific first.
-//! - [`matcher`]: `match:` conditions and why they failed.
-//! - [`response`]: responses compiled once, sent many times; sequences, negotiation, faults.
-//! - [`runtime`]: a spec compiled for serving; swapped whole on reload.
-//! - [`server`]: actix-web with one default service over the current runtime.
-//! - [`resources`]: stateful REST resources; their data lives outside the runtime.
-//! - [`reload`]: watching the spec and swapping in a new runtime when it is saved.
-//! - [`harness`]: [`MockServer`], mockrig inside `cargo test`.
-//! - [`session`]: `X-Mockrig-Session`, a private copy of the data and journal per test.
-//! - [`journal`]: the last requests answered, for verification in tests.
-//! - [`admin`]: mockrig's own endpoints under `/__mockrig/`.
-//! - [`template`]: templated JSON and text, compiled once per runtime, and the functions and
-//!   fake data templates call.
-//! - [`progress`]: answer counts (sequences) and scenario states, per session, across reloads.
-//! - [`cors`]: cross-origin requests from browsers.
-//! - [`channels`]: WebSocket and SSE channels, their connections and pushes.
-//! - [`tls`]: HTTPS with rustls, from PEM files or a certificate made at start.
-//! - [`files`]: keeping every served file inside its folder.
-//! - [`logs`]: the pretty and JSON log formats.
-//! - [`cli`]: the command line; `main.rs` only calls [`cli::run`].
+//! 1. **leaf**: [`error`](crate::error) (the one HTTP error type, `ApiError`), `files` (paths
+//!    kept inside a folder), `duration`, `hash`, `random` (per-answer generators for
+//!    `--seed`), `suggest` (did-you-mean), `sync` (locks that outlive a panic).
+//! 2. **spec**: [`spec`]: the types, loading with every problem located, the JSON Schema.
+//! 3. **model**: `model` (the one compile pass: router, conditions, compiled responses,
+//!    channels, resources, CORS, cross-item checks and warnings) and `template` (compiled
+//!    minijinja templates and the functions they call).
+//! 4. **engine**: `engine`: what answering takes beyond the model, and the state that
+//!    outlives a reload beside it: resource data, open connections, answer counts and
+//!    scenario states, the request journal, sessions; finding a route, explaining a miss,
+//!    rendering a response, CORS decisions.
+//! 5. **app**: `app`: the request pipeline (`pipeline`, one module per action under
+//!    `actions`), the admin API, the live spec and reload, startup, the command line, and
+//!    [`MockServer`].
+//!
+//! Everything below the public surface is `pub(crate)`: [`MockServer`], [`Server`],
+//! [`ServeConfig`], [`Limits`], [`StartError`], [`TlsSource`], [`check_file`], the
+//! [`spec`] types and [`run_cli`] are what a user of the crate sees.
 
-pub mod admin;
-pub mod channels;
-pub mod cli;
-pub mod cors;
-pub mod files;
-pub mod harness;
-pub mod journal;
-pub mod logs;
-pub mod matcher;
-pub mod progress;
-pub mod reload;
-pub mod resources;
-pub mod response;
-pub mod router;
-pub mod runtime;
-pub mod server;
-pub mod session;
+#![warn(missing_docs)]
+
+mod app;
+mod duration;
+mod engine;
+mod error;
+mod files;
+mod hash;
+mod model;
+mod random;
 pub mod spec;
-pub mod template;
-pub mod tls;
+mod suggest;
+mod sync;
+mod template;
 
-pub use harness::MockServer;
+pub use app::check::{Checked, check_file, check_text};
+pub use app::config::{Limits, ServeConfig};
+pub use app::harness::MockServer;
+pub use app::server::{Server, StartError};
+pub use app::tls::TlsSource;
+
+/// The `mockrig` command line, as the binary runs it: parses the arguments of this process and
+/// returns its exit code.
+pub fn run_cli() -> std::process::ExitCode {
+    use clap::Parser;
+    app::cli::run(app::cli::Cli::parse())
+}
 
 // The README's Rust examples are compiled as doctests, so they follow the API.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-pub use server::{Background, Limits, ServeConfig, Server, StartError};

@@ -1,7 +1,5 @@
-use std::process::ExitCode;
+//! The `mockrig` binary: the command line, all of it in the library.
 
-use clap::Parser;
-
-fn main() -> ExitCode {
-    mockrig::cli::run(mockrig::cli::Cli::parse())
+fn main() -> std::process::ExitCode {
+    mockrig::run_cli()
 }

@@ -1,183 +1,380 @@
 //! Reading a spec: the only place that calls serde_yaml.
 //!
-//! Valid files take the fast path: serde_yaml, then the checks in `validate`. Only when
-//! something is wrong is the file parsed a second time with saphyr, whose spans turn key paths
-//! into lines and columns, and, for files serde_yaml rejects, whose recovering pass in
-//! `diagnose` finds every error rather than the first.
+//! Valid files take the fast path: serde_yaml straight into the types. Only when that fails is
+//! the file parsed a second time with saphyr, whose recovering pass (`recover`) reads each
+//! top-level item on its own and reports every problem rather than the first; the items it can
+//! read go on to be compiled, so one broken route does not hide a bad status three routes
+//! further down. Problems found later, in the typed spec, are placed on their lines by
+//! [`locate_problems`], which parses with saphyr only when there is something to place.
 
 use std::path::{Path, PathBuf};
 
-use saphyr::{LoadableYamlNode, MarkedYaml};
+use saphyr::{LoadableYamlNode, MarkedYaml, YamlData};
 
-use super::diagnose::{self, Found, KeyPath, Seg, display_path};
-use super::report::{Diagnostic, SpecErrors};
-use super::validate::{self, Base, Problem, Problems};
-use super::{Resource, Route, ServerSettings, Spec, StaticMount};
+use super::locate::{self, KeyPath, Problem, Seg, display_path, key_text, untag};
+use super::recover::{Found, fields_of, recover};
+use super::report::{Diagnostic, Severity, SpecReport};
+use super::types::{Resource, Route, ServerSettings, Spec, SseStream, StaticMount, WebSocket};
 
-/// A spec that passed every check, with where it came from.
+/// A spec file as read from disk.
 #[derive(Debug, Clone)]
-pub struct Loaded {
-    pub spec: Spec,
+pub(crate) struct SpecSource {
     /// The path as the user gave it.
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// The spec's folder, canonical: the root for `file:` and `static:` paths.
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
+    pub(crate) text: String,
 }
 
 /// Why a spec could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file (or its folder) cannot be read.
     #[error("cannot read {0}: {1}")]
     Read(String, std::io::Error),
+    /// The spec has errors; the report locates every one.
     #[error("{0}")]
-    Invalid(SpecErrors),
+    Invalid(SpecReport),
 }
 
-/// Reads, parses and checks a spec file.
-pub fn load_file(file: &Path) -> Result<Loaded, LoadError> {
-    let source = std::fs::read_to_string(file)
-        .map_err(|e| LoadError::Read(file.display().to_string(), e))?;
-    load_text(file, &source)
-}
+impl SpecSource {
+    /// Reads the spec file `file`.
+    pub(crate) fn read(file: &Path) -> Result<SpecSource, LoadError> {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| LoadError::Read(file.display().to_string(), e))?;
+        SpecSource::from_text(file, text)
+    }
 
-/// Parses and checks the text of the spec file `file` (already read, e.g. by the watcher).
-pub fn load_text(file: &Path, source: &str) -> Result<Loaded, LoadError> {
-    let name = file.display().to_string();
-    let dir = file
-        .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                p
-            }
-        })
-        .unwrap_or(Path::new("."))
-        .canonicalize()
-        .map_err(|e| LoadError::Read(name.clone(), e))?;
-    let spec = load_str(source, &name, &dir).map_err(LoadError::Invalid)?;
-    Ok(Loaded {
-        spec,
-        file: file.to_owned(),
-        dir,
-    })
-}
-
-/// Parses and checks spec text; `dir` is the canonical folder that relative paths start from.
-pub fn load_str(source: &str, name: &str, dir: &Path) -> Result<Spec, SpecErrors> {
-    let base = Base { dir };
-    let errors = |diagnostics: Vec<Diagnostic>| SpecErrors {
-        file: name.to_owned(),
-        source: source.to_owned(),
-        diagnostics,
-    };
-    match serde_yaml::from_str::<Spec>(source) {
-        Ok(spec) => {
-            let problems = validate::validate(&spec, &base);
-            if problems.is_empty() {
-                return Ok(spec);
-            }
-            let doc = MarkedYaml::load_from_str(source)
-                .ok()
-                .and_then(|docs| docs.into_iter().next());
-            Err(errors(sorted(
-                problems
-                    .iter()
-                    .map(|p| locate_problem(doc.as_ref(), p))
-                    .collect(),
-            )))
+    /// The spec file `file` with the text already read (e.g. by the watcher).
+    pub(crate) fn from_text(file: &Path, text: String) -> Result<SpecSource, LoadError> {
+        let dir = match file.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
         }
-        Err(e) => Err(errors(diagnose_rejected(source, &base, &e))),
+        .canonicalize()
+        .map_err(|e| LoadError::Read(file.display().to_string(), e))?;
+        Ok(SpecSource {
+            file: file.to_owned(),
+            dir,
+            text,
+        })
+    }
+
+    /// The name problems are reported under: the path as the user gave it.
+    pub(crate) fn name(&self) -> String {
+        self.file.display().to_string()
+    }
+
+    /// A report of `diagnostics` (sorted by position) against this file's text.
+    pub(crate) fn report(&self, mut diagnostics: Vec<Diagnostic>) -> SpecReport {
+        diagnostics.sort_by_key(|d| (d.line, d.column, d.severity));
+        SpecReport {
+            file: self.name(),
+            source: self.text.clone(),
+            diagnostics,
+        }
     }
 }
 
-/// Every error of a file that serde_yaml rejected.
-fn diagnose_rejected(source: &str, base: &Base<'_>, e: &serde_yaml::Error) -> Vec<Diagnostic> {
-    let fallback = || vec![serde_yaml_diagnostic(e)];
-    let docs = match MarkedYaml::load_from_str(source) {
+/// A spec as far as it could be read.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    /// The spec, without the items that could not be read.
+    pub(crate) spec: Spec,
+    /// Why items could not be read, located.
+    pub(crate) problems: Vec<Diagnostic>,
+    /// The `path` of every WebSocket (`websockets`) and SSE (`sse`) item left out for its
+    /// errors, where it could be read: references to them are not reported as dangling.
+    pub(crate) unread_channels: Vec<(&'static str, String)>,
+    /// Where the items that were read sit in their lists, once some were left out.
+    pub(crate) origins: Origins,
+}
+
+/// The index in the file of each item read, for the lists that lost items: problems found
+/// later are reported at the file's index, not the read spec's.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Origins {
+    lists: Vec<(&'static str, Vec<usize>)>,
+}
+
+impl Origins {
+    /// The index in the file of item `i` of list `list` (`routes`, `static`, …).
+    pub(crate) fn index(&self, list: &str, i: usize) -> usize {
+        self.lists
+            .iter()
+            .find(|(name, _)| *name == list)
+            .and_then(|(_, kept)| kept.get(i).copied())
+            .unwrap_or(i)
+    }
+
+    fn note(&mut self, list: &'static str, kept: Vec<usize>) {
+        if kept.iter().enumerate().any(|(i, k)| i != *k) {
+            self.lists.push((list, kept));
+        }
+    }
+}
+
+/// Parses spec text. Never fails: what cannot be read is in `problems`.
+pub(crate) fn parse(text: &str) -> Parsed {
+    match serde_yaml::from_str::<Spec>(text) {
+        Ok(spec) => Parsed {
+            spec,
+            ..Parsed::default()
+        },
+        Err(e) => parse_broken(text, &e),
+    }
+}
+
+/// Every error of a file that serde_yaml rejected, and what of it can be read.
+fn parse_broken(text: &str, e: &serde_yaml::Error) -> Parsed {
+    let fallback = || Parsed {
+        problems: vec![serde_yaml_diagnostic(e)],
+        ..Parsed::default()
+    };
+    let docs = match MarkedYaml::load_from_str(text) {
         Ok(docs) => docs,
-        Err(scan) => return vec![scan_diagnostic(&scan)],
+        Err(scan) => {
+            return Parsed {
+                problems: vec![scan_diagnostic(&scan, text)],
+                ..Parsed::default()
+            };
+        }
     };
     let Some(doc) = docs.first() else {
         return fallback();
     };
-    let found = diagnose::diagnose::<Spec>(doc);
-    if found.is_empty() {
+    let mut parsed = recover_spec(doc);
+    if parsed.problems.is_empty() {
         // The two parsers disagree about this file; trust the one that loads it.
         return fallback();
     }
-    let mut out: Vec<Diagnostic> = found.iter().map(found_diagnostic).collect();
-    // Items free of structural errors still get the semantic checks, so one broken route does
-    // not hide a bad status three routes further down.
-    let broken = |path: &KeyPath| found.iter().any(|f| f.path.starts_with(path));
-    let mut problems = Problems::default();
-    let server_path = vec![Seg::Key("server".into())];
-    if let Some((_, node)) = diagnose::locate(doc, &server_path)
-        && !broken(&server_path)
-        && let Some(s) = diagnose::deserialize_clean::<ServerSettings>(node)
-    {
-        validate::server(&s, base, &mut problems);
-    }
-    for_each_item::<StaticMount>(doc, "static", &broken, |i, s| {
-        validate::static_mount(i, &s, base, &mut problems)
-    });
-    for_each_item::<Route>(doc, "routes", &broken, |i, r| {
-        validate::route(i, &r, base, &mut problems)
-    });
-    for_each_item::<super::WebSocket>(doc, "websockets", &broken, |i, w| {
-        validate::websocket(i, &w, &mut problems)
-    });
-    for_each_item::<super::SseStream>(doc, "sse", &broken, |i, s| {
-        validate::sse(i, &s, &mut problems)
-    });
-    let resources = vec![Seg::Key("resources".into())];
-    if let Some((_, node)) = diagnose::locate(doc, &resources)
-        && let saphyr::YamlData::Mapping(map) = &node.data
-    {
-        for (key, value) in map.iter() {
-            let Some(name) = key.data.as_str() else {
-                continue;
-            };
-            let mut path = resources.clone();
-            path.push(Seg::Key(name.to_owned()));
-            if !broken(&path)
-                && let Some(r) = diagnose::deserialize_clean::<Resource>(value)
-            {
-                validate::resource(name, &r, base, &mut problems);
+    parsed.problems.sort_by_key(|d| (d.line, d.column));
+    parsed
+}
+
+/// Reads the top-level mapping one item at a time, so each broken item costs one recovering
+/// pass of its own size: a file with thousands of broken routes is checked in linear time.
+fn recover_spec(doc: &MarkedYaml<'_>) -> Parsed {
+    let mut out = Parsed::default();
+    let mut found = Vec::new();
+    let root = untag(doc);
+    let map = match &root.data {
+        YamlData::Mapping(m) => m,
+        _ if matches!(locate::kind(root), locate::Kind::Null) => return out,
+        _ => {
+            let keys = fields_of::<Spec>().join(", ");
+            out.problems.push(span_diagnostic(
+                &[],
+                &format!(
+                    "expected a mapping with keys {keys}, found {}",
+                    locate::describe(&locate::kind(root))
+                ),
+                root.span.start,
+                root.span.end,
+            ));
+            return out;
+        }
+    };
+    for (key_node, value) in map.iter() {
+        let Some(key) = key_text(key_node) else {
+            out.problems.push(span_diagnostic(
+                &[],
+                "keys must be text",
+                key_node.span.start,
+                key_node.span.end,
+            ));
+            continue;
+        };
+        let here = vec![Seg::Key(key.clone())];
+        match key.as_str() {
+            "server" => {
+                let (v, f) = recover::<ServerSettings>(value, here);
+                found.extend(f);
+                if let Some(v) = v {
+                    out.spec.server = v;
+                }
+            }
+            "static" => {
+                let read = items::<StaticMount>(value, &here, &mut found);
+                out.origins.note("static", read.origins);
+                out.spec.statics = read.list;
+            }
+            "routes" => {
+                let read = items::<Route>(value, &here, &mut found);
+                out.origins.note("routes", read.origins);
+                out.spec.routes = read.list;
+            }
+            "websockets" => {
+                let read = items::<WebSocket>(value, &here, &mut found);
+                out.origins.note("websockets", read.origins);
+                out.spec.websockets = read.list;
+                out.unread_channels
+                    .extend(read.unread.into_iter().map(|p| ("websockets", p)));
+            }
+            "sse" => {
+                let read = items::<SseStream>(value, &here, &mut found);
+                out.origins.note("sse", read.origins);
+                out.spec.sse = read.list;
+                out.unread_channels
+                    .extend(read.unread.into_iter().map(|p| ("sse", p)));
+            }
+            "resources" => resources(value, &here, &mut out.spec, &mut found),
+            other => {
+                let fields = fields_of::<Spec>();
+                let hint = match crate::suggest::did_you_mean(other, fields) {
+                    Some(c) => format!("did you mean '{c}'?"),
+                    None => format!("expected one of {}", fields.join(", ")),
+                };
+                found.push(Found {
+                    path: here,
+                    message: format!("unknown key '{other}', {hint}"),
+                    start: key_node.span.start,
+                    end: key_node.span.end,
+                    unknown_key: true,
+                });
             }
         }
     }
-    out.extend(problems.list.iter().map(|p| locate_problem(Some(doc), p)));
-    sorted(out)
+    out.problems.extend(
+        found
+            .iter()
+            .map(|f| span_diagnostic(&f.path, &f.message, f.start, f.end)),
+    );
+    out
 }
 
-fn for_each_item<T: serde::de::DeserializeOwned>(
-    doc: &MarkedYaml<'_>,
-    key: &str,
-    broken: &impl Fn(&KeyPath) -> bool,
-    mut check: impl FnMut(usize, T),
-) {
-    let list = vec![Seg::Key(key.into())];
-    let Some((_, node)) = diagnose::locate(doc, &list) else {
-        return;
+/// What could be read of a top-level list.
+struct Items<T> {
+    list: Vec<T>,
+    /// The index in the file of each item of `list`.
+    origins: Vec<usize>,
+    /// The `path` of the items that could not be read.
+    unread: Vec<String>,
+}
+
+/// The items of a top-level list that can be read, and the `path` of those that cannot.
+fn items<T: serde::de::DeserializeOwned>(
+    node: &MarkedYaml<'_>,
+    here: &KeyPath,
+    found: &mut Vec<Found>,
+) -> Items<T> {
+    let mut read = Items {
+        list: Vec::new(),
+        origins: Vec::new(),
+        unread: Vec::new(),
     };
-    let saphyr::YamlData::Sequence(items) = &node.data else {
-        return;
-    };
-    for (i, item) in items.iter().enumerate() {
-        let mut path = list.clone();
-        path.push(Seg::Index(i));
-        if !broken(&path)
-            && let Some(value) = diagnose::deserialize_clean::<T>(item)
-        {
-            check(i, value);
+    match &untag(node).data {
+        YamlData::Sequence(nodes) => {
+            for (i, item) in nodes.iter().enumerate() {
+                let (v, f) = recover::<T>(item, locate::index(here, i));
+                found.extend(f);
+                match v {
+                    Some(v) => {
+                        read.list.push(v);
+                        read.origins.push(i);
+                    }
+                    None => read.unread.extend(path_of(item)),
+                }
+            }
         }
+        _ if matches!(locate::kind(node), locate::Kind::Null) => {}
+        _ => found.push(Found {
+            path: here.clone(),
+            message: format!(
+                "expected a list, found {}",
+                locate::describe(&locate::kind(node))
+            ),
+            start: node.span.start,
+            end: node.span.end,
+            unknown_key: false,
+        }),
+    }
+    read
+}
+
+/// An item's `path:` text, when it has one.
+fn path_of(item: &MarkedYaml<'_>) -> Option<String> {
+    let (_, node) = locate::locate(item, &[Seg::Key("path".into())])?;
+    match locate::kind(node) {
+        locate::Kind::Str(s) => Some(s),
+        _ => None,
     }
 }
 
-fn sorted(mut list: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    list.sort_by_key(|d| (d.line, d.column));
-    list
+fn resources(node: &MarkedYaml<'_>, here: &KeyPath, spec: &mut Spec, found: &mut Vec<Found>) {
+    match &untag(node).data {
+        YamlData::Mapping(map) => {
+            for (k, v) in map.iter() {
+                let Some(name) = key_text(k) else {
+                    found.push(Found {
+                        path: here.clone(),
+                        message: "resource names must be text".into(),
+                        start: k.span.start,
+                        end: k.span.end,
+                        unknown_key: false,
+                    });
+                    continue;
+                };
+                let (r, f) = recover::<Resource>(v, locate::at(here, &[&name]));
+                found.extend(f);
+                if let Some(r) = r {
+                    spec.resources.insert(name, r);
+                }
+            }
+        }
+        _ if matches!(locate::kind(node), locate::Kind::Null) => {}
+        _ => found.push(Found {
+            path: here.clone(),
+            message: format!(
+                "expected a mapping of resource names, found {}",
+                locate::describe(&locate::kind(node))
+            ),
+            start: node.span.start,
+            end: node.span.end,
+            unknown_key: false,
+        }),
+    }
+}
+
+/// Places problems found in the typed spec at their keys or values in `text`. A key the user
+/// left out (so it took its default) is placed at the nearest enclosing key that is there.
+pub(crate) fn locate_problems(text: &str, problems: &[Problem]) -> Vec<Diagnostic> {
+    if problems.is_empty() {
+        return Vec::new();
+    }
+    let doc = MarkedYaml::load_from_str(text)
+        .ok()
+        .and_then(|docs| docs.into_iter().next());
+    problems
+        .iter()
+        .map(|p| {
+            let mut d = locate_one(doc.as_ref(), p);
+            d.severity = p.severity;
+            d
+        })
+        .collect()
+}
+
+fn locate_one(doc: Option<&MarkedYaml<'_>>, p: &Problem) -> Diagnostic {
+    if let Some(doc) = doc {
+        for len in (0..=p.path.len()).rev() {
+            if let Some((key, value)) = locate::locate(doc, &p.path[..len]) {
+                let node = match key {
+                    Some(k) if p.at_key => k,
+                    _ => value,
+                };
+                return span_diagnostic(&p.path, &p.message, node.span.start, node.span.end);
+            }
+        }
+    }
+    Diagnostic {
+        severity: Severity::Error,
+        path: display_path(&p.path),
+        message: p.message.clone(),
+        line: 1,
+        column: 1,
+        width: 1,
+    }
 }
 
 fn span_diagnostic(
@@ -192,6 +389,7 @@ fn span_diagnostic(
         1
     };
     Diagnostic {
+        severity: Severity::Error,
         path: display_path(path),
         message: message.to_owned(),
         line: start.line().max(1),
@@ -200,36 +398,9 @@ fn span_diagnostic(
     }
 }
 
-fn found_diagnostic(f: &Found) -> Diagnostic {
-    span_diagnostic(&f.path, &f.message, f.start, f.end)
-}
-
-/// Places a semantic problem at its key or value; a key the user left out (so it took its
-/// default) is placed at the nearest enclosing key that is there.
-fn locate_problem(doc: Option<&MarkedYaml<'_>>, p: &Problem) -> Diagnostic {
-    if let Some(doc) = doc {
-        for len in (0..=p.path.len()).rev() {
-            if let Some((key, value)) = diagnose::locate(doc, &p.path[..len]) {
-                let node = match key {
-                    Some(k) if p.at_key => k,
-                    _ => value,
-                };
-                return span_diagnostic(&p.path, &p.message, node.span.start, node.span.end);
-            }
-        }
-    }
-    Diagnostic {
-        path: display_path(&p.path),
-        message: p.message.clone(),
-        line: 1,
-        column: 1,
-        width: 1,
-    }
-}
-
 /// A YAML syntax error. saphyr follows YAML 1.2 strictly, so it catches an unclosed `{` that
 /// serde_yaml would read as a multi-line string and blame on a type further down.
-fn scan_diagnostic(e: &saphyr::ScanError) -> Diagnostic {
+fn scan_diagnostic(e: &saphyr::ScanError, text: &str) -> Diagnostic {
     // The classic trap: `{ path: /users/{id} }` - braces end a flow mapping unless quoted.
     let hint = if e.info().contains("flow") {
         " (close every { and [; inside them, quote values that contain braces, brackets or \
@@ -237,11 +408,20 @@ fn scan_diagnostic(e: &saphyr::ScanError) -> Diagnostic {
     } else {
         ""
     };
+    let (mut line, mut column) = (e.marker().line().max(1), e.marker().col() + 1);
+    // At the end of the input the scanner stands on the line after the last one: point at the
+    // end of the last line instead, which an editor can show.
+    let lines: Vec<&str> = text.lines().collect();
+    if line > lines.len() {
+        line = lines.len().max(1);
+        column = lines.last().map_or(0, |l| l.chars().count()) + 1;
+    }
     Diagnostic {
+        severity: Severity::Error,
         path: String::new(),
         message: format!("invalid YAML: {}{hint}", e.info()),
-        line: e.marker().line().max(1),
-        column: e.marker().col() + 1,
+        line,
+        column,
         width: 1,
     }
 }
@@ -262,6 +442,7 @@ fn serde_yaml_diagnostic(e: &serde_yaml::Error) -> Diagnostic {
         _ => (String::new(), message),
     };
     Diagnostic {
+        severity: Severity::Error,
         path,
         message,
         line: line.max(1),
@@ -292,5 +473,69 @@ impl Spec {
             text += &format!(", {}", plural(self.sse.len(), "sse stream", "sse streams"));
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recovering_pass_handles_every_top_level_key() {
+        // A key added to `Spec` without a branch in `recover_spec` would be reported as
+        // unknown in every broken file that has it.
+        let handled = [
+            "server",
+            "static",
+            "routes",
+            "websockets",
+            "sse",
+            "resources",
+        ];
+        let mut fields = fields_of::<Spec>().to_vec();
+        fields.sort();
+        let mut handled = handled.to_vec();
+        handled.sort();
+        assert_eq!(fields, handled);
+    }
+
+    #[test]
+    fn an_item_with_only_unknown_keys_is_kept_and_a_broken_one_is_dropped() {
+        let text = "\
+routes:
+  - path: /a
+    stauts: 1
+  - path: /b
+    response: { status: nope }
+  - pth: /c
+websockets:
+  - { path: /ws/x, mode: brodcast }
+";
+        let parsed = parse(text);
+        let paths: Vec<&str> = parsed.spec.routes.iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["/a"],
+            "only the route whose one problem is an unknown key"
+        );
+        assert_eq!(parsed.unread_channels, [("websockets", "/ws/x".to_owned())]);
+        let lines: Vec<usize> = parsed.problems.iter().map(|d| d.line).collect();
+        assert_eq!(lines, [3, 5, 6, 8], "{:?}", parsed.problems);
+    }
+
+    #[test]
+    fn a_broken_top_level_is_one_located_error() {
+        let parsed = parse("- just\n- a list\n");
+        assert_eq!(parsed.problems.len(), 1);
+        assert!(
+            parsed.problems[0]
+                .message
+                .starts_with("expected a mapping with keys")
+        );
+        let parsed = parse("rotes: []\n");
+        assert_eq!(
+            parsed.problems[0].message,
+            "unknown key 'rotes', did you mean 'routes'?"
+        );
     }
 }

@@ -1,13 +1,26 @@
-//! Located spec errors and how they are printed: `file:line:col: key.path: message`, then the
-//! source line with a caret under the column.
+//! Located spec problems and how they are printed: `file:line:col: key.path: message`, then the
+//! source line with a caret under the column. Errors stop a spec from serving; warnings are
+//! printed and served past.
 
 use std::fmt;
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The spec cannot be served as written.
+    Error,
+    /// The spec serves, but something in it probably does not do what was meant.
+    Warning,
+}
 
 /// One problem in a spec, located in its source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Whether it stops the spec from serving.
+    pub severity: Severity,
     /// Key path in the document, e.g. `routes[2].response.status`; empty for the whole file.
     pub path: String,
+    /// What is wrong, and how to write it instead where that is known.
     pub message: String,
     /// 1-based line.
     pub line: usize,
@@ -19,27 +32,52 @@ pub struct Diagnostic {
 
 /// Every problem found in one spec file, with the source needed to show them.
 #[derive(Debug, Clone)]
-pub struct SpecErrors {
+pub struct SpecReport {
     /// The file name as given by the user.
     pub file: String,
+    /// The file's text, for the lines shown under each problem.
     pub source: String,
+    /// Errors and warnings, in the order of the file.
     pub diagnostics: Vec<Diagnostic>,
 }
 
-impl SpecErrors {
+impl SpecReport {
+    /// How many problems stop the spec from serving.
+    pub fn errors(&self) -> usize {
+        self.count(Severity::Error)
+    }
+
+    /// How many problems are only warnings.
+    pub fn warnings(&self) -> usize {
+        self.count(Severity::Warning)
+    }
+
+    fn count(&self, severity: Severity) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == severity)
+            .count()
+    }
+
     fn headline(&self, d: &Diagnostic) -> String {
-        if d.path.is_empty() {
-            format!("{}:{}:{}: {}", self.file, d.line, d.column, d.message)
-        } else {
-            format!(
-                "{}:{}:{}: {}: {}",
-                self.file, d.line, d.column, d.path, d.message
-            )
+        let mut line = format!("{}:{}:{}: ", self.file, d.line, d.column);
+        if d.severity == Severity::Warning {
+            line.push_str("warning: ");
         }
+        if !d.path.is_empty() {
+            line.push_str(&d.path);
+            line.push_str(": ");
+        }
+        line.push_str(&d.message);
+        line
     }
 }
 
-impl fmt::Display for SpecErrors {
+fn plural(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
+impl fmt::Display for SpecReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let gutter = self
             .diagnostics
@@ -47,9 +85,12 @@ impl fmt::Display for SpecErrors {
             .map(|d| d.line.to_string().len())
             .max()
             .unwrap_or(1);
+        // Lines are found in one pass over the source, however many problems there are: a
+        // file with thousands of broken routes prints in time linear in its size.
+        let lines: Vec<&str> = self.source.lines().collect();
         for d in &self.diagnostics {
             writeln!(f, "{}", self.headline(d))?;
-            if let Some(src) = self.source.lines().nth(d.line.saturating_sub(1)) {
+            if let Some(src) = lines.get(d.line.saturating_sub(1)) {
                 let src = src.trim_end_matches('\r');
                 // The caret must not run past the end of the line it underlines.
                 let len = src.chars().count();
@@ -65,9 +106,50 @@ impl fmt::Display for SpecErrors {
                 writeln!(f, "{:>gutter$} | {pad}{}", "", "^".repeat(width))?;
             }
         }
-        let n = self.diagnostics.len();
-        write!(f, "{n} error{}", if n == 1 { "" } else { "s" })
+        match (self.errors(), self.warnings()) {
+            (e, 0) => write!(f, "{}", plural(e, "error")),
+            (0, w) => write!(f, "{}", plural(w, "warning")),
+            (e, w) => write!(f, "{}, {}", plural(e, "error"), plural(w, "warning")),
+        }
     }
 }
 
-impl std::error::Error for SpecErrors {}
+impl std::error::Error for SpecReport {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(severity: Severity, line: usize, column: usize, message: &str) -> Diagnostic {
+        Diagnostic {
+            severity,
+            path: "routes[0].path".into(),
+            message: message.into(),
+            line,
+            column,
+            width: 3,
+        }
+    }
+
+    #[test]
+    fn prints_each_problem_with_its_line_and_a_caret_then_the_counts() {
+        let report = SpecReport {
+            file: "api.yaml".into(),
+            source: "routes:\n  - path: x\n".into(),
+            diagnostics: vec![
+                d(Severity::Error, 2, 11, "must start with '/'"),
+                d(Severity::Warning, 2, 5, "never answers"),
+            ],
+        };
+        assert_eq!(
+            report.to_string(),
+            "api.yaml:2:11: routes[0].path: must start with '/'\n\
+             2 |   - path: x\n  \
+               |           ^\n\
+             api.yaml:2:5: warning: routes[0].path: never answers\n\
+             2 |   - path: x\n  \
+               |     ^^^\n\
+             1 error, 1 warning"
+        );
+    }
+}

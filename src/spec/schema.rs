@@ -1,7 +1,7 @@
 //! The JSON Schema of the spec, generated from the Rust types so that it cannot drift from
 //! what the loader accepts. `schemas/mockrig.schema.json` is this text, checked in.
 
-use super::Spec;
+use super::types::Spec;
 
 /// The schema as pretty JSON with a final newline, exactly as checked in.
 pub fn json_schema_text() -> String {

@@ -1,63 +1,55 @@
 //! What templates can call: `now()`, `uuid()`, `random_int(a, b)`, `random_float(a, b)`,
-//! `choice(list)` and fake data (`fake.name()`, `fake.email()`, …), and the random generator
-//! behind them.
+//! `choice(list)` and fake data (`fake.name()`, `fake.email()`, …).
 //!
-//! Randomness comes from one generator per thread. Normally it is seeded from the OS; with
-//! `--seed N` the server reseeds it before each response from N and what is being answered
-//! (the route and how many times it has answered), so the same requests get the same "random"
-//! values in every run, whatever else runs in parallel.
+//! Their random values come from the generator the render was given (`--seed`: the answer's
+//! own, see `crate::random`), which travels in the context under a name no template can spell
+//! as a variable by accident; without one, from the thread's.
 
-use std::cell::RefCell;
 use std::sync::Arc;
 
 use fake::Fake;
 use minijinja::value::{Kwargs, Object, Value};
 use minijinja::{Environment, Error, ErrorKind, State};
+use rand::RngExt;
 use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
 
-thread_local! {
-    static RNG: RefCell<StdRng> = RefCell::new(rand::make_rng());
-}
+use crate::random::SeededRng;
 
-/// Runs `f` with this thread's generator.
-pub fn with_rng<T>(f: impl FnOnce(&mut StdRng) -> T) -> T {
-    RNG.with(|r| f(&mut r.borrow_mut()))
-}
+/// The context variable that carries the answer's generator.
+const RNG: &str = "__mockrig_rng";
 
-/// With a seed, makes the next random values of this thread depend only on `seed`, `what`
-/// (e.g. a route's fingerprint) and `n` (e.g. how many times it answered before). Without,
-/// nothing.
-pub fn reseed(seed: Option<u64>, what: u64, n: u64) {
-    if let Some(seed) = seed {
-        let mixed = fnv1a(&what.to_le_bytes(), seed) ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(mixed));
+/// The generator as a template value.
+#[derive(Debug)]
+struct RngHandle(Arc<SeededRng>);
+
+impl Object for RngHandle {}
+
+/// `ctx` with `rng` in it, for the random functions; unchanged without one.
+pub(crate) fn with_rng(ctx: Value, rng: Option<&Arc<SeededRng>>) -> Value {
+    match rng {
+        Some(r) => minijinja::value::merge_maps([
+            minijinja::context! { __mockrig_rng => Value::from_object(RngHandle(r.clone())) },
+            ctx,
+        ]),
+        None => ctx,
     }
 }
 
-/// A seed for the rest of this answer, drawn from this thread's generator: an answer that
-/// waits (a delay) takes it along, as other requests on the worker draw from the generator
-/// meanwhile, and [`restore`]s it after.
-pub fn save() -> u64 {
-    with_rng(|r| r.random())
+/// The generator of this render as a context entry: for contexts built as a map directly.
+pub(crate) fn rng_entry(rng: &Arc<SeededRng>) -> (&'static str, Value) {
+    (RNG, Value::from_object(RngHandle(rng.clone())))
 }
 
-/// Continues from a seed taken by [`save`].
-pub fn restore(seed: u64) {
-    RNG.with(|r| *r.borrow_mut() = StdRng::seed_from_u64(seed));
+/// Runs `f` with this render's generator.
+fn draw<T>(state: &State<'_, '_>, f: impl FnOnce(&mut StdRng) -> T) -> T {
+    let handle = state.lookup(RNG);
+    let seeded = handle
+        .as_ref()
+        .and_then(|v| v.downcast_object_ref::<RngHandle>());
+    crate::random::with_rng(seeded.map(|h| &*h.0), f)
 }
 
-/// FNV-1a: stable across Rust versions and runs, unlike std's hasher.
-pub fn fnv1a(bytes: &[u8], start: u64) -> u64 {
-    let mut h = 0xcbf2_9ce4_8422_2325 ^ start;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
-pub fn register(env: &mut Environment<'static>) {
+pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_function("now", now);
     env.add_function("uuid", uuid);
     env.add_function("random_int", random_int);
@@ -121,25 +113,25 @@ fn parse_offset(text: &str) -> Option<chrono::TimeDelta> {
 }
 
 /// `uuid()`: a random (v4) UUID, from the template generator so `--seed` fixes it too.
-fn uuid() -> String {
-    let bytes: [u8; 16] = with_rng(|r| r.random());
+fn uuid(state: &State<'_, '_>) -> String {
+    let bytes: [u8; 16] = draw(state, |r| r.random());
     uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
         .to_string()
 }
 
 /// `random_int(a, b)`: an integer from a to b, both included.
-fn random_int(a: i64, b: i64) -> Result<i64, Error> {
+fn random_int(state: &State<'_, '_>, a: i64, b: i64) -> Result<i64, Error> {
     if a > b {
         return Err(invalid(format!(
             "random_int({a}, {b}): a must not exceed b"
         )));
     }
-    Ok(with_rng(|r| r.random_range(a..=b)))
+    Ok(draw(state, |r| r.random_range(a..=b)))
 }
 
 /// `random_float(a, b)`: a number from a up to b.
-fn random_float(a: f64, b: f64) -> Result<f64, Error> {
+fn random_float(state: &State<'_, '_>, a: f64, b: f64) -> Result<f64, Error> {
     // rand panics on a range it cannot represent (an infinite bound or width).
     if !(a.is_finite() && b.is_finite() && (b - a).is_finite())
         || a.partial_cmp(&b) != Some(std::cmp::Ordering::Less)
@@ -148,15 +140,15 @@ fn random_float(a: f64, b: f64) -> Result<f64, Error> {
             "random_float({a}, {b}): a must be below b, both finite"
         )));
     }
-    Ok(with_rng(|r| r.random_range(a..b)))
+    Ok(draw(state, |r| r.random_range(a..b)))
 }
 
 /// `choice(list)`: one item of the list.
-fn choice(items: Vec<Value>) -> Result<Value, Error> {
+fn choice(state: &State<'_, '_>, items: Vec<Value>) -> Result<Value, Error> {
     if items.is_empty() {
         return Err(invalid("choice(): the list is empty"));
     }
-    let i = with_rng(|r| r.random_range(0..items.len()));
+    let i = draw(state, |r| r.random_range(0..items.len()));
     Ok(items[i].clone())
 }
 
@@ -165,7 +157,7 @@ fn choice(items: Vec<Value>) -> Result<Value, Error> {
 struct Faker;
 
 /// The methods of `fake`, for the error that lists them.
-pub const FAKE_METHODS: &[&str] = &[
+pub(crate) const FAKE_METHODS: &[&str] = &[
     "name",
     "first_name",
     "last_name",
@@ -200,7 +192,7 @@ pub const FAKE_METHODS: &[&str] = &[
 impl Object for Faker {
     fn call_method(
         self: &Arc<Self>,
-        _state: &mut State<'_, '_>,
+        state: &mut State<'_, '_>,
         method: &str,
         args: &[Value],
     ) -> Result<Value, Error> {
@@ -227,7 +219,7 @@ impl Object for Faker {
         if !matches!(method, "words" | "sentence" | "paragraph" | "password") && !args.is_empty() {
             return Err(invalid(format!("fake.{method}() takes no arguments")));
         }
-        let s: String = with_rng(|r| -> Result<String, Error> {
+        let s: String = draw(state, |r| -> Result<String, Error> {
             Ok(match method {
                 "name" => name::Name().fake_with_rng(r),
                 "first_name" => name::FirstName().fake_with_rng(r),
@@ -314,15 +306,20 @@ mod tests {
 
     #[test]
     fn a_seed_makes_values_reproducible() {
-        let sample = || {
-            reseed(Some(42), 7, 3);
-            render("{{ fake.name() }} {{ uuid() }} {{ random_int(1, 1000000) }}").unwrap()
+        let sample = |n: u64| {
+            let mut env = Environment::new();
+            register(&mut env);
+            let rng = Arc::new(SeededRng::new(42, 7, n));
+            let ctx = with_rng(Value::from(()), Some(&rng));
+            env.render_str(
+                "{{ fake.name() }} {{ uuid() }} {{ random_int(1, 1000000) }}",
+                ctx,
+            )
+            .unwrap()
         };
-        let a = sample();
-        assert_eq!(a, sample());
-        reseed(Some(42), 7, 4);
-        let other = render("{{ fake.name() }} {{ uuid() }} {{ random_int(1, 1000000) }}").unwrap();
-        assert_ne!(a, other, "the next answer differs");
+        let a = sample(3);
+        assert_eq!(a, sample(3));
+        assert_ne!(a, sample(4), "the next answer differs");
     }
 
     #[test]

@@ -1,15 +1,16 @@
 //! Templated values: JSON (or text) in the spec whose strings may hold `{{ … }}`.
 //!
-//! Everything is compiled when the spec loads, into one minijinja environment per runtime; a
-//! value without any template is kept as finished JSON and costs nothing to render. A string
+//! Everything is compiled when the spec loads, into one minijinja environment per compiled
+//! spec; a value without any template is kept as finished JSON and costs nothing to render. A string
 //! that is exactly one `{{ expression }}` keeps the expression's type (`n: "{{ counter }}"`
 //! renders the number 3, not the text "3"); any other templated string renders as text.
 //!
-//! [`functions`] has what templates can call (`now()`, `uuid()`, `random_int()`, `fake.*`) and
-//! the random generator behind them; [`context`] builds the `request` a response template sees.
+//! [`functions`] has what templates can call (`now()`, `uuid()`, `random_int()`, `fake.*`);
+//! the random values they draw come from the generator the caller passes with the context
+//! (`--seed`, see `crate::random`). The `request` a response template sees is built by the
+//! engine (`engine::context`), which knows HTTP.
 
-pub mod context;
-pub mod functions;
+pub(crate) mod functions;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,20 +18,23 @@ use std::sync::Arc;
 use minijinja::Environment;
 use serde_json::{Map, Value};
 
-/// The templates of one runtime. Cheap to clone.
+use crate::error::Invalid;
+use crate::random::SeededRng;
+
+/// The templates of one compiled spec. Cheap to clone.
 #[derive(Clone)]
-pub struct Templates {
+pub(crate) struct TemplateSet {
     env: Arc<Environment<'static>>,
 }
 
-impl Default for Templates {
+impl Default for TemplateSet {
     fn default() -> Self {
-        Builder::default().finish()
+        TemplateBuilder::default().finish()
     }
 }
 
-/// Collects templates while a runtime compiles.
-pub struct Builder {
+/// Collects templates while a spec compiles.
+pub(crate) struct TemplateBuilder {
     env: Environment<'static>,
     next: usize,
 }
@@ -39,7 +43,7 @@ pub struct Builder {
 /// runaway loop (`range(10**9)`) fails in milliseconds instead of holding a worker.
 const FUEL: u64 = 1_000_000;
 
-impl Default for Builder {
+impl Default for TemplateBuilder {
     fn default() -> Self {
         let mut env = Environment::new();
         // Output is JSON or plain text, never HTML.
@@ -47,84 +51,95 @@ impl Default for Builder {
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         env.set_fuel(Some(FUEL));
         functions::register(&mut env);
-        Builder { env, next: 0 }
+        TemplateBuilder { env, next: 0 }
     }
 }
 
-/// A value, compiled.
+/// A value, compiled: JSON whose strings may be templates, or a text template.
 #[derive(Debug, Clone)]
-pub enum Tpl {
+pub(crate) enum Template {
     /// No template inside.
     Fixed(Value),
     /// Rendered as text.
     Text(String),
     /// One whole `{{ expression }}`: rendered through `tojson` and parsed back.
     Typed(String),
-    Array(Vec<Tpl>),
-    Object(Vec<(String, Tpl)>),
+    Array(Vec<Template>),
+    Object(Vec<(String, Template)>),
 }
 
-pub fn is_template(s: &str) -> bool {
+pub(crate) fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%")
 }
 
-impl Builder {
-    fn add(&mut self, source: String) -> Result<String, String> {
+impl TemplateBuilder {
+    fn add(&mut self, source: String) -> Result<String, Invalid> {
         let name = format!("t{}", self.next);
         self.next += 1;
         self.env
             .add_template_owned(name.clone(), source)
-            .map_err(|e| match e.detail() {
-                Some(detail) => format!("template: {}: {detail}", e.kind()),
-                None => format!("template: {}", e.kind()),
+            .map_err(|e| {
+                Invalid(match e.detail() {
+                    Some(detail) => format!("template: {}: {detail}", e.kind()),
+                    None => format!("template: {}", e.kind()),
+                })
             })?;
         Ok(name)
     }
 
-    /// Compiles every templated string inside `v`.
-    pub fn json(&mut self, v: &Value) -> Result<Tpl, String> {
+    /// Compiles every templated string inside `v` (the compiler walks bodies itself, to
+    /// report each string at its own key).
+    #[cfg(test)]
+    pub(crate) fn json(&mut self, v: &Value) -> Result<Template, Invalid> {
         if !contains_template(v) {
-            return Ok(Tpl::Fixed(v.clone()));
+            return Ok(Template::Fixed(v.clone()));
         }
         Ok(match v {
-            Value::String(s) => {
-                let t = s.trim();
-                let whole = t
-                    .strip_prefix("{{")
-                    .and_then(|r| r.strip_suffix("}}"))
-                    .filter(|inner| !inner.contains("{{") && !inner.contains("}}"));
-                match whole {
-                    Some(expr) => Tpl::Typed(self.add(format!("{{{{ ({expr}) | tojson }}}}"))?),
-                    None => Tpl::Text(self.add(s.clone())?),
-                }
-            }
-            Value::Array(items) => Tpl::Array(
+            Value::String(s) => self.json_string(s)?,
+            Value::Array(items) => Template::Array(
                 items
                     .iter()
                     .map(|i| self.json(i))
                     .collect::<Result<_, _>>()?,
             ),
-            Value::Object(m) => Tpl::Object(
+            Value::Object(m) => Template::Object(
                 m.iter()
                     .map(|(k, v)| Ok((k.clone(), self.json(v)?)))
-                    .collect::<Result<_, String>>()?,
+                    .collect::<Result<_, Invalid>>()?,
             ),
-            other => Tpl::Fixed(other.clone()),
+            other => Template::Fixed(other.clone()),
+        })
+    }
+
+    /// Compiles one string of a JSON value: a string that is exactly one `{{ expression }}`
+    /// keeps the expression's type, any other renders as text.
+    pub(crate) fn json_string(&mut self, s: &str) -> Result<Template, Invalid> {
+        if !is_template(s) {
+            return Ok(Template::Fixed(Value::String(s.to_owned())));
+        }
+        let t = s.trim();
+        let whole = t
+            .strip_prefix("{{")
+            .and_then(|r| r.strip_suffix("}}"))
+            .filter(|inner| !inner.contains("{{") && !inner.contains("}}"));
+        Ok(match whole {
+            Some(expr) => Template::Typed(self.add(format!("{{{{ ({expr}) | tojson }}}}"))?),
+            None => Template::Text(self.add(s.to_owned())?),
         })
     }
 
     /// Compiles a text template (always rendered as text).
-    pub fn text(&mut self, s: &str) -> Result<Tpl, String> {
+    pub(crate) fn text(&mut self, s: &str) -> Result<Template, Invalid> {
         if is_template(s) {
-            Ok(Tpl::Text(self.add(s.to_owned())?))
+            Ok(Template::Text(self.add(s.to_owned())?))
         } else {
-            Ok(Tpl::Fixed(Value::String(s.to_owned())))
+            Ok(Template::Fixed(Value::String(s.to_owned())))
         }
     }
 
     /// The variables `tpl` reads that are neither in `known` nor a function: a typo that
     /// would otherwise render as nothing, found at load.
-    pub fn unknown_names(&self, tpl: &Tpl, known: &[&str]) -> Vec<String> {
+    pub(crate) fn unknown_names(&self, tpl: &Template, known: &[&str]) -> Vec<String> {
         let globals: BTreeSet<&str> = self.env.globals().map(|(name, _)| name).collect();
         let mut out = BTreeSet::new();
         tpl.for_each_name(&mut |name| {
@@ -140,7 +155,7 @@ impl Builder {
     }
 
     /// The `fake.*` methods `tpl` calls that do not exist (`fake.nmae()`).
-    pub fn unknown_fake_methods(&self, tpl: &Tpl) -> Vec<String> {
+    pub(crate) fn unknown_fake_methods(&self, tpl: &Template) -> Vec<String> {
         static CALL: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
         let call = CALL.get_or_init(|| {
             regex::Regex::new(r"\bfake\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)").expect("a valid pattern")
@@ -159,7 +174,12 @@ impl Builder {
     }
 
     /// The fields of `root` that `tpl` reads and `root` does not have (`request.bdy`).
-    pub fn unknown_fields(&self, tpl: &Tpl, root: &str, fields: &[&str]) -> Vec<String> {
+    pub(crate) fn unknown_fields(
+        &self,
+        tpl: &Template,
+        root: &str,
+        fields: &[&str],
+    ) -> Vec<String> {
         let prefix = format!("{root}.");
         let mut out = BTreeSet::new();
         tpl.for_each_name(&mut |name| {
@@ -179,7 +199,7 @@ impl Builder {
     }
 
     /// Whether any template of `tpl` reads `root.field` (or `root` whole).
-    pub fn reads(&self, tpl: &Tpl, root: &str, field: &str) -> bool {
+    pub(crate) fn reads(&self, tpl: &Template, root: &str, field: &str) -> bool {
         let nested = format!("{root}.{field}");
         let mut found = false;
         tpl.for_each_name(&mut |name| {
@@ -193,15 +213,15 @@ impl Builder {
         found
     }
 
-    pub fn finish(self) -> Templates {
-        Templates {
+    pub(crate) fn finish(self) -> TemplateSet {
+        TemplateSet {
             env: Arc::new(self.env),
         }
     }
 }
 
 /// Whether any string inside `v` holds a template.
-pub fn contains_template(v: &Value) -> bool {
+pub(crate) fn contains_template(v: &Value) -> bool {
     match v {
         Value::String(s) => is_template(s),
         Value::Array(a) => a.iter().any(contains_template),
@@ -210,30 +230,50 @@ pub fn contains_template(v: &Value) -> bool {
     }
 }
 
-impl Templates {
-    /// Renders `tpl` with `ctx` (a JSON object of variables). A template that fails renders as
-    /// the error's text, so a mistake shows up in a message rather than dropping it; responses
-    /// use [`Templates::try_render`] and answer 500 instead.
-    pub fn render(&self, tpl: &Tpl, ctx: &Value) -> Value {
-        if let Tpl::Fixed(v) = tpl {
+impl TemplateSet {
+    /// Renders `tpl` with `ctx` (a JSON object of variables) and, under `--seed`, the answer's
+    /// generator. A template that fails renders as the error's text, so a mistake shows up in
+    /// a message rather than dropping it; responses use [`TemplateSet::try_render`] and answer
+    /// 500 instead.
+    pub(crate) fn render(
+        &self,
+        tpl: &Template,
+        ctx: &Value,
+        rng: Option<&Arc<SeededRng>>,
+    ) -> Value {
+        if let Template::Fixed(v) = tpl {
             return v.clone();
         }
-        let ctx = minijinja::Value::from(minijinja::value::Serde(ctx));
+        let ctx = functions::with_rng(minijinja::Value::from(minijinja::value::Serde(ctx)), rng);
         self.render_with(tpl, &ctx, &mut |e| Ok(format!("template error: {e}")))
             .unwrap_or_else(Value::String)
     }
 
     /// Renders `tpl` with a context already converted (once per request, for all of a
-    /// response's templates); the first failure is the error.
-    pub fn try_render(&self, tpl: &Tpl, ctx: &minijinja::Value) -> Result<Value, String> {
+    /// response's templates, its generator included); the first failure is the error.
+    pub(crate) fn try_render(
+        &self,
+        tpl: &Template,
+        ctx: &minijinja::Value,
+    ) -> Result<Value, RenderError> {
         self.render_with(tpl, ctx, &mut |e| Err(describe(&e)))
+            .map_err(RenderError)
     }
 
     /// Renders `tpl` straight to JSON text, without building the value first: the body of a
     /// templated response.
-    pub fn try_render_json(
+    pub(crate) fn try_render_json(
         &self,
-        tpl: &Tpl,
+        tpl: &Template,
+        ctx: &minijinja::Value,
+        out: &mut Vec<u8>,
+    ) -> Result<(), RenderError> {
+        self.render_json(tpl, ctx, out).map_err(RenderError)
+    }
+
+    fn render_json(
+        &self,
+        tpl: &Template,
         ctx: &minijinja::Value,
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
@@ -241,27 +281,27 @@ impl Templates {
             serde_json::to_writer(out, v).map_err(|e| e.to_string())
         }
         match tpl {
-            Tpl::Fixed(v) => write(out, v),
-            Tpl::Text(name) => write(out, &self.run(name, ctx).map_err(|e| describe(&e))?),
-            Tpl::Typed(name) => {
+            Template::Fixed(v) => write(out, v),
+            Template::Text(name) => write(out, &self.run(name, ctx).map_err(|e| describe(&e))?),
+            Template::Typed(name) => {
                 let text = self.run(name, ctx).map_err(|e| describe(&e))?;
                 match serde_json::from_str::<Value>(&text) {
                     Ok(v) => write(out, &v),
                     Err(_) => write(out, &text),
                 }
             }
-            Tpl::Array(items) => {
+            Template::Array(items) => {
                 out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
                         out.push(b',');
                     }
-                    self.try_render_json(item, ctx, out)?;
+                    self.render_json(item, ctx, out)?;
                 }
                 out.push(b']');
                 Ok(())
             }
-            Tpl::Object(fields) => {
+            Template::Object(fields) => {
                 out.push(b'{');
                 for (i, (k, v)) in fields.iter().enumerate() {
                     if i > 0 {
@@ -269,7 +309,7 @@ impl Templates {
                     }
                     write(out, k)?;
                     out.push(b':');
-                    self.try_render_json(v, ctx, out)?;
+                    self.render_json(v, ctx, out)?;
                 }
                 out.push(b'}');
                 Ok(())
@@ -279,24 +319,24 @@ impl Templates {
 
     fn render_with(
         &self,
-        tpl: &Tpl,
+        tpl: &Template,
         ctx: &minijinja::Value,
         on_error: &mut dyn FnMut(minijinja::Error) -> Result<String, String>,
     ) -> Result<Value, String> {
         Ok(match tpl {
-            Tpl::Fixed(v) => v.clone(),
-            Tpl::Text(name) => Value::String(self.run(name, ctx).or_else(&mut *on_error)?),
-            Tpl::Typed(name) => {
+            Template::Fixed(v) => v.clone(),
+            Template::Text(name) => Value::String(self.run(name, ctx).or_else(&mut *on_error)?),
+            Template::Typed(name) => {
                 let out = self.run(name, ctx).or_else(&mut *on_error)?;
                 serde_json::from_str(&out).unwrap_or(Value::String(out))
             }
-            Tpl::Array(items) => Value::Array(
+            Template::Array(items) => Value::Array(
                 items
                     .iter()
                     .map(|i| self.render_with(i, ctx, on_error))
                     .collect::<Result<_, _>>()?,
             ),
-            Tpl::Object(fields) => Value::Object(
+            Template::Object(fields) => Value::Object(
                 fields
                     .iter()
                     .map(|(k, v)| Ok((k.clone(), self.render_with(v, ctx, on_error)?)))
@@ -321,23 +361,23 @@ fn describe(e: &minijinja::Error) -> String {
     text
 }
 
-impl Tpl {
-    /// Whether rendering needs a context at all.
-    pub fn is_fixed(&self) -> bool {
-        matches!(self, Tpl::Fixed(_))
-    }
-
+impl Template {
     fn for_each_name(&self, f: &mut dyn FnMut(&str)) {
         match self {
-            Tpl::Fixed(_) => {}
-            Tpl::Text(n) | Tpl::Typed(n) => f(n),
-            Tpl::Array(items) => items.iter().for_each(|i| i.for_each_name(f)),
-            Tpl::Object(fields) => fields.iter().for_each(|(_, v)| v.for_each_name(f)),
+            Template::Fixed(_) => {}
+            Template::Text(n) | Template::Typed(n) => f(n),
+            Template::Array(items) => items.iter().for_each(|i| i.for_each_name(f)),
+            Template::Object(fields) => fields.iter().for_each(|(_, v)| v.for_each_name(f)),
         }
     }
 }
 
-impl std::fmt::Debug for Templates {
+/// Why a template could not be rendered: the error's kind and detail, on one line.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct RenderError(pub(crate) String);
+
+impl std::fmt::Debug for TemplateSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Templates")
     }
@@ -350,12 +390,16 @@ mod tests {
 
     #[test]
     fn whole_expressions_keep_their_type_and_text_stays_text() {
-        let mut b = Builder::default();
+        let mut b = TemplateBuilder::default();
         let tpl = b
             .json(&json!({"n": "{{ counter }}", "s": "n={{ counter }}", "m": "{{ message.channel }}", "fixed": [1, "x"]}))
             .unwrap();
         let t = b.finish();
-        let out = t.render(&tpl, &json!({"counter": 3, "message": {"channel": "news"}}));
+        let out = t.render(
+            &tpl,
+            &json!({"counter": 3, "message": {"channel": "news"}}),
+            None,
+        );
         assert_eq!(
             out,
             json!({"n": 3, "s": "n=3", "m": "news", "fixed": [1, "x"]})
@@ -364,13 +408,13 @@ mod tests {
 
     #[test]
     fn a_syntax_error_is_reported_at_load() {
-        let mut b = Builder::default();
+        let mut b = TemplateBuilder::default();
         assert!(b.json(&json!("{{ oops ")).is_err());
     }
 
     #[test]
     fn unknown_names_and_what_is_read_are_found_at_load() {
-        let mut b = Builder::default();
+        let mut b = TemplateBuilder::default();
         let tpl = b
             .json(&json!({"a": "{{ reqest.path }}", "b": "{{ fake.name() }} {{ uuid() }}", "c": "{{ request.body.id }}"}))
             .unwrap();
@@ -381,13 +425,13 @@ mod tests {
 
     #[test]
     fn a_runtime_error_is_an_error_for_responses() {
-        let mut b = Builder::default();
+        let mut b = TemplateBuilder::default();
         let tpl = b.text("{{ random_int(5, 1) }}").unwrap();
         let t = b.finish();
         let err = t.try_render(&tpl, &minijinja::Value::from(())).unwrap_err();
-        assert!(err.contains("random_int"), "{err}");
+        assert!(err.0.contains("random_int"), "{err}");
         let runaway = {
-            let mut b = Builder::default();
+            let mut b = TemplateBuilder::default();
             let tpl = b
                 .text("{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}")
                 .unwrap();

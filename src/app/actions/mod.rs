@@ -1,0 +1,30 @@
+//! The action step: what the route that took a request does with it, one module per kind of
+//! answer. A new kind (a proxy, an OpenAPI operation, a long poll) is a new variant of
+//! `model::compiled::Action` and a new module here.
+
+pub(crate) mod channel;
+mod delay;
+pub(crate) mod resource;
+pub(crate) mod respond;
+pub(crate) mod static_files;
+
+use crate::engine::routing::Found;
+use crate::model::compiled::Action;
+
+use super::context::RequestContext;
+use super::outcome::Outcome;
+
+/// Runs the action of the route that took the request.
+pub(crate) async fn run(cx: &RequestContext<'_>, found: &Found<'_>) -> Outcome {
+    match &found.route.action {
+        Action::Respond(set) => respond::run(cx, found.route, set).await,
+        Action::Resource {
+            resource,
+            op,
+            delay,
+        } => resource::run(cx, found, *resource, *op, *delay).await,
+        Action::Static { delay, .. } => static_files::run(cx, found, *delay).await,
+        Action::WebSocket(_) => channel::upgrade_required(found.route),
+        Action::Sse(i) => channel::subscribe(cx, found.route, *i),
+    }
+}

@@ -1,0 +1,70 @@
+//! A resource endpoint: the operation on the session's (or the shared) data, then the
+//! resource's emits for a write that happened.
+
+use actix_web::ResponseError;
+use serde_json::json;
+
+use super::delay::wait;
+use crate::app::context::RequestContext;
+use crate::app::outcome::Outcome;
+use crate::duration::Delay;
+use crate::engine::channels::emit::emit;
+use crate::engine::context;
+use crate::engine::resources::ops::{self, Written};
+use crate::engine::routing::Found;
+use crate::model::resource::Op;
+use crate::model::response::RequestParts;
+
+pub(crate) async fn run(
+    cx: &RequestContext<'_>,
+    found: &Found<'_>,
+    resource: usize,
+    op: Op,
+    delay: Option<Delay>,
+) -> Outcome {
+    let route = found.route;
+    wait(cx, route, delay).await;
+    let id = found
+        .first_capture
+        .clone()
+        .map(|r| cx.segments[r].join("/"));
+    let own;
+    let stores = match cx.session {
+        Some(s) => {
+            own = s.stores_for(&cx.snapshot.stores);
+            &own
+        }
+        None => &cx.snapshot.stores,
+    };
+    let response = match ops::handle(stores, resource, op, cx.req, cx.body, id.as_deref()) {
+        Ok((response, written)) => {
+            if let Some(w) = written {
+                emit_write(cx, found, &w).await;
+            }
+            response
+        }
+        Err(e) => e.error_response(),
+    };
+    Outcome::answered(&route.source, response)
+}
+
+/// The emits of the resource the write landed in (which is another one for
+/// `POST /users/1/posts`), with `action`, `resource` and `record` in their context.
+async fn emit_write(cx: &RequestContext<'_>, found: &Found<'_>, w: &Written) {
+    let spec = cx.spec();
+    let Some(i) = spec.resources.iter().position(|r| r.name == w.resource) else {
+        return;
+    };
+    if spec.resource_emit[i].is_empty() {
+        return;
+    }
+    let params = found.route.pattern.params(&cx.segments);
+    let mut ctx = context::request(cx.req, cx.body, params, RequestParts::ALL);
+    ctx["action"] = json!(w.action);
+    ctx["resource"] = json!(w.resource);
+    ctx["record"] = w.record.clone();
+    for e in spec.resource_emit[i].iter() {
+        let default = || json!({"action": w.action, "resource": w.resource, "record": w.record});
+        emit(&cx.app.hub, &spec.templates, e, &ctx, None, default).await;
+    }
+}

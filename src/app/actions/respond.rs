@@ -1,0 +1,94 @@
+//! `response`, `responses` and `content`: answer with one of the route's compiled responses,
+//! then take the route's scenario step and send its emits.
+
+use std::sync::Arc;
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::Value;
+
+use crate::app::context::RequestContext;
+use crate::app::outcome::Outcome;
+use crate::engine::channels::emit::emit;
+use crate::engine::context;
+use crate::engine::respond::respond;
+use crate::error::ApiError;
+use crate::model::compiled::CompiledRoute;
+use crate::model::response::{RequestParts, ResponseSet};
+use crate::random::SeededRng;
+use crate::spec::Fault;
+
+pub(crate) async fn run(
+    cx: &RequestContext<'_>,
+    route: &CompiledRoute,
+    set: &ResponseSet,
+) -> Outcome {
+    let (req, state, seed) = (cx.req, cx.route_state(), cx.app.seed);
+    // Only routes whose answer can vary count their answers; a fixed one costs nothing here.
+    // The count also seeds the answer's generator under `--seed`.
+    let (n, rng) = if set.counted(seed.is_some()) {
+        let n = state.hit(route.key);
+        (n, SeededRng::for_answer(seed, route.key, n).map(Arc::new))
+    } else {
+        (0, None)
+    };
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let answer: Result<(HttpResponse, Option<Fault>), ApiError> =
+        match set.choose(accept, n, rng.as_deref()) {
+            Ok(t) => {
+                if let Some(d) = t.delay.and_then(|d| d.draw(rng.as_deref())) {
+                    // The generator waits with the request: others drawing meanwhile leave it
+                    // as it was.
+                    actix_web::rt::time::sleep(d).await;
+                }
+                let ctx = t.reads.map(|parts| {
+                    let params = route.pattern.params(&cx.segments);
+                    context::for_response(req, cx.body, &params, parts, rng.as_ref())
+                });
+                respond(t, req, &route.source, &cx.spec().templates, ctx.as_ref())
+                    .await
+                    .map(|res| (res, t.fault))
+            }
+            Err(e) => Err(e),
+        };
+    // A step is taken when the route answered as written; not when mockrig could not (a 406,
+    // a template that failed).
+    if answer.is_ok()
+        && let Some(step) = &route.scenario
+        && let Some(then) = &step.then
+    {
+        state.set_state(&step.scenario, then);
+    }
+    let (mut response, fault) = match answer {
+        Ok(ok) => ok,
+        Err(e) => (e.error_response(), None),
+    };
+    if set.negotiates() {
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("Accept"));
+    }
+    if !route.emit.is_empty() {
+        let params = route.pattern.params(&cx.segments);
+        let ctx = context::request(req, cx.body, params, RequestParts::ALL);
+        for e in route.emit.iter() {
+            let request_body = || -> Value { ctx["request"]["body"].clone() };
+            emit(
+                &cx.app.hub,
+                &cx.spec().templates,
+                e,
+                &ctx,
+                rng.as_ref(),
+                request_body,
+            )
+            .await;
+        }
+    }
+    Outcome {
+        fault,
+        ..Outcome::answered(&route.source, response)
+    }
+}

@@ -1,0 +1,88 @@
+//! Pushing to real-time clients from a test or a script: `/ws/send` and `/sse/send` reach every
+//! client on a concrete path; `/connections` counts them.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::extract::message;
+use crate::app::state::AppState;
+use crate::engine::channels::event::SseEvent;
+use crate::error::ApiError;
+use crate::suggest::did_you_mean;
+
+#[derive(serde::Deserialize)]
+pub(crate) struct PushQuery {
+    /// The concrete path whose clients get the message, e.g. `/ws/rooms/a`.
+    path: Option<String>,
+    event: Option<String>,
+    id: Option<String>,
+}
+
+impl PushQuery {
+    fn path(&self) -> Result<&str, ApiError> {
+        self.path
+            .as_deref()
+            .filter(|p| p.starts_with('/'))
+            .ok_or_else(|| ApiError::BadRequest("name the clients' path: ?path=/ws/chat".into()))
+    }
+}
+
+/// `{"path", "delivered"}`, and when nobody got it, the declared channel path the given one
+/// is probably a typo of.
+fn delivered(app: &AppState, path: &str, count: usize, websocket: bool) -> HttpResponse {
+    let mut body = json!({"path": path, "delivered": count});
+    if count == 0 {
+        let now = app.live.load();
+        let declared: Vec<&str> = if websocket {
+            now.spec.ws.iter().map(|w| w.path.as_str()).collect()
+        } else {
+            now.spec.sse.iter().map(|s| s.path.as_str()).collect()
+        };
+        if let Some(near) = did_you_mean(path, &declared).filter(|near| *near != path) {
+            body["did_you_mean"] = json!(near);
+        }
+    }
+    HttpResponse::Ok().json(body)
+}
+
+/// Sends the body to every WebSocket client on `?path=`.
+pub(crate) async fn ws_send(
+    app: web::Data<AppState>,
+    q: web::Query<PushQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let path = q.path()?;
+    let text = match message(&body)? {
+        serde_json::Value::String(s) => s,
+        v => v.to_string(),
+    };
+    let count = app.hub.send_ws(path, text, None).await;
+    Ok(delivered(&app, path, count, true))
+}
+
+/// Emits the body as an event (`?event=`, `?id=`) to every subscriber of `?path=`.
+pub(crate) async fn sse_send(
+    app: web::Data<AppState>,
+    q: web::Query<PushQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let path = q.path()?;
+    let bad_line = |v: &Option<String>| v.as_deref().is_some_and(|v| v.contains(['\n', '\r']));
+    if bad_line(&q.event) || bad_line(&q.id) {
+        return Err(ApiError::BadRequest(
+            "event and id cannot contain line breaks".into(),
+        ));
+    }
+    let event = SseEvent {
+        event: q.event.clone(),
+        id: q.id.clone(),
+        data: Some(message(&body)?),
+    };
+    let count = app.hub.send_sse(path, &event);
+    Ok(delivered(&app, path, count, false))
+}
+
+/// Open WebSocket and SSE connections, by concrete path.
+pub(crate) async fn connections(app: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(app.hub.connections())
+}

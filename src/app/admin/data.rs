@@ -1,0 +1,116 @@
+//! Resource data and sessions: `/reset`, `/state` (export and import) and `/sessions`.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::extract::{SessionScope, blocking};
+use crate::app::live::SwapError;
+use crate::app::state::AppState;
+use crate::engine::resources::stores::ImportError;
+use crate::error::ApiError;
+use crate::suggest::did_you_mean;
+
+#[derive(serde::Deserialize)]
+pub(crate) struct ResetQuery {
+    resource: Option<String>,
+}
+
+/// The 404 for a resource the spec does not have, with the name it probably meant.
+fn no_resource(app: &AppState, name: Option<String>) -> ApiError {
+    let now = app.live.load();
+    let names: Vec<&str> = now.spec.resources.iter().map(|r| r.name.as_str()).collect();
+    let did_you_mean = name
+        .as_deref()
+        .and_then(|n| did_you_mean(n, &names))
+        .map(str::to_owned);
+    ApiError::NoResource {
+        resource: name,
+        did_you_mean,
+    }
+}
+
+fn import_error(e: ImportError) -> ApiError {
+    match e {
+        ImportError::Invalid(reason) => ApiError::BadRequest(reason),
+        ImportError::Persist(e) => ApiError::Internal(e.to_string()),
+    }
+}
+
+/// Puts every resource (or `?resource=NAME`) back to its seed. For a session (`?session=` or
+/// the header) only that session's data and journal; otherwise the shared data, the journal,
+/// runtime stubs and every session.
+pub(crate) async fn reset(
+    app: web::Data<AppState>,
+    scope: SessionScope,
+    q: web::Query<ResetQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let only = q.into_inner().resource;
+    if let Some(session) = scope.0 {
+        // Dropped whole, so whatever else a session holds starts over with it.
+        let Some(name) = only else {
+            app.sessions.remove(&session.name);
+            return Ok(HttpResponse::Ok().json(json!({"reset": "all", "session": session.name})));
+        };
+        if !session.reset(&app.live.load().stores, Some(&name)) {
+            return Err(no_resource(&app, Some(name)));
+        }
+        return Ok(HttpResponse::Ok().json(json!({"reset": name, "session": session.name})));
+    }
+    let everything = app.clone();
+    let name = only.clone();
+    // With a state file this writes and flushes a snapshot: keep it off the worker.
+    let done = blocking(move || match name {
+        Some(name) => everything
+            .stores
+            .reset(Some(&name))
+            .map_err(|e| ApiError::Internal(e.to_string())),
+        None => everything.reset_all().map(|()| true).map_err(|e| match e {
+            SwapError::State(e) => ApiError::Internal(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }),
+    })
+    .await?;
+    if !done {
+        return Err(no_resource(&app, only));
+    }
+    Ok(HttpResponse::Ok().json(json!({"reset": only.unwrap_or("all".into())})))
+}
+
+/// Replaces resource data with a snapshot taken by `GET /__mockrig/state`.
+pub(crate) async fn import(
+    app: web::Data<AppState>,
+    scope: SessionScope,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let state: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| ApiError::BadBody {
+            error: "the body is not JSON",
+            reason: e.to_string(),
+        })?;
+    if let Some(session) = scope.0 {
+        let names = session
+            .import(&app.live.load().stores, &state)
+            .map_err(import_error)?;
+        return Ok(HttpResponse::Ok().json(json!({"imported": names, "session": session.name})));
+    }
+    let stores = app.stores.clone();
+    // With a state file this writes and flushes a snapshot: keep it off the worker.
+    let names = blocking(move || stores.import(&state).map_err(import_error)).await?;
+    Ok(HttpResponse::Ok().json(json!({"imported": names})))
+}
+
+/// Every resource's current data, by name (the session's, for a session).
+pub(crate) async fn state(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
+    match scope.0 {
+        Some(session) => HttpResponse::Ok().json(session.dump(&app.live.load().stores)),
+        None => HttpResponse::Ok().json(app.stores.dump()),
+    }
+}
+
+/// Live sessions, most recently used first.
+pub(crate) async fn sessions(app: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "sessions": app.sessions.names(),
+        "limit": app.sessions.limit(),
+    }))
+}

@@ -1,0 +1,87 @@
+//! What admin handlers take from a request besides their path and body: the session the call
+//! is about ([`SessionScope`]), and a way to run blocking work (a snapshot written to disk, a
+//! spec compiled) off the worker ([`blocking`]).
+
+use std::future::{Ready, ready};
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+
+use crate::app::state::AppState;
+use crate::engine::journal::RequestJournal;
+use crate::engine::route_state::RouteState;
+use crate::engine::sessions::{self, NAME_LIMIT, Session};
+use crate::error::ApiError;
+
+/// The session an admin call is about: `?session=NAME`, or the `X-Mockrig-Session` header.
+/// `None` means the shared data and journal.
+pub(crate) struct SessionScope(pub(crate) Option<Arc<Session>>);
+
+impl SessionScope {
+    /// The journal the call reads: the session's, or the shared one.
+    pub(crate) fn journal<'a>(&'a self, app: &'a AppState) -> &'a RequestJournal {
+        self.0.as_ref().map_or(&app.journal, |s| &s.journal)
+    }
+
+    /// The answer counts and scenario states the call reads.
+    pub(crate) fn route_state<'a>(&'a self, app: &'a AppState) -> &'a RouteState {
+        self.0.as_ref().map_or(&app.route_state, |s| &s.state)
+    }
+}
+
+impl FromRequest for SessionScope {
+    type Error = ApiError;
+    type Future = Ready<Result<SessionScope, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(scope_of(req))
+    }
+}
+
+fn scope_of(req: &HttpRequest) -> Result<SessionScope, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Query {
+        session: Option<String>,
+    }
+    let app = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::Internal("the server state is missing".into()))?;
+    let from_query = serde_urlencoded::from_str::<Query>(req.query_string())
+        .ok()
+        .and_then(|q| q.session);
+    let name = match &from_query {
+        Some(n) => Some(sessions::check_name(n).ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "session must be 1 to {NAME_LIMIT} visible ASCII characters"
+            ))
+        })?),
+        None => sessions::name_of(req).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+    };
+    // Only a write starts a session; reading one that does not exist (a typo, or one not
+    // used yet) sees what a new one would, without taking a place among the live sessions.
+    let write = req.method() == actix_web::http::Method::PUT;
+    Ok(SessionScope(name.map(|n| {
+        if write {
+            app.sessions.get(n)
+        } else {
+            app.sessions.peek(n)
+        }
+    })))
+}
+
+/// Runs `work` on the blocking pool: writing a snapshot, compiling a spec.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(work)
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+}
+
+/// A request body as a message: JSON sent as compact JSON, anything else as its text.
+pub(crate) fn message(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("the body must be UTF-8 text or JSON".into()))?;
+    Ok(serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.to_owned())))
+}

@@ -1,0 +1,89 @@
+//! What the mock was asked: `/requests` (filtered), `/unmatched` (with why each missed) and
+//! `/verify` (how many matched a pattern, and the closest when the count is wrong).
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::extract::SessionScope;
+use crate::app::state::AppState;
+use crate::engine::journal::{RequestPattern, glob};
+use crate::error::ApiError;
+
+#[derive(serde::Deserialize)]
+pub(crate) struct RequestFilter {
+    method: Option<String>,
+    /// A glob over the path: `/users/*`.
+    path: Option<String>,
+    matched: Option<bool>,
+}
+
+/// The journal, oldest first, filtered by `method`, `path` (a glob) and `matched`.
+pub(crate) async fn requests(
+    app: web::Data<AppState>,
+    scope: SessionScope,
+    q: web::Query<RequestFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let journal = scope.journal(&app);
+    let glob = q
+        .path
+        .as_deref()
+        .map(glob)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let list: Vec<serde_json::Value> = journal
+        .all()
+        .iter()
+        .filter(|r| {
+            q.method
+                .as_ref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(r.method.as_str()))
+        })
+        .filter(|r| glob.as_ref().is_none_or(|g| g.is_match(r.path())))
+        .filter(|r| q.matched.is_none_or(|m| m == r.route.is_some()))
+        .map(|r| r.to_json())
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({"requests": list, "enabled": journal.enabled()})))
+}
+
+pub(crate) async fn clear(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
+    scope.journal(&app).clear();
+    HttpResponse::NoContent().finish()
+}
+
+/// Requests nothing answered, each with the nearest route and why it missed.
+pub(crate) async fn unmatched(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
+    let list: Vec<serde_json::Value> = scope
+        .journal(&app)
+        .all()
+        .iter()
+        .filter(|r| r.route.is_none() && (r.status == 404 || r.status == 405))
+        .map(|r| r.to_json())
+        .collect();
+    HttpResponse::Ok().json(json!({"requests": list}))
+}
+
+/// Checks how many journal entries match a request pattern: 200 when the count holds, 417
+/// with the closest entries when it does not.
+pub(crate) async fn verify(
+    app: web::Data<AppState>,
+    scope: SessionScope,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let journal = scope.journal(&app);
+    let pattern: RequestPattern = serde_json::from_slice(&body).map_err(|e| ApiError::BadBody {
+        error: "the body is not a request pattern",
+        reason: e.to_string(),
+    })?;
+    let v = journal
+        .verify(&pattern)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if !v.holds {
+        return Err(ApiError::VerificationFailed {
+            matched: v.matched,
+            expected: v.expected,
+            journal_enabled: journal.enabled(),
+            closest: v.closest,
+        });
+    }
+    Ok(HttpResponse::Ok().json(json!({"matched": v.matched, "expected": v.expected})))
+}

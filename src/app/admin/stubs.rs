@@ -1,0 +1,92 @@
+//! The compiled routes (`GET /routes`) and runtime stubs: routes added in front of the spec's
+//! (`POST /routes`) and removed again (`DELETE /routes/{id}`). Stubs are compiled with the
+//! spec, so they are checked exactly like the spec's own routes.
+
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::extract::blocking;
+use crate::app::live::SwapError;
+use crate::app::state::AppState;
+use crate::error::ApiError;
+use crate::spec::Route;
+
+/// A failed change of the stubs as an answer: what is wrong with them is the client's to fix
+/// (400); a state file that cannot be written is not (500).
+fn refused(e: SwapError) -> ApiError {
+    match e {
+        SwapError::State(e) => ApiError::Internal(e.to_string()),
+        other => ApiError::BadRequest(other.to_string()),
+    }
+}
+
+/// The compiled routes, most specific first: the order in which a request's candidates are
+/// tried (a fixed segment before `{param}` before `{*rest}`, then the order in the spec).
+pub(crate) async fn routes(app: web::Data<AppState>) -> HttpResponse {
+    let now = app.live.load();
+    let mut order: Vec<(Vec<u8>, usize)> = now
+        .spec
+        .routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.pattern.specificity(), i))
+        .collect();
+    order.sort();
+    let list: Vec<serde_json::Value> = order
+        .into_iter()
+        .map(|(_, i)| {
+            let r = &now.spec.routes[i];
+            json!({
+                "source": &*r.source,
+                "kind": r.action.kind(),
+                "method": r.method.as_str(),
+                "path": r.path,
+                "conditions": r.matcher.is_some(),
+            })
+        })
+        .collect();
+    HttpResponse::Ok().json(list)
+}
+
+/// One route or a list, in the spec's shape (JSON or YAML), in front of the spec's routes.
+pub(crate) async fn add(
+    app: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    // YAML is a superset of JSON, so one parser takes both.
+    let routes = serde_yaml::from_slice::<serde_yaml::Value>(&body)
+        .and_then(|v| {
+            if v.is_sequence() {
+                serde_yaml::from_value::<Vec<Route>>(v)
+            } else {
+                serde_yaml::from_value::<Route>(v).map(|r| vec![r])
+            }
+        })
+        .map_err(|e| ApiError::BadBody {
+            error: "the body is not a route or a list of routes",
+            reason: e.to_string(),
+        })?;
+    let live = app.spec.clone();
+    let (ids, swapped) = blocking(move || live.add_stubs(routes).map_err(refused)).await?;
+    let mut body = json!({"ids": ids});
+    if !swapped.stub_warnings.is_empty() {
+        body["warnings"] = json!(swapped.stub_warnings);
+    }
+    Ok(HttpResponse::Created().json(body))
+}
+
+/// Removes a route added at run time.
+pub(crate) async fn remove(
+    app: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id
+        .parse::<u64>()
+        .map_err(|_| ApiError::NoStub { id: None })?;
+    let live = app.spec.clone();
+    if blocking(move || live.remove_stub(id).map_err(refused)).await? {
+        Ok(HttpResponse::NoContent().finish())
+    } else {
+        Err(ApiError::NoStub { id: Some(id) })
+    }
+}

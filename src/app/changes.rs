@@ -1,0 +1,168 @@
+//! What a reload changed, in one line for the log: `+1 route (POST /orders), ~1 route
+//! (GET /users/{id}), -0 routes`, and the channels and static folders when they changed.
+
+use std::collections::BTreeSet;
+
+use crate::spec::{Route, Spec};
+
+/// `+1 route (POST /orders), ~1 route (GET /users/{id}), -0 routes`, and the same for static
+/// folders when they changed.
+pub(crate) fn describe_changes(old: &Spec, new: &Spec) -> String {
+    /// Routes are known by method and path; repeats of one method and path (with different
+    /// `match:`) by their rank among those.
+    fn keyed(routes: &[Route]) -> Vec<(String, usize, &Route)> {
+        let mut seen: Vec<String> = Vec::new();
+        routes
+            .iter()
+            .map(|r| {
+                let key = format!("{} {}", r.method, r.path);
+                let rank = seen.iter().filter(|k| **k == key).count();
+                seen.push(key.clone());
+                (key, rank, r)
+            })
+            .collect()
+    }
+    let old_routes = keyed(&old.routes);
+    let new_routes = keyed(&new.routes);
+    let find = |list: &[(String, usize, &Route)], key: &str, rank: usize| {
+        list.iter()
+            .find(|(k, n, _)| k == key && *n == rank)
+            .map(|e| e.2.clone())
+    };
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    for (key, rank, route) in &new_routes {
+        match find(&old_routes, key, *rank) {
+            None => added.push(key.clone()),
+            Some(old) if old != **route => changed.push(key.clone()),
+            Some(_) => {}
+        }
+    }
+    let removed: Vec<String> = old_routes
+        .iter()
+        .filter(|(k, n, _)| find(&new_routes, k, *n).is_none())
+        .map(|e| e.0.clone())
+        .collect();
+    let mut parts = vec![
+        count("+", &added, "route"),
+        count("~", &changed, "route"),
+        count("-", &removed, "route"),
+    ];
+    let old_static: BTreeSet<_> = old
+        .statics
+        .iter()
+        .map(|s| format!("{} {}", s.path, s.dir))
+        .collect();
+    let new_static: BTreeSet<_> = new
+        .statics
+        .iter()
+        .map(|s| format!("{} {}", s.path, s.dir))
+        .collect();
+    // Channels are known by path; only what changed is mentioned.
+    fn channels<T: PartialEq>(
+        old: &[T],
+        new: &[T],
+        path: impl Fn(&T) -> &str,
+        noun: &str,
+        parts: &mut Vec<String>,
+    ) {
+        let find = |list: &[T], p: &str| list.iter().position(|c| path(c) == p);
+        let added: Vec<String> = new
+            .iter()
+            .filter(|c| find(old, path(c)).is_none())
+            .map(|c| path(c).to_owned())
+            .collect();
+        let changed: Vec<String> = new
+            .iter()
+            .filter(|c| find(old, path(c)).is_some_and(|i| old[i] != **c))
+            .map(|c| path(c).to_owned())
+            .collect();
+        let removed: Vec<String> = old
+            .iter()
+            .filter(|c| find(new, path(c)).is_none())
+            .map(|c| path(c).to_owned())
+            .collect();
+        for (sign, list) in [("+", added), ("~", changed), ("-", removed)] {
+            if !list.is_empty() {
+                parts.push(count(sign, &list, noun));
+            }
+        }
+    }
+    channels(
+        &old.websockets,
+        &new.websockets,
+        |w| &w.path,
+        "websocket",
+        &mut parts,
+    );
+    channels(&old.sse, &new.sse, |s| &s.path, "sse stream", &mut parts);
+    if old_static != new_static || old.server != new.server {
+        let added: Vec<String> = new_static.difference(&old_static).cloned().collect();
+        let removed: Vec<String> = old_static.difference(&new_static).cloned().collect();
+        parts.push(count("+", &added, "static folder"));
+        parts.push(count("-", &removed, "static folder"));
+        if old.server != new.server {
+            parts.push("server settings changed".into());
+        }
+    }
+    parts.join(", ")
+}
+
+fn count(sign: &str, names: &[String], noun: &str) -> String {
+    let n = names.len();
+    let plural = if n == 1 { "" } else { "s" };
+    if n == 0 {
+        return format!("{sign}0 {noun}s");
+    }
+    const SHOWN: usize = 3;
+    let mut list = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if n > SHOWN {
+        list.push_str(&format!(", … {} more", n - SHOWN));
+    }
+    format!("{sign}{n} {noun}{plural} ({list})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(yaml: &str) -> Spec {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn names_what_changed() {
+        let old = spec(
+            "routes:\n  - { path: /a, response: { text: a } }\n  - { path: /b }\n  - { path: /c }\n",
+        );
+        let new = spec(
+            "routes:\n  - { path: /a, response: { text: A } }\n  - { path: /b }\n  - { method: POST, path: /orders }\n",
+        );
+        assert_eq!(
+            describe_changes(&old, &new),
+            "+1 route (POST /orders), ~1 route (GET /a), -1 route (GET /c)"
+        );
+        assert_eq!(
+            describe_changes(&old, &old),
+            "+0 routes, ~0 routes, -0 routes"
+        );
+    }
+
+    #[test]
+    fn names_changed_channels() {
+        let old =
+            spec("websockets:\n  - { path: /ws/a }\n  - { path: /ws/b }\nsse:\n  - { path: /e }\n");
+        let new = spec(
+            "websockets:\n  - { path: /ws/a, mode: silent }\n  - { path: /ws/c }\nsse:\n  - { path: /e }\n",
+        );
+        assert_eq!(
+            describe_changes(&old, &new),
+            "+0 routes, ~0 routes, -0 routes, +1 websocket (/ws/c), ~1 websocket (/ws/a), -1 websocket (/ws/b)"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! The command line: `serve`, `check` and `schema`. Doc comments here are the `--help` text.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use super::check::check_file;
+use super::config::{Limits, ServeConfig};
+use super::server::{Server, StartError};
+use super::tls::TlsSource;
+use crate::spec::{self, LoadError};
+
+/// mockrig: a mock API server driven by one YAML file.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Serve a spec.
+    Serve(Box<ServeArgs>),
+    /// Check a spec and print every error it has.
+    Check {
+        /// The spec file.
+        spec: PathBuf,
+    },
+    /// Print the JSON Schema of the spec format.
+    Schema,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// The spec file.
+    pub(crate) spec: PathBuf,
+    /// Address to listen on. Loopback unless you ask for more.
+    #[arg(long, env = "MOCKRIG_HOST", default_value = "127.0.0.1")]
+    pub(crate) host: String,
+    /// Port to listen on; 0 picks a free one (the chosen one is printed).
+    #[arg(long, short, env = "MOCKRIG_PORT", default_value_t = 3000)]
+    pub(crate) port: u16,
+    /// Worker threads [default: one per core].
+    #[arg(long, env = "MOCKRIG_WORKERS", value_parser = positive)]
+    pub(crate) workers: Option<usize>,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    #[arg(long, env = "MOCKRIG_MAX_BODY", default_value_t = 1024 * 1024)]
+    pub(crate) max_body: usize,
+    /// Longest URL (path and query), in bytes; longer ones get 414.
+    #[arg(long, env = "MOCKRIG_MAX_URL_BYTES", default_value_t = 8 * 1024)]
+    pub(crate) max_url_bytes: usize,
+    /// Most request headers; more get 431.
+    #[arg(long, env = "MOCKRIG_MAX_HEADERS", default_value_t = 64)]
+    pub(crate) max_headers: usize,
+    /// Most bytes of request header names and values together; more get 431.
+    #[arg(long, env = "MOCKRIG_MAX_HEADER_BYTES", default_value_t = 32 * 1024)]
+    pub(crate) max_header_bytes: usize,
+    /// Time a client has to send a request's head (e.g. 5s); slower ones get 408 and are cut off.
+    #[arg(long, env = "MOCKRIG_REQUEST_TIMEOUT", default_value = "5s", value_parser = duration)]
+    pub(crate) request_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, env = "MOCKRIG_KEEP_ALIVE", default_value = "5s", value_parser = duration)]
+    pub(crate) keep_alive: Duration,
+    /// Open connections per worker; more wait to be accepted.
+    #[arg(long, env = "MOCKRIG_MAX_CONNECTIONS", default_value_t = 25_000, value_parser = positive)]
+    pub(crate) max_connections: usize,
+    /// Serve HTTPS with this PEM certificate chain (and --tls-key). HTTP/2 is offered by ALPN.
+    #[arg(long, env = "MOCKRIG_TLS_CERT", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, env = "MOCKRIG_TLS_KEY", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a certificate generated at start for localhost, 127.0.0.1 and ::1; its
+    /// SHA-256 fingerprint is printed to stderr.
+    #[arg(long, conflicts_with = "tls_cert")]
+    pub(crate) tls_self_signed: bool,
+    /// With --tls-self-signed: write the generated certificate here (PEM), to trust it.
+    #[arg(long, requires = "tls_self_signed")]
+    pub(crate) tls_write_cert: Option<PathBuf>,
+    /// Keep resource data in this JSON file (and a `.journal` beside it) across restarts.
+    #[arg(long, env = "MOCKRIG_STATE_FILE")]
+    pub(crate) state_file: Option<PathBuf>,
+    /// Serve mockrig's own endpoints under /__mockrig/ (on or off).
+    #[arg(long, env = "MOCKRIG_ADMIN", default_value = "on", value_parser = ["on", "off"])]
+    pub(crate) admin: String,
+    /// Require `Authorization: Bearer TOKEN` on every /__mockrig/ call. Needed to serve the
+    /// admin API on a non-loopback --host.
+    #[arg(long, env = "MOCKRIG_ADMIN_TOKEN")]
+    pub(crate) admin_token: Option<String>,
+    /// How many requests the journal keeps for /__mockrig/requests, /unmatched and /verify;
+    /// 0 keeps none.
+    #[arg(long, env = "MOCKRIG_JOURNAL", default_value_t = 1000)]
+    pub(crate) journal: usize,
+    /// Most isolated sessions (X-Mockrig-Session) kept at once; the least recently used is
+    /// dropped to make room.
+    #[arg(long, env = "MOCKRIG_MAX_SESSIONS", default_value_t = 1000, value_parser = positive)]
+    pub(crate) max_sessions: usize,
+    /// Make every random value reproducible: fake data, uuid(), random_int(), `sequence:
+    /// random` and delay ranges come out the same in every run with the same seed.
+    #[arg(long, env = "MOCKRIG_SEED")]
+    pub(crate) seed: Option<u64>,
+    /// Write the server's URL to this file (atomically) once it is listening.
+    #[arg(long, env = "MOCKRIG_READY_FILE")]
+    pub(crate) ready_file: Option<PathBuf>,
+    /// Do not reload when the spec changes (for CI runs that want a frozen spec).
+    #[arg(long)]
+    pub(crate) no_watch: bool,
+    /// Log format on stderr: `pretty` (one line per request; colored on a terminal) or `json`
+    /// (one JSON object per line). Any other value is a tracing filter in the pretty format,
+    /// e.g. `warn` to stop logging each request.
+    #[arg(long, env = "MOCKRIG_LOG", default_value = "pretty", value_parser = log_value)]
+    pub(crate) log: String,
+    /// Log only warnings and errors (no line per request).
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+/// `pretty`, `json`, a level, or a tracing filter (`mockrig=debug,warn`). A lone word that is
+/// none of these is refused: as a filter it would name a target that does not exist and
+/// silently turn every log line off (`--log jsno`).
+fn log_value(s: &str) -> Result<String, String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let word = !s.contains(['=', ',', ':', '[']);
+    if word && !matches!(s, "pretty" | "json") && !LEVELS.contains(&s.to_ascii_lowercase().as_str())
+    {
+        return Err(format!(
+            "expected pretty, json, a level ({}) or a filter such as mockrig=debug",
+            LEVELS.join(", ")
+        ));
+    }
+    tracing_subscriber::EnvFilter::try_new(if word && !LEVELS.contains(&s) {
+        "info"
+    } else {
+        s
+    })
+    .map(|_| s.to_owned())
+    .map_err(|e| e.to_string())
+}
+
+/// Exit codes, as documented in the README.
+pub(crate) mod exit {
+    /// The spec has errors.
+    pub(crate) const BAD_SPEC: u8 = 1;
+    /// The address cannot be bound, or the server failed while running.
+    pub(crate) const CANNOT_SERVE: u8 = 2;
+    /// Refused: the admin API would be reachable from other machines without a token.
+    pub(crate) const UNSAFE: u8 = 3;
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub(crate) fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Serve(args) => serve(*args),
+        Command::Check { spec } => check(&spec),
+        Command::Schema => {
+            print!("{}", spec::json_schema_text());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn check(path: &std::path::Path) -> ExitCode {
+    match check_file(path) {
+        Ok(checked) => {
+            if checked.warnings.warnings() > 0 {
+                println!("{}", checked.warnings);
+            }
+            println!("{}: ok, {}", path.display(), checked.summary);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{e}");
+            ExitCode::from(exit::BAD_SPEC)
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    // actix logs a body that fails as an error; in mockrig only a `fault:` does that, on
+    // purpose, and the request line says so already.
+    const DEFAULT_FILTER: &str = "mockrig=info,warn,actix_http::h1::dispatcher=off";
+    let (json, filter) = match args.log.as_str() {
+        _ if args.quiet => (args.log == "json", "warn,actix_http::h1::dispatcher=off"),
+        "json" => (true, DEFAULT_FILTER),
+        "pretty" => (false, DEFAULT_FILTER),
+        filter => (false, filter),
+    };
+    super::logs::init(json, filter);
+    let config = ServeConfig {
+        spec: args.spec,
+        host: args.host,
+        port: args.port,
+        workers: args.workers,
+        limits: Limits {
+            max_body: args.max_body,
+            max_url_bytes: args.max_url_bytes,
+            max_headers: args.max_headers,
+            max_header_bytes: args.max_header_bytes,
+            request_timeout: args.request_timeout,
+            keep_alive: args.keep_alive,
+            max_connections: args.max_connections,
+        },
+        tls: match (args.tls_cert, args.tls_key, args.tls_self_signed) {
+            (Some(cert), Some(key), _) => Some(TlsSource::Files { cert, key }),
+            (_, _, true) => Some(TlsSource::SelfSigned {
+                write_cert: args.tls_write_cert,
+            }),
+            _ => None,
+        },
+        admin: args.admin == "on",
+        admin_token: args.admin_token,
+        ready_file: args.ready_file,
+        journal: args.journal,
+        max_sessions: args.max_sessions,
+        seed: args.seed,
+        handle_signals: true,
+        watch: !args.no_watch,
+        state_file: args.state_file,
+    };
+    actix_web::rt::System::new().block_on(async move {
+        let server = match Server::start(&config) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(match e {
+                    StartError::Spec(LoadError::Invalid(_) | LoadError::Read(..))
+                    | StartError::State(_)
+                    | StartError::Tls(_) => exit::BAD_SPEC,
+                    StartError::Bind { .. }
+                    | StartError::Watch(_)
+                    | StartError::ReadyFile(..)
+                    | StartError::ThreadDied => exit::CANNOT_SERVE,
+                    StartError::UnsafeAdmin(_) | StartError::BadToken => exit::UNSAFE,
+                });
+            }
+        };
+        // Tools wait for this exact line to learn the port; flush so a pipe sees it now.
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "mockrig listening on {}", server.url());
+        let _ = out.flush();
+        match server.run().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("server error: {e}");
+                ExitCode::from(exit::CANNOT_SERVE)
+            }
+        }
+    })
+}
+
+fn duration(text: &str) -> Result<Duration, String> {
+    crate::duration::parse(text).map_err(|e| e.to_string())
+}
+
+/// A count that must be at least 1: zero workers or connections would serve nothing.
+fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}

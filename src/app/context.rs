@@ -1,0 +1,60 @@
+//! One request on its way through the pipeline: the request and its body, the snapshot it is
+//! served from (owned, so a reload meanwhile changes nothing for it), its session, and its
+//! path split once for the router, the actions and the 404.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use actix_web::HttpRequest;
+use actix_web::web::Bytes;
+
+use crate::engine::request_view::RequestView;
+use crate::engine::route_state::RouteState;
+use crate::engine::sessions::Session;
+use crate::engine::snapshot::Snapshot;
+use crate::model::compiled::CompiledSpec;
+use crate::model::router::request_segments;
+
+use super::state::AppState;
+
+pub(crate) struct RequestContext<'a> {
+    pub(crate) req: &'a HttpRequest,
+    pub(crate) body: &'a Bytes,
+    pub(crate) snapshot: &'a Arc<Snapshot>,
+    pub(crate) session: Option<&'a Session>,
+    pub(crate) app: &'a AppState,
+    /// The path as percent-decoded segments.
+    pub(crate) segments: Vec<Cow<'a, str>>,
+    /// What route conditions read of the request, parsed as they ask.
+    pub(crate) view: RequestView<'a>,
+}
+
+impl<'a> RequestContext<'a> {
+    pub(crate) fn new(
+        req: &'a HttpRequest,
+        body: &'a Bytes,
+        snapshot: &'a Arc<Snapshot>,
+        session: Option<&'a Session>,
+        app: &'a AppState,
+    ) -> RequestContext<'a> {
+        RequestContext {
+            req,
+            body,
+            snapshot,
+            session,
+            app,
+            segments: request_segments(req.path()),
+            view: RequestView::new(req, body),
+        }
+    }
+
+    pub(crate) fn spec(&self) -> &'a CompiledSpec {
+        &self.snapshot.spec
+    }
+
+    /// The answer counts and scenario states this request sees: its session's, or the
+    /// shared ones.
+    pub(crate) fn route_state(&self) -> &'a RouteState {
+        self.session.map_or(&self.app.route_state, |s| &s.state)
+    }
+}

@@ -1,0 +1,208 @@
+//! The spec being served and the two ways it changes: a new source from disk (a reload) and
+//! new runtime stubs (`POST /__mockrig/routes`). Either way the inputs are compiled whole
+//! (`model::build`), the resources' stores brought in line, and the new snapshot swapped in
+//! with one store; on any error nothing changes. One change at a time: the inputs' lock is
+//! held from compile to swap, so two changes cannot store out of order.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use crate::engine::channels::hub::Hub;
+use crate::engine::resources::stores::{Stores, SyncReport};
+use crate::engine::resources::wal::WalError;
+use crate::engine::snapshot::{Live, Snapshot};
+use crate::model::build::{Built, build};
+use crate::model::compiled::Stub;
+use crate::spec::load::{Parsed, SpecSource, parse};
+use crate::spec::{Route, Severity, Spec, SpecReport};
+use crate::sync::lock;
+
+use super::changes::describe_changes;
+
+/// Why a change was not made. The snapshot serving before goes on serving.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SwapError {
+    /// The spec (or, for `stubs`, the stubs) has errors.
+    #[error("{0}")]
+    Spec(SpecReport),
+    /// Runtime stubs have errors: one line each, by key path.
+    #[error("{}", .0.join("; "))]
+    Stubs(Vec<String>),
+    /// The resources' new state could not be saved to the state file.
+    #[error("{0}")]
+    State(#[from] WalError),
+}
+
+/// What a successful change did.
+pub(crate) struct Swapped {
+    /// What the new spec has that the old had not (for a reload's log line).
+    pub(crate) changes: String,
+    /// The warnings of the spec file.
+    pub(crate) warnings: SpecReport,
+    /// The stubs' warnings, one line each.
+    pub(crate) stub_warnings: Vec<String>,
+    pub(crate) resources: SyncReport,
+}
+
+struct Inputs {
+    source: SpecSource,
+    parsed: Parsed,
+    stubs: Vec<Stub>,
+    /// The id the next stub gets.
+    next_stub: u64,
+}
+
+pub(crate) struct LiveSpec {
+    live: Arc<Live>,
+    stores: Arc<Stores>,
+    hub: Arc<Hub>,
+    state_file: Option<PathBuf>,
+    inputs: Mutex<Inputs>,
+}
+
+impl LiveSpec {
+    /// Compiles the first spec. Nothing serves yet, so nothing is swapped.
+    pub(crate) fn start(
+        source: SpecSource,
+        stores: Arc<Stores>,
+        hub: Arc<Hub>,
+        state_file: Option<PathBuf>,
+    ) -> Result<(LiveSpec, Swapped), SwapError> {
+        let parsed = parse(&source.text);
+        let built = build(&source, &parsed, &[], state_file.as_deref());
+        let (snapshot, swapped) = finish(built, &stores, parsed.spec.summary())?;
+        let live = LiveSpec {
+            live: Arc::new(Live::from_pointee(snapshot)),
+            stores,
+            hub,
+            state_file,
+            inputs: Mutex::new(Inputs {
+                source,
+                parsed,
+                stubs: Vec::new(),
+                next_stub: 1,
+            }),
+        };
+        Ok((live, swapped))
+    }
+
+    /// The cell requests load the serving snapshot from.
+    pub(crate) fn live(&self) -> &Arc<Live> {
+        &self.live
+    }
+
+    /// Runs `f` with the source and the spec now serving.
+    pub(crate) fn with_spec<R>(&self, f: impl FnOnce(&SpecSource, &Spec) -> R) -> R {
+        let inputs = lock(&self.inputs);
+        f(&inputs.source, &inputs.parsed.spec)
+    }
+
+    /// Serves `source` (read as `parsed`) instead of the spec now serving.
+    pub(crate) fn replace(&self, source: SpecSource, parsed: Parsed) -> Result<Swapped, SwapError> {
+        let mut inputs = lock(&self.inputs);
+        let built = build(&source, &parsed, &inputs.stubs, self.state_file());
+        let changes = describe_changes(&inputs.parsed.spec, &parsed.spec);
+        let swapped = self.swap(built, changes)?;
+        inputs.source = source;
+        inputs.parsed = parsed;
+        Ok(swapped)
+    }
+
+    /// Adds routes in front of the spec's, checked like the spec's own. Returns their ids.
+    pub(crate) fn add_stubs(&self, routes: Vec<Route>) -> Result<(Vec<u64>, Swapped), SwapError> {
+        let mut inputs = lock(&self.inputs);
+        let mut stubs = inputs.stubs.clone();
+        let first = inputs.next_stub;
+        let ids: Vec<u64> = (first..first + routes.len() as u64).collect();
+        stubs.extend(
+            routes
+                .into_iter()
+                .zip(&ids)
+                .map(|(route, &id)| Stub { id, route }),
+        );
+        let swapped = self.rebuild(&inputs, &stubs)?;
+        inputs.stubs = stubs;
+        inputs.next_stub = first + ids.len() as u64;
+        Ok((ids, swapped))
+    }
+
+    /// Removes one runtime route; `false` when there is none with that id.
+    pub(crate) fn remove_stub(&self, id: u64) -> Result<bool, SwapError> {
+        let mut inputs = lock(&self.inputs);
+        let stubs: Vec<Stub> = inputs
+            .stubs
+            .iter()
+            .filter(|s| s.id != id)
+            .cloned()
+            .collect();
+        if stubs.len() == inputs.stubs.len() {
+            return Ok(false);
+        }
+        self.rebuild(&inputs, &stubs)?;
+        inputs.stubs = stubs;
+        Ok(true)
+    }
+
+    /// Removes every runtime route.
+    pub(crate) fn clear_stubs(&self) -> Result<(), SwapError> {
+        let mut inputs = lock(&self.inputs);
+        if inputs.stubs.is_empty() {
+            return Ok(());
+        }
+        self.rebuild(&inputs, &[])?;
+        inputs.stubs.clear();
+        Ok(())
+    }
+
+    /// The serving spec compiled again with other stubs: nothing is read or parsed again.
+    fn rebuild(&self, inputs: &Inputs, stubs: &[Stub]) -> Result<Swapped, SwapError> {
+        let built = build(&inputs.source, &inputs.parsed, stubs, self.state_file());
+        self.swap(built, String::new())
+    }
+
+    fn state_file(&self) -> Option<&Path> {
+        self.state_file.as_deref()
+    }
+
+    fn swap(&self, built: Built, changes: String) -> Result<Swapped, SwapError> {
+        let (snapshot, swapped) = finish(built, &self.stores, changes)?;
+        let ws: Vec<String> = snapshot.spec.ws.iter().map(|w| w.path.clone()).collect();
+        let sse: Vec<String> = snapshot.spec.sse.iter().map(|s| s.path.clone()).collect();
+        self.live.store(Arc::new(snapshot));
+        // After the swap: a connection that looks its channel up from now on sees the new spec.
+        let ws: Vec<&str> = ws.iter().map(String::as_str).collect();
+        let sse: Vec<&str> = sse.iter().map(String::as_str).collect();
+        self.hub.retire(&ws, &sse);
+        Ok(swapped)
+    }
+}
+
+/// The snapshot of a successful build, with the stores brought in line with its resources.
+/// Last, so that a spec that fails to compile leaves the data as it was.
+fn finish(
+    built: Built,
+    stores: &Stores,
+    changes: String,
+) -> Result<(Snapshot, Swapped), SwapError> {
+    let stub_errors = built.stub_lines(Severity::Error);
+    if !stub_errors.is_empty() {
+        return Err(SwapError::Stubs(stub_errors));
+    }
+    let stub_warnings = built.stub_lines(Severity::Warning);
+    let Some(spec) = built.compiled else {
+        return Err(SwapError::Spec(built.report));
+    };
+    let (handles, resources) = stores.sync(&spec.resources)?;
+    Ok((
+        Snapshot {
+            spec,
+            stores: handles,
+        },
+        Swapped {
+            changes,
+            warnings: built.report,
+            stub_warnings,
+            resources,
+        },
+    ))
+}

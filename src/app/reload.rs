@@ -1,0 +1,186 @@
+//! Hot reload: when the spec (or a file it names) is saved, read, parse and compile it off the
+//! request path, then swap the new snapshot in with one store (`live`). A request in flight
+//! keeps the snapshot it started with; a broken save keeps the last good one serving.
+//!
+//! A save that leaves the content as it was (or our own reads, or a repeated event) does
+//! nothing: the content and the files it names are fingerprinted first.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use crate::spec::Spec;
+use crate::spec::load::{SpecSource, parse};
+use crate::sync::lock;
+
+use super::live::LiveSpec;
+
+/// The outcome of the last reload, for `/__mockrig/status`.
+#[derive(Debug, Clone)]
+pub(crate) struct ReloadStatus {
+    /// When the spec now serving was loaded.
+    pub(crate) loaded_at: SystemTime,
+    /// Successful reloads since start.
+    pub(crate) reloads: u64,
+    /// Failed reload attempts since start.
+    pub(crate) failures: u64,
+    /// `None` until the first reload; then its time and its error, if it failed.
+    pub(crate) last: Option<(SystemTime, Result<(), String>)>,
+}
+
+/// What one reload attempt did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The new spec is serving; the text says what changed.
+    Reloaded(String),
+    /// Same content as the last attempt: nothing to do.
+    Unchanged,
+    /// The file is missing or empty, which is how many saves look halfway through.
+    Waiting,
+    /// The new spec has errors; the previous one keeps serving.
+    Failed(String),
+}
+
+/// Reloads the spec file into the live spec; shared by the watcher and
+/// `POST /__mockrig/reload`.
+pub(crate) struct Reloader {
+    spec_path: PathBuf,
+    live: Arc<LiveSpec>,
+    status: Mutex<ReloadStatus>,
+    /// Fingerprint of the content last tried, loaded or not.
+    last_seen: Mutex<u64>,
+    /// The files the last tried spec names, loaded or not: creating a missing one is a fix.
+    named_files: Mutex<Vec<PathBuf>>,
+    /// One reload at a time, so the fingerprint and the status follow the swaps' order.
+    running: Mutex<()>,
+}
+
+impl Reloader {
+    /// `spec` is the spec now serving, as read at start from `source`.
+    pub(crate) fn new(source: &SpecSource, spec: &Spec, live: Arc<LiveSpec>) -> Reloader {
+        let files = files_named(&source.dir, spec);
+        Reloader {
+            spec_path: source.file.clone(),
+            live,
+            status: Mutex::new(ReloadStatus {
+                loaded_at: SystemTime::now(),
+                reloads: 0,
+                failures: 0,
+                last: None,
+            }),
+            last_seen: Mutex::new(fingerprint(source.text.as_bytes(), &files)),
+            named_files: Mutex::new(files),
+            running: Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn spec_path(&self) -> &Path {
+        &self.spec_path
+    }
+
+    pub(crate) fn status(&self) -> ReloadStatus {
+        lock(&self.status).clone()
+    }
+
+    /// The spec file and the files it names: what the watcher must watch.
+    pub(crate) fn watch_list(&self) -> Vec<PathBuf> {
+        let mut list = vec![self.spec_path.clone()];
+        list.extend(lock(&self.named_files).iter().cloned());
+        list
+    }
+
+    /// Reads the spec and, if its content changed (or `force`), compiles it and swaps it in.
+    pub(crate) fn reload(&self, force: bool) -> Outcome {
+        let _one_at_a_time = lock(&self.running);
+        let started = Instant::now();
+        let name = self.spec_path.display().to_string();
+        let text = match std::fs::read_to_string(&self.spec_path) {
+            Ok(s) if !s.trim().is_empty() => s,
+            Ok(_) | Err(_) if !force => return Outcome::Waiting,
+            Ok(_) => return self.failed(format!("{name} is empty")),
+            Err(e) => return self.failed(format!("cannot read {name}: {e}")),
+        };
+        let source = match SpecSource::from_text(&self.spec_path, text) {
+            Ok(s) => s,
+            Err(e) => return self.failed(e.to_string()),
+        };
+        let parsed = parse(&source.text);
+        // The files a spec names count as part of it: a changed seed file is a changed spec.
+        // Read from what could be parsed, so that a file whose absence is the error is
+        // watched for the fix.
+        let files = files_named(&source.dir, &parsed.spec);
+        let print = fingerprint(source.text.as_bytes(), &files);
+        let previous = std::mem::replace(&mut *lock(&self.last_seen), print);
+        *lock(&self.named_files) = files;
+        // After a failure, any save is worth another try: what was missing may be there now.
+        let last_failed = matches!(lock(&self.status).last, Some((_, Err(_))));
+        if !force && !last_failed && previous == print {
+            return Outcome::Unchanged;
+        }
+        let swapped = match self.live.replace(source, parsed) {
+            Ok(s) => s,
+            Err(e) => return self.failed(e.to_string()),
+        };
+        if swapped.warnings.warnings() > 0 {
+            tracing::warn!("{}", swapped.warnings);
+        }
+        let now = SystemTime::now();
+        {
+            let mut status = lock(&self.status);
+            status.loaded_at = now;
+            status.reloads += 1;
+            status.last = Some((now, Ok(())));
+        }
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        let mut changes = swapped.changes;
+        if !swapped.resources.is_empty() {
+            changes = format!("{changes}; {}", swapped.resources.describe());
+        }
+        let text = format!("reloaded {name} in {ms:.1} ms: {changes}");
+        tracing::info!("{text}");
+        Outcome::Reloaded(text)
+    }
+
+    fn failed(&self, error: String) -> Outcome {
+        {
+            let mut status = lock(&self.status);
+            status.failures += 1;
+            status.last = Some((SystemTime::now(), Err(error.clone())));
+        }
+        tracing::error!("reload failed, still serving the previous spec: {error}");
+        Outcome::Failed(error)
+    }
+}
+
+/// The files a spec names besides itself: `file:` bodies, seed files and static folders.
+fn files_named(dir: &Path, spec: &Spec) -> Vec<PathBuf> {
+    let bodies = spec
+        .routes
+        .iter()
+        .flat_map(|r| r.all_responses())
+        .filter_map(|r| r.file.as_ref());
+    let seeds = spec.resources.values().filter_map(|r| r.seed_file.as_ref());
+    let folders = spec.statics.iter().map(|s| &s.dir);
+    bodies
+        .chain(seeds)
+        .chain(folders)
+        .map(|f| dir.join(f))
+        .collect()
+}
+
+/// The spec's bytes plus the size and time of each file it names: cheap, and enough to tell
+/// a real save from a repeated event or a touch that changed nothing.
+fn fingerprint(spec: &[u8], files: &[PathBuf]) -> u64 {
+    let mut h = DefaultHasher::new();
+    spec.hash(&mut h);
+    for f in files {
+        f.hash(&mut h);
+        if let Ok(m) = std::fs::metadata(f) {
+            m.len().hash(&mut h);
+            m.modified().ok().hash(&mut h);
+        }
+    }
+    h.finish()
+}

@@ -1,0 +1,356 @@
+//! Starting and stopping: the spec compiled and the state restored ([`prepare`]), then actix
+//! bound with the admin scope and one default service, the request pipeline, over the live
+//! snapshot; signals close the real-time connections before the requests in flight finish.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{App, HttpServer, web};
+
+use super::admin;
+use super::config::ServeConfig;
+use super::live::{LiveSpec, SwapError};
+use super::pipeline;
+use super::reload::Reloader;
+use super::state::AppState;
+use super::tls::{Tls, TlsSource};
+use super::watch::Watcher;
+use crate::engine::channels::hub::Hub;
+use crate::engine::fault;
+use crate::engine::journal::RequestJournal;
+use crate::engine::resources::stores::Stores;
+use crate::engine::route_state::RouteState;
+use crate::engine::sessions::Sessions;
+use crate::spec::LoadError;
+use crate::spec::load::SpecSource;
+
+/// Why a server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The spec cannot be read or has errors.
+    #[error("{0}")]
+    Spec(#[from] LoadError),
+    /// The state file cannot be read or written.
+    #[error("{0}")]
+    State(String),
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The spec's folder cannot be watched for saves.
+    #[error("cannot watch the spec: {0}")]
+    Watch(String),
+    /// The admin API would be reachable from other machines without a token.
+    #[error(
+        "refusing to serve the admin API on the non-loopback address {0} without a token: \
+         pass --admin-token TOKEN, or --admin off"
+    )]
+    UnsafeAdmin(String),
+    /// The admin token is empty or has spaces around it.
+    #[error("the admin token must not be empty or start or end with spaces")]
+    BadToken,
+    /// The ready file cannot be written (or a stale one removed).
+    #[error("cannot write the ready file {0}: {1}")]
+    ReadyFile(String, std::io::Error),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address as given.
+        addr: String,
+        /// Why binding failed.
+        source: std::io::Error,
+    },
+    /// The thread of a background server ended before it was listening.
+    #[error("the server thread ended before it was listening")]
+    ThreadDied,
+}
+
+impl From<SwapError> for StartError {
+    fn from(e: SwapError) -> Self {
+        match e {
+            SwapError::Spec(report) => StartError::Spec(LoadError::Invalid(report)),
+            SwapError::State(e) => StartError::State(e.to_string()),
+            // No stubs exist before the server starts.
+            SwapError::Stubs(lines) => StartError::State(lines.join("; ")),
+        }
+    }
+}
+
+/// Everything a server needs before it binds: the spec compiled, the state restored, the
+/// watcher started.
+pub(crate) struct Prepared {
+    pub(crate) app: web::Data<AppState>,
+    pub(crate) watcher: Option<Watcher>,
+    /// `server.tls` of the spec, for when the command line names no certificate.
+    pub(crate) spec_tls: Option<TlsSource>,
+}
+
+/// Compiles the spec, restores the state and starts watching.
+pub(crate) fn prepare(config: &ServeConfig) -> Result<Prepared, StartError> {
+    let source = SpecSource::read(&config.spec)?;
+    let stores = Arc::new(match &config.state_file {
+        Some(path) => Stores::persistent(path).map_err(|e| StartError::State(e.to_string()))?,
+        None => Stores::in_memory(),
+    });
+    let hub = Arc::new(Hub::default());
+    let (live, started) = LiveSpec::start(
+        source.clone(),
+        stores.clone(),
+        hub.clone(),
+        config.state_file.clone(),
+    )?;
+    tracing::info!(spec = %config.spec.display(), "loaded: {}", started.changes);
+    if started.warnings.warnings() > 0 {
+        tracing::warn!("{}", started.warnings);
+    }
+    if !started.resources.restored.is_empty() {
+        tracing::info!(
+            "restored from the state file: {}",
+            started.resources.restored.join(", ")
+        );
+    }
+    let live = Arc::new(live);
+    let (reloader, spec_tls) = live.with_spec(|source, spec| {
+        let tls = spec.server.tls.as_ref().map(|t| TlsSource::Files {
+            cert: source.dir.join(&t.cert),
+            key: source.dir.join(&t.key),
+        });
+        (Reloader::new(source, spec, live.clone()), tls)
+    });
+    let reloader = Arc::new(reloader);
+    let watcher = if config.watch {
+        Some(Watcher::start(reloader.clone()).map_err(|e| StartError::Watch(e.to_string()))?)
+    } else {
+        None
+    };
+    let app = web::Data::new(AppState {
+        live: live.live().clone(),
+        spec: live,
+        reloader,
+        stores,
+        hub,
+        journal: RequestJournal::new(config.journal),
+        sessions: Sessions::new(config.max_sessions, config.journal),
+        route_state: RouteState::default(),
+        limits: config.limits.clone(),
+        admin_token: config.admin_token.clone(),
+        watching: watcher.is_some(),
+        seed: config.seed,
+    });
+    Ok(Prepared {
+        app,
+        watcher,
+        spec_tls,
+    })
+}
+
+/// A bound, not yet running server.
+pub struct Server {
+    addr: SocketAddr,
+    scheme: &'static str,
+    server: actix_web::dev::Server,
+    app: web::Data<AppState>,
+    watcher: Option<Watcher>,
+    handle_signals: bool,
+    /// Removed when the server stops, so a later run's waiter cannot read this run's URL.
+    ready_file: Option<PathBuf>,
+}
+
+/// SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use actix_web::rt::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = actix_web::rt::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = actix_web::rt::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = actix_web::rt::signal::ctrl_c().await;
+    }
+}
+
+impl Server {
+    /// Loads the spec, binds the address and prepares the server. Call inside an actix or
+    /// tokio runtime, then await [`Server::run`].
+    pub fn start(config: &ServeConfig) -> Result<Server, StartError> {
+        if config.admin && config.admin_token.is_none() && !is_loopback(&config.host) {
+            return Err(StartError::UnsafeAdmin(config.host.clone()));
+        }
+        if config
+            .admin_token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty() || t.trim() != t)
+        {
+            return Err(StartError::BadToken);
+        }
+        // A ready file left by a run that did not stop cleanly would announce its dead URL.
+        if let Some(path) = &config.ready_file {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StartError::ReadyFile(path.display().to_string(), e)),
+            }
+        }
+        let prepared = prepare(config)?;
+        let tls = match config.tls.as_ref().or(prepared.spec_tls.as_ref()) {
+            Some(source) => Some(Tls::load(source).map_err(|e| StartError::Tls(e.to_string()))?),
+            None => None,
+        };
+        let addr_text = if config.host.contains(':') {
+            format!("[{}]:{}", config.host, config.port)
+        } else {
+            format!("{}:{}", config.host, config.port)
+        };
+        let bind_error = |source| StartError::Bind {
+            addr: addr_text.clone(),
+            source,
+        };
+        let listener =
+            TcpListener::bind((config.host.as_str(), config.port)).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        let app_data = prepared.app.clone();
+        let limits = &config.limits;
+        let with_admin = config.admin;
+        let max_body = limits.max_body;
+        let http = HttpServer::new(move || {
+            App::new()
+                .app_data(app_data.clone())
+                // The admin endpoints' bodies (pushes, stubs, state) take the same limit as
+                // the mock's own, not actix's 256 KiB default.
+                .app_data(web::PayloadConfig::new(max_body))
+                .configure(|cfg| {
+                    if with_admin {
+                        cfg.service(admin::scope());
+                    }
+                })
+                .default_service(web::to(pipeline::handle))
+        })
+        .on_connect(fault::on_connect)
+        .client_request_timeout(limits.request_timeout)
+        .keep_alive(limits.keep_alive)
+        .max_connections(limits.max_connections);
+        let (mut http, scheme) = match tls {
+            Some(tls) => {
+                // On stderr, as stdout carries only the "listening" line.
+                eprintln!(
+                    "mockrig TLS certificate SHA-256 fingerprint: {}",
+                    tls.fingerprint
+                );
+                let http = http
+                    .listen_rustls_0_23(listener, tls.config)
+                    .map_err(bind_error)?;
+                (http, "https")
+            }
+            None => (http.listen(listener).map_err(bind_error)?, "http"),
+        };
+        if let Some(n) = config.workers {
+            http = http.workers(n);
+        }
+        // mockrig takes the signals itself (see `Server::run`): actix's graceful stop would wait
+        // for WebSocket and SSE connections, which never end on their own.
+        http = http.disable_signals().shutdown_timeout(5);
+        let url = format!("{scheme}://{addr}");
+        if let Some(path) = &config.ready_file {
+            write_atomically(path, &url)
+                .map_err(|e| StartError::ReadyFile(path.display().to_string(), e))?;
+        }
+        Ok(Server {
+            addr,
+            scheme,
+            server: http.run(),
+            app: prepared.app,
+            watcher: prepared.watcher,
+            handle_signals: config.handle_signals,
+            ready_file: config.ready_file.clone(),
+        })
+    }
+
+    /// The address it listens on (the port chosen, for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://` or `https://` and the address.
+    pub fn url(&self) -> String {
+        format!("{}://{}", self.scheme, self.addr)
+    }
+
+    /// A handle that stops the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    pub(crate) fn app(&self) -> &web::Data<AppState> {
+        &self.app
+    }
+
+    /// Serves until stopped. With `handle_signals`, SIGINT or SIGTERM closes the WebSocket
+    /// connections with 1001 and ends the SSE streams, then waits for requests in flight.
+    pub async fn run(self) -> std::io::Result<()> {
+        if self.handle_signals {
+            let (handle, hub) = (self.server.handle(), self.app.hub.clone());
+            actix_web::rt::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("stopping: closing real-time connections, finishing requests");
+                hub.close_all();
+                handle.stop(true).await;
+            });
+        }
+        let result = self.server.await;
+        drop(self.watcher);
+        if let Some(path) = &self.ready_file {
+            let _ = std::fs::remove_file(path);
+        }
+        result
+    }
+}
+
+/// Whether `host` names this machine only, so the admin API is not reachable from outside.
+pub(crate) fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half the text.
+fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_names_and_addresses() {
+        for host in [
+            "127.0.0.1",
+            "localhost",
+            "LOCALHOST",
+            "::1",
+            "[::1]",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in ["0.0.0.0", "::", "192.168.1.10", "example.com", "10.0.0.1"] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+}

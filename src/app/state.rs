@@ -1,0 +1,51 @@
+//! What every worker shares: the live spec and everything that outlives a reload beside it.
+//! Created once, outside actix's per-worker app factory, so every worker sees the same state.
+
+use std::sync::Arc;
+
+use crate::engine::channels::hub::Hub;
+use crate::engine::journal::RequestJournal;
+use crate::engine::resources::stores::Stores;
+use crate::engine::route_state::RouteState;
+use crate::engine::sessions::Sessions;
+use crate::engine::snapshot::Live;
+
+use super::config::Limits;
+use super::live::{LiveSpec, SwapError};
+use super::reload::Reloader;
+
+pub(crate) struct AppState {
+    /// The snapshot requests are served from; changes to the spec replace it whole.
+    pub(crate) live: Arc<Live>,
+    /// The spec's inputs (source, stubs) and the one way to change what `live` serves.
+    pub(crate) spec: Arc<LiveSpec>,
+    pub(crate) reloader: Arc<Reloader>,
+    /// Resource data, beside the spec so it outlives reloads.
+    pub(crate) stores: Arc<Stores>,
+    /// Open WebSocket and SSE connections, across reloads.
+    pub(crate) hub: Arc<Hub>,
+    /// The requests answered outside any session.
+    pub(crate) journal: RequestJournal,
+    pub(crate) sessions: Sessions,
+    /// Answer counts and scenario states of requests outside sessions.
+    pub(crate) route_state: RouteState,
+    pub(crate) limits: Limits,
+    pub(crate) admin_token: Option<String>,
+    /// Whether saves of the spec are watched.
+    pub(crate) watching: bool,
+    /// `--seed`: random template values and choices reproducible from run to run.
+    pub(crate) seed: Option<u64>,
+}
+
+impl AppState {
+    /// Everything back to how the spec starts it: resource data to the seeds, the journal
+    /// emptied, sequences and scenarios at their start, runtime stubs removed, every session
+    /// dropped. (`POST /__mockrig/reset`.)
+    pub(crate) fn reset_all(&self) -> Result<(), SwapError> {
+        self.stores.reset(None)?;
+        self.journal.clear();
+        self.route_state.reset();
+        self.sessions.clear();
+        self.spec.clear_stubs()
+    }
+}

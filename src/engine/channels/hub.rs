@@ -1,0 +1,284 @@
+//! Every open real-time connection, by concrete path: WebSocket sessions and SSE subscribers.
+//! The hub lives beside the compiled spec, not in it, so a reload keeps the connections; those
+//! of a channel the new spec dropped are closed right after the swap (`retire`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::web::Bytes;
+use serde_json::{Map, Value, json};
+
+use super::event::SseEvent;
+use crate::sync::lock;
+
+/// An open WebSocket connection, as the hub knows it.
+struct WsConn {
+    id: u64,
+    /// The declared path of its channel.
+    channel: String,
+    session: actix_ws::Session,
+    /// Tells the connection's task to close with 1001 (its channel was removed by a reload).
+    /// The task closes itself: a reload runs on the watcher thread, outside any runtime.
+    stop: Arc<tokio::sync::Notify>,
+}
+
+/// An SSE subscriber.
+struct SseSub {
+    id: u64,
+    channel: String,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    /// Ends the stream (its channel was removed by a reload).
+    stop: Arc<tokio::sync::Notify>,
+}
+
+/// How long a broadcast waits for a client whose outgoing queue is full. A client that stops
+/// reading would otherwise hold up every message to every other client until the ping timeout
+/// drops it; instead it is dropped after this wait, once.
+pub(crate) const SEND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// A frame for [`Hub::deliver`]: one shared copy for all recipients.
+#[derive(Clone)]
+enum Frame {
+    Text(bytestring::ByteString),
+    Binary(Bytes),
+}
+
+async fn send_frame(s: &mut actix_ws::Session, f: Frame) -> Result<(), actix_ws::Closed> {
+    match f {
+        Frame::Text(t) => s.text(t).await,
+        Frame::Binary(b) => s.binary(b).await,
+    }
+}
+
+/// Every open real-time connection, by concrete path. Lives as long as the server.
+#[derive(Default)]
+pub(crate) struct Hub {
+    next: AtomicU64,
+    ws: Mutex<HashMap<String, Vec<WsConn>>>,
+    sse: Mutex<HashMap<String, Vec<SseSub>>>,
+}
+
+impl Hub {
+    fn id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(crate) fn add_ws(
+        &self,
+        path: &str,
+        channel: &str,
+        session: actix_ws::Session,
+    ) -> (u64, Arc<tokio::sync::Notify>) {
+        let id = self.id();
+        let stop = Arc::new(tokio::sync::Notify::new());
+        lock(&self.ws)
+            .entry(path.to_owned())
+            .or_default()
+            .push(WsConn {
+                id,
+                channel: channel.to_owned(),
+                session,
+                stop: stop.clone(),
+            });
+        (id, stop)
+    }
+
+    pub(crate) fn remove_ws(&self, path: &str, id: u64) {
+        let mut ws = lock(&self.ws);
+        if let Some(list) = ws.get_mut(path) {
+            list.retain(|c| c.id != id);
+            if list.is_empty() {
+                ws.remove(path);
+            }
+        }
+    }
+
+    pub(crate) fn add_sse(
+        &self,
+        path: &str,
+        channel: &str,
+        tx: tokio::sync::mpsc::Sender<Bytes>,
+    ) -> (u64, Arc<tokio::sync::Notify>) {
+        let id = self.id();
+        let stop = Arc::new(tokio::sync::Notify::new());
+        lock(&self.sse)
+            .entry(path.to_owned())
+            .or_default()
+            .push(SseSub {
+                id,
+                channel: channel.to_owned(),
+                tx,
+                stop: stop.clone(),
+            });
+        (id, stop)
+    }
+
+    pub(crate) fn remove_sse(&self, path: &str, id: u64) {
+        let mut sse = lock(&self.sse);
+        if let Some(list) = sse.get_mut(path) {
+            list.retain(|c| c.id != id);
+            if list.is_empty() {
+                sse.remove(path);
+            }
+        }
+    }
+
+    /// Sends `text` to every WebSocket client on `path` (but `except`); how many it reached.
+    pub(crate) async fn send_ws(
+        &self,
+        path: &str,
+        text: impl Into<bytestring::ByteString>,
+        except: Option<u64>,
+    ) -> usize {
+        self.deliver(path, Frame::Text(text.into()), except).await
+    }
+
+    /// Binary frames for broadcast mode.
+    pub(crate) async fn send_ws_binary(
+        &self,
+        path: &str,
+        bytes: Bytes,
+        except: Option<u64>,
+    ) -> usize {
+        self.deliver(path, Frame::Binary(bytes), except).await
+    }
+
+    /// Each recipient's send is polled once: a queue with room takes the frame at once, which
+    /// is the common case and costs no timer or allocation. The clients whose queue was full
+    /// get the frame concurrently, under one deadline, so several stalled clients cost a
+    /// broadcast [`SEND_TIMEOUT`] once, not once each; those still full then are dropped.
+    async fn deliver(&self, path: &str, frame: Frame, except: Option<u64>) -> usize {
+        use futures_util::FutureExt;
+        let mut sent = 0;
+        let mut full = Vec::new();
+        for (id, mut s) in self.recipients(path, except) {
+            // A send that is pending has not queued its frame (the queue's slot is reserved
+            // first), so dropping it and sending again below cannot deliver twice.
+            match send_frame(&mut s, frame.clone()).now_or_never() {
+                Some(Ok(())) => sent += 1,
+                Some(Err(_)) => {}
+                None => full.push((id, s)),
+            }
+        }
+        if full.is_empty() {
+            return sent;
+        }
+        let waits = full.into_iter().map(|(id, mut s)| {
+            let frame = frame.clone();
+            async move {
+                let r = tokio::time::timeout(SEND_TIMEOUT, send_frame(&mut s, frame)).await;
+                (id, r)
+            }
+        });
+        let mut slow = Vec::new();
+        for (id, r) in futures_util::future::join_all(waits).await {
+            match r {
+                Ok(Ok(())) => sent += 1,
+                Ok(Err(_)) => {}
+                Err(_) => slow.push(id),
+            }
+        }
+        self.drop_slow(path, &slow);
+        sent
+    }
+
+    fn recipients(&self, path: &str, except: Option<u64>) -> Vec<(u64, actix_ws::Session)> {
+        lock(&self.ws)
+            .get(path)
+            .map(|l| {
+                l.iter()
+                    .filter(|c| Some(c.id) != except)
+                    .map(|c| (c.id, c.session.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Takes clients that did not keep up off the path, so later messages do not wait for
+    /// them, and tells their tasks to close.
+    fn drop_slow(&self, path: &str, slow: &[u64]) {
+        if slow.is_empty() {
+            return;
+        }
+        tracing::info!(
+            path,
+            count = slow.len(),
+            "dropping WebSocket clients that do not read their messages"
+        );
+        let mut ws = lock(&self.ws);
+        if let Some(list) = ws.get_mut(path) {
+            list.retain(|c| {
+                let keep = !slow.contains(&c.id);
+                if !keep {
+                    c.stop.notify_one();
+                }
+                keep
+            });
+        }
+    }
+
+    /// Queues an encoded event for every subscriber of `path`; one whose queue is full misses
+    /// it rather than holding up the others.
+    pub(crate) fn send_sse(&self, path: &str, event: &SseEvent) -> usize {
+        let bytes = event.encode();
+        lock(&self.sse)
+            .get(path)
+            .map(|l| {
+                l.iter()
+                    .filter(|s| s.tx.try_send(bytes.clone()).is_ok())
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Open connections per concrete path.
+    pub(crate) fn connections(&self) -> Value {
+        fn count<T>(m: &HashMap<String, Vec<T>>) -> Map<String, Value> {
+            let mut paths: Vec<_> = m.iter().map(|(p, l)| (p.clone(), json!(l.len()))).collect();
+            paths.sort_by(|a, b| a.0.cmp(&b.0));
+            paths.into_iter().collect()
+        }
+        json!({
+            "websockets": count(&lock(&self.ws)),
+            "sse": count(&lock(&self.sse)),
+        })
+    }
+
+    /// At shutdown: every WebSocket closes with 1001, every SSE stream ends.
+    pub(crate) fn close_all(&self) {
+        self.retire(&[], &[]);
+    }
+
+    /// After a reload: closes the connections whose channel the new spec no longer declares,
+    /// WebSockets with 1001 (going away), SSE streams by ending them.
+    pub(crate) fn retire(&self, ws_channels: &[&str], sse_channels: &[&str]) {
+        let mut closing = 0;
+        for c in lock(&self.ws).values().flatten() {
+            if !ws_channels.contains(&c.channel.as_str()) {
+                // notify_one stores a permit, so a task not yet waiting still sees it.
+                c.stop.notify_one();
+                closing += 1;
+            }
+        }
+        if closing > 0 {
+            tracing::info!(
+                count = closing,
+                "closing WebSocket connections of removed channels"
+            );
+        }
+        let mut sse = lock(&self.sse);
+        for list in sse.values_mut() {
+            list.retain(|s| {
+                let keep = sse_channels.contains(&s.channel.as_str());
+                if !keep {
+                    // notify_one stores a permit, so a stream not yet waiting still ends.
+                    s.stop.notify_one();
+                }
+                keep
+            });
+        }
+        sse.retain(|_, l| !l.is_empty());
+    }
+}

@@ -1,0 +1,385 @@
+//! The request journal: the last N requests mockrig answered from the spec, for tests that ask
+//! the mock what an app sent (`/__mockrig/requests`, `/unmatched`, `/verify`).
+//!
+//! Recording sits on the request path, so it keeps cheap handles (the header map, the body's
+//! reference-counted bytes) and builds JSON only when someone reads the journal.
+
+use std::cell::OnceCell;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, Uri};
+use actix_web::web::Bytes;
+use indexmap::IndexMap;
+use serde_json::{Value, json};
+
+use crate::error::Invalid;
+use crate::model::matcher::{Failure, Matcher, Parts, body_json, cookie_in};
+use crate::model::router::{Pattern, request_segments};
+use crate::sync::lock;
+
+/// Bodies are kept up to this many bytes each, so a full journal stays bounded.
+pub(crate) const BODY_LIMIT: usize = 64 * 1024;
+
+/// One request as it was answered.
+#[derive(Debug)]
+pub(crate) struct Recorded {
+    pub(crate) id: u64,
+    pub(crate) at: SystemTime,
+    pub(crate) method: Method,
+    /// Path and query as received: one reference-counted copy, split when read.
+    pub(crate) uri: Uri,
+    /// In arrival order. A plain list: cloning actix's header map (a hash table of small
+    /// vectors) and freeing it again cost more than the rest of the recording together.
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: Bytes,
+    /// The spec entry that answered (`routes[2]`, `resources.users`), or none.
+    pub(crate) route: Option<Arc<str>>,
+    pub(crate) status: u16,
+    /// A `fault:` answered instead of the status.
+    pub(crate) fault: Option<crate::spec::Fault>,
+    pub(crate) duration: Duration,
+    /// For a request nothing answered: the nearest route and why it missed.
+    pub(crate) nearest: Option<Value>,
+}
+
+impl Recorded {
+    pub(crate) fn path(&self) -> &str {
+        self.uri.path()
+    }
+
+    pub(crate) fn query(&self) -> &str {
+        self.uri.query().unwrap_or_default()
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        let headers: IndexMap<String, String> = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into(),
+                )
+            })
+            .collect();
+        let body = match serde_json::from_slice::<Value>(&self.body) {
+            Ok(v) => v,
+            Err(_) => Value::String(String::from_utf8_lossy(&self.body).into_owned()),
+        };
+        let mut v = json!({
+            "id": self.id,
+            "time": humantime::format_rfc3339_millis(self.at).to_string(),
+            "method": self.method.as_str(),
+            "path": self.path(),
+            "query": self.query(),
+            "headers": headers,
+            "body": if self.body.is_empty() { Value::Null } else { body },
+            "matched": self.route.as_deref(),
+            "status": self.status,
+            "duration_ms": self.duration.as_secs_f64() * 1000.0,
+        });
+        if let Some(n) = &self.nearest {
+            v["nearest"] = n.clone();
+        }
+        if let Some(f) = self.fault {
+            v["fault"] = json!(crate::engine::fault::name(f));
+        }
+        v
+    }
+
+    /// Bytes this entry holds beyond its fixed size: what the journal's byte budget counts.
+    fn weight(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len())
+            .sum();
+        self.body.len() + headers + self.uri.path_and_query().map_or(0, |p| p.as_str().len())
+    }
+}
+
+/// A recorded request seen through the conditions of `model::matcher`, parsed as needed.
+struct View<'a> {
+    r: &'a Recorded,
+    query: OnceCell<Vec<(String, String)>>,
+    json: OnceCell<Option<Value>>,
+}
+
+impl<'a> View<'a> {
+    fn new(r: &'a Recorded) -> Self {
+        View {
+            r,
+            query: OnceCell::new(),
+            json: OnceCell::new(),
+        }
+    }
+}
+
+impl Parts for View<'_> {
+    fn query(&self) -> &[(String, String)] {
+        self.query
+            .get_or_init(|| serde_urlencoded::from_str(self.r.query()).unwrap_or_default())
+    }
+
+    fn header_values(&self, name: &HeaderName) -> Vec<&str> {
+        self.r
+            .headers
+            .iter()
+            .filter(|(n, _)| n == name)
+            .filter_map(|(_, v)| v.to_str().ok())
+            .collect()
+    }
+
+    fn cookie(&self, name: &str) -> Option<String> {
+        cookie_in(self.header_values(&header::COOKIE), name)
+    }
+
+    fn json(&self) -> Option<&Value> {
+        self.json
+            .get_or_init(|| {
+                let ct = self.header_values(&header::CONTENT_TYPE).first().copied();
+                body_json(ct, &self.r.body)
+            })
+            .as_ref()
+    }
+
+    fn body(&self) -> &[u8] {
+        &self.r.body
+    }
+}
+
+/// A bounded ring of recorded requests, shared by all workers: at most `capacity` entries and
+/// `byte_limit` bytes of bodies, headers and URLs, the oldest going first.
+pub(crate) struct RequestJournal {
+    capacity: usize,
+    byte_limit: usize,
+    inner: Mutex<Ring>,
+}
+
+#[derive(Default)]
+struct Ring {
+    /// Each entry with its weight, counted once.
+    entries: VecDeque<(usize, Arc<Recorded>)>,
+    last_id: u64,
+    bytes: usize,
+}
+
+/// The bytes the server's journal keeps at most (beside its entry count).
+pub(crate) const BYTE_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The bytes each session's journal keeps at most: sessions are many (up to
+/// `--max-sessions`), and anyone can start one, so each gets a small share.
+pub(crate) const SESSION_BYTE_LIMIT: usize = 256 * 1024;
+
+impl RequestJournal {
+    /// `capacity` 0 records nothing.
+    pub(crate) fn new(capacity: usize) -> RequestJournal {
+        RequestJournal {
+            capacity,
+            byte_limit: BYTE_LIMIT,
+            inner: Mutex::new(Ring {
+                entries: VecDeque::with_capacity(capacity.min(1024)),
+                ..Ring::default()
+            }),
+        }
+    }
+
+    /// A session's journal: allocated only as requests arrive, with a small byte budget.
+    pub(crate) fn for_session(capacity: usize) -> RequestJournal {
+        RequestJournal {
+            capacity,
+            byte_limit: SESSION_BYTE_LIMIT,
+            inner: Mutex::new(Ring::default()),
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
+    /// Adds a request, dropping the oldest beyond the count or the bytes; assigns its id.
+    pub(crate) fn record(&self, mut r: Recorded) {
+        if self.capacity == 0 {
+            return;
+        }
+        if r.body.len() > BODY_LIMIT {
+            // A copy, not a slice: a slice would keep the whole body alive.
+            r.body = Bytes::copy_from_slice(&r.body[..BODY_LIMIT]);
+        }
+        let weight = r.weight();
+        // A full journal evicts one entry per request: kept without allocating a list for it.
+        let (mut evicted, mut more) = (None, Vec::new());
+        {
+            let mut ring = lock(&self.inner);
+            ring.last_id += 1;
+            r.id = ring.last_id;
+            while !ring.entries.is_empty()
+                && (ring.entries.len() >= self.capacity || ring.bytes + weight > self.byte_limit)
+            {
+                if let Some((old_weight, old)) = ring.entries.pop_front() {
+                    ring.bytes -= old_weight;
+                    match evicted {
+                        None => evicted = Some(old),
+                        Some(_) => more.push(old),
+                    }
+                }
+            }
+            ring.bytes += weight;
+            ring.entries.push_back((weight, Arc::new(r)));
+        }
+        // Freed after the lock is released: the other workers need not wait for it.
+        drop((evicted, more));
+    }
+
+    /// Every recorded request, oldest first.
+    pub(crate) fn all(&self) -> Vec<Arc<Recorded>> {
+        let ring = lock(&self.inner);
+        ring.entries.iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    /// How many recorded requests match `pattern`, whether the expected count holds, and when
+    /// it does not, the requests that explain why: when too many matched, the latest of them;
+    /// otherwise the closest misses, each with the conditions it failed. Err: a bad pattern.
+    pub(crate) fn verify(&self, pattern: &RequestPattern) -> Result<Verification, Invalid> {
+        let compiled = pattern.compile()?;
+        let journal = self.all();
+        let mut scored: Vec<(Vec<Failure>, &Arc<Recorded>)> =
+            journal.iter().map(|r| (compiled.failures(r), r)).collect();
+        let matched = scored.iter().filter(|(f, _)| f.is_empty()).count();
+        let (holds, too_many, expected) = match (pattern.count, pattern.at_least, pattern.at_most) {
+            (Some(n), _, _) => (matched == n, matched > n, json!({"count": n})),
+            (None, least, most) => {
+                let least = least.unwrap_or(if most.is_some() { 0 } else { 1 });
+                let over = most.is_some_and(|m| matched > m);
+                let ok = matched >= least && !over;
+                (ok, over, json!({"at_least": least, "at_most": most}))
+            }
+        };
+        // Closest first: the fewest failed conditions, then the most recent.
+        scored.sort_by_key(|(f, r)| (f.len(), std::cmp::Reverse(r.id)));
+        let closest = if holds {
+            Vec::new()
+        } else {
+            scored
+                .iter()
+                .filter(|(f, _)| f.is_empty() == too_many)
+                .take(3)
+                .map(|(f, r)| json!({"request": r.to_json(), "failed": f}))
+                .collect()
+        };
+        Ok(Verification {
+            holds,
+            matched,
+            expected,
+            closest,
+        })
+    }
+
+    pub(crate) fn clear(&self) {
+        let mut ring = lock(&self.inner);
+        ring.entries.clear();
+        ring.bytes = 0;
+    }
+}
+
+/// The outcome of [`RequestJournal::verify`].
+#[derive(Debug, Clone)]
+pub(crate) struct Verification {
+    pub(crate) holds: bool,
+    pub(crate) matched: usize,
+    /// The expected count, as given (`{"count": 2}` or `{"at_least": 1, "at_most": null}`).
+    pub(crate) expected: Value,
+    /// When it does not hold: up to 3 closest requests, each with the criteria it failed.
+    pub(crate) closest: Vec<Value>,
+}
+
+/// A glob over a whole path: `*` any run of characters, `?` one character.
+pub(crate) fn glob(pattern: &str) -> Result<regex::Regex, Invalid> {
+    let mut re = String::from("^");
+    for c in pattern.chars() {
+        match c {
+            '*' => re.push_str(".*"),
+            '?' => re.push('.'),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    re.push('$');
+    regex::Regex::new(&re).map_err(|e| Invalid(e.to_string()))
+}
+
+/// A request pattern for verification, in the vocabulary of a route's `method`, `path` and
+/// `match` (`query`, `headers`, `cookies`, `body`).
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RequestPattern {
+    pub(crate) method: Option<String>,
+    /// A route path: `/users/{id}`, `/files/{*rest}`.
+    pub(crate) path: Option<String>,
+    #[serde(default)]
+    pub(crate) query: IndexMap<String, String>,
+    #[serde(default)]
+    pub(crate) headers: IndexMap<String, String>,
+    #[serde(default)]
+    pub(crate) cookies: IndexMap<String, String>,
+    pub(crate) body: Option<Value>,
+    pub(crate) count: Option<usize>,
+    pub(crate) at_least: Option<usize>,
+    pub(crate) at_most: Option<usize>,
+}
+
+/// A [`RequestPattern`] ready to test journal entries.
+struct Compiled<'a> {
+    method: Option<&'a str>,
+    path: Option<Pattern>,
+    conditions: Matcher,
+}
+
+impl RequestPattern {
+    fn compile(&self) -> Result<Compiled<'_>, Invalid> {
+        let conditions = Matcher::compile(&crate::spec::Match {
+            query: self.query.clone(),
+            headers: self.headers.clone(),
+            cookies: self.cookies.clone(),
+            body: self.body.clone(),
+        })?;
+        Ok(Compiled {
+            method: self
+                .method
+                .as_deref()
+                .filter(|m| !m.eq_ignore_ascii_case("ANY")),
+            path: self.path.as_deref().map(Pattern::parse).transpose()?,
+            conditions,
+        })
+    }
+}
+
+impl Compiled<'_> {
+    /// The conditions `r` fails, with what was expected and what it had; empty when it
+    /// matches.
+    fn failures(&self, r: &Recorded) -> Vec<Failure> {
+        let mut out = Vec::new();
+        if let Some(m) = self.method
+            && !m.eq_ignore_ascii_case(r.method.as_str())
+        {
+            out.push(Failure {
+                criterion: "method".into(),
+                expected: json!(m.to_ascii_uppercase()),
+                actual: json!(r.method.as_str()),
+            });
+        }
+        if let Some(p) = &self.path
+            && let Some(miss) = p.explain_mismatch(&request_segments(r.path()))
+        {
+            out.push(Failure {
+                criterion: "path".into(),
+                expected: json!(miss.expected),
+                actual: json!(miss.actual),
+            });
+        }
+        out.extend(self.conditions.failures(&View::new(r), usize::MAX));
+        out
+    }
+}

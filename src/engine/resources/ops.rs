@@ -1,0 +1,248 @@
+//! The REST endpoints of a resource: what each operation does to the store, and the status
+//! codes and headers a REST client expects back.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::{Map, Value, json};
+
+use super::query::ListQuery;
+use super::store::{Data, Store};
+use crate::error::{ApiError, BodyError, StoreError};
+use crate::model::resource::{Op, foreign_key, id_key, kind};
+
+/// A successful write, for the resource's `emit`.
+#[derive(Debug, Clone)]
+pub(crate) struct Written {
+    /// `created`, `updated` or `deleted`.
+    pub(crate) action: &'static str,
+    pub(crate) resource: String,
+    pub(crate) record: Value,
+}
+
+/// Answers one resource request: the response, and what was written if anything was. `id` is
+/// the id segment from the path, when the endpoint has one; `stores` are the serving spec's,
+/// `store` the index of this endpoint's.
+pub(crate) fn handle(
+    stores: &[Arc<Store>],
+    store: usize,
+    op: Op,
+    req: &HttpRequest,
+    body: &Bytes,
+    id: Option<&str>,
+) -> Result<(HttpResponse, Option<Written>), ApiError> {
+    let s = &stores[store];
+    let wrote = |action: &'static str, store: &Store, record: &Value| {
+        Some(Written {
+            action,
+            resource: store.def.name.clone(),
+            record: record.clone(),
+        })
+    };
+    let record = if op.takes_body() {
+        Some(object_body(req, body)?)
+    } else {
+        None
+    };
+    let id = id.unwrap_or_default();
+    Ok(match op {
+        Op::List => (list(req, s, |_| true)?, None),
+        Op::Get => {
+            let v = s
+                .get(id)
+                .ok_or_else(|| StoreError::NotFound(id.to_owned()))
+                .map_err(failed(s))?;
+            (ok_json(StatusCode::OK, &v), None)
+        }
+        Op::Create => {
+            let v = s.create(record.unwrap_or_default()).map_err(failed(s))?;
+            (created(s, &v), wrote("created", s, &v))
+        }
+        Op::Replace => {
+            let v = s
+                .replace(id, record.unwrap_or_default())
+                .map_err(failed(s))?;
+            (ok_json(StatusCode::OK, &v), wrote("updated", s, &v))
+        }
+        Op::Patch => {
+            let v = s
+                .patch(id, &Value::Object(record.unwrap_or_default()))
+                .map_err(failed(s))?;
+            (ok_json(StatusCode::OK, &v), wrote("updated", s, &v))
+        }
+        Op::Delete => {
+            let v = s.delete(id).map_err(failed(s))?;
+            (HttpResponse::NoContent().finish(), wrote("deleted", s, &v))
+        }
+        Op::ChildList { child } => {
+            s.get(id)
+                .ok_or_else(|| StoreError::NotFound(id.to_owned()))
+                .map_err(failed(s))?;
+            let fk = foreign_key(&s.def.name);
+            let keep = |r: &Map<String, Value>| r.get(&fk).and_then(id_key).as_deref() == Some(id);
+            (list(req, &stores[child], keep)?, None)
+        }
+        Op::ChildCreate { child } => {
+            let parent = s
+                .get(id)
+                .ok_or_else(|| StoreError::NotFound(id.to_owned()))
+                .map_err(failed(s))?;
+            let mut record = record.unwrap_or_default();
+            let parent_id = parent.get(&s.def.id_field).cloned().unwrap_or(json!(id));
+            record.insert(foreign_key(&s.def.name), parent_id);
+            let child = &stores[child];
+            let v = child.create(record).map_err(failed(child))?;
+            (created(child, &v), wrote("created", child, &v))
+        }
+        Op::SingletonGet => (ok_json(StatusCode::OK, &s.snapshot()), None),
+        Op::SingletonReplace | Op::SingletonPatch => {
+            let v = s
+                .set_singleton(record.unwrap_or_default(), op == Op::SingletonPatch)
+                .map_err(failed(s))?;
+            (ok_json(StatusCode::OK, &v), wrote("updated", s, &v))
+        }
+    })
+}
+
+/// A store's refusal as an answer naming the resource.
+fn failed(s: &Store) -> impl Fn(StoreError) -> ApiError + '_ {
+    move |e| ApiError::from((s.def.name.clone(), e))
+}
+
+fn ok_json(status: StatusCode, v: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/json")
+        .body(v.to_string())
+}
+
+fn created(s: &Store, v: &Value) -> HttpResponse {
+    let mut res = ok_json(StatusCode::CREATED, v);
+    let key = v.get(&s.def.id_field).and_then(id_key).unwrap_or_default();
+    let location = format!(
+        "{}/{}",
+        s.def.path,
+        utf8_percent_encode(&key, NON_ALPHANUMERIC)
+    );
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+/// Lists the records `keep` accepts, with the request's filters, sort and paging applied.
+fn list(
+    req: &HttpRequest,
+    s: &Store,
+    keep: impl Fn(&Map<String, Value>) -> bool,
+) -> Result<HttpResponse, ApiError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let query = ListQuery::parse(&pairs).map_err(|e| ApiError::ListQuery {
+        resource: s.def.name.clone(),
+        reason: e.to_string(),
+    })?;
+    Ok(s.read(|data| {
+        let Data::Collection(c) = data else {
+            return ok_json(StatusCode::OK, &data.to_json());
+        };
+        let page = query.apply(
+            c.records
+                .values()
+                .filter(|v| v.as_object().is_some_and(&keep)),
+        );
+        let body = serde_json::to_vec(&page.items).unwrap_or_default();
+        let mut res = HttpResponse::Ok();
+        res.content_type("application/json")
+            .insert_header(("X-Total-Count", page.total.to_string()))
+            // Browsers hide both headers from scripts on another origin unless told.
+            .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "X-Total-Count, Link"));
+        if let Some((page_no, limit, last)) = page.pages {
+            res.insert_header((header::LINK, link_header(req, &pairs, page_no, limit, last)));
+        }
+        res.body(body)
+    }))
+}
+
+/// RFC 8288 links to the first, previous, next and last pages, keeping the other parameters.
+fn link_header(
+    req: &HttpRequest,
+    pairs: &[(String, String)],
+    page: usize,
+    limit: usize,
+    last: usize,
+) -> String {
+    let info = req.connection_info();
+    let base = format!("{}://{}{}", info.scheme(), info.host(), req.path());
+    let explicit_limit = pairs.iter().any(|(k, _)| k == "_limit");
+    let url = |p: usize| {
+        let mut q: Vec<(String, String)> = pairs
+            .iter()
+            .filter(|(k, _)| k != "_page" && k != "_limit")
+            .cloned()
+            .collect();
+        q.push(("_page".into(), p.to_string()));
+        if explicit_limit {
+            q.push(("_limit".into(), limit.to_string()));
+        }
+        format!(
+            "{base}?{}",
+            serde_urlencoded::to_string(&q).unwrap_or_default()
+        )
+    };
+    let mut links = vec![format!("<{}>; rel=\"first\"", url(1))];
+    if page > 1 {
+        links.push(format!("<{}>; rel=\"prev\"", url((page - 1).min(last))));
+    }
+    if page < last {
+        links.push(format!("<{}>; rel=\"next\"", url(page + 1)));
+    }
+    links.push(format!("<{}>; rel=\"last\"", url(last)));
+    links.join(", ")
+}
+
+/// The body as a JSON object.
+fn object_body(req: &HttpRequest, body: &Bytes) -> Result<Map<String, Value>, BodyError> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let json = || serde_json::from_slice::<Value>(body).map_err(|e| e.to_string());
+    let parsed = match content_type.as_deref() {
+        None | Some("application/json") => json(),
+        Some(t) if t.ends_with("+json") => json(),
+        // `curl -d '{"a":1}'` sends JSON labelled as a form; take it as the JSON it is, and a
+        // real form as an object of its fields.
+        Some("application/x-www-form-urlencoded") => json().or_else(|_| {
+            serde_urlencoded::from_bytes::<Vec<(String, String)>>(body)
+                .map(|pairs| {
+                    Value::Object(
+                        pairs
+                            .into_iter()
+                            .map(|(k, v)| (k, Value::String(v)))
+                            .collect(),
+                    )
+                })
+                .map_err(|e| e.to_string())
+        }),
+        Some(other) => return Err(BodyError::Unsupported(other.to_owned())),
+    };
+    if body.is_empty() {
+        return Err(BodyError::Empty);
+    }
+    match parsed {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(other) => Err(BodyError::NotObject(kind(&other))),
+        Err(e) => Err(BodyError::Invalid(e)),
+    }
+}

@@ -1,0 +1,287 @@
+//! List queries in json-server's conventions: `?role=admin`, `?address.city=Paris`,
+//! `age_gte=30`, `_lte`, `_ne`, `_like`, `q=`, `_sort`/`_order`, `_page`/`_limit`,
+//! `_start`/`_end`.
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::error::Invalid;
+
+#[derive(Debug)]
+enum Test {
+    /// Any of these values (a repeated key means OR).
+    Eq(Vec<String>),
+    /// None of these values.
+    Ne(Vec<String>),
+    Gte(String),
+    Lte(String),
+    Like(Regex),
+}
+
+#[derive(Debug)]
+struct Filter {
+    path: Vec<String>,
+    test: Test,
+}
+
+/// A parsed list query.
+#[derive(Debug, Default)]
+pub(crate) struct ListQuery {
+    filters: Vec<Filter>,
+    q: Option<String>,
+    sort: Vec<(Vec<String>, bool)>,
+    page: Option<usize>,
+    limit: Option<usize>,
+    start: Option<usize>,
+    end: Option<usize>,
+}
+
+/// One page of results and what the response headers need to know about it.
+pub(crate) struct Page<'a> {
+    pub(crate) items: Vec<&'a Value>,
+    /// Matches before paging: `X-Total-Count`.
+    pub(crate) total: usize,
+    /// With `_page`: the page, the page size and the last page, for the `Link` header.
+    pub(crate) pages: Option<(usize, usize, usize)>,
+}
+
+fn number(what: &str, v: &str) -> Result<usize, String> {
+    v.parse()
+        .map_err(|_| format!("{what} must be a whole number, got '{v}'"))
+}
+
+impl ListQuery {
+    /// Parses the query pairs; an unusable value (a bad regex, `_page=x`) is an error.
+    pub(crate) fn parse(pairs: &[(String, String)]) -> Result<ListQuery, Invalid> {
+        Self::parse_pairs(pairs).map_err(Invalid)
+    }
+
+    fn parse_pairs(pairs: &[(String, String)]) -> Result<ListQuery, String> {
+        let mut q = ListQuery::default();
+        let mut orders: Vec<String> = Vec::new();
+        let mut sort_keys: Vec<String> = Vec::new();
+        for (key, value) in pairs {
+            match key.as_str() {
+                "q" => q.q = Some(value.to_lowercase()),
+                "_sort" => sort_keys.extend(value.split(',').map(|s| s.trim().to_owned())),
+                "_order" => orders.extend(value.split(',').map(|s| s.trim().to_lowercase())),
+                "_page" => q.page = Some(number("_page", value)?.max(1)),
+                "_limit" | "_per_page" => q.limit = Some(number(key, value)?),
+                "_start" => q.start = Some(number("_start", value)?),
+                "_end" => q.end = Some(number("_end", value)?),
+                k if k.starts_with('_') => {}
+                k => q.add_filter(k, value)?,
+            }
+        }
+        for (i, key) in sort_keys.into_iter().filter(|k| !k.is_empty()).enumerate() {
+            let (field, desc) = match key.strip_prefix('-') {
+                Some(f) => (f.to_owned(), true),
+                None => (key, orders.get(i).is_some_and(|o| o == "desc")),
+            };
+            q.sort.push((split_path(&field), desc));
+        }
+        Ok(q)
+    }
+
+    fn add_filter(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let (field, op) = ["_gte", "_lte", "_ne", "_like"]
+            .iter()
+            .find_map(|op| key.strip_suffix(op).map(|f| (f, *op)))
+            .unwrap_or((key, ""));
+        let path = split_path(field);
+        let existing = self.filters.iter_mut().find(|f| {
+            f.path == path && matches!((&f.test, op), (Test::Eq(_), "") | (Test::Ne(_), "_ne"))
+        });
+        if let Some(f) = existing {
+            if let Test::Eq(v) | Test::Ne(v) = &mut f.test {
+                v.push(value.to_owned());
+            }
+            return Ok(());
+        }
+        let test = match op {
+            "_gte" => Test::Gte(value.to_owned()),
+            "_lte" => Test::Lte(value.to_owned()),
+            "_ne" => Test::Ne(vec![value.to_owned()]),
+            "_like" => Test::Like(
+                Regex::new(&format!("(?i){value}"))
+                    .map_err(|e| format!("{key}: '{value}' is not a regular expression: {e}"))?,
+            ),
+            _ => Test::Eq(vec![value.to_owned()]),
+        };
+        self.filters.push(Filter { path, test });
+        Ok(())
+    }
+
+    /// Filters, sorts and pages the records.
+    pub(crate) fn apply<'a>(&self, records: impl Iterator<Item = &'a Value>) -> Page<'a> {
+        let mut items: Vec<&Value> = records.filter(|r| self.keeps(r)).collect();
+        if !self.sort.is_empty() {
+            items.sort_by(|a, b| {
+                self.sort
+                    .iter()
+                    .map(|(path, desc)| {
+                        let o = compare(lookup(a, path), lookup(b, path));
+                        if *desc { o.reverse() } else { o }
+                    })
+                    .find(|o| o.is_ne())
+                    .unwrap_or(Ordering::Equal)
+            });
+        }
+        let total = items.len();
+        let mut pages = None;
+        let range = if let Some(page) = self.page {
+            let limit = self.limit.unwrap_or(10).max(1);
+            let last = total.div_ceil(limit).max(1);
+            pages = Some((page, limit, last));
+            let start = (page - 1).saturating_mul(limit);
+            start..start.saturating_add(limit)
+        } else if self.start.is_some() || self.end.is_some() || self.limit.is_some() {
+            let start = self.start.unwrap_or(0);
+            let end = match (self.end, self.limit) {
+                (Some(end), _) => end,
+                (None, Some(limit)) => start.saturating_add(limit),
+                (None, None) => total,
+            };
+            start..end
+        } else {
+            0..total
+        };
+        let start = range.start.min(total);
+        let end = range.end.clamp(start, total);
+        Page {
+            items: items[start..end].to_vec(),
+            total,
+            pages,
+        }
+    }
+
+    fn keeps(&self, record: &Value) -> bool {
+        self.filters.iter().all(|f| {
+            let value = lookup(record, &f.path);
+            match &f.test {
+                Test::Eq(wanted) => value.is_some_and(|v| wanted.iter().any(|w| text(v) == *w)),
+                Test::Ne(unwanted) => value.is_none_or(|v| unwanted.iter().all(|w| text(v) != *w)),
+                Test::Gte(bound) => value.is_some_and(|v| compare_text(v, bound).is_ge()),
+                Test::Lte(bound) => value.is_some_and(|v| compare_text(v, bound).is_le()),
+                Test::Like(re) => value.is_some_and(|v| re.is_match(&text(v))),
+            }
+        }) && self.q.as_ref().is_none_or(|q| contains_text(record, q))
+    }
+}
+
+fn split_path(field: &str) -> Vec<String> {
+    field.split('.').map(str::to_owned).collect()
+}
+
+/// The value at a dotted path; a number steps into an array.
+fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
+    path.iter().try_fold(record, |v, key| match v {
+        Value::Object(m) => m.get(key),
+        Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+/// How a value compares with query text: strings as they are, other values as JSON. Borrowed
+/// for strings, since a filter runs this once per record.
+fn text(v: &Value) -> Cow<'_, str> {
+    match v {
+        Value::String(s) => Cow::Borrowed(s),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// Numbers compare as numbers when the bound is one too; everything else as text.
+fn compare_text(v: &Value, bound: &str) -> Ordering {
+    match (v.as_f64(), bound.parse::<f64>()) {
+        (Some(a), Ok(b)) => a.total_cmp(&b),
+        _ => text(v).as_ref().cmp(bound),
+    }
+}
+
+/// Sort order: numbers numerically, strings by text, booleans false first; missing values and
+/// mixed types after, in a fixed order so sorting is stable.
+fn compare(a: Option<&Value>, b: Option<&Value>) -> Ordering {
+    fn rank(v: Option<&Value>) -> u8 {
+        match v {
+            Some(Value::Number(_)) => 0,
+            Some(Value::String(_)) => 1,
+            Some(Value::Bool(_)) => 2,
+            Some(Value::Array(_) | Value::Object(_)) => 3,
+            Some(Value::Null) => 4,
+            None => 5,
+        }
+    }
+    match (a, b) {
+        (Some(Value::Number(x)), Some(Value::Number(y))) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&y.as_f64().unwrap_or(0.0)),
+        (Some(Value::String(x)), Some(Value::String(y))) => x.cmp(y),
+        (Some(Value::Bool(x)), Some(Value::Bool(y))) => x.cmp(y),
+        _ => rank(a).cmp(&rank(b)),
+    }
+}
+
+/// Full-text search: any string anywhere in the record contains `q` (lower-case already).
+fn contains_text(v: &Value, q: &str) -> bool {
+    match v {
+        Value::String(s) => s.to_lowercase().contains(q),
+        Value::Number(n) => n.to_string().contains(q),
+        Value::Array(a) => a.iter().any(|v| contains_text(v, q)),
+        Value::Object(m) => m.values().any(|v| contains_text(v, q)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn run(records: &[Value], query: &str) -> Vec<i64> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+        let q = ListQuery::parse(&pairs).unwrap();
+        q.apply(records.iter())
+            .items
+            .iter()
+            .map(|v| v["id"].as_i64().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn filters_sorts_and_pages() {
+        let users = [
+            json!({"id": 1, "name": "Ada", "role": "admin", "age": 36, "address": {"city": "London"}}),
+            json!({"id": 2, "name": "Linus", "role": "user", "age": 28, "address": {"city": "Helsinki"}}),
+            json!({"id": 3, "name": "Grace", "role": "admin", "age": 45, "address": {"city": "New York"}}),
+            json!({"id": 4, "name": "Alan", "role": "user", "age": 41}),
+        ];
+        assert_eq!(run(&users, "role=admin"), [1, 3]);
+        assert_eq!(run(&users, "id=1&id=4"), [1, 4]);
+        assert_eq!(run(&users, "address.city=Helsinki"), [2]);
+        assert_eq!(run(&users, "age_gte=36&age_lte=41"), [1, 4]);
+        assert_eq!(run(&users, "role_ne=admin"), [2, 4]);
+        assert_eq!(run(&users, "name_like=^a"), [1, 4]);
+        assert_eq!(run(&users, "q=york"), [3]);
+        assert_eq!(run(&users, "_sort=age"), [2, 1, 4, 3]);
+        assert_eq!(run(&users, "_sort=-age"), [3, 4, 1, 2]);
+        assert_eq!(run(&users, "_sort=role,-age"), [3, 1, 4, 2]);
+        assert_eq!(run(&users, "_sort=role,age&_order=asc,desc"), [3, 1, 4, 2]);
+        assert_eq!(run(&users, "_page=2&_limit=3"), [4]);
+        assert_eq!(run(&users, "_start=1&_end=3"), [2, 3]);
+        assert_eq!(run(&users, "_start=1&_limit=1"), [2]);
+        assert_eq!(run(&users, "_page=9"), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn rejects_unusable_values() {
+        for bad in ["name_like=(", "_page=x", "_limit=-1"] {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(bad).unwrap();
+            assert!(ListQuery::parse(&pairs).is_err(), "{bad}");
+        }
+    }
+}

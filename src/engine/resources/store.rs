@@ -1,0 +1,406 @@
+//! One resource's live data: a collection's records by id in insertion order, or a
+//! singleton's object, behind a std `RwLock` held only for the synchronous work of one request
+//! and never across an `.await`: reads of one resource run in parallel, and a write holds the
+//! lock for a map update (plus one write-ahead log append when persisting).
+
+use std::sync::{Arc, RwLock};
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value, json};
+
+use super::wal::WriteAheadLog;
+use crate::error::StoreError;
+use crate::model::resource::{ResourceDef, Seed, id_key, kind};
+use crate::sync::{read, write};
+
+/// A collection's records by id, in insertion order, or a singleton's object.
+#[derive(Debug, Clone)]
+pub(crate) enum Data {
+    Collection(Collection),
+    Singleton(Map<String, Value>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Collection {
+    pub(crate) records: IndexMap<String, Value>,
+    /// The next generated integer id: one more than the largest integer id ever held.
+    next_int: u64,
+    /// Whether ids are text, so generated ones are UUIDs.
+    string_ids: bool,
+}
+
+impl Collection {
+    fn new(items: Vec<Map<String, Value>>, id_field: &str) -> Collection {
+        let string_ids = items
+            .iter()
+            .any(|r| matches!(r.get(id_field), Some(Value::String(_))));
+        let mut c = Collection {
+            records: IndexMap::with_capacity(items.len()),
+            next_int: 1,
+            string_ids,
+        };
+        for mut record in items {
+            let id = match record.get(id_field) {
+                Some(id) => id.clone(),
+                None => {
+                    let id = c.generate_id();
+                    record.insert(id_field.to_owned(), id.clone());
+                    id
+                }
+            };
+            c.note_id(&id);
+            if let Some(key) = id_key(&id) {
+                c.records.insert(key, Value::Object(record));
+            }
+        }
+        c
+    }
+
+    /// A fresh id; it counts as used once [`Collection::note_id`] sees it stored. Integers skip
+    /// any a client chose itself, as text (`"12"`) or above the counter.
+    fn generate_id(&self) -> Value {
+        if self.string_ids {
+            return Value::String(uuid::Uuid::new_v4().to_string());
+        }
+        let mut n = self.next_int;
+        while self.records.contains_key(&n.to_string()) {
+            n += 1;
+        }
+        json!(n)
+    }
+
+    fn note_id(&mut self, id: &Value) {
+        if let Some(n) = id.as_u64() {
+            self.next_int = self.next_int.max(n.saturating_add(1));
+        }
+    }
+}
+
+impl Data {
+    pub(crate) fn from_seed(seed: &Seed, id_field: &str) -> Data {
+        match seed {
+            Seed::Collection(items) => Data::Collection(Collection::new(items.clone(), id_field)),
+            Seed::Singleton(m) => Data::Singleton(m.clone()),
+        }
+    }
+
+    /// The data as JSON: a list of records, or the singleton's object.
+    pub(crate) fn to_json(&self) -> Value {
+        match self {
+            Data::Collection(c) => Value::Array(c.records.values().cloned().collect()),
+            Data::Singleton(m) => Value::Object(m.clone()),
+        }
+    }
+
+    pub(crate) fn from_json(value: Value, def: &ResourceDef) -> Option<Data> {
+        match (value, def.singleton) {
+            (Value::Object(m), true) => Some(Data::Singleton(m)),
+            (Value::Array(items), false) => Some(Data::Collection(Collection::new(
+                items
+                    .into_iter()
+                    .filter_map(|v| match v {
+                        Value::Object(m) => Some(m),
+                        _ => None,
+                    })
+                    .collect(),
+                &def.id_field,
+            ))),
+            _ => None,
+        }
+    }
+}
+
+/// One resource's live data.
+pub(crate) struct Store {
+    pub(crate) def: ResourceDef,
+    pub(crate) data: RwLock<Data>,
+    wal: Option<Arc<WriteAheadLog>>,
+    /// Set when a reload replaced this store; a request still holding it must not write data
+    /// that nobody will read again.
+    retired: std::sync::atomic::AtomicBool,
+}
+
+impl Store {
+    pub(crate) fn new(def: ResourceDef, data: Data, wal: Option<Arc<WriteAheadLog>>) -> Store {
+        Store {
+            def,
+            data: RwLock::new(data),
+            wal,
+            retired: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// A store in memory only, with the seed's data: a session's copy of a resource.
+    /// Marks the store as replaced by a reload: writes still in flight to it are refused.
+    pub(crate) fn retire(&self) {
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn seeded(def: ResourceDef) -> Store {
+        let data = Data::from_seed(&def.seed, &def.id_field);
+        Store::new(def, data, None)
+    }
+
+    /// Runs `f` over the data under the read lock.
+    pub(crate) fn read<R>(&self, f: impl FnOnce(&Data) -> R) -> R {
+        f(&read(&self.data))
+    }
+
+    pub(crate) fn snapshot(&self) -> Value {
+        read(&self.data).to_json()
+    }
+
+    /// Writes the change to the write-ahead log first, so a change that cannot be saved is not
+    /// made. Called with the write lock held, which also orders log lines as the changes.
+    fn log(&self, entry: impl FnOnce() -> Value) -> Result<(), StoreError> {
+        if self.retired.load(std::sync::atomic::Ordering::Acquire) {
+            return Err(StoreError::Retired);
+        }
+        match &self.wal {
+            Some(j) => j
+                .append(&self.def.name, self.def.fingerprint, entry())
+                .map_err(StoreError::Persist),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &str) -> Option<Value> {
+        match &*read(&self.data) {
+            Data::Collection(c) => c.records.get(key).cloned(),
+            Data::Singleton(m) => Some(Value::Object(m.clone())),
+        }
+    }
+
+    /// Adds a record, generating its id when it has none.
+    pub(crate) fn create(&self, mut record: Map<String, Value>) -> Result<Value, StoreError> {
+        let mut guard = write(&self.data);
+        let Data::Collection(c) = &mut *guard else {
+            return Err(StoreError::NotFound(String::new()));
+        };
+        let id_field = &self.def.id_field;
+        let id = match record.get(id_field) {
+            Some(id) => id.clone(),
+            None => c.generate_id(),
+        };
+        let key = id_key(&id).ok_or(StoreError::BadId(kind(&id)))?;
+        if c.records.contains_key(&key) {
+            return Err(StoreError::Conflict(key));
+        }
+        // A generated id goes first, where a reader of the JSON looks for it.
+        if !record.contains_key(id_field) {
+            let mut with_id = Map::with_capacity(record.len() + 1);
+            with_id.insert(id_field.clone(), id.clone());
+            with_id.extend(record);
+            record = with_id;
+        }
+        let value = Value::Object(record);
+        self.log(|| json!({"op": "put", "key": key, "record": value}))?;
+        c.note_id(&id);
+        c.records.insert(key, value.clone());
+        Ok(value)
+    }
+
+    /// Replaces a record whole; its id stays what it was.
+    pub(crate) fn replace(
+        &self,
+        key: &str,
+        record: Map<String, Value>,
+    ) -> Result<Value, StoreError> {
+        self.update(key, |_| Value::Object(record))
+    }
+
+    /// Applies a JSON merge patch (RFC 7396); the id stays what it was.
+    pub(crate) fn patch(&self, key: &str, patch: &Value) -> Result<Value, StoreError> {
+        self.update(key, |old| {
+            let mut value = old.clone();
+            merge_patch(&mut value, patch);
+            value
+        })
+    }
+
+    /// Replaces record `key` with what `change` makes of it, keeping its id.
+    fn update(&self, key: &str, change: impl FnOnce(&Value) -> Value) -> Result<Value, StoreError> {
+        let mut guard = write(&self.data);
+        let c = collection(&mut guard)?;
+        let old = c
+            .records
+            .get(key)
+            .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
+        let mut value = change(old);
+        if let (Some(id), Value::Object(m)) = (old.get(&self.def.id_field), &mut value) {
+            m.insert(self.def.id_field.clone(), id.clone());
+        }
+        self.log(|| json!({"op": "put", "key": key, "record": value}))?;
+        c.records.insert(key.to_owned(), value.clone());
+        Ok(value)
+    }
+
+    /// Removes a record and returns it.
+    pub(crate) fn delete(&self, key: &str) -> Result<Value, StoreError> {
+        let mut guard = write(&self.data);
+        let c = collection(&mut guard)?;
+        if !c.records.contains_key(key) {
+            return Err(StoreError::NotFound(key.to_owned()));
+        }
+        self.log(|| json!({"op": "delete", "key": key}))?;
+        Ok(c.records.shift_remove(key).unwrap_or_default())
+    }
+
+    /// Replaces (`patch: false`) or merge-patches a singleton.
+    pub(crate) fn set_singleton(
+        &self,
+        body: Map<String, Value>,
+        patch: bool,
+    ) -> Result<Value, StoreError> {
+        let mut guard = write(&self.data);
+        let Data::Singleton(m) = &mut *guard else {
+            return Err(StoreError::NotFound(String::new()));
+        };
+        let new = if patch {
+            let mut value = Value::Object(m.clone());
+            merge_patch(&mut value, &Value::Object(body));
+            match value {
+                Value::Object(new) => new,
+                // An object patched with an object stays an object.
+                _ => Map::new(),
+            }
+        } else {
+            body
+        };
+        let value = Value::Object(new.clone());
+        self.log(|| json!({"op": "set", "record": value}))?;
+        *m = new;
+        Ok(value)
+    }
+
+    /// Back to the seed. Not logged: the caller writes a snapshot.
+    pub(crate) fn reset(&self) {
+        *write(&self.data) = Data::from_seed(&self.def.seed, &self.def.id_field);
+    }
+
+    /// Applies one log entry while loading; entries are idempotent.
+    pub(crate) fn replay(&self, entry: &Value) {
+        let mut guard = write(&self.data);
+        let key = entry["key"].as_str().unwrap_or_default();
+        match (&mut *guard, entry["op"].as_str()) {
+            (Data::Collection(c), Some("put")) => {
+                if let Some(id) = entry["record"].get(&self.def.id_field) {
+                    c.note_id(id);
+                }
+                c.records.insert(key.to_owned(), entry["record"].clone());
+            }
+            (Data::Collection(c), Some("delete")) => {
+                c.records.shift_remove(key);
+            }
+            (Data::Singleton(m), Some("set")) => {
+                if let Value::Object(new) = &entry["record"] {
+                    *m = new.clone();
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn collection(data: &mut Data) -> Result<&mut Collection, StoreError> {
+    match data {
+        Data::Collection(c) => Ok(c),
+        Data::Singleton(_) => Err(StoreError::NotFound(String::new())),
+    }
+}
+
+/// RFC 7396 JSON merge patch: objects merge key by key, `null` removes, anything else replaces.
+pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
+    let Value::Object(patch) = patch else {
+        *target = patch.clone();
+        return;
+    };
+    if !target.is_object() {
+        *target = Value::Object(Map::new());
+    }
+    if let Value::Object(t) = target {
+        for (k, v) in patch {
+            if v.is_null() {
+                t.remove(k);
+            } else {
+                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_patch_follows_rfc_7396() {
+        // The examples of RFC 7396, appendix A.
+        let cases = [
+            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
+            (
+                json!({"a": "b"}),
+                json!({"b": "c"}),
+                json!({"a": "b", "b": "c"}),
+            ),
+            (json!({"a": "b"}), json!({"a": null}), json!({})),
+            (
+                json!({"a": "b", "b": "c"}),
+                json!({"a": null}),
+                json!({"b": "c"}),
+            ),
+            (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
+            (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
+            (
+                json!({"a": {"b": "c"}}),
+                json!({"a": {"b": "d", "c": null}}),
+                json!({"a": {"b": "d"}}),
+            ),
+            (
+                json!({"a": [{"b": "c"}]}),
+                json!({"a": [1]}),
+                json!({"a": [1]}),
+            ),
+            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
+            (json!({"a": "b"}), json!(["c"]), json!(["c"])),
+            (json!({"a": "foo"}), json!(null), json!(null)),
+            (json!({"a": "foo"}), json!("bar"), json!("bar")),
+            (
+                json!({"e": null}),
+                json!({"a": 1}),
+                json!({"e": null, "a": 1}),
+            ),
+            (
+                json!([1, 2]),
+                json!({"a": "b", "c": null}),
+                json!({"a": "b"}),
+            ),
+            (
+                json!({}),
+                json!({"a": {"bb": {"ccc": null}}}),
+                json!({"a": {"bb": {}}}),
+            ),
+        ];
+        for (target, patch, want) in cases {
+            let mut got = target.clone();
+            merge_patch(&mut got, &patch);
+            assert_eq!(got, want, "{target} + {patch}");
+        }
+    }
+
+    #[test]
+    fn ids_are_generated_after_the_largest() {
+        let c = Collection::new(
+            vec![
+                json!({"id": 7}).as_object().unwrap().clone(),
+                json!({"name": "no id"}).as_object().unwrap().clone(),
+            ],
+            "id",
+        );
+        let ids: Vec<&String> = c.records.keys().collect();
+        assert_eq!(ids, ["7", "8"]);
+        let strings = Collection::new(vec![json!({"id": "a"}).as_object().unwrap().clone()], "id");
+        assert!(strings.string_ids);
+    }
+}

@@ -1,0 +1,291 @@
+//! Every resource's store, by name, for as long as the server runs: a reload swaps the
+//! compiled spec and keeps the data of every resource whose definition did not change; a
+//! changed one starts from its seed (or from the state file, when that matches it).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Map, Value};
+
+use super::store::{Data, Store};
+use super::wal::{Restored, WalError, WriteAheadLog};
+use crate::model::resource::{ResourceDef, id_key, kind};
+use crate::sync::{lock, read, write};
+
+/// What a sync did to the stores, for the reload log.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct SyncReport {
+    pub(crate) kept: Vec<String>,
+    pub(crate) seeded: Vec<String>,
+    pub(crate) restored: Vec<String>,
+}
+
+impl SyncReport {
+    /// Whether the spec has no resources at all.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.kept.is_empty() && self.seeded.is_empty() && self.restored.is_empty()
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                v.join(", ")
+            }
+        };
+        format!(
+            "resources kept: {}; re-seeded: {}",
+            list(&self.kept),
+            list(&self.seeded)
+        )
+    }
+}
+
+/// Every resource's store, by name; lives as long as the server, across reloads.
+pub(crate) struct Stores {
+    stores: Mutex<HashMap<String, Arc<Store>>>,
+    wal: Option<Arc<WriteAheadLog>>,
+    /// Data read from the state file at start, used by the first sync for unchanged resources.
+    restored: Mutex<HashMap<String, Restored>>,
+}
+
+impl Stores {
+    /// Data in memory only.
+    pub(crate) fn in_memory() -> Stores {
+        Stores {
+            stores: Mutex::new(HashMap::new()),
+            wal: None,
+            restored: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Data kept in `state_file`, loaded now if it exists.
+    pub(crate) fn persistent(state_file: &Path) -> Result<Stores, WalError> {
+        let (wal, restored) = WriteAheadLog::open(state_file)?;
+        Ok(Stores {
+            stores: Mutex::new(HashMap::new()),
+            wal: Some(Arc::new(wal)),
+            restored: Mutex::new(restored),
+        })
+    }
+
+    /// Makes the stores match `defs`: an unchanged resource keeps its store and data, a new or
+    /// changed one gets a fresh store from the state file (if its definition matches what was
+    /// saved) or from its seed, and a removed one is dropped.
+    pub(crate) fn sync(
+        &self,
+        defs: &[ResourceDef],
+    ) -> Result<(Vec<Arc<Store>>, SyncReport), WalError> {
+        let mut stores = lock(&self.stores);
+        let mut restored = lock(&self.restored);
+        let mut report = SyncReport::default();
+        let mut next = HashMap::new();
+        let mut handles = Vec::new();
+        for def in defs {
+            let store = match stores.get(&def.name) {
+                Some(s) if s.def.fingerprint == def.fingerprint => {
+                    report.kept.push(def.name.clone());
+                    s.clone()
+                }
+                _ => {
+                    let saved = restored
+                        .remove(&def.name)
+                        .filter(|r| r.fingerprint == def.fingerprint)
+                        .and_then(|r| Some((Data::from_json(r.data, def)?, r.entries)));
+                    match saved {
+                        Some((data, entries)) => {
+                            report.restored.push(def.name.clone());
+                            let store = Store::new(def.clone(), data, self.wal.clone());
+                            for e in &entries {
+                                store.replay(e);
+                            }
+                            Arc::new(store)
+                        }
+                        None => {
+                            report.seeded.push(def.name.clone());
+                            let data = Data::from_seed(&def.seed, &def.id_field);
+                            Arc::new(Store::new(def.clone(), data, self.wal.clone()))
+                        }
+                    }
+                }
+            };
+            next.insert(def.name.clone(), store.clone());
+            handles.push(store);
+        }
+        let changed =
+            next.len() != stores.len() || !report.seeded.is_empty() || !report.restored.is_empty();
+        // Saved before the switch: if the snapshot cannot be written, nothing switches.
+        if let Some(w) = &self.wal
+            && changed
+        {
+            compact(w, &next).map_err(WalError::Write)?;
+        }
+        for (name, old) in stores.iter() {
+            if !next.get(name).is_some_and(|new| Arc::ptr_eq(new, old)) {
+                old.retire();
+            }
+        }
+        restored.clear();
+        *stores = next;
+        Ok((handles, report))
+    }
+
+    /// Restores every resource (or the one named) to its seed. Unknown name: `false`.
+    pub(crate) fn reset(&self, only: Option<&str>) -> Result<bool, WalError> {
+        let stores = lock(&self.stores);
+        if !reset_all(&stores, only) {
+            return Ok(false);
+        }
+        if let Some(w) = &self.wal {
+            compact(w, &stores).map_err(WalError::Write)?;
+        }
+        Ok(true)
+    }
+
+    /// Replaces the data of the resources named in `state` (`{name: data}`, as [`Stores::dump`]
+    /// gives it). Everything is checked before anything changes: an unknown name or data of
+    /// the wrong shape is an error and imports nothing.
+    pub(crate) fn import(&self, state: &Value) -> Result<Vec<String>, ImportError> {
+        let entries = state_entries(state)?;
+        let stores = lock(&self.stores);
+        let names = import_all(&stores, entries)?;
+        if let Some(w) = &self.wal {
+            compact(w, &stores)
+                .map_err(WalError::Write)
+                .map_err(ImportError::Persist)?;
+        }
+        Ok(names)
+    }
+
+    /// Every resource's current data, by name.
+    pub(crate) fn dump(&self) -> Value {
+        dump_all(&lock(&self.stores))
+    }
+}
+
+/// Every store's data, by name in name order.
+pub(crate) fn dump_all(stores: &HashMap<String, Arc<Store>>) -> Value {
+    let mut names: Vec<&String> = stores.keys().collect();
+    names.sort();
+    Value::Object(
+        names
+            .into_iter()
+            .map(|n| (n.clone(), stores[n].snapshot()))
+            .collect(),
+    )
+}
+
+/// Restores every store (or the one named) to its seed; `false` for an unknown name.
+pub(crate) fn reset_all(stores: &HashMap<String, Arc<Store>>, only: Option<&str>) -> bool {
+    if let Some(name) = only
+        && !stores.contains_key(name)
+    {
+        return false;
+    }
+    for (name, store) in stores {
+        if only.is_none_or(|o| o == name) {
+            store.reset();
+        }
+    }
+    true
+}
+
+/// The `{name: data}` object of a state snapshot.
+pub(crate) fn state_entries(state: &Value) -> Result<&Map<String, Value>, ImportError> {
+    match state {
+        Value::Object(entries) => Ok(entries),
+        _ => Err(ImportError::Invalid(
+            "the state is an object of resource names to their data".into(),
+        )),
+    }
+}
+
+/// Why a state snapshot was not imported. Nothing changed in either case.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ImportError {
+    /// Not a snapshot of these resources: the message says what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The imported data could not be saved to the state file.
+    #[error("{0}")]
+    Persist(WalError),
+}
+
+/// Replaces the data of the stores named in `entries`, after checking all of them.
+pub(crate) fn import_all(
+    stores: &HashMap<String, Arc<Store>>,
+    entries: &Map<String, Value>,
+) -> Result<Vec<String>, ImportError> {
+    let mut ready = Vec::new();
+    for (name, value) in entries {
+        let store = stores
+            .get(name)
+            .ok_or_else(|| ImportError::Invalid(format!("no resource named '{name}'")))?;
+        ready.push((
+            store,
+            checked_import(&store.def, value).map_err(ImportError::Invalid)?,
+        ));
+    }
+    let mut names = Vec::new();
+    for (store, data) in ready {
+        *write(&store.data) = data;
+        names.push(store.def.name.clone());
+    }
+    Ok(names)
+}
+
+/// Data to import for `def`, checked like a seed: a singleton's object, or a list of objects
+/// whose ids are numbers or strings, none twice.
+fn checked_import(def: &ResourceDef, value: &Value) -> Result<Data, String> {
+    let name = &def.name;
+    match (value, def.singleton) {
+        (Value::Object(m), true) => return Ok(Data::Singleton(m.clone())),
+        (other, true) => {
+            return Err(format!(
+                "{name}: a singleton's data is an object, found {}",
+                kind(other)
+            ));
+        }
+        (Value::Array(_), false) => {}
+        (other, false) => {
+            return Err(format!(
+                "{name}: a collection's data is a list, found {}",
+                kind(other)
+            ));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in value.as_array().into_iter().flatten().enumerate() {
+        let Value::Object(record) = item else {
+            return Err(format!("{name}[{i}] is {}, not an object", kind(item)));
+        };
+        if let Some(id) = record.get(&def.id_field) {
+            let key = id_key(id)
+                .ok_or_else(|| format!("{name}[{i}]: the id must be a number or a string"))?;
+            if !seen.insert(key.clone()) {
+                return Err(format!("{name}[{i}]: id {key} appears twice"));
+            }
+        }
+    }
+    Data::from_json(value.clone(), def).ok_or_else(|| format!("{name}: data of the wrong shape"))
+}
+
+/// Writes a snapshot of `stores` and empties the write-ahead log, holding every store's read
+/// lock (in name order) throughout: a write that lands between the snapshot and the truncation
+/// would otherwise be in neither. Writers take one store's lock and then the log's, so this
+/// order cannot deadlock with them.
+fn compact(wal: &WriteAheadLog, stores: &HashMap<String, Arc<Store>>) -> std::io::Result<()> {
+    let mut names: Vec<&String> = stores.keys().collect();
+    names.sort();
+    let guards: Vec<_> = names
+        .iter()
+        .map(|n| (*n, &stores[*n], read(&stores[*n].data)))
+        .collect();
+    let snapshot = guards
+        .iter()
+        .map(|(n, s, data)| ((*n).clone(), (s.def.fingerprint, data.to_json())))
+        .collect();
+    wal.compact(&snapshot)
+}

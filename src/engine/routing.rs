@@ -1,0 +1,136 @@
+//! Which route answers a request: the path tree gives the candidates most specific first, and
+//! the first whose method, `match:` and scenario state hold takes it. A static folder takes a
+//! request only when it has the file; otherwise the search goes on, as after an unmet `match`.
+
+use std::borrow::Cow;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use actix_web::HttpRequest;
+use actix_web::http::Method as HttpMethod;
+use actix_web::http::header;
+use serde_json::Value;
+
+use super::route_state::RouteState;
+use crate::files::resolve_inside;
+use crate::model::compiled::{Action, CompiledRoute, CompiledSpec, ScenarioStep};
+use crate::model::matcher::Parts;
+use crate::model::router::request_segments;
+use crate::spec::Method;
+
+/// The route that takes a request.
+pub(crate) struct Found<'s> {
+    pub(crate) route: &'s CompiledRoute,
+    /// For a static folder: the file it serves.
+    pub(crate) file: Option<PathBuf>,
+    /// The segments the route's first parameter captured (a resource's id).
+    pub(crate) first_capture: Option<Range<usize>>,
+}
+
+/// The first route, most specific first, that takes this request.
+pub(crate) fn find<'s>(
+    spec: &'s CompiledSpec,
+    method: &HttpMethod,
+    segments: &[Cow<'_, str>],
+    view: &impl Parts,
+    state: &RouteState,
+) -> Option<Found<'s>> {
+    spec.router.find(segments, |ids, captures| {
+        ids.iter().find_map(|&index| {
+            let route = &spec.routes[index];
+            if !route.accepts(method)
+                || !route.matcher.as_ref().is_none_or(|m| m.matches(view))
+                || !in_state(route, state)
+            {
+                return None;
+            }
+            let file = match &route.action {
+                // A missing file falls through to less specific routes, like an unmet match.
+                Action::Static { root, .. } => {
+                    let rest = captures
+                        .last()
+                        .map(|r| segments[r.clone()].join("/"))
+                        .unwrap_or_default();
+                    Some(static_file(root, &rest)?)
+                }
+                _ => None,
+            };
+            Some(Found {
+                route,
+                file,
+                first_capture: captures.first().cloned(),
+            })
+        })
+    })
+}
+
+/// Whether the route's scenario (if any) is in the state it waits for.
+pub(crate) fn in_state(route: &CompiledRoute, state: &RouteState) -> bool {
+    match &route.scenario {
+        Some(ScenarioStep {
+            scenario,
+            when: Some(when),
+            ..
+        }) => state.is_in(scenario, when),
+        _ => true,
+    }
+}
+
+/// Whether a route declared for OPTIONS answers this request itself (its `match` and scenario
+/// state hold): then a CORS preflight is its to answer.
+pub(crate) fn has_options_route(
+    spec: &CompiledSpec,
+    segments: &[Cow<'_, str>],
+    view: &impl Parts,
+    state: &RouteState,
+) -> bool {
+    spec.router
+        .find(segments, |ids, _| {
+            ids.iter()
+                .any(|&id| {
+                    let r = &spec.routes[id];
+                    r.method == Method::Options
+                        && r.matcher.as_ref().is_none_or(|m| m.matches(view))
+                        && in_state(r, state)
+                })
+                .then_some(())
+        })
+        .is_some()
+}
+
+/// The file a static folder serves for a request path below it, or `None` when there is none:
+/// a folder serves its `index.html`.
+pub(crate) fn static_file(root: &Path, relative: &str) -> Option<PathBuf> {
+    let path = if relative.is_empty() {
+        root.to_path_buf()
+    } else {
+        resolve_inside(root, relative, "the static folder").ok()?
+    };
+    if path.is_dir() {
+        // Resolved like any other name, so an index.html symlinked outside is refused too.
+        let index = resolve_inside(&path, "index.html", "the static folder").ok()?;
+        return index.is_file().then_some(index);
+    }
+    path.is_file().then_some(path)
+}
+
+/// A GET asking to upgrade to a WebSocket on a path with a WebSocket channel: the channel's
+/// route and the path's parameters.
+pub(crate) fn websocket_upgrade(spec: &CompiledSpec, req: &HttpRequest) -> Option<(usize, Value)> {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if !upgrade || spec.ws.is_empty() || req.method() != HttpMethod::GET {
+        return None;
+    }
+    let segments = request_segments(req.path());
+    spec.router.find(&segments, |ids, _| {
+        ids.iter().find_map(|&id| {
+            let route = &spec.routes[id];
+            matches!(route.action, Action::WebSocket(_))
+                .then(|| (id, Value::Object(route.pattern.params(&segments))))
+        })
+    })
+}

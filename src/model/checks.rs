@@ -1,0 +1,421 @@
+//! Checks across items, after each item compiled on its own: two items that claim one path, an
+//! `emit` to a channel nobody declared, and the warnings (a route that can never answer, a
+//! static folder that would serve the spec or the state file, an emit whose templated target
+//! can reach no channel). They read the spec as written, so an item that failed to compile is
+//! still known here by its path, and nothing is reported twice.
+
+use std::path::Path;
+
+use crate::spec::locate::{KeyPath, Seg, at, index};
+use crate::spec::{self, Method, Route};
+use crate::suggest::did_you_mean;
+use crate::template::is_template;
+
+use super::compile::CompileInput;
+use super::problems::Problems;
+use super::resource::resource_path;
+use super::router::{Pattern, Segment, request_segments};
+
+pub(crate) fn across_items(input: &CompileInput<'_>, problems: &mut Problems) {
+    let spec = input.spec;
+    duplicates(input, problems);
+    emit_targets(input, problems);
+    unreachable_routes(
+        input.numbered("routes", &spec.routes).map(|(i, r)| {
+            (
+                format!("routes[{i}]"),
+                index(&[Seg::Key("routes".into())], i),
+                r,
+            )
+        }),
+        problems,
+    );
+    unreachable_routes(
+        input.stubs.iter().map(|s| {
+            (
+                format!("stubs[{}]", s.id),
+                index(&[Seg::Key("stubs".into())], s.id as usize),
+                &s.route,
+            )
+        }),
+        problems,
+    );
+    served_secrets(input, problems);
+}
+
+fn duplicates(input: &CompileInput<'_>, problems: &mut Problems) {
+    let spec = input.spec;
+    let mut paths: Vec<(String, &str)> = Vec::new();
+    for (name, r) in &spec.resources {
+        let path = resource_path(name, r).trim_end_matches('/').to_owned();
+        if let Some((_, first)) = paths.iter().find(|(p, _)| *p == path) {
+            problems.value(
+                at(&[], &["resources", name, "path"]),
+                format!("'{path}' is already the path of resource '{first}'"),
+            );
+        }
+        paths.push((path, name));
+    }
+    let ws: Vec<(usize, &spec::WebSocket)> =
+        input.numbered("websockets", &spec.websockets).collect();
+    for (n, (i, w)) in ws.iter().enumerate() {
+        if let Some((first, _)) = ws[..n].iter().find(|(_, o)| o.path == w.path) {
+            problems.value(
+                at(&index(&[Seg::Key("websockets".into())], *i), &["path"]),
+                format!("'{}' is already websockets[{first}]", w.path),
+            );
+        }
+    }
+    let sse: Vec<(usize, &spec::SseStream)> = input.numbered("sse", &spec.sse).collect();
+    for (n, (i, s)) in sse.iter().enumerate() {
+        if let Some((first, _)) = sse[..n].iter().find(|(_, o)| o.path == s.path) {
+            problems.value(
+                at(&index(&[Seg::Key("sse".into())], *i), &["path"]),
+                format!("'{}' is already sse[{first}]", s.path),
+            );
+        }
+    }
+    let statics: Vec<(usize, &spec::StaticMount)> =
+        input.numbered("static", &spec.statics).collect();
+    for (n, (i, s)) in statics.iter().enumerate() {
+        if let Some((first, _)) = statics[..n].iter().find(|(_, o)| o.path == s.path) {
+            problems.value(
+                at(&index(&[Seg::Key("static".into())], *i), &["path"]),
+                format!("'{}' is already served by static[{first}]", s.path),
+            );
+        }
+    }
+}
+
+/// The declared channels of one kind: their paths as written and parsed.
+struct Channels<'a> {
+    kind: &'static str,
+    paths: Vec<&'a str>,
+    patterns: Vec<Pattern>,
+}
+
+impl<'a> Channels<'a> {
+    fn new(kind: &'static str, paths: Vec<&'a str>) -> Channels<'a> {
+        let patterns = paths
+            .iter()
+            .filter_map(|p| Pattern::parse(p).ok())
+            .collect();
+        Channels {
+            kind,
+            paths,
+            patterns,
+        }
+    }
+
+    fn hint(&self, path: &str) -> String {
+        did_you_mean(path, &self.paths)
+            .map(|p| format!(" (did you mean '{p}'?)"))
+            .unwrap_or_default()
+    }
+}
+
+/// An emit to a path no channel serves would reach no one, silently: a typo, or a pattern
+/// (`/ws/rooms/{room}`) where a concrete path belongs. A templated target is known only when
+/// it is sent; its fixed beginning is checked, as a warning.
+fn emit_targets(input: &CompileInput<'_>, problems: &mut Problems) {
+    let spec = input.spec;
+    let unread = |kind: &'static str| {
+        input
+            .unread_channels
+            .iter()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, p)| p.as_str())
+    };
+    let ws = Channels::new(
+        "WebSocket channel",
+        spec.websockets
+            .iter()
+            .map(|w| w.path.as_str())
+            .chain(unread("websockets"))
+            .collect(),
+    );
+    let sse = Channels::new(
+        "SSE stream",
+        spec.sse
+            .iter()
+            .map(|s| s.path.as_str())
+            .chain(unread("sse"))
+            .collect(),
+    );
+    let stubs = input.stubs.iter().map(|s| {
+        (
+            at(
+                &index(&[Seg::Key("stubs".into())], s.id as usize),
+                &["emit"],
+            ),
+            &s.route.emit,
+        )
+    });
+    let routes = input.numbered("routes", &spec.routes).map(|(i, r)| {
+        (
+            at(&index(&[Seg::Key("routes".into())], i), &["emit"]),
+            &r.emit,
+        )
+    });
+    let resources = spec
+        .resources
+        .iter()
+        .map(|(name, r)| (at(&[], &["resources", name, "emit"]), &r.emit));
+    for (here, list) in stubs.chain(routes).chain(resources) {
+        for (i, e) in list.iter().enumerate() {
+            let (key, path, channels) = match (&e.websocket, &e.sse) {
+                (Some(p), None) => ("websocket", p, &ws),
+                (None, Some(p)) => ("sse", p, &sse),
+                _ => continue,
+            };
+            let key = at(&index(&here, i), &[key]);
+            if is_template(path) {
+                templated_target(path, key, channels, problems);
+            } else {
+                concrete_target(path, key, channels, problems);
+            }
+        }
+    }
+}
+
+fn concrete_target(path: &str, key: KeyPath, channels: &Channels<'_>, problems: &mut Problems) {
+    if path.contains('{') {
+        problems.value(
+            key,
+            format!(
+                "'{path}' is a pattern; an emit goes to a concrete path (`/ws/rooms/a`, or a template: `/ws/rooms/{{{{ params.room }}}}`)"
+            ),
+        );
+        return;
+    }
+    let segments = request_segments(path);
+    if !channels
+        .patterns
+        .iter()
+        .any(|p| p.explain_mismatch(&segments).is_none())
+    {
+        problems.value(
+            key,
+            format!(
+                "no {} is declared at '{path}'{}",
+                channels.kind,
+                channels.hint(path)
+            ),
+        );
+    }
+}
+
+/// The segments before the first templated one are fixed: when no channel starts with them,
+/// the emit reaches no one whatever the template renders.
+fn templated_target(path: &str, key: KeyPath, channels: &Channels<'_>, problems: &mut Problems) {
+    let Some(first_template) = path.find("{{").or_else(|| path.find("{%")) else {
+        return;
+    };
+    // Only whole segments before the template are fixed: `/ws/room-{{ x }}` fixes `/ws`.
+    let fixed = &path[..first_template];
+    let fixed = &fixed[..fixed.rfind('/').unwrap_or(0)];
+    let segments = request_segments(fixed);
+    let fits = |p: &Pattern| {
+        segments
+            .iter()
+            .enumerate()
+            .all(|(i, s)| match p.segments.get(i) {
+                Some(Segment::Static(t)) => t == s,
+                Some(Segment::Param(_) | Segment::CatchAll(_)) => true,
+                None => false,
+            })
+            || p.segments
+                .iter()
+                .take(segments.len())
+                .any(|s| matches!(s, Segment::CatchAll(_)))
+    };
+    if !segments.is_empty() && !channels.patterns.iter().any(fits) {
+        problems.warn(
+            key,
+            format!(
+                "no {} starts with '{fixed}/', so '{path}' reaches no one{}",
+                channels.kind,
+                channels.hint(fixed)
+            ),
+        );
+    }
+}
+
+/// A route after another with the same method and path and no condition never answers: the
+/// first takes every request. (A `match:` or a scenario state on the first lets requests
+/// through; a stub in front of a spec route overrides it on purpose.)
+fn unreachable_routes<'a>(
+    routes: impl Iterator<Item = (String, KeyPath, &'a Route)>,
+    problems: &mut Problems,
+) {
+    let mut takers: Vec<(String, Method, &str, Pattern)> = Vec::new();
+    for (label, here, r) in routes {
+        let Ok(pattern) = Pattern::parse(&r.path) else {
+            continue;
+        };
+        let shadowed_by = takers.iter().find(|(_, method, _, p)| {
+            let covers = *method == r.method
+                || *method == Method::Any
+                || (*method == Method::Get && r.method == Method::Head);
+            covers && p.same_paths(&pattern)
+        });
+        if let Some((first, method, first_path, _)) = shadowed_by {
+            problems.warn(
+                at(&here, &["path"]),
+                format!(
+                    "this route never answers: {first} ({method} {first_path}) takes every \
+                     request it would; give one of them a `match:`, or remove this one"
+                ),
+            );
+        }
+        if r.matcher.is_none() && r.when.is_none() {
+            takers.push((label, r.method, &r.path, pattern));
+        }
+    }
+}
+
+/// A static folder that holds the spec or the state file serves it to anyone who can reach
+/// the mock: the routes, a token in a header, the data.
+fn served_secrets(input: &CompileInput<'_>, problems: &mut Problems) {
+    let canonical = |p: &Path| -> Option<std::path::PathBuf> {
+        // The state file may not exist yet: its folder does.
+        p.canonicalize().ok().or_else(|| {
+            let parent = match p.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            Some(parent.canonicalize().ok()?.join(p.file_name()?))
+        })
+    };
+    let files: Vec<(&str, std::path::PathBuf)> =
+        [("spec", input.spec_file), ("state", input.state_file)]
+            .into_iter()
+            .filter_map(|(what, f)| Some((what, canonical(f?)?)))
+            .collect();
+    for (i, s) in input.numbered("static", &input.spec.statics) {
+        let Ok(dir) = crate::files::resolve_inside(input.dir, &s.dir, "the spec's folder") else {
+            continue;
+        };
+        for (what, file) in &files {
+            if let Ok(rel) = file.strip_prefix(&dir) {
+                let url = format!(
+                    "{}/{}",
+                    s.path.trim_end_matches('/'),
+                    rel.to_string_lossy().replace('\\', "/")
+                );
+                problems.warn(
+                    at(&index(&[Seg::Key("static".into())], i), &["dir"]),
+                    format!(
+                        "'{}' holds the {what} file, so anyone who can reach the mock reads it at {url}; serve a folder of its own",
+                        s.dir
+                    ),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::compile::compile;
+    use crate::spec::Severity;
+
+    fn problems(yaml: &str) -> Vec<(Severity, String, String)> {
+        let spec: spec::Spec = serde_yaml::from_str(yaml).unwrap();
+        let dir = std::env::temp_dir().canonicalize().unwrap();
+        let (_, list) = compile(&CompileInput {
+            spec: &spec,
+            dir: &dir,
+            spec_file: None,
+            state_file: None,
+            stubs: &[],
+            unread_channels: &[],
+            origins: &Default::default(),
+        });
+        list.into_iter()
+            .map(|p| {
+                (
+                    p.severity,
+                    crate::spec::locate::display_path(&p.path),
+                    p.message,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_route_behind_an_unconditional_twin_is_a_warning() {
+        let found = problems(
+            "routes:
+  - { path: '/users/{id}', response: { text: a } }
+  - { method: GET, path: '/users/{name}', response: { text: b } }
+  - { method: HEAD, path: '/users/{x}' }
+  - { method: POST, path: '/users/{id}' }
+  - { path: /a, match: { query: { x: '1' } } }
+  - { path: /a }
+",
+        );
+        let warned: Vec<&str> = found
+            .iter()
+            .filter(|p| p.0 == Severity::Warning)
+            .map(|p| p.1.as_str())
+            .collect();
+        assert_eq!(warned, ["routes[1].path", "routes[2].path"], "{found:?}");
+        assert!(
+            found[0].2.contains("routes[0] (GET /users/{id})"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn an_emit_to_a_near_channel_says_which_it_meant() {
+        let found = problems(
+            "websockets:
+  - path: /ws/todos
+  - path: '/ws/rooms/{room}'
+routes:
+  - path: /a
+    emit:
+      - { websocket: /ws/todo, text: x }
+      - { websocket: '/ws/todo/{{ params.id }}', text: x }
+      - { websocket: '/ws/rooms/{{ params.id }}', text: x }
+",
+        );
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].0, Severity::Error);
+        assert!(
+            found[0].2.ends_with("(did you mean '/ws/todos'?)"),
+            "{found:?}"
+        );
+        assert_eq!(found[1].0, Severity::Warning);
+        assert!(
+            found[1]
+                .2
+                .starts_with("no WebSocket channel starts with '/ws/todo/'")
+        );
+    }
+
+    #[test]
+    fn a_static_folder_holding_the_spec_is_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        let spec_file = root.join("api.yaml");
+        std::fs::write(&spec_file, "").unwrap();
+        let spec: spec::Spec = serde_yaml::from_str("static:\n  - { path: /, dir: . }\n").unwrap();
+        let (compiled, list) = compile(&CompileInput {
+            spec: &spec,
+            dir: &root,
+            spec_file: Some(&spec_file),
+            state_file: Some(&root.join("state.json")),
+            stubs: &[],
+            unread_channels: &[],
+            origins: &Default::default(),
+        });
+        assert!(compiled.is_some(), "warnings do not stop a spec");
+        let messages: Vec<&str> = list.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(messages[0].contains("the spec file") && messages[0].contains("at /api.yaml"));
+        assert!(messages[1].contains("the state file") && messages[1].contains("/state.json"));
+    }
+}

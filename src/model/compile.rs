@@ -1,0 +1,377 @@
+//! The one compile pass: a spec in, the serving model out, or every problem at once.
+//!
+//! Each part of the spec is parsed exactly once, here: path patterns, durations, templates,
+//! regexes, header names, seeds, files. A part that has a problem is reported at its key path
+//! and left out, and compiling goes on with the next, so one run finds everything. Checks that
+//! look across items (duplicates, emits to channels, routes that can never answer) run last,
+//! in `checks`. `mockrig check` compiles and discards; a reload compiles and swaps.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use actix_web::http::header::HeaderName;
+
+use crate::duration;
+use crate::files::resolve_inside;
+use crate::hash::fnv1a;
+use crate::spec::load::Origins;
+use crate::spec::locate::{KeyPath, Problem, Seg, at, index};
+use crate::spec::{self, Method, Spec};
+
+use super::channel;
+use super::checks;
+use super::compiled::{Action, CompiledRoute, CompiledSpec, Counts, ScenarioStep, Stub};
+use super::compiler::{Compiler, RESOURCE_EMIT_NAMES, ROUTE_EMIT_NAMES};
+use super::matcher::Matcher;
+use super::problems::reserved;
+use super::resource;
+use super::response;
+use super::router::{Pattern, Router};
+
+/// The state every scenario starts in.
+pub(crate) const STARTED: &str = "started";
+
+/// What a compile pass reads besides the spec.
+pub(crate) struct CompileInput<'a> {
+    pub(crate) spec: &'a Spec,
+    /// The spec's canonical folder: the root of every file it names.
+    pub(crate) dir: &'a Path,
+    /// The spec file and the state file, which no static folder should serve.
+    pub(crate) spec_file: Option<&'a Path>,
+    pub(crate) state_file: Option<&'a Path>,
+    /// Routes added at run time; they go in front of the spec's.
+    pub(crate) stubs: &'a [Stub],
+    /// Paths of channels the loader could not read (`spec::load::Parsed`): emits to them are
+    /// not dangling, only unchecked.
+    pub(crate) unread_channels: &'a [(&'static str, String)],
+    /// The index in the file of each item, when the loader left some out.
+    pub(crate) origins: &'a Origins,
+}
+
+impl CompileInput<'_> {
+    /// Item `i` of list `list` with the index it has in the file.
+    pub(crate) fn numbered<'s, T>(
+        &self,
+        list: &'static str,
+        items: &'s [T],
+    ) -> impl Iterator<Item = (usize, &'s T)> + use<'s, T> {
+        let origins = self.origins.clone();
+        items
+            .iter()
+            .enumerate()
+            .map(move |(i, item)| (origins.index(list, i), item))
+    }
+}
+
+/// Compiles a spec. The model comes back only when there is no error; the problems are
+/// every error and warning found, by key path.
+pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Problem>) {
+    let spec = input.spec;
+    let mut cx = Compiler::new(input.dir);
+    let cors = server(&spec.server, &mut cx);
+    let mut routes: Vec<CompiledRoute> = Vec::new();
+    let mut scenarios: Vec<(String, Vec<String>)> = Vec::new();
+    let stubs = input.stubs.iter().map(|s| {
+        let here = index(&[Seg::Key("stubs".into())], s.id as usize);
+        (format!("stubs[{}]", s.id), here, &s.route)
+    });
+    let spec_routes = input.numbered("routes", &spec.routes).map(|(i, r)| {
+        let here = index(&[Seg::Key("routes".into())], i);
+        (format!("routes[{i}]"), here, r)
+    });
+    for (label, here, r) in stubs.chain(spec_routes) {
+        if let Some(route) = route(r, &here, label, &mut cx) {
+            if let Some(step) = &route.scenario {
+                note_states(&mut scenarios, step);
+            }
+            routes.push(route);
+        }
+    }
+    let mut ws = Vec::new();
+    for (i, w) in input.numbered("websockets", &spec.websockets) {
+        let here = index(&[Seg::Key("websockets".into())], i);
+        if let Some(def) = channel::websocket(w, &here, &mut cx) {
+            routes.push(channel_route(
+                format!("websockets[{i}]"),
+                &def.path,
+                def.pattern.clone(),
+                Action::WebSocket(ws.len()),
+            ));
+            ws.push(Arc::new(def));
+        }
+    }
+    let mut sse = Vec::new();
+    for (i, s) in input.numbered("sse", &spec.sse) {
+        let here = index(&[Seg::Key("sse".into())], i);
+        if let Some(def) = channel::sse(s, &here, &mut cx) {
+            routes.push(channel_route(
+                format!("sse[{i}]"),
+                &def.path,
+                def.pattern.clone(),
+                Action::Sse(sse.len()),
+            ));
+            sse.push(Arc::new(def));
+        }
+    }
+    let mut resources = Vec::new();
+    let mut resource_emit = Vec::new();
+    for (name, r) in &spec.resources {
+        let here = at(&[], &["resources", name]);
+        let def = resource::compile(name, r, cx.dir, &here, &mut cx.problems);
+        let emit = channel::emits(&r.emit, &at(&here, &["emit"]), RESOURCE_EMIT_NAMES, &mut cx);
+        if let Some(def) = def {
+            resources.push(def);
+            resource_emit.push(Arc::from(emit));
+        }
+    }
+    for i in 0..resources.len() {
+        for (path, method, op) in resource::endpoints(&resources, i) {
+            // The path was checked with the resource: it is plain text, so it parses.
+            let Ok(pattern) = Pattern::parse(&path) else {
+                continue;
+            };
+            routes.push(CompiledRoute {
+                source: format!("resources.{}", resources[i].name).into(),
+                method,
+                path,
+                pattern,
+                matcher: None,
+                action: Action::Resource {
+                    resource: i,
+                    op,
+                    delay: cx.default_delay,
+                },
+                // A write can land in another resource (`POST /users/1/posts`): its emits
+                // are the resource's, in `resource_emit`.
+                emit: Arc::new([]),
+                scenario: None,
+                key: 0,
+            });
+        }
+    }
+    for (i, s) in input.numbered("static", &spec.statics) {
+        routes.extend(static_mount(i, s, &mut cx));
+    }
+    checks::across_items(input, &mut cx.problems);
+    if cx.problems.has_errors() {
+        return (None, cx.problems.into_list());
+    }
+    let mut router = Router::default();
+    for (i, r) in routes.iter().enumerate() {
+        router.insert(&r.pattern, i);
+    }
+    let compiled = CompiledSpec {
+        router,
+        routes,
+        ws,
+        sse,
+        resources,
+        resource_emit,
+        templates: cx.templates.finish(),
+        cors,
+        scenarios,
+        counts: Counts {
+            routes: spec.routes.len(),
+            statics: spec.statics.len(),
+            resources: spec.resources.len(),
+            channels: spec.websockets.len() + spec.sse.len(),
+        },
+    };
+    (Some(compiled), cx.problems.into_list())
+}
+
+/// `server:`: the default delay, CORS and the TLS files.
+fn server(s: &spec::ServerSettings, cx: &mut Compiler<'_>) -> Option<super::cors::Cors> {
+    if let Some(d) = &s.delay {
+        match duration::parse_delay(&d.0) {
+            Ok(d) => cx.default_delay = Some(d),
+            Err(e) => cx
+                .problems
+                .value(at(&[], &["server", "delay"]), e.to_string()),
+        }
+    }
+    if let Some(tls) = &s.tls {
+        for (key, file) in [("cert", &tls.cert), ("key", &tls.key)] {
+            match resolve_inside(cx.dir, file, "the spec's folder") {
+                Ok(p) if !p.is_file() => cx.problems.value(
+                    at(&[], &["server", "tls", key]),
+                    format!("'{file}' is not a file"),
+                ),
+                Ok(_) => {}
+                Err(e) => cx
+                    .problems
+                    .value(at(&[], &["server", "tls", key]), e.to_string()),
+            }
+        }
+    }
+    s.cors
+        .as_ref()
+        .and_then(|c| super::cors::compile(c, &mut cx.problems))
+}
+
+/// Compiles one route of the spec or a stub.
+fn route(
+    r: &spec::Route,
+    here: &KeyPath,
+    label: String,
+    cx: &mut Compiler<'_>,
+) -> Option<CompiledRoute> {
+    let mark = cx.problems.mark();
+    let pattern = match Pattern::parse(&r.path) {
+        Ok(p) => {
+            reserved(&r.path, at(here, &["path"]), &mut cx.problems);
+            Some(p)
+        }
+        Err(e) => {
+            cx.problems.value(at(here, &["path"]), e.to_string());
+            None
+        }
+    };
+    let matcher = r.matcher.as_ref().and_then(|m| {
+        let mut ok = true;
+        for name in m.headers.keys() {
+            if HeaderName::from_bytes(name.as_bytes()).is_err() {
+                cx.problems.key(
+                    at(here, &["match", "headers", name]),
+                    format!("'{name}' is not a valid header name"),
+                );
+                ok = false;
+            }
+        }
+        // With every header name valid, compiling cannot fail.
+        ok.then(|| Matcher::compile(m).ok()).flatten()
+    });
+    let responses = response::compile_set(r, here, cx);
+    if r.scenario.is_none() {
+        for (key, v) in [("when", &r.when), ("then", &r.then)] {
+            if v.is_some() {
+                cx.problems.key(
+                    at(here, &[key]),
+                    format!("{key} needs a scenario: on the route"),
+                );
+            }
+        }
+    }
+    for (key, v) in [
+        ("scenario", &r.scenario),
+        ("when", &r.when),
+        ("then", &r.then),
+    ] {
+        if v.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            cx.problems.value(at(here, &[key]), "must not be empty");
+        }
+    }
+    let emit = channel::emits(&r.emit, &at(here, &["emit"]), ROUTE_EMIT_NAMES, cx);
+    if cx.problems.failed_since(mark) {
+        return None;
+    }
+    let responses = responses?;
+    // Only a route whose answers can vary needs a count, and so a key for it: the
+    // fingerprint of a route's whole definition is not free with 10,000 routes.
+    let key = if responses.counted(true) {
+        fnv1a(format!("{r:?}").as_bytes(), 0)
+    } else {
+        0
+    };
+    Some(CompiledRoute {
+        source: label.into(),
+        method: r.method,
+        path: r.path.clone(),
+        pattern: pattern?,
+        matcher,
+        action: Action::Respond(responses),
+        emit: Arc::from(emit),
+        scenario: r.scenario.as_ref().map(|name| ScenarioStep {
+            scenario: name.clone(),
+            when: r.when.clone(),
+            then: r.then.clone(),
+        }),
+        key,
+    })
+}
+
+/// Adds the states a route's step mentions to its scenario's list.
+fn note_states(scenarios: &mut Vec<(String, Vec<String>)>, step: &ScenarioStep) {
+    let states = match scenarios.iter_mut().position(|(n, _)| *n == step.scenario) {
+        Some(i) => &mut scenarios[i].1,
+        None => {
+            scenarios.push((step.scenario.clone(), vec![STARTED.to_owned()]));
+            &mut scenarios.last_mut().expect("just pushed").1
+        }
+    };
+    for s in step.when.iter().chain(&step.then) {
+        if !states.contains(s) {
+            states.push(s.clone());
+        }
+    }
+}
+
+fn channel_route(label: String, path: &str, pattern: Pattern, action: Action) -> CompiledRoute {
+    CompiledRoute {
+        source: label.into(),
+        method: Method::Get,
+        path: path.to_owned(),
+        pattern,
+        matcher: None,
+        action,
+        emit: Arc::new([]),
+        scenario: None,
+        key: 0,
+    }
+}
+
+/// `static[i]`: the folder itself (its index.html) and everything below it.
+fn static_mount(i: usize, s: &spec::StaticMount, cx: &mut Compiler<'_>) -> Vec<CompiledRoute> {
+    let here = index(&[Seg::Key("static".into())], i);
+    let mark = cx.problems.mark();
+    match Pattern::parse(&s.path) {
+        Ok(p) if !p.is_static() => cx.problems.value(
+            at(&here, &["path"]),
+            format!("'{}' must be a plain prefix, without parameters", s.path),
+        ),
+        Ok(_) => reserved(&s.path, at(&here, &["path"]), &mut cx.problems),
+        Err(e) => cx.problems.value(at(&here, &["path"]), e.to_string()),
+    }
+    let root = match resolve_inside(cx.dir, &s.dir, "the spec's folder") {
+        Ok(dir) if !dir.is_dir() => {
+            cx.problems
+                .value(at(&here, &["dir"]), format!("'{}' is not a folder", s.dir));
+            None
+        }
+        Ok(dir) => Some(dir),
+        Err(e) => {
+            cx.problems.value(at(&here, &["dir"]), e.to_string());
+            None
+        }
+    };
+    let Some(root) = root.filter(|_| !cx.problems.failed_since(mark)) else {
+        return Vec::new();
+    };
+    let label: Arc<str> = format!("static[{i}]").into();
+    let prefix = s.path.trim_end_matches('/');
+    let folder = if prefix.is_empty() {
+        "/".to_owned()
+    } else {
+        prefix.to_owned()
+    };
+    [folder, format!("{prefix}/{{*path}}")]
+        .into_iter()
+        .filter_map(|path| {
+            let pattern = Pattern::parse(&path).ok()?;
+            Some(CompiledRoute {
+                source: label.clone(),
+                method: Method::Get,
+                path,
+                pattern,
+                matcher: None,
+                action: Action::Static {
+                    root: root.clone(),
+                    delay: cx.default_delay,
+                },
+                emit: Arc::new([]),
+                scenario: None,
+                key: 0,
+            })
+        })
+        .collect()
+}

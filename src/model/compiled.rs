@@ -1,0 +1,142 @@
+//! The compiled spec: what requests are served from. Immutable once built; a reload builds a
+//! new one and swaps it in whole, so a request always sees one consistent version.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::http::Method as HttpMethod;
+
+use crate::duration::Delay;
+use crate::spec::{self, Method};
+use crate::template::TemplateSet;
+
+use super::channel::{Emit, SseChannel, WsChannel};
+use super::cors::Cors;
+use super::matcher::Matcher;
+use super::resource::{Op, ResourceDef};
+use super::response::ResponseSet;
+use super::router::{Pattern, Router};
+
+/// Everything needed to answer requests for one version of the spec.
+pub(crate) struct CompiledSpec {
+    /// Path → indexes into `routes`, most specific first.
+    pub(crate) router: Router<usize>,
+    /// Runtime stubs, then the spec's routes, channels, resource endpoints and static folders.
+    pub(crate) routes: Vec<CompiledRoute>,
+    pub(crate) ws: Vec<Arc<WsChannel>>,
+    pub(crate) sse: Vec<Arc<SseChannel>>,
+    /// In the spec's order; the engine keeps each one's data under the same index.
+    pub(crate) resources: Vec<ResourceDef>,
+    /// Each resource's `emit`, by resource index.
+    pub(crate) resource_emit: Vec<Arc<[Emit]>>,
+    /// Every template of the spec, compiled.
+    pub(crate) templates: TemplateSet,
+    pub(crate) cors: Option<Cors>,
+    /// The scenarios routes name, each with the states they mention (`started` first).
+    pub(crate) scenarios: Vec<(String, Vec<String>)>,
+    /// How many of each kind the spec declares, for `/__mockrig/status`.
+    pub(crate) counts: Counts,
+}
+
+/// How many routes, static folders, resources and channels a spec declares.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Counts {
+    pub(crate) routes: usize,
+    pub(crate) statics: usize,
+    pub(crate) resources: usize,
+    pub(crate) channels: usize,
+}
+
+impl CompiledSpec {
+    /// The WebSocket channel declared with `path`, as this version defines it.
+    pub(crate) fn ws_channel(&self, path: &str) -> Option<&Arc<WsChannel>> {
+        self.ws.iter().find(|w| w.path == path)
+    }
+
+    /// The SSE stream declared with `path`, as this version defines it.
+    pub(crate) fn sse_channel(&self, path: &str) -> Option<&Arc<SseChannel>> {
+        self.sse.iter().find(|s| s.path == path)
+    }
+}
+
+/// One entry of the path tree: a route of the spec or a stub, a channel, a resource endpoint
+/// or a static folder.
+#[derive(Debug)]
+pub(crate) struct CompiledRoute {
+    /// Where it comes from, e.g. `routes[3]` or `static[0]`; shown in logs and 404 reports.
+    pub(crate) source: Arc<str>,
+    pub(crate) method: Method,
+    /// The path as written in the spec.
+    pub(crate) path: String,
+    pub(crate) pattern: Pattern,
+    pub(crate) matcher: Option<Matcher>,
+    pub(crate) action: Action,
+    /// Messages to real-time subscribers once it has answered.
+    pub(crate) emit: Arc<[Emit]>,
+    /// The route's scenario step, if it has one.
+    pub(crate) scenario: Option<ScenarioStep>,
+    /// A fingerprint of the route's definition: the key of its answer count, which a reload
+    /// keeps exactly when the route is unchanged; 0 for a route whose answers never vary.
+    pub(crate) key: u64,
+}
+
+impl CompiledRoute {
+    /// Whether the route takes requests with `method` (GET routes also answer HEAD).
+    pub(crate) fn accepts(&self, method: &HttpMethod) -> bool {
+        match self.method {
+            Method::Any => true,
+            Method::Get => method == HttpMethod::GET || method == HttpMethod::HEAD,
+            m => m.as_str() == method.as_str(),
+        }
+    }
+}
+
+/// A route's part in a scenario.
+#[derive(Debug, Clone)]
+pub(crate) struct ScenarioStep {
+    pub(crate) scenario: String,
+    /// Matches only in this state.
+    pub(crate) when: Option<String>,
+    /// Moves there after answering.
+    pub(crate) then: Option<String>,
+}
+
+/// What a route does with a request. One variant per kind of answer; the request pipeline
+/// has one module for each (`app::actions`).
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Answer with one of the route's responses.
+    Respond(ResponseSet),
+    /// An endpoint of resource `resource` (an index into `resources`).
+    Resource {
+        resource: usize,
+        op: Op,
+        delay: Option<Delay>,
+    },
+    /// Files under `root` (canonical); the route's catch-all capture is the file's path.
+    Static { root: PathBuf, delay: Option<Delay> },
+    /// WebSocket channel `ws[i]`; a request that is no upgrade gets 426.
+    WebSocket(usize),
+    /// SSE stream `sse[i]`.
+    Sse(usize),
+}
+
+impl Action {
+    /// A word for the kind of answer, as `/__mockrig/routes` lists it.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Action::Respond(_) => "route",
+            Action::Resource { .. } => "resource",
+            Action::Static { .. } => "static",
+            Action::WebSocket(_) => "websocket",
+            Action::Sse(_) => "sse",
+        }
+    }
+}
+
+/// A route added at run time (`POST /__mockrig/routes`), with the id that removes it.
+#[derive(Debug, Clone)]
+pub(crate) struct Stub {
+    pub(crate) id: u64,
+    pub(crate) route: spec::Route,
+}

@@ -1,0 +1,75 @@
+//! What the compiler collects instead of stopping: every problem of a spec, by key path, so
+//! one run reports them all. The loader (`spec::load`) places them on their lines.
+
+use crate::spec::Severity;
+use crate::spec::locate::{KeyPath, Problem};
+
+/// The URL prefix of mockrig's own endpoints; spec routes may not claim it.
+pub(crate) const RESERVED_PREFIX: &str = "/__mockrig";
+
+/// The problems found so far.
+#[derive(Debug, Default)]
+pub(crate) struct Problems {
+    list: Vec<Problem>,
+    errors: usize,
+}
+
+impl Problems {
+    fn push(&mut self, path: KeyPath, at_key: bool, message: String, severity: Severity) {
+        if severity == Severity::Error {
+            self.errors += 1;
+        }
+        self.list.push(Problem {
+            path,
+            at_key,
+            message,
+            severity,
+        });
+    }
+
+    /// An error in the value at `path`.
+    pub(crate) fn value(&mut self, path: KeyPath, message: impl Into<String>) {
+        self.push(path, false, message.into(), Severity::Error);
+    }
+
+    /// An error in the key at `path` itself (a key that should not be there).
+    pub(crate) fn key(&mut self, path: KeyPath, message: impl Into<String>) {
+        self.push(path, true, message.into(), Severity::Error);
+    }
+
+    /// Something that serves but probably does not do what was meant.
+    pub(crate) fn warn(&mut self, path: KeyPath, message: impl Into<String>) {
+        self.push(path, false, message.into(), Severity::Warning);
+    }
+
+    /// A position to compare with later: [`Problems::failed_since`].
+    pub(crate) fn mark(&self) -> usize {
+        self.errors
+    }
+
+    /// Whether an error was found since `mark`: the item being compiled is not served.
+    pub(crate) fn failed_since(&self, mark: usize) -> bool {
+        self.errors > mark
+    }
+
+    pub(crate) fn has_errors(&self) -> bool {
+        self.errors > 0
+    }
+
+    pub(crate) fn into_list(self) -> Vec<Problem> {
+        self.list
+    }
+}
+
+/// Paths under [`RESERVED_PREFIX`] belong to mockrig's own endpoints.
+pub(crate) fn reserved(path: &str, key: KeyPath, problems: &mut Problems) {
+    let p = path.trim_end_matches('/');
+    if p == RESERVED_PREFIX || p.starts_with(&format!("{RESERVED_PREFIX}/")) {
+        problems.value(
+            key,
+            format!(
+                "'{path}' is under {RESERVED_PREFIX}/, which is reserved for mockrig's own endpoints"
+            ),
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! The examples in a real browser: headless Chromium, driven over WebDriver (chromedriver)
+//! with fantoccini. The chat page in two tabs: what one tab sends, the other shows. The
+//! storefront page on one origin calls the shop API on another, with cookies and a custom
+//! header, through CORS.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Only loopback.
+
+use crate::common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const WAIT: Duration = Duration::from_secs(15);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts chromedriver and waits until it answers `/status`.
+async fn chromedriver() -> (common::Proc, String) {
+    assert!(
+        std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
+        "the browser test needs Debian's chromium and chromium-driver: \
+         apt-get install -y chromium chromium-driver (.ci/run does)"
+    );
+    let port = free_port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let proc = common::Proc(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let client = common::client();
+    let started = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("{url}/status")).send().await
+            && r.status().is_success()
+        {
+            return (proc, url);
+        }
+        assert!(started.elapsed() < WAIT, "chromedriver did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until the page says its WebSocket is open.
+async fn connected(b: &fantoccini::Client) {
+    b.wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//span[@id='status' and text()='connected']",
+        ))
+        .await
+        .expect("the page connects to /ws/chat");
+}
+
+/// A headless Chromium session with a fresh profile; keep the returned guards alive.
+async fn browser() -> (fantoccini::Client, common::Proc, tempfile::TempDir) {
+    let (driver, driver_url) = chromedriver().await;
+    let profile = tempfile::tempdir().unwrap();
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+        },
+    });
+    let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps.as_object().unwrap().clone())
+        .connect(&driver_url)
+        .await
+        .expect("a Chromium session");
+    (browser, driver, profile)
+}
+
+#[tokio::test]
+async fn two_tabs_of_the_chat_example_talk_to_each_other() {
+    let server = common::serve(&common::repo_path("examples/chat.yaml")).unwrap();
+    let page = server.url() + "/";
+    let (browser, _driver, _profile) = browser().await;
+
+    browser.goto(&page).await.unwrap();
+    connected(&browser).await;
+    let tab_a = browser.window().await.unwrap();
+    let tab_b = browser.new_window(true).await.unwrap().handle;
+    browser.switch_to_window(tab_b.clone()).await.unwrap();
+    browser.goto(&page).await.unwrap();
+    connected(&browser).await;
+
+    // Tab A sends.
+    browser.switch_to_window(tab_a.clone()).await.unwrap();
+    browser
+        .find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("alice")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("text"))
+        .await
+        .unwrap()
+        .send_keys("hello from tab A")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // Tab B shows it.
+    browser.switch_to_window(tab_b).await.unwrap();
+    let shown = browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//li[@class='msg'][contains(., 'hello from tab A')]",
+        ))
+        .await
+        .expect("tab B shows tab A's message");
+    assert_eq!(shown.text().await.unwrap(), "alice:hello from tab A");
+
+    // And B answers A.
+    browser
+        .find(Locator::Id("text"))
+        .await
+        .unwrap()
+        .send_keys("hi alice")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("send"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.switch_to_window(tab_a).await.unwrap();
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(
+            "//li[@class='msg'][contains(., 'anonymous:hi alice')]",
+        ))
+        .await
+        .expect("tab A shows tab B's answer");
+    browser.close().await.unwrap();
+}
+
+/// Clicks the button `id` and waits until `#out` shows text containing `expected`.
+async fn click_and_read(b: &fantoccini::Client, id: &str, out: &str, expected: &str) -> String {
+    b.find(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let el = b
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&format!(
+            "//pre[@id='{out}'][contains(., '{expected}')]"
+        )))
+        .await
+        .unwrap_or_else(|_| panic!("#{out} never showed {expected:?}"));
+    el.text().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_page_on_another_origin_calls_the_shop_with_cookies_and_a_custom_header() {
+    let api = common::serve(&common::repo_path("examples/shop.yaml")).unwrap();
+    let front = common::serve(&common::repo_path("examples/storefront.yaml")).unwrap();
+    assert_ne!(api.url(), front.url(), "two origins: the ports differ");
+    let (browser, _driver, _profile) = browser().await;
+    browser
+        .goto(&format!("{}/?api={}", front.url(), api.url()))
+        .await
+        .unwrap();
+
+    let login = click_and_read(&browser, "login", "login-out", "200").await;
+    assert!(login.contains("\"user\":\"ada\""), "{login}");
+    // The custom header needs a preflight; the cookie the login set goes along.
+    let me = click_and_read(&browser, "me", "me-out", "200").await;
+    let body: serde_json::Value =
+        serde_json::from_str(me.trim_start_matches("200 ")).expect("JSON from /me");
+    let session = body["session"].as_str().unwrap();
+    assert_ne!(
+        session, "none",
+        "the session cookie was sent cross-origin: {me}"
+    );
+    assert_eq!(session.len(), 36, "the uuid the login set: {me}");
+    let cart = click_and_read(&browser, "cart", "cart-out", "total").await;
+    assert!(cart.contains("\"sku\":\"pen\""), "{cart}");
+
+    // The API saw the preflight and the real calls, from the page's origin.
+    let journal: serde_json::Value = common::client()
+        .get(format!("{}/__mockrig/requests?path=/me", api.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let methods: Vec<&str> = journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["OPTIONS", "GET"], "a preflight, then the call");
+    assert_eq!(journal["requests"][1]["headers"]["origin"], front.url());
+    browser.close().await.unwrap();
+}

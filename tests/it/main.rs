@@ -1,0 +1,22 @@
+//! mockrig's integration tests, as one binary so the suite links once: each module is a
+//! feature, talking to a mock started on 127.0.0.1:0 over real sockets with real clients.
+
+mod admin;
+mod browser;
+mod channels;
+mod cli;
+mod common;
+mod dynamic;
+mod hardening;
+mod harness;
+mod http;
+mod journal;
+mod json_server;
+mod persistence;
+mod properties;
+mod reload;
+mod resources;
+mod schema_and_examples;
+mod sessions;
+mod static_files;
+mod stubs;

@@ -1,0 +1,153 @@
+//! The checked-in JSON Schema matches the Rust types, and every example loads and serves.
+
+use crate::common;
+
+use mockrig::spec::{self, Spec};
+use reqwest::StatusCode;
+
+#[test]
+fn checked_in_schema_is_current() {
+    let generated = spec::json_schema_text();
+    let path = common::repo_path("schemas/mockrig.schema.json");
+    if std::env::var_os("UPDATE_SCHEMAS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "schemas/mockrig.schema.json is stale; run `UPDATE_SCHEMAS=1 cargo test --test schema_and_examples`"
+    );
+}
+
+fn examples() -> Vec<std::path::PathBuf> {
+    let mut list: Vec<_> = std::fs::read_dir(common::repo_path("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+        .collect();
+    list.sort();
+    assert!(!list.is_empty(), "examples/ has specs");
+    list
+}
+
+#[test]
+fn examples_point_editors_at_the_schema() {
+    for path in examples() {
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with("# yaml-language-server: $schema=../schemas/mockrig.schema.json"),
+            "{} must start with the schema comment",
+            path.display()
+        );
+    }
+}
+
+/// A concrete request path for a pattern: `1` for each parameter, `a/b` for a catch-all.
+fn concrete(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with("{*") {
+                "a/b"
+            } else if seg.starts_with('{') {
+                "1"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[tokio::test]
+async fn every_example_serves_every_unconditional_route() {
+    for path in examples() {
+        mockrig::check_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed: Spec = serde_yaml::from_str(&text).unwrap();
+        let server = common::serve(&path).unwrap();
+        let client = common::client();
+        let Spec {
+            routes,
+            statics,
+            resources,
+            ..
+        } = &parsed;
+        for (i, route) in routes.iter().enumerate() {
+            // Conditions, and scenario steps past the start, need a request or a state of
+            // their own.
+            if route.matcher.is_some() || route.when.as_deref().is_some_and(|w| w != "started") {
+                continue;
+            }
+            // Only the first route of a method and path is reachable without conditions.
+            let shadowed = routes[..i]
+                .iter()
+                .any(|r| r.path == route.path && r.method == route.method && r.matcher.is_none());
+            if shadowed {
+                continue;
+            }
+            let method = match route.method {
+                spec::Method::Any => "GET",
+                m => m.as_str(),
+            };
+            let url = format!("{}{}", server.url(), concrete(&route.path));
+            // What the first request gets: the response, the first of a sequence (a random
+            // one may be any), or the first alternative.
+            let first = route.all_responses().next().cloned().unwrap_or_default();
+            let sent = client.request(method.parse().unwrap(), &url).send().await;
+            let what = format!("{}: routes[{i}] {method} {url}", path.display());
+            if first.fault.is_some() && route.sequence != spec::Sequence::Random {
+                // The client sees the connection fail, not a response.
+                let failed = match sent {
+                    Err(_) => true,
+                    Ok(r) => r.bytes().await.is_err(),
+                };
+                assert!(failed, "{what}: a fault, yet a whole response");
+                continue;
+            }
+            if route.sequence == spec::Sequence::Random {
+                // Any of them, a fault included.
+                match sent {
+                    Ok(r) => {
+                        let statuses: Vec<u16> = route.responses.iter().map(|r| r.status).collect();
+                        assert!(statuses.contains(&r.status().as_u16()), "{what}");
+                    }
+                    Err(e) => {
+                        assert!(
+                            route.responses.iter().any(|r| r.fault.is_some()),
+                            "{what}: {e}"
+                        )
+                    }
+                }
+                continue;
+            }
+            let r = sent.unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(r.status().as_u16(), first.status, "{what}");
+        }
+        for (name, r) in resources {
+            let path = r.path.clone().unwrap_or_else(|| format!("/{name}"));
+            let r = client
+                .get(format!("{}{path}", server.url()))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{}: resource {name}", path);
+            let body: serde_json::Value = r.json().await.unwrap();
+            assert!(body.is_array() || body.is_object(), "{name}: {body}");
+        }
+        for s in statics {
+            let r = client
+                .get(format!("{}{}/", server.url(), s.path))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                StatusCode::OK,
+                "{}: static {}",
+                path.display(),
+                s.path
+            );
+        }
+    }
+}
