@@ -1,4 +1,4 @@
-//! Starting and stopping: the spec compiled and the state restored ([`prepare`]), then actix
+//! Starting and stopping: the spec compiled and the state restored ([`load`]), then actix
 //! bound with the admin scope and one default service, the request pipeline, over the live
 //! snapshot; signals close the real-time connections before the requests in flight finish.
 
@@ -79,7 +79,7 @@ impl From<SwapError> for StartError {
 
 /// Everything a server needs before it binds: the spec compiled, the state restored, the
 /// watcher started.
-pub(crate) struct Prepared {
+pub(crate) struct Loaded {
     pub(crate) app: web::Data<AppState>,
     pub(crate) watcher: Option<Watcher>,
     /// `server.tls` of the spec, for when the command line names no certificate.
@@ -87,7 +87,7 @@ pub(crate) struct Prepared {
 }
 
 /// Compiles the spec, restores the state and starts watching.
-pub(crate) fn prepare(config: &ServeConfig) -> Result<Prepared, StartError> {
+pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
     let source = SpecSource::read(&config.spec)?;
     let stores = Arc::new(match &config.state_file {
         Some(path) => Stores::persistent(path).map_err(|e| StartError::State(e.to_string()))?,
@@ -138,7 +138,7 @@ pub(crate) fn prepare(config: &ServeConfig) -> Result<Prepared, StartError> {
         watching: watcher.is_some(),
         seed: config.seed,
     });
-    Ok(Prepared {
+    Ok(Loaded {
         app,
         watcher,
         spec_tls,
@@ -202,8 +202,8 @@ impl Server {
                 Err(e) => return Err(StartError::ReadyFile(path.display().to_string(), e)),
             }
         }
-        let prepared = prepare(config)?;
-        let tls = match config.tls.as_ref().or(prepared.spec_tls.as_ref()) {
+        let loaded = load(config)?;
+        let tls = match config.tls.as_ref().or(loaded.spec_tls.as_ref()) {
             Some(source) => Some(Tls::load(source).map_err(|e| StartError::Tls(e.to_string()))?),
             None => None,
         };
@@ -219,7 +219,7 @@ impl Server {
         let listener =
             TcpListener::bind((config.host.as_str(), config.port)).map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
-        let app_data = prepared.app.clone();
+        let app_data = loaded.app.clone();
         let limits = &config.limits;
         let with_admin = config.admin;
         let max_body = limits.max_body;
@@ -269,8 +269,8 @@ impl Server {
             addr,
             scheme,
             server: http.run(),
-            app: prepared.app,
-            watcher: prepared.watcher,
+            app: loaded.app,
+            watcher: loaded.watcher,
             handle_signals: config.handle_signals,
             ready_file: config.ready_file.clone(),
         })

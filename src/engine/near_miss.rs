@@ -180,7 +180,8 @@ fn misses_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::compile::{CompileInput, compile};
+    use crate::model::compile::compile;
+    use crate::model::input::CompileInput;
     use crate::model::router::request_segments;
     use actix_web::http::header::HeaderName;
 

@@ -7,8 +7,9 @@ use crate::spec::load::{Parsed, SpecSource, locate_problems};
 use crate::spec::locate::{Problem, Seg, display_path};
 use crate::spec::{Severity, SpecReport};
 
-use super::compile::{CompileInput, compile};
+use super::compile::compile;
 use super::compiled::{CompiledSpec, Stub};
+use super::input::CompileInput;
 
 /// What a build found.
 pub(crate) struct Built {

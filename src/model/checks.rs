@@ -11,7 +11,7 @@ use crate::spec::{self, Method, Route};
 use crate::suggest::did_you_mean;
 use crate::template::is_template;
 
-use super::compile::CompileInput;
+use super::input::CompileInput;
 use super::problems::Problems;
 use super::resource::resource_path;
 use super::router::{Pattern, Segment, request_segments};
@@ -319,6 +319,7 @@ fn served_secrets(input: &CompileInput<'_>, problems: &mut Problems) {
 mod tests {
     use super::*;
     use crate::model::compile::compile;
+    use crate::model::input::CompileInput;
     use crate::spec::Severity;
 
     fn problems(yaml: &str) -> Vec<(Severity, String, String)> {

@@ -6,7 +6,6 @@
 //! look across items (duplicates, emits to channels, routes that can never answer) run last,
 //! in `checks`. `mockrig check` compiles and discards; a reload compiles and swaps.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use actix_web::http::header::HeaderName;
@@ -14,14 +13,14 @@ use actix_web::http::header::HeaderName;
 use crate::duration;
 use crate::files::resolve_inside;
 use crate::hash::fnv1a;
-use crate::spec::load::Origins;
 use crate::spec::locate::{KeyPath, Problem, Seg, at, index};
-use crate::spec::{self, Method, Spec};
+use crate::spec::{self, Method};
 
 use super::channel;
 use super::checks;
-use super::compiled::{Action, CompiledRoute, CompiledSpec, Counts, ScenarioStep, Stub};
+use super::compiled::{Action, CompiledRoute, CompiledSpec, Counts, ScenarioStep};
 use super::compiler::{Compiler, RESOURCE_EMIT_NAMES, ROUTE_EMIT_NAMES};
+use super::input::CompileInput;
 use super::matcher::Matcher;
 use super::problems::reserved;
 use super::resource;
@@ -30,38 +29,6 @@ use super::router::{Pattern, Router};
 
 /// The state every scenario starts in.
 pub(crate) const STARTED: &str = "started";
-
-/// What a compile pass reads besides the spec.
-pub(crate) struct CompileInput<'a> {
-    pub(crate) spec: &'a Spec,
-    /// The spec's canonical folder: the root of every file it names.
-    pub(crate) dir: &'a Path,
-    /// The spec file and the state file, which no static folder should serve.
-    pub(crate) spec_file: Option<&'a Path>,
-    pub(crate) state_file: Option<&'a Path>,
-    /// Routes added at run time; they go in front of the spec's.
-    pub(crate) stubs: &'a [Stub],
-    /// Paths of channels the loader could not read (`spec::load::Parsed`): emits to them are
-    /// not dangling, only unchecked.
-    pub(crate) unread_channels: &'a [(&'static str, String)],
-    /// The index in the file of each item, when the loader left some out.
-    pub(crate) origins: &'a Origins,
-}
-
-impl CompileInput<'_> {
-    /// Item `i` of list `list` with the index it has in the file.
-    pub(crate) fn numbered<'s, T>(
-        &self,
-        list: &'static str,
-        items: &'s [T],
-    ) -> impl Iterator<Item = (usize, &'s T)> + use<'s, T> {
-        let origins = self.origins.clone();
-        items
-            .iter()
-            .enumerate()
-            .map(move |(i, item)| (origins.index(list, i), item))
-    }
-}
 
 /// Compiles a spec. The model comes back only when there is no error; the problems are
 /// every error and warning found, by key path.

@@ -11,6 +11,7 @@ pub(crate) mod compile;
 pub(crate) mod compiled;
 mod compiler;
 pub(crate) mod cors;
+pub(crate) mod input;
 pub(crate) mod matcher;
 pub(crate) mod negotiate;
 pub(crate) mod problems;

@@ -11,10 +11,12 @@ use std::path::{Path, PathBuf};
 
 use saphyr::{LoadableYamlNode, MarkedYaml, YamlData};
 
+use super::fields::fields_of;
 use super::locate::{self, KeyPath, Problem, Seg, display_path, key_text, untag};
-use super::recover::{Found, fields_of, recover};
+use super::realtime::{SseStream, WebSocket};
+use super::recover::{Found, recover};
 use super::report::{Diagnostic, Severity, SpecReport};
-use super::types::{Resource, Route, ServerSettings, Spec, SseStream, StaticMount, WebSocket};
+use super::types::{Resource, Route, ServerSettings, Spec, StaticMount};
 
 /// A spec file as read from disk.
 #[derive(Debug, Clone)]

@@ -3,14 +3,19 @@
 //! (`schema`). Nothing here knows HTTP: the compiler (`crate::model`) turns a spec into what
 //! requests are served from.
 
+mod fields;
 pub(crate) mod load;
 pub(crate) mod locate;
+mod realtime;
 mod recover;
 mod report;
 mod schema;
 mod types;
+mod values;
 
 pub use load::LoadError;
+pub use realtime::*;
 pub use report::{Diagnostic, Severity, SpecReport};
 pub use schema::json_schema_text;
 pub use types::*;
+pub use values::{DelayText, DurationText, HeaderValues};

@@ -236,6 +236,54 @@ routes:
     assert!(out.trim_end().ends_with("5 errors"), "{out}");
 }
 
+/// Seven key typos, an emit to a channel nobody declared and two resources on one path:
+/// before the compile pass was one, the last two came only after the first seven were fixed.
+#[test]
+fn typos_a_dangling_emit_and_a_duplicate_path_come_in_one_run() {
+    let yaml = "\
+server:
+  dealy: 100ms
+websockets:
+  - path: /ws/todos
+    mdoe: broadcast
+sse:
+  - path: /events
+    evry: 1s
+resources:
+  todos:
+    sed: []
+  tasks:
+    path: /todos
+    singelton: false
+routes:
+  - path: /a
+    respone: { status: 201 }
+  - path: /b
+    mtach: { query: { q: x } }
+    emit:
+      - { websocket: /ws/todo, text: hi }
+  - path: /c
+    response: { stauts: 404 }
+";
+    let (code, out) = check(yaml, &[]);
+    assert_eq!(code, 1, "{out}");
+    for located in [
+        "api.yaml:2:3: server.dealy: unknown key 'dealy', did you mean 'delay'?",
+        "api.yaml:5:5: websockets[0].mdoe: unknown key 'mdoe', did you mean 'mode'?",
+        "api.yaml:8:5: sse[0].evry: unknown key 'evry', did you mean 'every'?",
+        "api.yaml:11:5: resources.todos.sed: unknown key 'sed', did you mean 'seed'?",
+        "api.yaml:13:11: resources.tasks.path: '/todos' is already the path of resource 'todos'",
+        "api.yaml:14:5: resources.tasks.singelton: unknown key 'singelton', did you mean 'singleton'?",
+        "api.yaml:17:5: routes[0].respone: unknown key 'respone', did you mean 'response'?",
+        "api.yaml:19:5: routes[1].mtach: unknown key 'mtach', did you mean 'match'?",
+        "api.yaml:21:22: routes[1].emit[0].websocket: no WebSocket channel is declared at '/ws/todo' (did you mean '/ws/todos'?)",
+        "api.yaml:23:17: routes[2].response.stauts: unknown key 'stauts', did you mean 'status'?",
+    ] {
+        assert!(out.contains(located), "missing `{located}` in:\n{out}");
+    }
+    assert!(out.trim_end().ends_with("10 errors"), "{out}");
+}
+
 #[test]
 fn channel_errors_are_located_too() {
     let yaml = "\

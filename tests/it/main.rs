@@ -2,6 +2,7 @@
 //! feature, talking to a mock started on 127.0.0.1:0 over real sockets with real clients.
 
 mod admin;
+mod architecture;
 mod browser;
 mod channels;
 mod cli;

@@ -15,7 +15,7 @@ fn checked_in_schema_is_current() {
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "schemas/mockrig.schema.json is stale; run `UPDATE_SCHEMAS=1 cargo test --test schema_and_examples`"
+        "schemas/mockrig.schema.json is stale; run `UPDATE_SCHEMAS=1 cargo test --test it schema`"
     );
 }
 

@@ -137,7 +137,7 @@ async fn run(
 ) {
     let (id, stop) = conn.hub.add_ws(&conn.path, &conn.channel, session.clone());
     // Registered first, looked up second: a reload that retires the channel in between has
-    // either seen this connection (and will stop it) or swapped in a runtime without it.
+    // either seen this connection (and will stop it) or swapped in a spec without it.
     let Some((mut def, mut templates)) = current(&conn.live, &conn.channel) else {
         close_with(&session, CloseCode::Away, "channel removed").await;
         conn.hub.remove_ws(&conn.path, id);

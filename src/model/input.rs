@@ -1,0 +1,41 @@
+//! What a compile pass reads: the spec, its folder, the stubs, and what the loader knows of
+//! the items it could not read.
+
+use std::path::Path;
+
+use crate::spec::Spec;
+use crate::spec::load::Origins;
+
+use super::compiled::Stub;
+
+/// What a compile pass reads besides the spec.
+pub(crate) struct CompileInput<'a> {
+    pub(crate) spec: &'a Spec,
+    /// The spec's canonical folder: the root of every file it names.
+    pub(crate) dir: &'a Path,
+    /// The spec file and the state file, which no static folder should serve.
+    pub(crate) spec_file: Option<&'a Path>,
+    pub(crate) state_file: Option<&'a Path>,
+    /// Routes added at run time; they go in front of the spec's.
+    pub(crate) stubs: &'a [Stub],
+    /// Paths of channels the loader could not read (`spec::load::Parsed`): emits to them are
+    /// not dangling, only unchecked.
+    pub(crate) unread_channels: &'a [(&'static str, String)],
+    /// The index in the file of each item, when the loader left some out.
+    pub(crate) origins: &'a Origins,
+}
+
+impl CompileInput<'_> {
+    /// Item `i` of list `list` with the index it has in the file.
+    pub(crate) fn numbered<'s, T>(
+        &self,
+        list: &'static str,
+        items: &'s [T],
+    ) -> impl Iterator<Item = (usize, &'s T)> + use<'s, T> {
+        let origins = self.origins.clone();
+        items
+            .iter()
+            .enumerate()
+            .map(move |(i, item)| (origins.index(list, i), item))
+    }
+}
