@@ -162,9 +162,9 @@ fn references(file: &File, code: &str) -> Vec<Vec<String>> {
         .into_iter()
         .filter_map(|p| {
             let segments: Vec<&str> = p.split("::").collect();
-            match segments.first()? {
-                &"crate" => Some(segments[1..].iter().map(|s| s.to_string()).collect()),
-                &"super" => {
+            match *segments.first()? {
+                "crate" => Some(segments[1..].iter().map(|s| s.to_string()).collect()),
+                "super" => {
                     let mut abs = parent.clone();
                     let mut rest = &segments[1..];
                     while rest.first() == Some(&"super") {
@@ -174,7 +174,7 @@ fn references(file: &File, code: &str) -> Vec<Vec<String>> {
                     abs.extend(rest.iter().map(|s| s.to_string()));
                     Some(abs)
                 }
-                &"self" => {
+                "self" => {
                     let mut abs = file.module.clone();
                     abs.extend(segments[1..].iter().map(|s| s.to_string()));
                     Some(abs)
@@ -186,7 +186,7 @@ fn references(file: &File, code: &str) -> Vec<Vec<String>> {
 }
 
 /// The file that defines the longest prefix of `path`.
-fn resolve<'f>(path: &[String], by_module: &'f BTreeMap<Vec<String>, usize>) -> Option<usize> {
+fn resolve(path: &[String], by_module: &BTreeMap<Vec<String>, usize>) -> Option<usize> {
     (1..=path.len())
         .rev()
         .find_map(|n| by_module.get(&path[..n]).copied())
