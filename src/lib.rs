@@ -26,7 +26,7 @@
 //!    [`MockServer`].
 //!
 //! Everything below the public surface is `pub(crate)`: [`MockServer`], [`Server`],
-//! [`ServeConfig`], [`Limits`], [`StartError`], [`TlsSource`], [`check_file`], the
+//! [`ServeConfig`], [`Limits`], [`StartError`], [`TlsSource`], [`check_file`], [`VerifyError`], the
 //! [`spec`] types and [`run_cli`] are what a user of the crate sees.
 
 #![warn(missing_docs)]
@@ -46,7 +46,7 @@ mod template;
 
 pub use app::check::{Checked, check_file, check_text};
 pub use app::config::{Limits, ServeConfig};
-pub use app::harness::MockServer;
+pub use app::harness::{MockServer, VerifyError};
 pub use app::server::{Server, StartError};
 pub use app::tls::TlsSource;
 

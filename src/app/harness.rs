@@ -20,6 +20,19 @@ use super::config::ServeConfig;
 use super::server::StartError;
 use crate::engine::journal::RequestPattern;
 
+/// Why [`MockServer::verify`] failed: the expected count and what matched, with the closest
+/// requests and what each got wrong; or a pattern that is not one. Its `Debug` is the message
+/// itself, so an `unwrap()` in a test prints it readably.
+#[derive(thiserror::Error)]
+#[error("{0}")]
+pub struct VerifyError(String);
+
+impl std::fmt::Debug for VerifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A running mock; stops when dropped.
 pub struct MockServer {
     server: BackgroundServer,
@@ -93,23 +106,23 @@ impl MockServer {
     /// Checks a request pattern (`method`, `path`, `query`, `headers`, `body`, with `count`,
     /// `at_least` or `at_most`; at least one by default). Ok: how many matched. Err: what was
     /// expected, what matched, and the closest requests with what each got wrong.
-    pub fn verify(&self, pattern: Value) -> Result<usize, String> {
-        let pattern: RequestPattern =
-            serde_json::from_value(pattern).map_err(|e| format!("not a request pattern: {e}"))?;
+    pub fn verify(&self, pattern: Value) -> Result<usize, VerifyError> {
+        let pattern: RequestPattern = serde_json::from_value(pattern)
+            .map_err(|e| VerifyError(format!("not a request pattern: {e}")))?;
         let v = self
             .server
             .app()
             .journal
             .verify(&pattern)
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| VerifyError(e.to_string()))?;
         if v.holds {
             return Ok(v.matched);
         }
         let closest = serde_json::to_string_pretty(&v.closest).unwrap_or_default();
-        Err(format!(
+        Err(VerifyError(format!(
             "verification failed: expected {}, {} matched; closest requests:\n{closest}",
             v.expected, v.matched
-        ))
+        )))
     }
 
     /// Everything back to how the spec starts it, as `POST /__mockrig/reset` does: resource

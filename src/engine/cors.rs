@@ -156,3 +156,124 @@ fn is_safelisted(name: &str) -> bool {
             | "vary"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+    use crate::model::testing::compile_yaml;
+
+    fn get(h: &HeaderMap, name: impl header::AsHeaderName) -> &str {
+        h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+
+    fn policy(yaml: &str) -> Cors {
+        compile_yaml(&format!("server:\n  cors: {yaml}\n"))
+            .0
+            .expect("a valid policy")
+            .cors
+            .expect("CORS on")
+    }
+
+    fn preflight(origin: &str) -> TestRequest {
+        TestRequest::default()
+            .method(Method::OPTIONS)
+            .insert_header((header::ORIGIN, origin))
+            .insert_header((header::ACCESS_CONTROL_REQUEST_METHOD, "PUT"))
+            .insert_header((header::ACCESS_CONTROL_REQUEST_HEADERS, "x-token"))
+    }
+
+    #[test]
+    fn any_origin_is_reflected_with_credentials_and_gets_what_it_asked() {
+        let cors = policy("true");
+        let req = preflight("http://localhost:5173").to_http_request();
+        assert!(Cors::is_preflight(&req));
+        let res = cors.preflight(&req).unwrap();
+        let h = res.headers();
+        assert_eq!(res.status(), 204);
+        assert_eq!(
+            get(h, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            "http://localhost:5173"
+        );
+        assert_eq!(get(h, header::ACCESS_CONTROL_ALLOW_CREDENTIALS), "true");
+        assert_eq!(get(h, header::ACCESS_CONTROL_ALLOW_METHODS), "PUT");
+        assert_eq!(get(h, header::ACCESS_CONTROL_ALLOW_HEADERS), "x-token");
+        assert_eq!(get(h, header::VARY), "Origin");
+    }
+
+    #[test]
+    fn a_listed_policy_refuses_other_origins_and_names_its_own_lists() {
+        let cors = policy(
+            "{ origins: ['https://app.example.com/'], methods: [GET, POST], headers: [x-a], max_age: 60, credentials: false }",
+        );
+        let refused = cors.preflight(&preflight("https://evil.example").to_http_request());
+        assert!(
+            matches!(refused, Err(ApiError::CorsForbidden { origin: Some(o) }) if o == "https://evil.example")
+        );
+        let res = cors
+            .preflight(&preflight("https://APP.example.com").to_http_request())
+            .unwrap();
+        let h = res.headers();
+        assert_eq!(
+            get(h, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            "https://APP.example.com"
+        );
+        assert!(h.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+        assert_eq!(get(h, header::ACCESS_CONTROL_ALLOW_METHODS), "GET, POST");
+        assert_eq!(get(h, header::ACCESS_CONTROL_ALLOW_HEADERS), "x-a");
+        assert_eq!(get(h, header::ACCESS_CONTROL_MAX_AGE), "60");
+    }
+
+    #[test]
+    fn an_answer_exposes_its_own_headers_to_an_allowed_origin_only() {
+        let cors = policy("{ credentials: false }");
+        let answer = || {
+            HttpResponse::Ok()
+                .insert_header(("x-total-count", "3"))
+                .insert_header((header::CONTENT_TYPE, "application/json"))
+                .finish()
+        };
+        let req = TestRequest::default()
+            .insert_header((header::ORIGIN, "http://localhost:3000"))
+            .to_http_request();
+        let mut res = answer();
+        cors.decorate(&req, &mut res);
+        let h = res.headers();
+        assert_eq!(
+            get(h, header::ACCESS_CONTROL_ALLOW_ORIGIN),
+            "*",
+            "no credentials: any origin"
+        );
+        assert_eq!(
+            get(h, header::ACCESS_CONTROL_EXPOSE_HEADERS),
+            "x-total-count",
+            "safelisted headers need no exposing"
+        );
+        let mut res = answer();
+        cors.decorate(&TestRequest::default().to_http_request(), &mut res);
+        assert!(
+            res.headers()
+                .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+                .is_none()
+        );
+        assert_eq!(
+            get(res.headers(), header::VARY),
+            "Origin",
+            "caches keep origins apart"
+        );
+    }
+
+    #[test]
+    fn chrome_private_network_preflights_are_allowed() {
+        let cors = policy("true");
+        let req = preflight("https://public.example")
+            .insert_header(("access-control-request-private-network", "true"))
+            .to_http_request();
+        let res = cors.preflight(&req).unwrap();
+        assert_eq!(
+            get(res.headers(), "access-control-allow-private-network"),
+            "true"
+        );
+    }
+}

@@ -383,3 +383,96 @@ impl Compiled<'_> {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(path: &str, body: usize) -> Recorded {
+        Recorded {
+            id: 0,
+            at: SystemTime::now(),
+            method: Method::POST,
+            uri: path.parse().unwrap(),
+            headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+            body: Bytes::from(vec![b'x'; body]),
+            route: None,
+            status: 404,
+            fault: None,
+            duration: Duration::ZERO,
+            nearest: None,
+        }
+    }
+
+    fn paths(j: &RequestJournal) -> Vec<String> {
+        j.all().iter().map(|r| r.path().to_owned()).collect()
+    }
+
+    #[test]
+    fn the_oldest_go_first_beyond_the_count() {
+        let j = RequestJournal::new(2);
+        for p in ["/a", "/b", "/c"] {
+            j.record(request(p, 0));
+        }
+        assert_eq!(paths(&j), ["/b", "/c"]);
+        assert_eq!(j.all()[1].id, 3, "ids count every request, kept or not");
+        let off = RequestJournal::new(0);
+        off.record(request("/a", 0));
+        assert!(!off.enabled() && off.all().is_empty());
+    }
+
+    #[test]
+    fn the_oldest_go_first_beyond_the_bytes_and_bodies_are_cut() {
+        let j = RequestJournal::for_session(1000);
+        let each = BODY_LIMIT + 100;
+        let fit = SESSION_BYTE_LIMIT / BODY_LIMIT;
+        for i in 0..fit + 3 {
+            j.record(request(&format!("/r{i}"), each));
+        }
+        let kept = j.all();
+        assert!(
+            kept.iter().all(|r| r.body.len() == BODY_LIMIT),
+            "bodies cut"
+        );
+        let bytes: usize = kept.iter().map(|r| r.weight()).sum();
+        assert!(bytes <= SESSION_BYTE_LIMIT, "{bytes} within the budget");
+        assert!(
+            kept.len() >= fit - 1 && kept.len() < fit + 3,
+            "{} kept",
+            kept.len()
+        );
+        assert_eq!(
+            kept.last().unwrap().path(),
+            format!("/r{}", fit + 2),
+            "the newest stays"
+        );
+        j.clear();
+        assert!(j.all().is_empty());
+        j.record(request("/again", 10));
+        assert_eq!(
+            paths(&j),
+            ["/again"],
+            "a cleared journal keeps its budget free"
+        );
+    }
+
+    #[test]
+    fn verify_counts_and_explains() {
+        let j = RequestJournal::new(10);
+        j.record(request("/users/1", 0));
+        j.record(request("/users/2", 0));
+        let pattern = |text: &str| serde_json::from_str::<RequestPattern>(text).unwrap();
+        let v = j
+            .verify(&pattern(
+                r#"{"method": "POST", "path": "/users/{id}", "count": 2}"#,
+            ))
+            .unwrap();
+        assert!(v.holds && v.matched == 2);
+        let v = j
+            .verify(&pattern(r#"{"method": "GET", "path": "/users/{id}"}"#))
+            .unwrap();
+        assert!(!v.holds && v.matched == 0);
+        assert_eq!(v.closest[0]["failed"][0]["criterion"], "method");
+        assert!(j.verify(&pattern(r#"{"path": "/a/{"}"#)).is_err());
+    }
+}

@@ -180,55 +180,11 @@ fn misses_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::compile::compile;
-    use crate::model::input::CompileInput;
     use crate::model::router::request_segments;
-    use actix_web::http::header::HeaderName;
-
-    /// A request's parts without HTTP: what conditions read.
-    #[derive(Default)]
-    struct Fake {
-        query: Vec<(String, String)>,
-        headers: Vec<(HeaderName, String)>,
-        json: Option<Value>,
-    }
-
-    impl Parts for Fake {
-        fn query(&self) -> &[(String, String)] {
-            &self.query
-        }
-        fn header_values(&self, name: &HeaderName) -> Vec<&str> {
-            self.headers
-                .iter()
-                .filter(|(n, _)| n == name)
-                .map(|(_, v)| v.as_str())
-                .collect()
-        }
-        fn cookie(&self, _: &str) -> Option<String> {
-            None
-        }
-        fn json(&self) -> Option<&Value> {
-            self.json.as_ref()
-        }
-        fn body(&self) -> &[u8] {
-            b""
-        }
-    }
+    use crate::model::testing::{FakeRequest as Fake, compile_yaml};
 
     fn spec(yaml: &str) -> CompiledSpec {
-        let spec: crate::spec::Spec = serde_yaml::from_str(yaml).unwrap();
-        let dir = std::env::temp_dir().canonicalize().unwrap();
-        compile(&CompileInput {
-            spec: &spec,
-            dir: &dir,
-            spec_file: None,
-            state_file: None,
-            stubs: &[],
-            unread_channels: &[],
-            origins: &Default::default(),
-        })
-        .0
-        .expect("a valid spec")
+        compile_yaml(yaml).0.expect("a valid spec")
     }
 
     fn ranked(spec: &CompiledSpec, method: &str, path: &str, view: &Fake) -> Vec<String> {

@@ -134,3 +134,69 @@ pub(crate) fn websocket_upgrade(spec: &CompiledSpec, req: &HttpRequest) -> Optio
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::response::ResponseSet;
+    use crate::model::testing::{FakeRequest, compile_yaml};
+
+    const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];
+
+    proptest::proptest! {
+        /// A spec compiled and served answers every route's own request with that route, as
+        /// written: the compile pass keeps each route's method, path and status.
+        #[test]
+        fn every_route_answers_its_own_request_as_written(
+            routes in proptest::collection::vec(
+                (0..METHODS.len(), "[a-c]{1,3}(/[a-c]{1,3}){0,2}", 100u16..600),
+                1..12,
+            ),
+        ) {
+            let mut seen = std::collections::BTreeSet::new();
+            let routes: Vec<_> = routes
+                .into_iter()
+                .filter(|(m, p, _)| seen.insert((*m, p.clone())))
+                .collect();
+            let yaml: String = std::iter::once("routes:\n".to_owned())
+                .chain(routes.iter().map(|(m, p, s)| {
+                    format!("  - {{ method: {}, path: /{p}, response: {{ status: {s} }} }}\n", METHODS[*m])
+                }))
+                .collect();
+            let (spec, problems) = compile_yaml(&yaml);
+            proptest::prop_assert!(problems.is_empty(), "{problems:?}");
+            let spec = spec.unwrap();
+            let state = RouteState::default();
+            for (i, (m, p, status)) in routes.iter().enumerate() {
+                let method = HttpMethod::from_bytes(METHODS[*m].as_bytes()).unwrap();
+                let path = format!("/{p}");
+                let segments = request_segments(&path);
+                let found = find(&spec, &method, &segments, &FakeRequest::default(), &state);
+                let found = found.expect("the route's own request finds a route");
+                proptest::prop_assert_eq!(&*found.route.source, format!("routes[{i}]"));
+                let Action::Respond(ResponseSet::One(t)) = &found.route.action else {
+                    return Err(proptest::test_runner::TestCaseError::fail("not a response"));
+                };
+                proptest::prop_assert_eq!(t.status.as_u16(), *status);
+            }
+        }
+    }
+
+    #[test]
+    fn a_static_folder_serves_its_files_and_its_index_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("index.html"), "home").unwrap();
+        std::fs::write(root.join("a.css"), "a").unwrap();
+        assert_eq!(static_file(&root, ""), Some(root.join("index.html")));
+        assert_eq!(static_file(&root, "a.css"), Some(root.join("a.css")));
+        assert_eq!(
+            static_file(&root, "sub"),
+            None,
+            "a folder without index.html"
+        );
+        assert_eq!(static_file(&root, "../x"), None);
+        assert_eq!(static_file(&root, "missing.js"), None);
+    }
+}

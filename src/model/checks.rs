@@ -320,21 +320,13 @@ mod tests {
     use super::*;
     use crate::model::compile::compile;
     use crate::model::input::CompileInput;
+    use crate::model::testing::compile_yaml;
     use crate::spec::Severity;
 
     fn problems(yaml: &str) -> Vec<(Severity, String, String)> {
-        let spec: spec::Spec = serde_yaml::from_str(yaml).unwrap();
-        let dir = std::env::temp_dir().canonicalize().unwrap();
-        let (_, list) = compile(&CompileInput {
-            spec: &spec,
-            dir: &dir,
-            spec_file: None,
-            state_file: None,
-            stubs: &[],
-            unread_channels: &[],
-            origins: &Default::default(),
-        });
-        list.into_iter()
+        compile_yaml(yaml)
+            .1
+            .into_iter()
             .map(|p| {
                 (
                     p.severity,

@@ -18,3 +18,5 @@ pub(crate) mod problems;
 pub(crate) mod resource;
 pub(crate) mod response;
 pub(crate) mod router;
+#[cfg(test)]
+pub(crate) mod testing;

@@ -433,4 +433,45 @@ mod tests {
         assert!(near < far, "{near} should be below {far}");
         assert_eq!(Pattern::parse("/usres/{id}").unwrap().distance(&req), 0);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 512, ..Default::default() })]
+
+        /// The tree finds exactly the patterns whose explanation finds no mismatch, most
+        /// specific first: the 404's account and the router cannot disagree.
+        #[test]
+        fn the_router_and_the_mismatch_explanation_agree(
+            patterns in proptest::collection::vec(
+                "(/([ab]{1,2}|\\{[a-z]{1,2}\\}|\\{\\*r\\}|%6[12])){0,4}/?",
+                0..8,
+            ),
+            path in "(/([ab]{0,2}|%6[12]|\\.\\.)){0,5}/?",
+        ) {
+            let parsed: Vec<Pattern> = patterns.iter().filter_map(|p| Pattern::parse(p).ok()).collect();
+            let mut router = Router::default();
+            for (i, p) in parsed.iter().enumerate() {
+                router.insert(p, i);
+            }
+            let segments = request_segments(&path);
+            let mut found = Vec::new();
+            let mut captures_fit = true;
+            router.find::<()>(&segments, |values, captures| {
+                found.extend_from_slice(values);
+                captures_fit &= captures.iter().all(|c| c.end <= segments.len() && c.start < c.end);
+                None
+            });
+            proptest::prop_assert!(captures_fit, "captures lie inside the path");
+            let mut sorted = found.clone();
+            sorted.sort_unstable();
+            let explained: Vec<usize> = (0..parsed.len())
+                .filter(|&i| parsed[i].explain_mismatch(&segments).is_none())
+                .collect();
+            proptest::prop_assert_eq!(sorted, explained);
+            let order: Vec<Vec<u8>> = found.iter().map(|&i| parsed[i].specificity()).collect();
+            proptest::prop_assert!(order.is_sorted(), "most specific first: {:?}", order);
+            for &i in &found {
+                proptest::prop_assert_eq!(parsed[i].distance(&segments), 0);
+            }
+        }
+    }
 }

@@ -284,4 +284,41 @@ mod tests {
             assert!(ListQuery::parse(&pairs).is_err(), "{bad}");
         }
     }
+
+    proptest::proptest! {
+        /// Equality filters keep exactly the records whose field has one of the values asked
+        /// for; paging takes a contiguous window of that list, and the total counts all of it.
+        #[test]
+        fn filters_keep_exactly_the_matching_records_and_pages_are_windows(
+            roles in proptest::collection::vec(proptest::option::of("[ab]"), 0..12),
+            wanted in proptest::collection::vec("[abc]", 1..3),
+            page in 1usize..5,
+            limit in 1usize..4,
+        ) {
+            let records: Vec<Value> = roles
+                .iter()
+                .enumerate()
+                .map(|(i, r)| match r {
+                    Some(r) => json!({"id": i, "role": r}),
+                    None => json!({"id": i}),
+                })
+                .collect();
+            let mut pairs: Vec<(String, String)> =
+                wanted.iter().map(|w| ("role".to_owned(), w.clone())).collect();
+            let all = ListQuery::parse(&pairs).unwrap().apply(records.iter());
+            let expected: Vec<&Value> = records
+                .iter()
+                .filter(|r| r["role"].as_str().is_some_and(|role| wanted.iter().any(|w| w == role)))
+                .collect();
+            proptest::prop_assert_eq!(&all.items, &expected);
+            proptest::prop_assert_eq!(all.total, expected.len());
+            pairs.push(("_page".into(), page.to_string()));
+            pairs.push(("_limit".into(), limit.to_string()));
+            let paged = ListQuery::parse(&pairs).unwrap().apply(records.iter());
+            let start = ((page - 1) * limit).min(expected.len());
+            let end = (start + limit).min(expected.len());
+            proptest::prop_assert_eq!(&paged.items[..], &expected[start..end]);
+            proptest::prop_assert_eq!(paged.total, expected.len());
+        }
+    }
 }

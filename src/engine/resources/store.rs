@@ -403,4 +403,49 @@ mod tests {
         let strings = Collection::new(vec![json!({"id": "a"}).as_object().unwrap().clone()], "id");
         assert!(strings.string_ids);
     }
+
+    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            (-5i64..5).prop_map(Value::from),
+            "[ab]{0,2}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::btree_map("[abc]", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Patching twice is patching once, and what a patch sets is what reads back: each
+        /// key of an object patch is gone (null) or is the target's value merged with it.
+        #[test]
+        fn a_merge_patch_reads_back_and_is_idempotent(target in json(), patch in json()) {
+            let mut once = target.clone();
+            merge_patch(&mut once, &patch);
+            let mut twice = once.clone();
+            merge_patch(&mut twice, &patch);
+            proptest::prop_assert_eq!(&once, &twice);
+            match &patch {
+                Value::Object(p) => {
+                    for (k, v) in p {
+                        let got = once.get(k);
+                        if v.is_null() {
+                            proptest::prop_assert!(got.is_none(), "{} removed", k);
+                        } else {
+                            let mut want = target.get(k).cloned().unwrap_or(Value::Null);
+                            merge_patch(&mut want, v);
+                            proptest::prop_assert_eq!(got, Some(&want));
+                        }
+                    }
+                }
+                other => proptest::prop_assert_eq!(&once, other),
+            }
+        }
+    }
 }
