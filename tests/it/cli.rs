@@ -284,6 +284,29 @@ routes:
     assert!(out.trim_end().ends_with("10 errors"), "{out}");
 }
 
+/// The README's warning example is what `check` prints for this spec, and warnings do not
+/// fail a check.
+#[test]
+fn a_warning_is_printed_and_the_check_passes() {
+    let yaml = "\
+routes:
+  - path: /users
+    response: { body: [] }
+  # the same method and path again
+  - path: /users
+    response: { status: 404 }
+";
+    let (code, out) = check(yaml, &[]);
+    assert_eq!(code, 0, "{out}");
+    let readme = std::fs::read_to_string(common::repo_path("README.md")).unwrap();
+    let block = readme
+        .split("```text\n")
+        .find(|b| b.contains("warning: routes[1].path"))
+        .and_then(|b| b.split("```").next())
+        .expect("the README shows the warning");
+    assert_eq!(out, block);
+}
+
 #[test]
 fn channel_errors_are_located_too() {
     let yaml = "\
