@@ -50,7 +50,18 @@ impl<'a> Compiler<'a> {
 
     /// A text template at `key`, whose context has the names `known`.
     pub(crate) fn text(&mut self, s: &str, key: KeyPath, known: &[&str]) -> Option<Template> {
-        match self.templates.text(s) {
+        let compiled = self.templates.text(s);
+        self.checked(compiled, key, known)
+    }
+
+    /// A template as compiled: its names checked, or its syntax error reported at `key`.
+    fn checked(
+        &mut self,
+        compiled: Result<Template, crate::error::Invalid>,
+        key: KeyPath,
+        known: &[&str],
+    ) -> Option<Template> {
+        match compiled {
             Ok(tpl) => {
                 self.check_names(&tpl, &key, known);
                 Some(tpl)
@@ -70,16 +81,10 @@ impl<'a> Compiler<'a> {
             return Some(Template::Fixed(v.clone()));
         }
         match v {
-            Value::String(s) => match self.templates.json_string(s) {
-                Ok(tpl) => {
-                    self.check_names(&tpl, &key, known);
-                    Some(tpl)
-                }
-                Err(e) => {
-                    self.problems.value(key, e.to_string());
-                    None
-                }
-            },
+            Value::String(s) => {
+                let compiled = self.templates.json_string(s);
+                self.checked(compiled, key, known)
+            }
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 let mut ok = true;

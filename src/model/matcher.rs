@@ -70,7 +70,8 @@ pub(crate) struct Matcher {
 }
 
 impl Matcher {
-    /// Compiles the spec's conditions; header names were checked by the validator.
+    /// Compiles the conditions; an invalid header name is the error (the compile pass
+    /// reports it at its key first).
     pub(crate) fn compile(m: &spec::Match) -> Result<Matcher, Invalid> {
         let headers = m
             .headers

@@ -32,9 +32,11 @@ pub(crate) async fn run(
     } else {
         (0, None)
     };
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
+    // Only a negotiating route reads `Accept`: a lookup the others need not pay for.
+    let accept = set
+        .negotiates()
+        .then(|| req.headers().get(header::ACCEPT))
+        .flatten()
         .and_then(|v| v.to_str().ok());
     let answer: Result<(HttpResponse, Option<Fault>), ApiError> =
         match set.choose(accept, n, rng.as_deref()) {
