@@ -132,6 +132,14 @@ pub(crate) enum ApiError {
     // The admin API.
     #[error("the admin API needs Authorization: Bearer <token> (--admin-token)")]
     Unauthorized,
+    /// A call that could come from a web page: the message says which rule it broke.
+    #[error("{0}")]
+    AdminRefused(String),
+    #[error(
+        "admin calls take a JSON or YAML body (Content-Type: application/json or \
+         application/yaml): a page on another site could send this one without asking"
+    )]
+    AdminContentType { content_type: Option<String> },
     #[error("no such mockrig endpoint")]
     NoEndpoint {
         path: String,
@@ -239,6 +247,9 @@ impl ApiError {
                 did_you_mean,
             ),
             ApiError::NoStub { id: Some(id) } => json!({"error": error, "id": id}),
+            ApiError::AdminContentType { content_type } => {
+                json!({"error": error, "content_type": content_type})
+            }
             ApiError::NoResource {
                 resource,
                 did_you_mean,
@@ -305,6 +316,8 @@ impl ResponseError for ApiError {
             ApiError::Body(BodyError::Unsupported(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Body(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::AdminRefused(_) => StatusCode::FORBIDDEN,
+            ApiError::AdminContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::VerificationFailed { .. } => StatusCode::EXPECTATION_FAILED,
             ApiError::ReloadFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }

@@ -91,6 +91,18 @@ pub(crate) struct ServeArgs {
     /// admin API on a non-loopback --host.
     #[arg(long, env = "MOCKRIG_ADMIN_TOKEN")]
     pub(crate) admin_token: Option<String>,
+    /// Without a token: a host name the admin API answers (`Host:`) besides localhost, the
+    /// loopback addresses and --host. Repeat for more.
+    #[arg(long = "allow-host", env = "MOCKRIG_ALLOW_HOST", value_delimiter = ',')]
+    pub(crate) allow_host: Vec<String>,
+    /// Without a token: a page origin that may call the admin API besides the server's own,
+    /// e.g. http://localhost:5173. Repeat for more.
+    #[arg(
+        long = "allow-origin",
+        env = "MOCKRIG_ALLOW_ORIGIN",
+        value_delimiter = ','
+    )]
+    pub(crate) allow_origin: Vec<String>,
     /// How many requests the journal keeps for /__mockrig/requests, /unmatched and /verify;
     /// 0 keeps none.
     #[arg(long, env = "MOCKRIG_JOURNAL", default_value_t = 1000)]
@@ -213,6 +225,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         },
         admin: args.admin == "on",
         admin_token: args.admin_token,
+        allowed_hosts: args.allow_host,
+        allowed_origins: args.allow_origin,
         ready_file: args.ready_file,
         journal: args.journal,
         max_sessions: args.max_sessions,

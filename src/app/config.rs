@@ -32,6 +32,12 @@ pub struct ServeConfig {
     pub admin: bool,
     /// Require `Authorization: Bearer TOKEN` on every `/__mockrig/` call.
     pub admin_token: Option<String>,
+    /// Without a token: host names the admin API answers besides the loopback ones and the
+    /// listening address (`Host:`), e.g. a name in `/etc/hosts` for this machine.
+    pub allowed_hosts: Vec<String>,
+    /// Without a token: page origins that may call the admin API besides the server's own,
+    /// e.g. `http://localhost:5173` for a dev server's page.
+    pub allowed_origins: Vec<String>,
     /// Write the server's URL here, atomically, once it is listening.
     pub ready_file: Option<PathBuf>,
     /// How many requests the journal keeps (default 1,000); 0 keeps none. Each session's
@@ -94,6 +100,8 @@ impl ServeConfig {
             state_file: None,
             admin: true,
             admin_token: None,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
             ready_file: None,
             journal: 1000,
             max_sessions: crate::engine::sessions::DEFAULT_LIMIT,

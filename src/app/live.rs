@@ -4,7 +4,6 @@
 //! with one store; on any error nothing changes. One change at a time: the inputs' lock is
 //! held from compile to swap, so two changes cannot store out of order.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::engine::channels::hub::Hub;
@@ -13,6 +12,7 @@ use crate::engine::resources::wal::WalError;
 use crate::engine::snapshot::{Live, Snapshot};
 use crate::model::build::{Built, build};
 use crate::model::compiled::Stub;
+use crate::model::private::PrivateFiles;
 use crate::spec::load::{Parsed, SpecSource, parse};
 use crate::spec::{Route, Severity, Spec, SpecReport};
 use crate::sync::lock;
@@ -56,7 +56,8 @@ pub(crate) struct LiveSpec {
     live: Arc<Live>,
     stores: Arc<Stores>,
     hub: Arc<Hub>,
-    state_file: Option<PathBuf>,
+    /// The files mockrig writes, never served.
+    private: PrivateFiles,
     inputs: Mutex<Inputs>,
 }
 
@@ -66,16 +67,16 @@ impl LiveSpec {
         source: SpecSource,
         stores: Arc<Stores>,
         hub: Arc<Hub>,
-        state_file: Option<PathBuf>,
+        private: PrivateFiles,
     ) -> Result<(LiveSpec, Swapped), SwapError> {
         let parsed = parse(&source.text);
-        let built = build(&source, &parsed, &[], state_file.as_deref());
+        let built = build(&source, &parsed, &[], &private);
         let (snapshot, swapped) = finish(built, &stores, parsed.spec.summary())?;
         let live = LiveSpec {
             live: Arc::new(Live::from_pointee(snapshot)),
             stores,
             hub,
-            state_file,
+            private,
             inputs: Mutex::new(Inputs {
                 source,
                 parsed,
@@ -100,7 +101,7 @@ impl LiveSpec {
     /// Serves `source` (read as `parsed`) instead of the spec now serving.
     pub(crate) fn replace(&self, source: SpecSource, parsed: Parsed) -> Result<Swapped, SwapError> {
         let mut inputs = lock(&self.inputs);
-        let built = build(&source, &parsed, &inputs.stubs, self.state_file());
+        let built = build(&source, &parsed, &inputs.stubs, &self.private);
         let changes = describe_changes(&inputs.parsed.spec, &parsed.spec);
         let swapped = self.swap(built, changes)?;
         inputs.source = source;
@@ -156,12 +157,8 @@ impl LiveSpec {
 
     /// The serving spec compiled again with other stubs: nothing is read or parsed again.
     fn rebuild(&self, inputs: &Inputs, stubs: &[Stub]) -> Result<Swapped, SwapError> {
-        let built = build(&inputs.source, &inputs.parsed, stubs, self.state_file());
+        let built = build(&inputs.source, &inputs.parsed, stubs, &self.private);
         self.swap(built, String::new())
-    }
-
-    fn state_file(&self) -> Option<&Path> {
-        self.state_file.as_deref()
     }
 
     fn swap(&self, built: Built, changes: String) -> Result<Swapped, SwapError> {

@@ -10,6 +10,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{App, HttpServer, web};
 
 use super::admin;
+use super::admin::access::{AdminAccess, is_loopback};
 use super::config::ServeConfig;
 use super::live::{LiveSpec, SwapError};
 use super::pipeline;
@@ -21,8 +22,10 @@ use crate::engine::channels::hub::Hub;
 use crate::engine::fault;
 use crate::engine::journal::RequestJournal;
 use crate::engine::resources::stores::Stores;
+use crate::engine::resources::wal::WriteAheadLog;
 use crate::engine::route_state::RouteState;
 use crate::engine::sessions::Sessions;
+use crate::model::private::PrivateFiles;
 use crate::spec::LoadError;
 use crate::spec::load::SpecSource;
 
@@ -94,12 +97,17 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         None => Stores::in_memory(),
     });
     let hub = Arc::new(Hub::default());
-    let (live, started) = LiveSpec::start(
-        source.clone(),
-        stores.clone(),
-        hub.clone(),
-        config.state_file.clone(),
-    )?;
+    let state_log = config.state_file.as_deref().map(WriteAheadLog::path_for);
+    let private = PrivateFiles::new(
+        [
+            ("the state file", config.state_file.as_deref()),
+            ("the state file's log", state_log.as_deref()),
+            ("the ready file", config.ready_file.as_deref()),
+        ]
+        .into_iter()
+        .filter_map(|(what, path)| Some((what, path?))),
+    );
+    let (live, started) = LiveSpec::start(source.clone(), stores.clone(), hub.clone(), private)?;
     tracing::info!(spec = %config.spec.display(), "loaded: {}", started.changes);
     if started.warnings.warnings() > 0 {
         tracing::warn!("{}", started.warnings);
@@ -134,7 +142,12 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         sessions: Sessions::new(config.max_sessions, config.journal),
         route_state: RouteState::default(),
         limits: config.limits.clone(),
-        admin_token: config.admin_token.clone(),
+        admin: AdminAccess::new(
+            config.admin_token.clone(),
+            &config.host,
+            &config.allowed_hosts,
+            &config.allowed_origins,
+        ),
         watching: watcher.is_some(),
         seed: config.seed,
     });
@@ -260,6 +273,7 @@ impl Server {
         // mockrig takes the signals itself (see `Server::run`): actix's graceful stop would wait
         // for WebSocket and SSE connections, which never end on their own.
         http = http.disable_signals().shutdown_timeout(5);
+        loaded.app.admin.bound(scheme, addr.port());
         let url = format!("{scheme}://{addr}");
         if let Some(path) = &config.ready_file {
             write_atomically(path, &url)
@@ -316,41 +330,10 @@ impl Server {
     }
 }
 
-/// Whether `host` names this machine only, so the admin API is not reachable from outside.
-pub(crate) fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// Writes through a temporary file and a rename, so a reader never sees half the text.
 fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     std::fs::write(&tmp, text)?;
     std::fs::rename(&tmp, path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_loopback;
-
-    #[test]
-    fn loopback_names_and_addresses() {
-        for host in [
-            "127.0.0.1",
-            "localhost",
-            "LOCALHOST",
-            "::1",
-            "[::1]",
-            "127.1.2.3",
-        ] {
-            assert!(is_loopback(host), "{host}");
-        }
-        for host in ["0.0.0.0", "::", "192.168.1.10", "example.com", "10.0.0.1"] {
-            assert!(!is_loopback(host), "{host}");
-        }
-    }
 }

@@ -10,6 +10,7 @@ use crate::engine::route_state::RouteState;
 use crate::engine::sessions::Sessions;
 use crate::engine::snapshot::Live;
 
+use super::admin::access::AdminAccess;
 use super::config::Limits;
 use super::live::{LiveSpec, SwapError};
 use super::reload::Reloader;
@@ -30,7 +31,8 @@ pub(crate) struct AppState {
     /// Answer counts and scenario states of requests outside sessions.
     pub(crate) route_state: RouteState,
     pub(crate) limits: Limits,
-    pub(crate) admin_token: Option<String>,
+    /// Who may call the admin API.
+    pub(crate) admin: AdminAccess,
     /// Whether saves of the spec are watched.
     pub(crate) watching: bool,
     /// `--seed`: random template values and choices reproducible from run to run.

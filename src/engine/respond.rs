@@ -15,18 +15,21 @@ use serde_json::Value;
 use super::fault;
 use crate::error::ApiError;
 use crate::files::resolve_inside;
+use crate::model::compiled::CompiledSpec;
+use crate::model::private::PrivateFiles;
 use crate::model::response::{BodyTemplate, HeaderTemplate, ResponseTemplate};
-use crate::template::TemplateSet;
 
-/// Builds the HTTP response. `route` names the route in errors (a vanished file, a template
-/// that failed); `ctx` is the template context, given when the response reads the request.
+/// Builds the HTTP response from `spec`'s templates. `route` names the route in errors (a
+/// vanished file, a template that failed); `ctx` is the template context, given when the
+/// response reads the request.
 pub(crate) async fn respond(
     t: &ResponseTemplate,
     req: &HttpRequest,
     route: &Arc<str>,
-    templates: &TemplateSet,
+    spec: &CompiledSpec,
     ctx: Option<&minijinja::Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let templates = &spec.templates;
     let template_error = |reason: String| ApiError::Template {
         route: route.clone(),
         reason,
@@ -74,7 +77,7 @@ pub(crate) async fn respond(
             Err(e) => return Err(template_error(format!("text: {e}"))),
         },
         BodyTemplate::File { root, relative } => {
-            return respond_file(t, req, route, root, relative, b).await;
+            return respond_file(t, req, route, (root, relative, &spec.private), b).await;
         }
     };
     if let Some(f) = t.fault {
@@ -92,19 +95,27 @@ pub(crate) async fn respond(
     })
 }
 
+/// A `file:` body: resolved again for every request, so a file swapped for a link after
+/// load leads nowhere outside the folder, nor to a file mockrig writes.
 async fn respond_file(
     t: &ResponseTemplate,
     req: &HttpRequest,
     route: &Arc<str>,
-    root: &Path,
-    relative: &str,
+    (root, relative, private): (&Path, &str, &PrivateFiles),
     mut b: HttpResponseBuilder,
 ) -> Result<HttpResponse, ApiError> {
     if let Some(f) = t.fault {
         return Ok(fault::respond(req, b, f, 1));
     }
     let file = resolve_inside(root, relative, "the spec's folder")
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()));
+        .map_err(|e| e.to_string())
+        .and_then(|p| match private.which(&p) {
+            Some(what) => Err(format!(
+                "'{relative}' is {what}, which mockrig never serves"
+            )),
+            None => Ok(p),
+        })
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotFound, e));
     let served = match file {
         Ok(path) => serve_file(req, path, t.status).await,
         Err(e) => Err(e),

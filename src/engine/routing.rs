@@ -15,6 +15,7 @@ use super::route_state::RouteState;
 use crate::files::resolve_inside;
 use crate::model::compiled::{Action, CompiledRoute, CompiledSpec, ScenarioStep};
 use crate::model::matcher::Parts;
+use crate::model::private::PrivateFiles;
 use crate::model::router::request_segments;
 use crate::spec::Method;
 
@@ -51,7 +52,7 @@ pub(crate) fn find<'s>(
                         .last()
                         .map(|r| segments[r.clone()].join("/"))
                         .unwrap_or_default();
-                    Some(static_file(root, &rest)?)
+                    Some(static_file(root, &rest, &spec.private)?)
                 }
                 _ => None,
             };
@@ -99,19 +100,20 @@ pub(crate) fn has_options_route(
 }
 
 /// The file a static folder serves for a request path below it, or `None` when there is none:
-/// a folder serves its `index.html`.
-pub(crate) fn static_file(root: &Path, relative: &str) -> Option<PathBuf> {
+/// a folder serves its `index.html`; the files mockrig writes are never served.
+pub(crate) fn static_file(root: &Path, relative: &str, private: &PrivateFiles) -> Option<PathBuf> {
     let path = if relative.is_empty() {
         root.to_path_buf()
     } else {
         resolve_inside(root, relative, "the static folder").ok()?
     };
-    if path.is_dir() {
+    let file = if path.is_dir() {
         // Resolved like any other name, so an index.html symlinked outside is refused too.
-        let index = resolve_inside(&path, "index.html", "the static folder").ok()?;
-        return index.is_file().then_some(index);
-    }
-    path.is_file().then_some(path)
+        resolve_inside(&path, "index.html", "the static folder").ok()?
+    } else {
+        path
+    };
+    (file.is_file() && private.which(&file).is_none()).then_some(file)
 }
 
 /// A GET asking to upgrade to a WebSocket on a path with a WebSocket channel: the channel's
@@ -189,14 +191,14 @@ mod tests {
         std::fs::create_dir(root.join("sub")).unwrap();
         std::fs::write(root.join("index.html"), "home").unwrap();
         std::fs::write(root.join("a.css"), "a").unwrap();
-        assert_eq!(static_file(&root, ""), Some(root.join("index.html")));
-        assert_eq!(static_file(&root, "a.css"), Some(root.join("a.css")));
-        assert_eq!(
-            static_file(&root, "sub"),
-            None,
-            "a folder without index.html"
-        );
-        assert_eq!(static_file(&root, "../x"), None);
-        assert_eq!(static_file(&root, "missing.js"), None);
+        std::fs::write(root.join("state.json"), "{}").unwrap();
+        let private = PrivateFiles::new([("the state file", root.join("state.json").as_path())]);
+        let file = |rel: &str| static_file(&root, rel, &private);
+        assert_eq!(file(""), Some(root.join("index.html")));
+        assert_eq!(file("a.css"), Some(root.join("a.css")));
+        assert_eq!(file("sub"), None, "a folder without index.html");
+        assert_eq!(file("../x"), None);
+        assert_eq!(file("missing.js"), None);
+        assert_eq!(file("state.json"), None, "the state file is never served");
     }
 }

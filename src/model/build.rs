@@ -1,8 +1,6 @@
 //! A spec file to a serving model, or to the report of everything wrong with it: the read
 //! spec (`spec::load`) compiled (`compile`), and every problem of both placed on its line.
 
-use std::path::Path;
-
 use crate::spec::load::{Parsed, SpecSource, locate_problems};
 use crate::spec::locate::{Problem, Seg, display_path};
 use crate::spec::{Severity, SpecReport};
@@ -10,6 +8,7 @@ use crate::spec::{Severity, SpecReport};
 use super::compile::compile;
 use super::compiled::{CompiledSpec, Stub};
 use super::input::CompileInput;
+use super::private::PrivateFiles;
 
 /// What a build found.
 pub(crate) struct Built {
@@ -38,13 +37,13 @@ pub(crate) fn build(
     source: &SpecSource,
     parsed: &Parsed,
     stubs: &[Stub],
-    state_file: Option<&Path>,
+    private: &PrivateFiles,
 ) -> Built {
     let (compiled, problems) = compile(&CompileInput {
         spec: &parsed.spec,
         dir: &source.dir,
         spec_file: Some(&source.file),
-        state_file,
+        private,
         stubs,
         unread_channels: &parsed.unread_channels,
         origins: &parsed.origins,

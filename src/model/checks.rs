@@ -4,14 +4,13 @@
 //! can reach no channel). They read the spec as written, so an item that failed to compile is
 //! still known here by its path, and nothing is reported twice.
 
-use std::path::Path;
-
 use crate::spec::locate::{KeyPath, Seg, at, index};
 use crate::spec::{self, Method, Route};
 use crate::suggest::did_you_mean;
 use crate::template::is_template;
 
 use super::input::CompileInput;
+use super::private::canonical;
 use super::problems::Problems;
 use super::resource::resource_path;
 use super::router::{Pattern, Segment, request_segments};
@@ -277,21 +276,13 @@ fn unreachable_routes<'a>(
 /// A static folder that holds the spec or the state file serves it to anyone who can reach
 /// the mock: the routes, a token in a header, the data.
 fn served_secrets(input: &CompileInput<'_>, problems: &mut Problems) {
-    let canonical = |p: &Path| -> Option<std::path::PathBuf> {
-        // The state file may not exist yet: its folder does.
-        p.canonicalize().ok().or_else(|| {
-            let parent = match p.parent() {
-                Some(d) if !d.as_os_str().is_empty() => d,
-                _ => Path::new("."),
-            };
-            Some(parent.canonicalize().ok()?.join(p.file_name()?))
-        })
-    };
-    let files: Vec<(&str, std::path::PathBuf)> =
-        [("spec", input.spec_file), ("state", input.state_file)]
-            .into_iter()
-            .filter_map(|(what, f)| Some((what, canonical(f?)?)))
-            .collect();
+    let mut files: Vec<(&str, std::path::PathBuf)> = input
+        .spec_file
+        .and_then(canonical)
+        .map(|f| ("the spec file", f))
+        .into_iter()
+        .collect();
+    files.extend(input.private.iter().cloned());
     for (i, s) in input.numbered("static", &input.spec.statics) {
         let Ok(dir) = crate::files::resolve_inside(input.dir, &s.dir, "the spec's folder") else {
             continue;
@@ -306,7 +297,7 @@ fn served_secrets(input: &CompileInput<'_>, problems: &mut Problems) {
                 problems.warn(
                     at(&index(&[Seg::Key("static".into())], i), &["dir"]),
                     format!(
-                        "'{}' holds the {what} file, so anyone who can reach the mock reads it at {url}; serve a folder of its own",
+                        "'{}' holds {what}, so anyone who can reach the mock reads it at {url}; serve a folder of its own",
                         s.dir
                     ),
                 );
@@ -400,7 +391,10 @@ routes:
             spec: &spec,
             dir: &root,
             spec_file: Some(&spec_file),
-            state_file: Some(&root.join("state.json")),
+            private: &crate::model::private::PrivateFiles::new([(
+                "the state file",
+                root.join("state.json").as_path(),
+            )]),
             stubs: &[],
             unread_channels: &[],
             origins: &Default::default(),
@@ -410,5 +404,12 @@ routes:
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert!(messages[0].contains("the spec file") && messages[0].contains("at /api.yaml"));
         assert!(messages[1].contains("the state file") && messages[1].contains("/state.json"));
+        assert!(
+            compiled
+                .unwrap()
+                .private
+                .which(&root.join("state.json"))
+                .is_some()
+        );
     }
 }

@@ -34,7 +34,7 @@ pub(crate) const STARTED: &str = "started";
 /// every error and warning found, by key path.
 pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Problem>) {
     let spec = input.spec;
-    let mut cx = Compiler::new(input.dir);
+    let mut cx = Compiler::new(input.dir, input.private);
     let cors = server(&spec.server, &mut cx);
     let mut routes: Vec<CompiledRoute> = Vec::new();
     let mut scenarios: Vec<(String, Vec<String>)> = Vec::new();
@@ -143,6 +143,7 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
             resources: spec.resources.len(),
             channels: spec.websockets.len() + spec.sse.len(),
         },
+        private: input.private.clone(),
     };
     (Some(compiled), cx.problems.into_list())
 }

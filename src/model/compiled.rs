@@ -13,6 +13,7 @@ use crate::template::TemplateSet;
 use super::channel::{Emit, SseChannel, WsChannel};
 use super::cors::Cors;
 use super::matcher::Matcher;
+use super::private::PrivateFiles;
 use super::resource::{Op, ResourceDef};
 use super::response::ResponseSet;
 use super::router::{Pattern, Router};
@@ -36,6 +37,8 @@ pub(crate) struct CompiledSpec {
     pub(crate) scenarios: Vec<(String, Vec<String>)>,
     /// How many of each kind the spec declares, for `/__mockrig/status`.
     pub(crate) counts: Counts,
+    /// The files mockrig writes, which neither a static folder nor a `file:` serves.
+    pub(crate) private: PrivateFiles,
 }
 
 /// How many routes, static folders, resources and channels a spec declares.

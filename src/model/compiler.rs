@@ -13,6 +13,7 @@ use crate::suggest::did_you_mean;
 use crate::template::functions::FAKE_METHODS;
 use crate::template::{Template, TemplateBuilder, contains_template};
 
+use super::private::PrivateFiles;
 use super::problems::Problems;
 
 /// The fields of `request` in response and emit templates.
@@ -32,6 +33,8 @@ pub(crate) const RESOURCE_EMIT_NAMES: &[&str] =
 pub(crate) struct Compiler<'a> {
     /// The spec's canonical folder: the root of every file it names.
     pub(crate) dir: &'a Path,
+    /// The files mockrig writes, which no `file:` may name.
+    pub(crate) private: &'a PrivateFiles,
     pub(crate) templates: TemplateBuilder,
     pub(crate) problems: Problems,
     /// `server.delay`: the wait of every response that sets none.
@@ -39,9 +42,10 @@ pub(crate) struct Compiler<'a> {
 }
 
 impl<'a> Compiler<'a> {
-    pub(crate) fn new(dir: &'a Path) -> Compiler<'a> {
+    pub(crate) fn new(dir: &'a Path, private: &'a PrivateFiles) -> Compiler<'a> {
         Compiler {
             dir,
+            private,
             templates: TemplateBuilder::default(),
             problems: Problems::default(),
             default_delay: None,

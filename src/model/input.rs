@@ -7,15 +7,17 @@ use crate::spec::Spec;
 use crate::spec::load::Origins;
 
 use super::compiled::Stub;
+use super::private::PrivateFiles;
 
 /// What a compile pass reads besides the spec.
 pub(crate) struct CompileInput<'a> {
     pub(crate) spec: &'a Spec,
     /// The spec's canonical folder: the root of every file it names.
     pub(crate) dir: &'a Path,
-    /// The spec file and the state file, which no static folder should serve.
+    /// The spec file, which no static folder should serve.
     pub(crate) spec_file: Option<&'a Path>,
-    pub(crate) state_file: Option<&'a Path>,
+    /// The files mockrig writes, which nothing serves.
+    pub(crate) private: &'a PrivateFiles,
     /// Routes added at run time; they go in front of the spec's.
     pub(crate) stubs: &'a [Stub],
     /// Paths of channels the loader could not read (`spec::load::Parsed`): emits to them are

@@ -14,6 +14,7 @@ pub(crate) mod cors;
 pub(crate) mod input;
 pub(crate) mod matcher;
 pub(crate) mod negotiate;
+pub(crate) mod private;
 pub(crate) mod problems;
 pub(crate) mod resource;
 pub(crate) mod response;

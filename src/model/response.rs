@@ -368,7 +368,14 @@ fn compile(
             Ok(p) if !p.is_file() => cx
                 .problems
                 .value(at(here, &["file"]), format!("'{relative}' is not a file")),
-            Ok(_) => {}
+            Ok(p) => {
+                if let Some(what) = cx.private.which(&p) {
+                    cx.problems.value(
+                        at(here, &["file"]),
+                        format!("'{relative}' is {what}, which mockrig never serves"),
+                    );
+                }
+            }
             Err(e) => cx.problems.value(at(here, &["file"]), e.to_string()),
         }
         if let Some(ct) = content_type {

@@ -18,7 +18,7 @@ pub(crate) fn compile_yaml(yaml: &str) -> (Option<CompiledSpec>, Vec<Problem>) {
         spec: &spec,
         dir: &dir,
         spec_file: None,
-        state_file: None,
+        private: &Default::default(),
         stubs: &[],
         unread_channels: &[],
         origins: &Default::default(),

@@ -186,7 +186,7 @@ async fn rooms_are_separate_channels() {
     let r = m
         .client
         .post(m.at("/__mockrig/ws/send?path=/ws/rooms/b"))
-        .body("pushed to b")
+        .json(&"pushed to b")
         .send()
         .await
         .unwrap();
@@ -415,7 +415,7 @@ async fn admin_pushes_reach_websocket_and_sse_clients() {
     let r = m
         .client
         .post(m.at("/__mockrig/ws/send"))
-        .body("x")
+        .json(&"x")
         .send()
         .await
         .unwrap();
@@ -650,7 +650,7 @@ async fn a_client_that_stops_reading_is_dropped_and_does_not_hold_up_the_others(
         let r = m
             .client
             .post(m.at("/__mockrig/ws/send?path=/ws/chat"))
-            .body(format!("{i}:{chunk}"))
+            .json(&format!("{i}:{chunk}"))
             .send()
             .await
             .unwrap();

@@ -165,6 +165,7 @@ async fn verify_counts_and_explains() {
     let r = m
         .client
         .post(m.at("/__mockrig/verify"))
+        .header("content-type", "application/json")
         .body("{nope")
         .send()
         .await

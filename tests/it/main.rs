@@ -18,6 +18,7 @@ mod properties;
 mod reload;
 mod resources;
 mod schema_and_examples;
+mod security;
 mod sessions;
 mod static_files;
 mod stubs;

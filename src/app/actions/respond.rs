@@ -50,7 +50,7 @@ pub(crate) async fn run(
                     let params = route.pattern.params(&cx.segments);
                     context::for_response(req, cx.body, &params, parts, rng.as_ref())
                 });
-                respond(t, req, &route.source, &cx.spec().templates, ctx.as_ref())
+                respond(t, req, &route.source, cx.spec(), ctx.as_ref())
                     .await
                     .map(|res| (res, t.fault))
             }

@@ -1,8 +1,10 @@
 //! mockrig's own endpoints under `/__mockrig/`, a prefix spec routes may not use: one module
 //! per area (`status`, `stubs`, `journal`, `data`, `channels`), the session they act on taken
-//! by an extractor (`extract`), and the token check (`guard`). Every handler answers
+//! by an extractor (`extract`), and who may call at all (`guard`: a token, or local names and
+//! the server's own origin). Every handler answers
 //! `Result<_, ApiError>`, so errors look the same everywhere.
 
+pub(crate) mod access;
 mod channels;
 mod data;
 mod extract;
@@ -26,7 +28,7 @@ pub(crate) fn scope() -> actix_web::Scope<
     >,
 > {
     web::scope(RESERVED_PREFIX)
-        .wrap(actix_web::middleware::from_fn(guard::require_token))
+        .wrap(actix_web::middleware::from_fn(guard::protect))
         .wrap(actix_web::middleware::from_fn(super::limits::guard))
         .route("/health", web::get().to(status::health))
         .route("/status", web::get().to(status::status))

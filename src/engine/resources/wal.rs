@@ -43,13 +43,14 @@ pub(crate) struct WriteAheadLog {
     log: Mutex<File>,
 }
 
-fn journal_path(state_file: &Path) -> PathBuf {
-    let mut name = state_file.as_os_str().to_owned();
-    name.push(".journal");
-    PathBuf::from(name)
-}
-
 impl WriteAheadLog {
+    /// The log of `state_file`: `STATE.journal` beside it.
+    pub(crate) fn path_for(state_file: &Path) -> PathBuf {
+        let mut name = state_file.as_os_str().to_owned();
+        name.push(".journal");
+        PathBuf::from(name)
+    }
+
     /// Opens (creating if needed) the state file's log and reads what was saved.
     pub(crate) fn open(
         state_file: &Path,
@@ -82,7 +83,7 @@ impl WriteAheadLog {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => return Err(WalError::Read { path: name, source }),
         }
-        let journal_file = journal_path(state_file);
+        let journal_file = Self::path_for(state_file);
         match std::fs::read_to_string(&journal_file) {
             Ok(text) => {
                 for line in text.lines() {
