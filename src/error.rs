@@ -58,6 +58,11 @@ pub(crate) enum BodyError {
     NotObject(&'static str),
     #[error("the request body is not valid JSON")]
     Invalid(String),
+    #[error(
+        "the request body nests deeper than {0} levels: a record is kept only as deep as it \
+         can be read back"
+    )]
+    TooDeep(usize),
 }
 
 /// An answer of mockrig's own. `Display` is the `error` field of the JSON body.

@@ -1,5 +1,6 @@
-//! Confining file access to a root folder: the one check behind `file:` bodies and static
-//! folders, so that neither `..`, an encoded `%2e%2e`, a backslash nor a symlink leads outside.
+//! Files from outside: confined to a root folder (the one check behind `file:` bodies and
+//! static folders, so that neither `..`, an encoded `%2e%2e`, a backslash nor a symlink leads
+//! outside), read only when they are regular files of a bounded size, and replaced atomically.
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -49,6 +50,71 @@ pub(crate) fn resolve_inside(
     }
 }
 
+/// The largest spec or seed file mockrig reads: far beyond any hand-written mock (a 100,000-route
+/// spec is a few MiB), small enough that a wrong file cannot take the memory.
+pub(crate) const INPUT_CAP: u64 = 64 * 1024 * 1024;
+
+/// The bytes of a regular file of at most `cap` bytes. Anything else is refused before a byte
+/// is read: a FIFO would block the reader forever, a link to `/dev/zero` would never end.
+pub(crate) fn read_regular(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let refuse = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    if meta.len() > cap {
+        return Err(refuse(format!("larger than {cap} bytes")));
+    }
+    let file = std::fs::File::open(path)?;
+    // Checked again on what was opened: the name may have been swapped meanwhile.
+    if !file.metadata()?.is_file() {
+        return Err(refuse("not a regular file".into()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(cap.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > cap {
+        return Err(refuse(format!("larger than {cap} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// [`read_regular`] as UTF-8 text.
+pub(crate) fn read_regular_text(path: &Path, cap: u64) -> io::Result<String> {
+    String::from_utf8(read_regular(path, cap)?)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text"))
+}
+
+/// Replaces `path` with `bytes` so that a reader sees the old content or the new, never half:
+/// written to a new file of a random name beside it (created exclusively, so a link planted
+/// under that name is not followed), flushed, then renamed over it, and the folder flushed.
+pub(crate) fn replace_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+        return written;
+    }
+    // The rename itself survives a crash only once the folder's entry is on disk.
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,5 +152,50 @@ mod tests {
                 Err(FileError::Outside(..))
             ));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn only_regular_files_of_a_bounded_size_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.txt");
+        std::fs::write(&file, "hello").unwrap();
+        assert_eq!(read_regular(&file, 5).unwrap(), b"hello");
+        assert!(read_regular(&file, 4).is_err(), "over the cap");
+        assert!(read_regular(dir.path(), 100).is_err(), "a folder");
+        let zero = dir.path().join("zero");
+        std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+        assert!(read_regular(&zero, 100).is_err(), "a device behind a link");
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(
+            read_regular(&fifo, 100).is_err(),
+            "a FIFO, refused without blocking"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_atomic_replace_does_not_follow_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let target = dir.path().join("ready");
+        // The old fixed temporary name, planted as a link to the victim.
+        std::os::unix::fs::symlink(&victim, dir.path().join("ready.tmp")).unwrap();
+        replace_atomically(&target, b"http://127.0.0.1:1").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "http://127.0.0.1:1"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 3, "no temporary file is left behind");
     }
 }

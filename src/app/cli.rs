@@ -84,6 +84,10 @@ pub(crate) struct ServeArgs {
     /// Keep resource data in this JSON file (and a `.journal` beside it) across restarts.
     #[arg(long, env = "MOCKRIG_STATE_FILE")]
     pub(crate) state_file: Option<PathBuf>,
+    /// With --state-file: start from the seeds, replacing what the file holds. (Without it, a
+    /// state file that cannot be read stops the start and is left as it is.)
+    #[arg(long, requires = "state_file")]
+    pub(crate) state_reset: bool,
     /// Serve mockrig's own endpoints under /__mockrig/ (on or off).
     #[arg(long, env = "MOCKRIG_ADMIN", default_value = "on", value_parser = ["on", "off"])]
     pub(crate) admin: String,
@@ -234,6 +238,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         handle_signals: true,
         watch: !args.no_watch,
         state_file: args.state_file,
+        state_reset: args.state_reset,
     };
     actix_web::rt::System::new().block_on(async move {
         let server = match Server::start(&config) {

@@ -28,6 +28,8 @@ pub struct ServeConfig {
     pub watch: bool,
     /// Keep resource data in this file across restarts.
     pub state_file: Option<PathBuf>,
+    /// Start from the seeds: what the state file holds is replaced, on purpose.
+    pub state_reset: bool,
     /// Serve the `/__mockrig/` endpoints.
     pub admin: bool,
     /// Require `Authorization: Bearer TOKEN` on every `/__mockrig/` call.
@@ -98,6 +100,7 @@ impl ServeConfig {
             handle_signals: false,
             watch: true,
             state_file: None,
+            state_reset: false,
             admin: true,
             admin_token: None,
             allowed_hosts: Vec::new(),

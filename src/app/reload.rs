@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
+use crate::files::{INPUT_CAP, read_regular_text};
 use crate::spec::Spec;
 use crate::spec::load::{SpecSource, parse};
 use crate::sync::lock;
@@ -96,7 +97,9 @@ impl Reloader {
         let _one_at_a_time = lock(&self.running);
         let started = Instant::now();
         let name = self.spec_path.display().to_string();
-        let text = match std::fs::read_to_string(&self.spec_path) {
+        // A regular file of bounded size, or nothing: a FIFO or a device swapped in for the
+        // spec would hold this lock, and every admin call behind it, forever.
+        let text = match read_regular_text(&self.spec_path, INPUT_CAP) {
             Ok(s) if !s.trim().is_empty() => s,
             Ok(_) | Err(_) if !force => return Outcome::Waiting,
             Ok(_) => return self.failed(format!("{name} is empty")),

@@ -25,6 +25,7 @@ use crate::engine::resources::stores::Stores;
 use crate::engine::resources::wal::WriteAheadLog;
 use crate::engine::route_state::RouteState;
 use crate::engine::sessions::Sessions;
+use crate::files::replace_atomically;
 use crate::model::private::PrivateFiles;
 use crate::spec::LoadError;
 use crate::spec::load::SpecSource;
@@ -93,7 +94,8 @@ pub(crate) struct Loaded {
 pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
     let source = SpecSource::read(&config.spec)?;
     let stores = Arc::new(match &config.state_file {
-        Some(path) => Stores::persistent(path).map_err(|e| StartError::State(e.to_string()))?,
+        Some(path) => Stores::persistent(path, config.state_reset)
+            .map_err(|e| StartError::State(e.to_string()))?,
         None => Stores::in_memory(),
     });
     let hub = Arc::new(Hub::default());
@@ -276,7 +278,7 @@ impl Server {
         loaded.app.admin.bound(scheme, addr.port());
         let url = format!("{scheme}://{addr}");
         if let Some(path) = &config.ready_file {
-            write_atomically(path, &url)
+            replace_atomically(path, url.as_bytes())
                 .map_err(|e| StartError::ReadyFile(path.display().to_string(), e))?;
         }
         Ok(Server {
@@ -328,12 +330,4 @@ impl Server {
         }
         result
     }
-}
-
-/// Writes through a temporary file and a rename, so a reader never sees half the text.
-fn write_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
 }

@@ -162,9 +162,15 @@ pub(crate) async fn serve_file(
     path: PathBuf,
     status: StatusCode,
 ) -> std::io::Result<HttpResponse> {
-    let file = actix_web::web::block(move || actix_files::NamedFile::open(path))
-        .await
-        .map_err(std::io::Error::other)??;
+    let file = actix_web::web::block(move || {
+        // A FIFO swapped in after load would hold a blocking thread until a writer came.
+        if !std::fs::metadata(&path)?.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        actix_files::NamedFile::open(path)
+    })
+    .await
+    .map_err(std::io::Error::other)??;
     let mut res = file
         .disable_content_disposition()
         .prefer_utf8(true)

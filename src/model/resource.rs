@@ -5,13 +5,27 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use crate::files::resolve_inside;
+use crate::files::{INPUT_CAP, read_regular_text, resolve_inside};
 use crate::hash::fnv1a;
 use crate::spec::locate::{KeyPath, at};
 use crate::spec::{Method, Resource};
 
 use super::problems::Problems;
 use super::router::Pattern;
+
+/// How deeply a record may nest objects and arrays. A stored record goes into a log line
+/// (one level more) and a snapshot (four more); serde_json reads up to 128, so a record that
+/// was acknowledged can always be read back after a restart.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// How deeply `v` nests objects and arrays (a scalar: 0, `{"a": 1}`: 1).
+pub(crate) fn depth(v: &Value) -> usize {
+    match v {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
 
 /// A resource as the spec defines it, compiled.
 #[derive(Debug, Clone)]
@@ -209,8 +223,8 @@ fn read_seed(r: &Resource, dir: &Path) -> Result<Seed, String> {
         (Some(v), None) => v.clone(),
         (None, Some(file)) => {
             let path = resolve_inside(dir, file, "the spec's folder").map_err(|e| e.to_string())?;
-            let text =
-                std::fs::read_to_string(&path).map_err(|e| format!("cannot read '{file}': {e}"))?;
+            let text = read_regular_text(&path, INPUT_CAP)
+                .map_err(|e| format!("cannot read '{file}': {e}"))?;
             // JSON is YAML too, but serde_json's messages are the clearer ones for JSON files.
             let parsed = if file.ends_with(".json") {
                 serde_json::from_str(&text).map_err(|e| format!("'{file}': {e}"))
@@ -251,6 +265,11 @@ fn shape(r: &Resource, value: Value) -> Result<Seed, String> {
         let Value::Object(record) = item else {
             return Err(format!("seed item {i} is {}, not an object", kind(&item)));
         };
+        if record.values().map(depth).max().unwrap_or(0) + 1 > MAX_DEPTH {
+            return Err(format!(
+                "seed item {i} nests deeper than {MAX_DEPTH} levels, more than a state file keeps"
+            ));
+        }
         match record.get(&r.id) {
             None => {}
             Some(id) => {

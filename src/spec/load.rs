@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use saphyr::{LoadableYamlNode, MarkedYaml, YamlData};
 
+use crate::files::{INPUT_CAP, read_regular_text};
+
 use super::fields::fields_of;
 use super::locate::{self, KeyPath, Problem, Seg, display_path, key_text, untag};
 use super::realtime::{SseStream, WebSocket};
@@ -42,7 +44,7 @@ pub enum LoadError {
 impl SpecSource {
     /// Reads the spec file `file`.
     pub(crate) fn read(file: &Path) -> Result<SpecSource, LoadError> {
-        let text = std::fs::read_to_string(file)
+        let text = read_regular_text(file, INPUT_CAP)
             .map_err(|e| LoadError::Read(file.display().to_string(), e))?;
         SpecSource::from_text(file, text)
     }

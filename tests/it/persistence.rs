@@ -219,3 +219,317 @@ async fn resets_during_writes_lose_nothing_acknowledged() {
         .unwrap();
     assert_eq!(after, before);
 }
+
+/// `mockrig serve --state-file STATE SPEC` run to its start: the exit code and stderr of a
+/// start that fails, or `None` when it listens (then it is stopped).
+fn start_result(
+    spec: &std::path::Path,
+    state: &std::path::Path,
+    extra: &[&str],
+) -> Option<(i32, String)> {
+    use std::io::{BufRead, Read};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mockrig"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--log",
+            "warn",
+            "--no-watch",
+            "--state-file",
+        ])
+        .arg(state)
+        .args(extra)
+        .arg(spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    if line.starts_with("mockrig listening on ") {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    Some((status.code().unwrap_or(-1), err))
+}
+
+const USERS: &str = "resources:\n  users:\n    seed: [{ id: 1, name: Ada }]\n";
+
+/// A state file of `users` holding `records`, as mockrig writes it, and its fingerprint.
+fn saved_users(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, Value) {
+    let spec = dir.join("api.yaml");
+    std::fs::write(&spec, USERS).unwrap();
+    let state = dir.join("state.json");
+    assert_eq!(
+        start_result(&spec, &state, &[]),
+        None,
+        "a first start writes the state"
+    );
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    (spec, state, doc)
+}
+
+#[test]
+fn a_damaged_state_file_stops_the_start_and_is_left_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, state, doc) = saved_users(dir.path());
+    let print = doc["resources"]["users"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let damaged = [
+        ("{}".to_owned(), "not a mockrig state file"),
+        (
+            json!({"version": 1, "resources": {"users": {"fingerprint": print, "data": {"id": 1}}}})
+                .to_string(),
+            "users: a collection's data is a list",
+        ),
+        (
+            json!({"version": 1, "resources": {"users": {"fingerprint": "zz", "data": []}}})
+                .to_string(),
+            "is not a fingerprint",
+        ),
+        ("{\"version\": 1, \"resources\": {".to_owned(), "state.json:1: not JSON"),
+        ("\u{0}\u{ff}".to_owned(), "not JSON"),
+    ];
+    for (text, needle) in damaged {
+        std::fs::write(&state, &text).unwrap();
+        let (code, err) = start_result(&spec, &state, &[]).expect("the start is refused");
+        assert_eq!(code, 1, "{err}");
+        assert!(
+            err.contains(needle) && err.contains("state.json"),
+            "`{needle}` in {err}"
+        );
+        assert!(
+            err.contains("--state-reset"),
+            "says how to start afresh: {err}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&state).unwrap(),
+            text,
+            "left as it was"
+        );
+    }
+    // Starting afresh is a choice.
+    assert_eq!(start_result(&spec, &state, &["--state-reset"]), None);
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(
+        doc["resources"]["users"]["data"],
+        json!([{"id": 1, "name": "Ada"}])
+    );
+}
+
+#[tokio::test]
+async fn a_damaged_log_line_stops_the_start_but_a_torn_last_line_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, state, doc) = saved_users(dir.path());
+    let print = doc["resources"]["users"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log = dir.path().join("state.json.journal");
+    let entry = |id: u32| {
+        json!({"op": "put", "key": id.to_string(), "record": {"id": id, "name": "é"},
+               "resource": "users", "fingerprint": print})
+        .to_string()
+    };
+    // A damaged line in the middle: refused, naming the line.
+    let text = format!("{}\n{{\"op\": \"pu\n{}\n", entry(2), entry(3));
+    std::fs::write(&log, &text).unwrap();
+    let (code, err) = start_result(&spec, &state, &[]).expect("refused");
+    assert_eq!(code, 1);
+    assert!(err.contains("state.json.journal:2:"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        text,
+        "left as it was"
+    );
+    // A last line cut short by a crash, even inside a UTF-8 character, was never
+    // acknowledged: dropped, and said so.
+    let full = format!("{}\n{}\n", entry(2), entry(3));
+    let cut = full.rfind('é').unwrap() + 1;
+    let mut bytes = full.as_bytes().to_vec();
+    bytes.truncate(cut);
+    assert!(std::str::from_utf8(&bytes).is_err(), "cut inside the é");
+    std::fs::write(&log, &bytes).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mockrig"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--log",
+            "warn",
+            "--no-watch",
+            "--state-file",
+        ])
+        .arg(&state)
+        .arg(&spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = common::listening_url(&mut child);
+    let mut child = common::Proc(child);
+    let users = common::json_of(
+        common::client()
+            .get(format!("{url}/users"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        users,
+        json!([{"id": 1, "name": "Ada"}, {"id": 2, "name": "é"}])
+    );
+    let _ = child.0.kill();
+    let _ = child.0.wait();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains("dropped a torn last line of"), "{err}");
+}
+
+/// `{"a": {"a": … 1 …}}`, `levels` objects deep.
+fn nested(levels: usize) -> Value {
+    (0..levels).fold(json!(1), |inner, _| json!({ "a": inner }))
+}
+
+#[tokio::test]
+async fn a_record_too_deep_to_read_back_is_refused_and_every_accepted_one_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        "resources:\n  items: {}\n  profile: { singleton: true }\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state.json");
+    let client = common::client();
+    let server = start(&spec, &state);
+    // 126 levels: acknowledged before, unreadable after the second restart. Now refused.
+    let r = client
+        .post(format!("{}/items", server.url))
+        .json(&json!({"deep": nested(125)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(
+        common::json_of(r).await["error"]
+            .as_str()
+            .unwrap()
+            .contains("deeper than 64")
+    );
+    for (path, method) in [
+        ("/items", reqwest::Method::POST),
+        ("/profile", reqwest::Method::PUT),
+    ] {
+        let r = client
+            .request(method, format!("{}{path}", server.url))
+            .json(&json!({"deep": nested(63)}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+    }
+    drop(server);
+    for _ in 0..2 {
+        let server = start(&spec, &state);
+        let items = common::json_of(
+            client
+                .get(format!("{}/items", server.url))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(items, json!([{"id": 1, "deep": nested(63)}]));
+        let profile = common::json_of(
+            client
+                .get(format!("{}/profile", server.url))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(profile, json!({"deep": nested(63)}));
+    }
+}
+
+fn any_json() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        "\\PC{0,8}".prop_map(Value::from),
+    ];
+    let tree = leaf.prop_recursive(3, 16, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            proptest::collection::btree_map("\\PC{1,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    });
+    // Some records sit near the nesting limit, on either side of it.
+    (tree, prop_oneof![Just(0usize), 60usize..70]).prop_map(|(v, deep)| {
+        if deep == 0 {
+            v
+        } else {
+            json!({"deep": nested(deep), "v": v})
+        }
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
+
+    /// Whatever a client writes, what was acknowledged is exactly what a restart reads back.
+    #[test]
+    fn what_was_acknowledged_is_what_a_restart_reads_back(
+        bodies in proptest::collection::vec(any_json(), 1..12),
+    ) {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = dir.path().join("api.yaml");
+            std::fs::write(&spec, "resources:\n  items: {}\n").unwrap();
+            let state = dir.path().join("state.json");
+            let client = common::client();
+            let mut acknowledged = Vec::new();
+            {
+                let mut config = common::config(&spec);
+                config.state_file = Some(state.clone());
+                let server = mockrig::MockServer::with_config(config).unwrap();
+                for body in &bodies {
+                    let r = client.post(format!("{}/items", server.url())).json(body).send().await.unwrap();
+                    if r.status().is_success() {
+                        acknowledged.push(common::json_of(r).await);
+                    } else {
+                        assert_eq!(r.status(), 400, "refused, not failed: {body}");
+                    }
+                }
+            }
+            let mut config = common::config(&spec);
+            config.state_file = Some(state.clone());
+            let server = mockrig::MockServer::with_config(config).unwrap();
+            let read = common::json_of(client.get(format!("{}/items", server.url())).send().await.unwrap()).await;
+            assert_eq!(read, Value::Array(acknowledged));
+        });
+    }
+}

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use super::query::ListQuery;
 use super::store::{Data, Store};
 use crate::error::{ApiError, BodyError, StoreError};
-use crate::model::resource::{Op, foreign_key, id_key, kind};
+use crate::model::resource::{MAX_DEPTH, Op, depth, foreign_key, id_key, kind};
 
 /// A successful write, for the resource's `emit`.
 #[derive(Debug, Clone)]
@@ -241,6 +241,7 @@ fn object_body(req: &HttpRequest, body: &Bytes) -> Result<Map<String, Value>, Bo
         return Err(BodyError::Empty);
     }
     match parsed {
+        Ok(v @ Value::Object(_)) if depth(&v) > MAX_DEPTH => Err(BodyError::TooDeep(MAX_DEPTH)),
         Ok(Value::Object(m)) => Ok(m),
         Ok(other) => Err(BodyError::NotObject(kind(&other))),
         Err(e) => Err(BodyError::Invalid(e)),

@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::wal::WriteAheadLog;
 use crate::error::StoreError;
-use crate::model::resource::{ResourceDef, Seed, id_key, kind};
+use crate::model::resource::{MAX_DEPTH, ResourceDef, Seed, depth, id_key, kind};
 use crate::sync::{read, write};
 
 /// A collection's records by id, in insertion order, or a singleton's object.
@@ -92,21 +92,48 @@ impl Data {
         }
     }
 
-    pub(crate) fn from_json(value: Value, def: &ResourceDef) -> Option<Data> {
-        match (value, def.singleton) {
-            (Value::Object(m), true) => Some(Data::Singleton(m)),
-            (Value::Array(items), false) => Some(Data::Collection(Collection::new(
-                items
-                    .into_iter()
-                    .filter_map(|v| match v {
-                        Value::Object(m) => Some(m),
-                        _ => None,
-                    })
-                    .collect(),
-                &def.id_field,
-            ))),
-            _ => None,
+    /// Data for `def` from JSON (an import, a snapshot), checked like a seed: a singleton's
+    /// object, or a list of objects whose ids are numbers or strings, none twice, none nested
+    /// deeper than a state file keeps. Err: what is wrong, naming the resource.
+    pub(crate) fn checked(value: Value, def: &ResourceDef) -> Result<Data, String> {
+        let name = &def.name;
+        if depth(&value) > MAX_DEPTH + 1 {
+            return Err(format!(
+                "{name}: a record nests deeper than {MAX_DEPTH} levels"
+            ));
         }
+        let items = match (value, def.singleton) {
+            (Value::Object(m), true) => return Ok(Data::Singleton(m)),
+            (other, true) => {
+                return Err(format!(
+                    "{name}: a singleton's data is an object, found {}",
+                    kind(&other)
+                ));
+            }
+            (Value::Array(items), false) => items,
+            (other, false) => {
+                return Err(format!(
+                    "{name}: a collection's data is a list, found {}",
+                    kind(&other)
+                ));
+            }
+        };
+        let mut seen = std::collections::HashSet::new();
+        let mut records = Vec::with_capacity(items.len());
+        for (i, item) in items.into_iter().enumerate() {
+            let Value::Object(record) = item else {
+                return Err(format!("{name}[{i}] is {}, not an object", kind(&item)));
+            };
+            if let Some(id) = record.get(&def.id_field) {
+                let key = id_key(id)
+                    .ok_or_else(|| format!("{name}[{i}]: the id must be a number or a string"))?;
+                if !seen.insert(key.clone()) {
+                    return Err(format!("{name}[{i}]: id {key} appears twice"));
+                }
+            }
+            records.push(record);
+        }
+        Ok(Data::Collection(Collection::new(records, &def.id_field)))
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use super::store::{Data, Store};
 use super::wal::{Restored, WalError, WriteAheadLog};
-use crate::model::resource::{ResourceDef, id_key, kind};
+use crate::model::resource::ResourceDef;
 use crate::sync::{lock, read, write};
 
 /// What a sync did to the stores, for the reload log.
@@ -61,9 +61,10 @@ impl Stores {
         }
     }
 
-    /// Data kept in `state_file`, loaded now if it exists.
-    pub(crate) fn persistent(state_file: &Path) -> Result<Stores, WalError> {
-        let (wal, restored) = WriteAheadLog::open(state_file)?;
+    /// Data kept in `state_file`, loaded now if it exists (`fresh`: set aside, to start from
+    /// the seeds).
+    pub(crate) fn persistent(state_file: &Path, fresh: bool) -> Result<Stores, WalError> {
+        let (wal, restored) = WriteAheadLog::open(state_file, fresh)?;
         Ok(Stores {
             stores: Mutex::new(HashMap::new()),
             wal: Some(Arc::new(wal)),
@@ -90,10 +91,26 @@ impl Stores {
                     s.clone()
                 }
                 _ => {
-                    let saved = restored
-                        .remove(&def.name)
-                        .filter(|r| r.fingerprint == def.fingerprint)
-                        .and_then(|r| Some((Data::from_json(r.data, def)?, r.entries)));
+                    let saved = match restored.remove(&def.name) {
+                        Some(r) if r.fingerprint == def.fingerprint => {
+                            let data =
+                                Data::checked(r.data, def).map_err(|what| WalError::Damaged {
+                                    file: self.state_file_name(),
+                                    line: None,
+                                    what: format!("resources.{what}"),
+                                })?;
+                            Some((data, r.entries))
+                        }
+                        Some(_) => {
+                            tracing::warn!(
+                                "the spec changed resource '{}' (its path, id or seed): its saved \
+                                 data gives way to the new seed",
+                                def.name
+                            );
+                            None
+                        }
+                        None => None,
+                    };
                     match saved {
                         Some((data, entries)) => {
                             report.restored.push(def.name.clone());
@@ -130,6 +147,13 @@ impl Stores {
         restored.clear();
         *stores = next;
         Ok((handles, report))
+    }
+
+    fn state_file_name(&self) -> String {
+        self.wal
+            .as_ref()
+            .map(|w| w.state_file().display().to_string())
+            .unwrap_or_default()
     }
 
     /// Restores every resource (or the one named) to its seed. Unknown name: `false`.
@@ -225,7 +249,7 @@ pub(crate) fn import_all(
             .ok_or_else(|| ImportError::Invalid(format!("no resource named '{name}'")))?;
         ready.push((
             store,
-            checked_import(&store.def, value).map_err(ImportError::Invalid)?,
+            Data::checked(value.clone(), &store.def).map_err(ImportError::Invalid)?,
         ));
     }
     let mut names = Vec::new();
@@ -234,42 +258,6 @@ pub(crate) fn import_all(
         names.push(store.def.name.clone());
     }
     Ok(names)
-}
-
-/// Data to import for `def`, checked like a seed: a singleton's object, or a list of objects
-/// whose ids are numbers or strings, none twice.
-fn checked_import(def: &ResourceDef, value: &Value) -> Result<Data, String> {
-    let name = &def.name;
-    match (value, def.singleton) {
-        (Value::Object(m), true) => return Ok(Data::Singleton(m.clone())),
-        (other, true) => {
-            return Err(format!(
-                "{name}: a singleton's data is an object, found {}",
-                kind(other)
-            ));
-        }
-        (Value::Array(_), false) => {}
-        (other, false) => {
-            return Err(format!(
-                "{name}: a collection's data is a list, found {}",
-                kind(other)
-            ));
-        }
-    }
-    let mut seen = std::collections::HashSet::new();
-    for (i, item) in value.as_array().into_iter().flatten().enumerate() {
-        let Value::Object(record) = item else {
-            return Err(format!("{name}[{i}] is {}, not an object", kind(item)));
-        };
-        if let Some(id) = record.get(&def.id_field) {
-            let key = id_key(id)
-                .ok_or_else(|| format!("{name}[{i}]: the id must be a number or a string"))?;
-            if !seen.insert(key.clone()) {
-                return Err(format!("{name}[{i}]: id {key} appears twice"));
-            }
-        }
-    }
-    Data::from_json(value.clone(), def).ok_or_else(|| format!("{name}: data of the wrong shape"))
 }
 
 /// Writes a snapshot of `stores` and empties the write-ahead log, holding every store's read
