@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use crate::engine::channels::hub::Hub;
 use crate::engine::resources::stores::{Stores, SyncReport};
 use crate::engine::resources::wal::WalError;
-use crate::engine::snapshot::{Live, Snapshot};
+use crate::engine::snapshot::{LiveSnapshot, Snapshot};
 use crate::model::build::{Built, build};
 use crate::model::compiled::Stub;
 use crate::model::private::PrivateFiles;
@@ -53,7 +53,7 @@ struct Inputs {
 }
 
 pub(crate) struct LiveSpec {
-    live: Arc<Live>,
+    snapshot: Arc<LiveSnapshot>,
     stores: Arc<Stores>,
     hub: Arc<Hub>,
     /// The files mockrig writes, never served.
@@ -73,7 +73,7 @@ impl LiveSpec {
         let built = build(&source, &parsed, &[], &private);
         let (snapshot, swapped) = finish(built, &stores, parsed.spec.summary())?;
         let live = LiveSpec {
-            live: Arc::new(Live::from_pointee(snapshot)),
+            snapshot: Arc::new(LiveSnapshot::from_pointee(snapshot)),
             stores,
             hub,
             private,
@@ -88,8 +88,8 @@ impl LiveSpec {
     }
 
     /// The cell requests load the serving snapshot from.
-    pub(crate) fn live(&self) -> &Arc<Live> {
-        &self.live
+    pub(crate) fn snapshot(&self) -> &Arc<LiveSnapshot> {
+        &self.snapshot
     }
 
     /// Runs `f` with the source and the spec now serving.
@@ -165,7 +165,7 @@ impl LiveSpec {
         let (snapshot, swapped) = finish(built, &self.stores, changes)?;
         let ws: Vec<String> = snapshot.spec.ws.iter().map(|w| w.path.clone()).collect();
         let sse: Vec<String> = snapshot.spec.sse.iter().map(|s| s.path.clone()).collect();
-        self.live.store(Arc::new(snapshot));
+        self.snapshot.store(Arc::new(snapshot));
         // After the swap: a connection that looks its channel up from now on sees the new spec.
         let ws: Vec<&str> = ws.iter().map(String::as_str).collect();
         let sse: Vec<&str> = sse.iter().map(String::as_str).collect();

@@ -61,7 +61,7 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
     }
     // An owned snapshot: the request finishes with the spec it started with, even if a reload
     // swaps in another while it waits for its body or a delay.
-    let snapshot = app.live.load_full();
+    let snapshot = app.snapshot.load_full();
     // A WebSocket upgrade takes the connection before anything reads a body.
     if let Some(upgrade) = routing::websocket_upgrade(&snapshot.spec, req) {
         return actions::channel::upgrade(req, payload, app, &snapshot, upgrade);

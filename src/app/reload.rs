@@ -33,7 +33,7 @@ pub(crate) struct ReloadStatus {
 
 /// What one reload attempt did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum ReloadResult {
     /// The new spec is serving; the text says what changed.
     Reloaded(String),
     /// Same content as the last attempt: nothing to do.
@@ -93,7 +93,7 @@ impl Reloader {
     }
 
     /// Reads the spec and, if its content changed (or `force`), compiles it and swaps it in.
-    pub(crate) fn reload(&self, force: bool) -> Outcome {
+    pub(crate) fn reload(&self, force: bool) -> ReloadResult {
         let _one_at_a_time = lock(&self.running);
         let started = Instant::now();
         let name = self.spec_path.display().to_string();
@@ -101,7 +101,7 @@ impl Reloader {
         // spec would hold this lock, and every admin call behind it, forever.
         let text = match read_regular_text(&self.spec_path, INPUT_CAP) {
             Ok(s) if !s.trim().is_empty() => s,
-            Ok(_) | Err(_) if !force => return Outcome::Waiting,
+            Ok(_) | Err(_) if !force => return ReloadResult::Waiting,
             Ok(_) => return self.failed(format!("{name} is empty")),
             Err(e) => return self.failed(format!("cannot read {name}: {e}")),
         };
@@ -120,7 +120,7 @@ impl Reloader {
         // After a failure, any save is worth another try: what was missing may be there now.
         let last_failed = matches!(lock(&self.status).last, Some((_, Err(_))));
         if !force && !last_failed && previous == print {
-            return Outcome::Unchanged;
+            return ReloadResult::Unchanged;
         }
         let swapped = match self.live.replace(source, parsed) {
             Ok(s) => s,
@@ -143,17 +143,17 @@ impl Reloader {
         }
         let text = format!("reloaded {name} in {ms:.1} ms: {changes}");
         tracing::info!("{text}");
-        Outcome::Reloaded(text)
+        ReloadResult::Reloaded(text)
     }
 
-    fn failed(&self, error: String) -> Outcome {
+    fn failed(&self, error: String) -> ReloadResult {
         {
             let mut status = lock(&self.status);
             status.failures += 1;
             status.last = Some((SystemTime::now(), Err(error.clone())));
         }
         tracing::error!("reload failed, still serving the previous spec: {error}");
-        Outcome::Failed(error)
+        ReloadResult::Failed(error)
     }
 }
 

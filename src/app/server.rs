@@ -135,8 +135,8 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         None
     };
     let app = web::Data::new(AppState {
-        live: live.live().clone(),
-        spec: live,
+        snapshot: live.snapshot().clone(),
+        live_spec: live,
         reloader,
         stores,
         hub,

@@ -8,7 +8,7 @@ use crate::engine::journal::RequestJournal;
 use crate::engine::resources::stores::Stores;
 use crate::engine::route_state::RouteState;
 use crate::engine::sessions::Sessions;
-use crate::engine::snapshot::Live;
+use crate::engine::snapshot::LiveSnapshot;
 
 use super::admin::access::AdminAccess;
 use super::config::Limits;
@@ -17,9 +17,9 @@ use super::reload::Reloader;
 
 pub(crate) struct AppState {
     /// The snapshot requests are served from; changes to the spec replace it whole.
-    pub(crate) live: Arc<Live>,
+    pub(crate) snapshot: Arc<LiveSnapshot>,
     /// The spec's inputs (source, stubs) and the one way to change what `live` serves.
-    pub(crate) spec: Arc<LiveSpec>,
+    pub(crate) live_spec: Arc<LiveSpec>,
     pub(crate) reloader: Arc<Reloader>,
     /// Resource data, beside the spec so it outlives reloads.
     pub(crate) stores: Arc<Stores>,
@@ -48,6 +48,6 @@ impl AppState {
         self.journal.clear();
         self.route_state.reset();
         self.sessions.clear();
-        self.spec.clear_stubs()
+        self.live_spec.clear_stubs()
     }
 }

@@ -3,11 +3,10 @@
 //! connections (`channels`), answer counts and scenario states (`route_state`), the request
 //! journal (`journal`) and sessions (`sessions`). The rest turns the model into answers:
 //! finding the route (`routing`), explaining a miss (`near_miss`), rendering a response
-//! (`respond`, `context`, `fault`) and CORS decisions (`cors`). Nothing here knows the
+//! (`respond`, `template_context`, `fault`) and CORS decisions (`cors`). Nothing here knows the
 //! application: the request pipeline (`crate::app`) calls into it.
 
 pub(crate) mod channels;
-pub(crate) mod context;
 pub(crate) mod cors;
 pub(crate) mod fault;
 pub(crate) mod journal;
@@ -19,3 +18,4 @@ pub(crate) mod route_state;
 pub(crate) mod routing;
 pub(crate) mod sessions;
 pub(crate) mod snapshot;
+pub(crate) mod template_context;

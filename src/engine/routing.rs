@@ -20,7 +20,7 @@ use crate::model::router::request_segments;
 use crate::spec::Method;
 
 /// The route that takes a request.
-pub(crate) struct Found<'s> {
+pub(crate) struct RouteMatch<'s> {
     pub(crate) route: &'s CompiledRoute,
     /// For a static folder: the file it serves.
     pub(crate) file: Option<PathBuf>,
@@ -35,7 +35,7 @@ pub(crate) fn find<'s>(
     segments: &[Cow<'_, str>],
     view: &impl Parts,
     state: &RouteState,
-) -> Option<Found<'s>> {
+) -> Option<RouteMatch<'s>> {
     spec.router.find(segments, |ids, captures| {
         ids.iter().find_map(|&index| {
             let route = &spec.routes[index];
@@ -56,7 +56,7 @@ pub(crate) fn find<'s>(
                 }
                 _ => None,
             };
-            Some(Found {
+            Some(RouteMatch {
                 route,
                 file,
                 first_capture: captures.first().cloned(),

@@ -16,4 +16,4 @@ pub(crate) struct Snapshot {
 }
 
 /// The snapshot being served; reloads replace it, requests take an owned copy of the pointer.
-pub(crate) type Live = ArcSwap<Snapshot>;
+pub(crate) type LiveSnapshot = ArcSwap<Snapshot>;

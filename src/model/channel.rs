@@ -107,7 +107,7 @@ pub(crate) enum EmitTarget {
 
 /// A route's or resource's `emit`, compiled.
 #[derive(Debug, Clone)]
-pub(crate) struct Emit {
+pub(crate) struct CompiledEmit {
     pub(crate) target: EmitTarget,
     pub(crate) event: Option<Template>,
     pub(crate) id: Option<Template>,
@@ -361,7 +361,7 @@ pub(crate) fn emits(
     here: &KeyPath,
     known: &[&str],
     cx: &mut Compiler<'_>,
-) -> Vec<Emit> {
+) -> Vec<CompiledEmit> {
     let mut out = Vec::with_capacity(list.len());
     for (i, e) in list.iter().enumerate() {
         let mark = cx.problems.mark();
@@ -420,7 +420,7 @@ pub(crate) fn emits(
         }
         sse_fields(&here, e.event.as_deref(), e.id.as_ref(), &mut cx.problems);
         if let (Some(target), false) = (target, cx.problems.failed_since(mark)) {
-            out.push(Emit {
+            out.push(CompiledEmit {
                 target,
                 event,
                 id,

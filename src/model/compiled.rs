@@ -10,7 +10,7 @@ use crate::duration::Delay;
 use crate::spec::{self, Method};
 use crate::template::TemplateSet;
 
-use super::channel::{Emit, SseChannel, WsChannel};
+use super::channel::{CompiledEmit, SseChannel, WsChannel};
 use super::cors::Cors;
 use super::matcher::Matcher;
 use super::private::PrivateFiles;
@@ -29,7 +29,7 @@ pub(crate) struct CompiledSpec {
     /// In the spec's order; the engine keeps each one's data under the same index.
     pub(crate) resources: Vec<ResourceDef>,
     /// Each resource's `emit`, by resource index.
-    pub(crate) resource_emit: Vec<Arc<[Emit]>>,
+    pub(crate) resource_emit: Vec<Arc<[CompiledEmit]>>,
     /// Every template of the spec, compiled.
     pub(crate) templates: TemplateSet,
     pub(crate) cors: Option<Cors>,
@@ -75,7 +75,7 @@ pub(crate) struct CompiledRoute {
     pub(crate) matcher: Option<Matcher>,
     pub(crate) action: Action,
     /// Messages to real-time subscribers once it has answered.
-    pub(crate) emit: Arc<[Emit]>,
+    pub(crate) emit: Arc<[CompiledEmit]>,
     /// The route's scenario step, if it has one.
     pub(crate) scenario: Option<ScenarioStep>,
     /// A fingerprint of the route's definition: the key of its answer count, which a reload

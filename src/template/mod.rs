@@ -8,7 +8,7 @@
 //! [`functions`] has what templates can call (`now()`, `uuid()`, `random_int()`, `fake.*`);
 //! the random values they draw come from the generator the caller passes with the context
 //! (`--seed`, see `crate::random`). The `request` a response template sees is built by the
-//! engine (`engine::context`), which knows HTTP.
+//! engine (`engine::template_context`), which knows HTTP.
 
 pub(crate) mod functions;
 

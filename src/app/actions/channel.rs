@@ -10,8 +10,8 @@ use crate::app::context::RequestContext;
 use crate::app::outcome::Outcome;
 use crate::app::state::AppState;
 use crate::engine::channels::{sse, ws};
-use crate::engine::context;
 use crate::engine::snapshot::Snapshot;
+use crate::engine::template_context;
 use crate::error::ApiError;
 use crate::model::compiled::{Action, CompiledRoute};
 use crate::model::response::RequestParts;
@@ -32,7 +32,7 @@ pub(crate) fn upgrade(
     let def = &snapshot.spec.ws[i];
     let conn = ws::Connection {
         hub: app.hub.clone(),
-        live: app.live.clone(),
+        snapshot: app.snapshot.clone(),
         path: req.path().to_owned(),
         channel: def.path.clone(),
         params,
@@ -67,9 +67,9 @@ pub(crate) fn subscribe(cx: &RequestContext<'_>, route: &CompiledRoute, i: usize
         cx.req,
         &cx.spec().sse[i],
         cx.app.hub.clone(),
-        Arc::clone(&cx.app.live),
+        Arc::clone(&cx.app.snapshot),
         cx.req.path().to_owned(),
-        context::request(cx.req, cx.body, params, parts),
+        template_context::request(cx.req, cx.body, params, parts),
         cx.app.seed,
     );
     Outcome::answered(

@@ -8,14 +8,14 @@ pub(crate) mod resource;
 pub(crate) mod respond;
 pub(crate) mod static_files;
 
-use crate::engine::routing::Found;
+use crate::engine::routing::RouteMatch;
 use crate::model::compiled::Action;
 
 use super::context::RequestContext;
 use super::outcome::Outcome;
 
 /// Runs the action of the route that took the request.
-pub(crate) async fn run(cx: &RequestContext<'_>, found: &Found<'_>) -> Outcome {
+pub(crate) async fn run(cx: &RequestContext<'_>, found: &RouteMatch<'_>) -> Outcome {
     match &found.route.action {
         Action::Respond(set) => respond::run(cx, found.route, set).await,
         Action::Resource {

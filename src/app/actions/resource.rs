@@ -9,15 +9,15 @@ use crate::app::context::RequestContext;
 use crate::app::outcome::Outcome;
 use crate::duration::Delay;
 use crate::engine::channels::emit::emit;
-use crate::engine::context;
 use crate::engine::resources::ops::{self, Written};
-use crate::engine::routing::Found;
+use crate::engine::routing::RouteMatch;
+use crate::engine::template_context;
 use crate::model::resource::Op;
 use crate::model::response::RequestParts;
 
 pub(crate) async fn run(
     cx: &RequestContext<'_>,
-    found: &Found<'_>,
+    found: &RouteMatch<'_>,
     resource: usize,
     op: Op,
     delay: Option<Delay>,
@@ -50,7 +50,7 @@ pub(crate) async fn run(
 
 /// The emits of the resource the write landed in (which is another one for
 /// `POST /users/1/posts`), with `action`, `resource` and `record` in their context.
-async fn emit_write(cx: &RequestContext<'_>, found: &Found<'_>, w: &Written) {
+async fn emit_write(cx: &RequestContext<'_>, found: &RouteMatch<'_>, w: &Written) {
     let spec = cx.spec();
     let Some(i) = spec.resources.iter().position(|r| r.name == w.resource) else {
         return;
@@ -59,7 +59,7 @@ async fn emit_write(cx: &RequestContext<'_>, found: &Found<'_>, w: &Written) {
         return;
     }
     let params = found.route.pattern.params(&cx.segments);
-    let mut ctx = context::request(cx.req, cx.body, params, RequestParts::ALL);
+    let mut ctx = template_context::request(cx.req, cx.body, params, RequestParts::ALL);
     ctx["action"] = json!(w.action);
     ctx["resource"] = json!(w.resource);
     ctx["record"] = w.record.clone();

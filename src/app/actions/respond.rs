@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::app::context::RequestContext;
 use crate::app::outcome::Outcome;
 use crate::engine::channels::emit::emit;
-use crate::engine::context;
 use crate::engine::respond::respond;
+use crate::engine::template_context;
 use crate::error::ApiError;
 use crate::model::compiled::CompiledRoute;
 use crate::model::response::{RequestParts, ResponseSet};
@@ -48,7 +48,7 @@ pub(crate) async fn run(
                 }
                 let ctx = t.reads.map(|parts| {
                     let params = route.pattern.params(&cx.segments);
-                    context::for_response(req, cx.body, &params, parts, rng.as_ref())
+                    template_context::for_response(req, cx.body, &params, parts, rng.as_ref())
                 });
                 respond(t, req, &route.source, cx.spec(), ctx.as_ref())
                     .await
@@ -75,7 +75,7 @@ pub(crate) async fn run(
     }
     if !route.emit.is_empty() {
         let params = route.pattern.params(&cx.segments);
-        let ctx = context::request(req, cx.body, params, RequestParts::ALL);
+        let ctx = template_context::request(req, cx.body, params, RequestParts::ALL);
         for e in route.emit.iter() {
             let request_body = || -> Value { ctx["request"]["body"].clone() };
             emit(

@@ -8,12 +8,12 @@ use crate::app::context::RequestContext;
 use crate::app::outcome::Outcome;
 use crate::duration::Delay;
 use crate::engine::respond::serve_file;
-use crate::engine::routing::Found;
+use crate::engine::routing::RouteMatch;
 use crate::error::ApiError;
 
 pub(crate) async fn run(
     cx: &RequestContext<'_>,
-    found: &Found<'_>,
+    found: &RouteMatch<'_>,
     delay: Option<Delay>,
 ) -> Outcome {
     let route = found.route;

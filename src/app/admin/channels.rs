@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::extract::message;
 use crate::app::state::AppState;
-use crate::engine::channels::event::SseEvent;
+use crate::engine::channels::frame::SseFrame;
 use crate::error::ApiError;
 use crate::suggest::did_you_mean;
 
@@ -32,7 +32,7 @@ impl PushQuery {
 fn delivered(app: &AppState, path: &str, count: usize, websocket: bool) -> HttpResponse {
     let mut body = json!({"path": path, "delivered": count});
     if count == 0 {
-        let now = app.live.load();
+        let now = app.snapshot.load();
         let declared: Vec<&str> = if websocket {
             now.spec.ws.iter().map(|w| w.path.as_str()).collect()
         } else {
@@ -73,7 +73,7 @@ pub(crate) async fn sse_send(
             "event and id cannot contain line breaks".into(),
         ));
     }
-    let event = SseEvent {
+    let event = SseFrame {
         event: q.event.clone(),
         id: q.id.clone(),
         data: Some(message(&body)?),

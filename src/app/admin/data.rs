@@ -17,7 +17,7 @@ pub(crate) struct ResetQuery {
 
 /// The 404 for a resource the spec does not have, with the name it probably meant.
 fn no_resource(app: &AppState, name: Option<String>) -> ApiError {
-    let now = app.live.load();
+    let now = app.snapshot.load();
     let names: Vec<&str> = now.spec.resources.iter().map(|r| r.name.as_str()).collect();
     let did_you_mean = name
         .as_deref()
@@ -51,7 +51,7 @@ pub(crate) async fn reset(
             app.sessions.remove(&session.name);
             return Ok(HttpResponse::Ok().json(json!({"reset": "all", "session": session.name})));
         };
-        if !session.reset(&app.live.load().stores, Some(&name)) {
+        if !session.reset(&app.snapshot.load().stores, Some(&name)) {
             return Err(no_resource(&app, Some(name)));
         }
         return Ok(HttpResponse::Ok().json(json!({"reset": name, "session": session.name})));
@@ -89,7 +89,7 @@ pub(crate) async fn import(
         })?;
     if let Some(session) = scope.0 {
         let names = session
-            .import(&app.live.load().stores, &state)
+            .import(&app.snapshot.load().stores, &state)
             .map_err(import_error)?;
         return Ok(HttpResponse::Ok().json(json!({"imported": names, "session": session.name})));
     }
@@ -102,12 +102,12 @@ pub(crate) async fn import(
 /// Every resource's current data, by name (the session's, for a session).
 pub(crate) async fn state(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
     match scope.0 {
-        Some(session) => HttpResponse::Ok().json(session.dump(&app.live.load().stores)),
+        Some(session) => HttpResponse::Ok().json(session.dump(&app.snapshot.load().stores)),
         None => HttpResponse::Ok().json(app.stores.dump()),
     }
 }
 
-/// Live sessions, most recently used first.
+/// LiveSnapshot sessions, most recently used first.
 pub(crate) async fn sessions(app: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "sessions": app.sessions.names(),

@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::extract::{SessionScope, blocking};
-use crate::app::reload::Outcome;
+use crate::app::reload::ReloadResult;
 use crate::app::state::AppState;
 use crate::error::ApiError;
 use crate::model::problems::RESERVED_PREFIX;
@@ -23,7 +23,7 @@ fn rfc3339(t: std::time::SystemTime) -> String {
 /// What is serving, since when, and how the last reload went.
 pub(crate) async fn status(app: web::Data<AppState>) -> HttpResponse {
     let s = app.reloader.status();
-    let counts = app.live.load().spec.counts;
+    let counts = app.snapshot.load().spec.counts;
     let last = match &s.last {
         None => json!(null),
         Some((at, Ok(()))) => json!({"result": "ok", "at": rfc3339(*at)}),
@@ -51,11 +51,11 @@ pub(crate) async fn reload(app: web::Data<AppState>) -> Result<HttpResponse, Api
     let reloader = app.reloader.clone();
     // Parsing a large spec takes milliseconds; keep it off the worker that serves requests.
     match blocking(move || Ok(reloader.reload(true))).await? {
-        Outcome::Reloaded(text) => {
+        ReloadResult::Reloaded(text) => {
             Ok(HttpResponse::Ok().json(json!({"result": "ok", "message": text})))
         }
-        Outcome::Failed(e) => Err(ApiError::ReloadFailed(e)),
-        Outcome::Unchanged | Outcome::Waiting => {
+        ReloadResult::Failed(e) => Err(ApiError::ReloadFailed(e)),
+        ReloadResult::Unchanged | ReloadResult::Waiting => {
             Ok(HttpResponse::Ok().json(json!({"result": "unchanged"})))
         }
     }
@@ -65,7 +65,7 @@ pub(crate) async fn reload(app: web::Data<AppState>) -> Result<HttpResponse, Api
 /// states its routes mention.
 pub(crate) async fn scenarios(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
     let state = scope.route_state(&app);
-    let now = app.live.load();
+    let now = app.snapshot.load();
     let list: serde_json::Map<String, serde_json::Value> = now
         .spec
         .scenarios
@@ -102,7 +102,7 @@ pub(crate) async fn set_scenario(
             });
         }
     };
-    let now = app.live.load();
+    let now = app.snapshot.load();
     if !now.spec.scenarios.iter().any(|(n, _)| *n == *name) {
         let known: Vec<&str> = now.spec.scenarios.iter().map(|(n, _)| n.as_str()).collect();
         return Err(ApiError::NoScenario {

@@ -23,7 +23,7 @@ fn refused(e: SwapError) -> ApiError {
 /// The compiled routes, most specific first: the order in which a request's candidates are
 /// tried (a fixed segment before `{param}` before `{*rest}`, then the order in the spec).
 pub(crate) async fn routes(app: web::Data<AppState>) -> HttpResponse {
-    let now = app.live.load();
+    let now = app.snapshot.load();
     let mut order: Vec<(Vec<u8>, usize)> = now
         .spec
         .routes
@@ -66,8 +66,8 @@ pub(crate) async fn add(
             error: "the body is not a route or a list of routes",
             reason: e.to_string(),
         })?;
-    let live = app.spec.clone();
-    let (ids, swapped) = blocking(move || live.add_stubs(routes).map_err(refused)).await?;
+    let live_spec = app.live_spec.clone();
+    let (ids, swapped) = blocking(move || live_spec.add_stubs(routes).map_err(refused)).await?;
     let mut body = json!({"ids": ids});
     if !swapped.stub_warnings.is_empty() {
         body["warnings"] = json!(swapped.stub_warnings);
@@ -83,8 +83,8 @@ pub(crate) async fn remove(
     let id = id
         .parse::<u64>()
         .map_err(|_| ApiError::NoStub { id: None })?;
-    let live = app.spec.clone();
-    if blocking(move || live.remove_stub(id).map_err(refused)).await? {
+    let live_spec = app.live_spec.clone();
+    if blocking(move || live_spec.remove_stub(id).map_err(refused)).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::NoStub { id: Some(id) })

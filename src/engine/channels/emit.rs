@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::event::SseEvent;
+use super::frame::SseFrame;
 use super::hub::Hub;
-use crate::model::channel::{Emit, EmitTarget};
+use crate::model::channel::{CompiledEmit, EmitTarget};
 use crate::random::SeededRng;
 use crate::template::{Template, TemplateSet};
 
@@ -15,7 +15,7 @@ use crate::template::{Template, TemplateSet};
 pub(crate) async fn emit(
     hub: &Hub,
     templates: &TemplateSet,
-    e: &Emit,
+    e: &CompiledEmit,
     ctx: &Value,
     rng: Option<&Arc<SeededRng>>,
     default: impl FnOnce() -> Value,
@@ -41,7 +41,7 @@ pub(crate) async fn emit(
             let line = |t: &Template| text(t).replace(['\r', '\n'], " ");
             hub.send_sse(
                 &text(path),
-                &SseEvent {
+                &SseFrame {
                     event: e.event.as_ref().map(line),
                     id: e.id.as_ref().map(line),
                     data: Some(payload),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use actix_web::web::Bytes;
 use serde_json::{Map, Value, json};
 
-use super::event::SseEvent;
+use super::frame::SseFrame;
 use crate::sync::lock;
 
 /// An open WebSocket connection, as the hub knows it.
@@ -221,7 +221,7 @@ impl Hub {
 
     /// Queues an encoded event for every subscriber of `path`; one whose queue is full misses
     /// it rather than holding up the others.
-    pub(crate) fn send_sse(&self, path: &str, event: &SseEvent) -> usize {
+    pub(crate) fn send_sse(&self, path: &str, event: &SseFrame) -> usize {
         let bytes = event.encode();
         lock(&self.sse)
             .get(path)

@@ -9,9 +9,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::event::SseEvent;
+use super::frame::SseFrame;
 use super::hub::Hub;
-use crate::engine::snapshot::Live;
+use crate::engine::snapshot::LiveSnapshot;
 use crate::error::ApiError;
 use crate::hash::fnv1a;
 use crate::model::channel::{ScriptedEvent, SseChannel};
@@ -27,7 +27,7 @@ pub(crate) fn subscribe(
     req: &HttpRequest,
     def: &Arc<SseChannel>,
     hub: Arc<Hub>,
-    live: Arc<Live>,
+    live: Arc<LiveSnapshot>,
     path: String,
     ctx: Value,
     seed: Option<u64>,
@@ -79,8 +79,8 @@ fn render_event(
     templates: &TemplateSet,
     ctx: &Value,
     rng: Option<&Arc<SeededRng>>,
-) -> SseEvent {
-    SseEvent {
+) -> SseFrame {
+    SseFrame {
         event: e.event.clone(),
         id: e.id.clone(),
         data: e.data.as_ref().map(|d| templates.render(d, ctx, rng)),
@@ -94,7 +94,7 @@ async fn script(
     tx: mpsc::Sender<Bytes>,
     mut next: usize,
     (hub, path, id, stop): (Arc<Hub>, String, u64, Arc<tokio::sync::Notify>),
-    live: Arc<Live>,
+    live: Arc<LiveSnapshot>,
     (mut ctx, seed): (Value, Option<u64>),
 ) {
     let mut def = def;

@@ -16,7 +16,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::hub::{Hub, SEND_TIMEOUT};
-use crate::engine::snapshot::Live;
+use crate::engine::snapshot::LiveSnapshot;
 use crate::hash::fnv1a;
 use crate::model::channel::{ChannelMessage, ReplyCondition, WsChannel};
 use crate::random::SeededRng;
@@ -26,7 +26,7 @@ use crate::template::TemplateSet;
 /// Everything a connection needs, independent of the request that opened it.
 pub(crate) struct Connection {
     pub(crate) hub: Arc<Hub>,
-    pub(crate) live: Arc<Live>,
+    pub(crate) snapshot: Arc<LiveSnapshot>,
     /// The concrete path (`/ws/rooms/a`): the scope of a broadcast.
     pub(crate) path: String,
     /// The path as declared (`/ws/rooms/{room}`): the channel's identity across reloads.
@@ -66,8 +66,8 @@ pub(crate) fn accept(
     Ok(response)
 }
 
-fn current(live: &Live, channel: &str) -> Option<(Arc<WsChannel>, TemplateSet)> {
-    let now = live.load();
+fn current(snapshot: &LiveSnapshot, channel: &str) -> Option<(Arc<WsChannel>, TemplateSet)> {
+    let now = snapshot.load();
     now.spec
         .ws_channel(channel)
         .map(|d| (d.clone(), now.spec.templates.clone()))
@@ -138,7 +138,7 @@ async fn run(
     let (id, stop) = conn.hub.add_ws(&conn.path, &conn.channel, session.clone());
     // Registered first, looked up second: a reload that retires the channel in between has
     // either seen this connection (and will stop it) or swapped in a spec without it.
-    let Some((mut def, mut templates)) = current(&conn.live, &conn.channel) else {
+    let Some((mut def, mut templates)) = current(&conn.snapshot, &conn.channel) else {
         close_with(&session, CloseCode::Away, "channel removed").await;
         conn.hub.remove_ws(&conn.path, id);
         return;
@@ -164,7 +164,7 @@ async fn run(
     // Follows a reload: the channel's new definition, or the end when it was removed.
     macro_rules! follow {
         () => {
-            match current(&conn.live, &conn.channel) {
+            match current(&conn.snapshot, &conn.channel) {
                 Some((d, t)) => {
                     if !Arc::ptr_eq(&d, &def) {
                         // The interval or `every` may have changed.

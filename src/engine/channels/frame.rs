@@ -6,13 +6,13 @@ use serde_json::Value;
 
 /// One Server-Sent Event, ready to send but for its data's templates.
 #[derive(Debug, Clone)]
-pub(crate) struct SseEvent {
+pub(crate) struct SseFrame {
     pub(crate) event: Option<String>,
     pub(crate) id: Option<String>,
     pub(crate) data: Option<Value>,
 }
 
-impl SseEvent {
+impl SseFrame {
     /// The event as it goes on the wire: `id:`, `event:`, one `data:` line per line of text
     /// (JSON on one line), and the blank line that ends it.
     pub(crate) fn encode(&self) -> Bytes {
@@ -47,7 +47,7 @@ mod tests {
 
     #[test]
     fn sse_events_put_json_on_one_line_and_split_text_lines() {
-        let e = SseEvent {
+        let e = SseFrame {
             event: Some("tick".into()),
             id: Some("7".into()),
             data: Some(json!({"n": 1, "s": "a\nb"})),
@@ -56,13 +56,13 @@ mod tests {
             e.encode(),
             "id: 7\nevent: tick\ndata: {\"n\":1,\"s\":\"a\\nb\"}\n\n"
         );
-        let text = SseEvent {
+        let text = SseFrame {
             event: None,
             id: None,
             data: Some(json!("line one\nline two")),
         };
         assert_eq!(text.encode(), "data: line one\ndata: line two\n\n");
-        let sneaky = SseEvent {
+        let sneaky = SseFrame {
             event: None,
             id: None,
             data: Some(json!("a\rid: x\r\nb")),
