@@ -234,9 +234,10 @@ fn route(
         return None;
     }
     let responses = responses?;
-    // Only a route whose answers can vary needs a count, and so a key for it: the
-    // fingerprint of a route's whole definition is not free with 10,000 routes.
-    let key = if responses.counted(true) {
+    // Only a route whose answers can vary (or whose emits may draw random values under
+    // `--seed`) needs a count, and so a key for it: the fingerprint of a route's whole
+    // definition is not free with 10,000 routes.
+    let key = if responses.counted(true) || !emit.is_empty() {
         fnv1a(format!("{r:?}").as_bytes(), 0)
     } else {
         0

@@ -4,7 +4,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use crate::common::Mock;
+use crate::common::{Mock, eventually};
 use futures_util::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -73,19 +73,14 @@ async fn connections(m: &Mock) -> Value {
     m.get("/__mockrig/connections").await.json().await.unwrap()
 }
 
-/// Polls the connection list until `check` holds (bounded).
+/// Polls the connection list until `check` holds (bounded): a connection registers after its
+/// handshake answered, with no signal of its own.
 async fn until_connections(m: &Mock, check: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..100 {
+    eventually("the connection list", WAIT, || async {
         let c = connections(m).await;
-        if check(&c) {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!(
-        "connections never reached the expected state: {}",
-        connections(m).await
-    );
+        check(&c).then_some(c)
+    })
+    .await
 }
 
 const CHAT: &str = r#"
@@ -481,6 +476,50 @@ resources:
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     m.post_json("/users", &json!({"name": "Grace"})).await;
     assert_eq!(json_msg(&mut ws).await["record"]["name"], "Grace");
+}
+
+/// Under `--seed`, what a route's and a resource's emits draw is the same in every run, and
+/// depends on the seed alone, not on what other requests drew meanwhile.
+#[tokio::test]
+async fn seeded_emits_repeat_from_run_to_run() {
+    const SPEC: &str = r#"
+websockets:
+  - { path: /ws/feed, mode: silent }
+routes:
+  - method: POST
+    path: /ping
+    response: { status: 204 }
+    emit:
+      - { websocket: /ws/feed, json: { from: route, n: "{{ random_int(1, 1000000000) }}" } }
+  - path: /noise
+    response: { body: { n: "{{ random_int(1, 1000000000) }}" } }
+resources:
+  users:
+    seed: []
+    emit:
+      - { websocket: /ws/feed, json: { from: resource, id: "{{ uuid() }}" } }
+"#;
+    async fn run(seed: u64, noise: bool) -> Vec<Value> {
+        let m = Mock::with(SPEC, &[], |c| c.seed = Some(seed));
+        let mut ws = connect(&m, "/ws/feed").await;
+        until_connections(&m, |c| c["websockets"]["/ws/feed"] == 1).await;
+        let mut out = Vec::new();
+        for _ in 0..2 {
+            if noise {
+                m.get("/noise").await;
+            }
+            m.post_json("/ping", &json!({})).await;
+            out.push(json_msg(&mut ws).await);
+            m.post_json("/users", &json!({"name": "Ada"})).await;
+            out.push(json_msg(&mut ws).await);
+        }
+        out
+    }
+    let a = run(42, false).await;
+    assert_eq!(a, run(42, true).await, "the same seed, the same emits");
+    assert_ne!(a[0], a[2], "each emit draws its own values");
+    assert_ne!(a[1], a[3]);
+    assert_ne!(a, run(7, false).await, "another seed, other values");
 }
 
 #[tokio::test]

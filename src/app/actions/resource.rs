@@ -1,6 +1,8 @@
 //! A resource endpoint: the operation on the session's (or the shared) data, then the
 //! resource's emits for a write that happened.
 
+use std::sync::Arc;
+
 use actix_web::ResponseError;
 use serde_json::json;
 
@@ -12,6 +14,8 @@ use crate::engine::channels::emit::emit;
 use crate::engine::resources::ops::{self, Written};
 use crate::engine::routing::RouteMatch;
 use crate::engine::template_context;
+use crate::hash::fnv1a;
+use crate::random::SeededRng;
 use crate::model::resource::Op;
 use crate::model::response::RequestParts;
 
@@ -63,8 +67,14 @@ async fn emit_write(cx: &RequestContext<'_>, found: &RouteMatch<'_>, w: &Written
     ctx["action"] = json!(w.action);
     ctx["resource"] = json!(w.resource);
     ctx["record"] = w.record.clone();
+    // Under `--seed`, the emits draw from a generator of the resource and its count of
+    // writes, never from whatever other requests left in a shared one.
+    let rng = cx.app.seed.map(|seed| {
+        let key = fnv1a(format!("emit {}", w.resource).as_bytes(), 0);
+        Arc::new(SeededRng::new(seed, key, cx.route_state().hit(key)))
+    });
     for e in spec.resource_emit[i].iter() {
         let default = || json!({"action": w.action, "resource": w.resource, "record": w.record});
-        emit(&cx.app.hub, &spec.templates, e, &ctx, None, default).await;
+        emit(&cx.app.hub, &spec.templates, e, &ctx, rng.as_ref(), default).await;
     }
 }

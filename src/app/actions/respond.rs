@@ -25,8 +25,10 @@ pub(crate) async fn run(
 ) -> Outcome {
     let (req, state, seed) = (cx.req, cx.route_state(), cx.app.seed);
     // Only routes whose answer can vary count their answers; a fixed one costs nothing here.
-    // The count also seeds the answer's generator under `--seed`.
-    let (n, rng) = if set.counted(seed.is_some()) {
+    // The count also seeds the answer's generator under `--seed`, which the route's emits
+    // draw from too.
+    let seeded_emits = seed.is_some() && !route.emit.is_empty();
+    let (n, rng) = if set.counted(seed.is_some()) || seeded_emits {
         let n = state.hit(route.key);
         (n, SeededRng::for_answer(seed, route.key, n).map(Arc::new))
     } else {
