@@ -1,5 +1,5 @@
 //! The request pipeline: every request to the mock goes through [`handle`], and [`pipeline`]
-//! reads top to bottom as the steps it takes, static-web-server style. Each step is a call
+//! reads top to bottom as the steps it takes (after [`handle`] checked the head limits), static-web-server style. Each step is a call
 //! into its own module that either answers early or passes on:
 //!
 //! limits → session → body → route → action → decorate → record
@@ -16,7 +16,7 @@ use super::actions;
 use super::context::RequestContext;
 use super::limits;
 use super::outcome::Outcome;
-use super::record;
+use super::record::{self, log_request};
 use super::state::AppState;
 use crate::engine::near_miss;
 use crate::engine::routing;
@@ -31,6 +31,13 @@ pub(crate) async fn handle(
     app: web::Data<AppState>,
 ) -> HttpResponse {
     let started = Instant::now();
+    // Limits: the URL and the headers, before anything reads them. A refused head is logged
+    // but kept out of the journal: keeping it would hold the oversized headers it refused.
+    if let Err(e) = limits::check_head(&req, &app.limits) {
+        let response = e.error_response();
+        log_request(&req, response.status(), None, None, started);
+        return response;
+    }
     // A panic is a bug in mockrig; it must cost one 500, not the worker and its connections.
     // (A middleware cannot do this: it would have to keep a clone of the request, and actix's
     // routing needs the only one.)
@@ -55,10 +62,6 @@ pub(crate) async fn handle(
 async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> Outcome {
     #[cfg(test)]
     tests::panic_on_request(req);
-    // Limits: the URL and the headers, before anything reads them.
-    if let Err(e) = limits::check_head(req, &app.limits) {
-        return Outcome::refused(e);
-    }
     // An owned snapshot: the request finishes with the spec it started with, even if a reload
     // swaps in another while it waits for its body or a delay.
     let snapshot = app.snapshot.load_full();

@@ -26,8 +26,7 @@ fn spec_dir(files: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 fn start(spec: &std::path::Path, edit: impl FnOnce(&mut ServeConfig)) -> MockServer {
-    let mut config = ServeConfig::new(spec);
-    config.workers = Some(1);
+    let mut config = common::config(spec);
     edit(&mut config);
     MockServer::with_config(config).unwrap()
 }
@@ -167,6 +166,23 @@ async fn each_limit_gets_its_status() {
             .unwrap(),
         "hi"
     );
+    // A refused head is not journaled (it would keep what it refused); a refused body is.
+    let journal: serde_json::Value = c
+        .get(url("/__mockrig/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<_> = journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses.len(), 2, "{journal}");
+    assert!(statuses.contains(&413) && statuses.contains(&200), "{journal}");
 }
 
 /// Reads what the server sends until it closes the connection, at most `limit` long.
