@@ -1,45 +1,44 @@
 //! Checks across items, after each item compiled on its own: two items that claim one path, an
 //! `emit` to a channel nobody declared, and the warnings (a route that can never answer, a
 //! static folder that would serve the spec or the state file, an emit whose templated target
-//! can reach no channel). They read the spec as written, so an item that failed to compile is
-//! still known here by its path, and nothing is reported twice.
+//! can reach no channel). They take what compiling already parsed ([`Parsed`]) and read the
+//! spec as written only for what did not compile, so an item that failed is still known here
+//! by its path, and nothing is parsed or reported twice.
+
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::spec::locate::{KeyPath, Seg, at, index};
-use crate::spec::{self, Method, Route};
+use crate::spec::{self, Method};
 use crate::suggest::did_you_mean;
 use crate::template::is_template;
 
+use super::channel::{SseChannel, WsChannel};
+use super::compiled::CompiledRoute;
 use super::input::CompileInput;
 use super::private::canonical;
 use super::problems::Problems;
 use super::resource::resource_path;
 use super::router::{Pattern, Segment, request_segments};
 
-pub(crate) fn across_items(input: &CompileInput<'_>, problems: &mut Problems) {
-    let spec = input.spec;
+/// What the compile pass made of the items, for the checks to read instead of parsing again.
+pub(crate) struct Parsed<'a> {
+    /// The stubs' and the spec's routes that compiled, stubs first, each with its key path.
+    pub(crate) stubs: &'a [(KeyPath, CompiledRoute)],
+    pub(crate) routes: &'a [(KeyPath, CompiledRoute)],
+    pub(crate) ws: &'a [Arc<WsChannel>],
+    pub(crate) sse: &'a [Arc<SseChannel>],
+    /// Each static mount that compiled: its index in the file and its canonical folder.
+    pub(crate) static_roots: &'a [(usize, PathBuf)],
+}
+
+pub(crate) fn across_items(input: &CompileInput<'_>, parsed: &Parsed<'_>, problems: &mut Problems) {
     duplicates(input, problems);
-    emit_targets(input, problems);
-    unreachable_routes(
-        input.numbered("routes", &spec.routes).map(|(i, r)| {
-            (
-                format!("routes[{i}]"),
-                index(&[Seg::Key("routes".into())], i),
-                r,
-            )
-        }),
-        problems,
-    );
-    unreachable_routes(
-        input.stubs.iter().map(|s| {
-            (
-                format!("stubs[{}]", s.id),
-                index(&[Seg::Key("stubs".into())], s.id as usize),
-                &s.route,
-            )
-        }),
-        problems,
-    );
-    served_secrets(input, problems);
+    emit_targets(input, parsed, problems);
+    // A stub in front of a spec route overrides it on purpose: each list is checked alone.
+    unreachable_routes(parsed.routes, problems);
+    unreachable_routes(parsed.stubs, problems);
+    served_secrets(input, parsed, problems);
 }
 
 fn duplicates(input: &CompileInput<'_>, problems: &mut Problems) {
@@ -90,15 +89,23 @@ fn duplicates(input: &CompileInput<'_>, problems: &mut Problems) {
 struct Channels<'a> {
     kind: &'static str,
     paths: Vec<&'a str>,
-    patterns: Vec<Pattern>,
+    patterns: Vec<&'a Pattern>,
 }
 
 impl<'a> Channels<'a> {
-    fn new(kind: &'static str, paths: Vec<&'a str>) -> Channels<'a> {
-        let patterns = paths
-            .iter()
-            .filter_map(|p| Pattern::parse(p).ok())
-            .collect();
+    /// The channels that compiled, with their patterns; and the paths of those that did not
+    /// (declared all the same: an emit to them is not dangling), parsed here, once.
+    fn new(
+        kind: &'static str,
+        compiled: impl Iterator<Item = (&'a str, &'a Pattern)>,
+        others: impl Iterator<Item = &'a str>,
+        parsed_here: &'a mut Vec<Pattern>,
+    ) -> Channels<'a> {
+        let (mut paths, mut patterns): (Vec<&str>, Vec<&Pattern>) = compiled.unzip();
+        let uncompiled: Vec<&str> = others.filter(|p| !paths.contains(p)).collect();
+        parsed_here.extend(uncompiled.iter().filter_map(|p| Pattern::parse(p).ok()));
+        paths.extend(uncompiled);
+        patterns.extend(parsed_here.iter());
         Channels {
             kind,
             paths,
@@ -116,7 +123,7 @@ impl<'a> Channels<'a> {
 /// An emit to a path no channel serves would reach no one, silently: a typo, or a pattern
 /// (`/ws/rooms/{room}`) where a concrete path belongs. A templated target is known only when
 /// it is sent; its fixed beginning is checked, as a warning.
-fn emit_targets(input: &CompileInput<'_>, problems: &mut Problems) {
+fn emit_targets(input: &CompileInput<'_>, parsed: &Parsed<'_>, problems: &mut Problems) {
     let spec = input.spec;
     let unread = |kind: &'static str| {
         input
@@ -125,21 +132,24 @@ fn emit_targets(input: &CompileInput<'_>, problems: &mut Problems) {
             .filter(move |(k, _)| *k == kind)
             .map(|(_, p)| p.as_str())
     };
+    let (mut ws_here, mut sse_here) = (Vec::new(), Vec::new());
     let ws = Channels::new(
         "WebSocket channel",
+        parsed.ws.iter().map(|w| (w.path.as_str(), &w.pattern)),
         spec.websockets
             .iter()
             .map(|w| w.path.as_str())
-            .chain(unread("websockets"))
-            .collect(),
+            .chain(unread("websockets")),
+        &mut ws_here,
     );
     let sse = Channels::new(
         "SSE stream",
+        parsed.sse.iter().map(|s| (s.path.as_str(), &s.pattern)),
         spec.sse
             .iter()
             .map(|s| s.path.as_str())
-            .chain(unread("sse"))
-            .collect(),
+            .chain(unread("sse")),
+        &mut sse_here,
     );
     let stubs = input.stubs.iter().map(|s| {
         (
@@ -207,14 +217,18 @@ fn concrete_target(path: &str, key: KeyPath, channels: &Channels<'_>, problems: 
 /// The segments before the first templated one are fixed: when no channel starts with them,
 /// the emit reaches no one whatever the template renders.
 fn templated_target(path: &str, key: KeyPath, channels: &Channels<'_>, problems: &mut Problems) {
-    let Some(first_template) = path.find("{{").or_else(|| path.find("{%")) else {
+    let Some(first_template) = [path.find("{{"), path.find("{%")]
+        .into_iter()
+        .flatten()
+        .min()
+    else {
         return;
     };
     // Only whole segments before the template are fixed: `/ws/room-{{ x }}` fixes `/ws`.
     let fixed = &path[..first_template];
     let fixed = &fixed[..fixed.rfind('/').unwrap_or(0)];
     let segments = request_segments(fixed);
-    let fits = |p: &Pattern| {
+    let fits = |p: &&Pattern| {
         segments
             .iter()
             .enumerate()
@@ -243,39 +257,34 @@ fn templated_target(path: &str, key: KeyPath, channels: &Channels<'_>, problems:
 /// A route after another with the same method and path and no condition never answers: the
 /// first takes every request. (A `match:` or a scenario state on the first lets requests
 /// through; a stub in front of a spec route overrides it on purpose.)
-fn unreachable_routes<'a>(
-    routes: impl Iterator<Item = (String, KeyPath, &'a Route)>,
-    problems: &mut Problems,
-) {
-    let mut takers: Vec<(String, Method, &str, Pattern)> = Vec::new();
-    for (label, here, r) in routes {
-        let Ok(pattern) = Pattern::parse(&r.path) else {
-            continue;
-        };
+fn unreachable_routes(routes: &[(KeyPath, CompiledRoute)], problems: &mut Problems) {
+    let mut takers: Vec<(&str, Method, &str, &Pattern)> = Vec::new();
+    for (here, r) in routes {
         let shadowed_by = takers.iter().find(|(_, method, _, p)| {
             let covers = *method == r.method
                 || *method == Method::Any
                 || (*method == Method::Get && r.method == Method::Head);
-            covers && p.same_paths(&pattern)
+            covers && p.same_paths(&r.pattern)
         });
         if let Some((first, method, first_path, _)) = shadowed_by {
             problems.warn(
-                at(&here, &["path"]),
+                at(here, &["path"]),
                 format!(
                     "this route never answers: {first} ({method} {first_path}) takes every \
                      request it would; give one of them a `match:`, or remove this one"
                 ),
             );
         }
-        if r.matcher.is_none() && r.when.is_none() {
-            takers.push((label, r.method, &r.path, pattern));
+        let waits_for_state = r.scenario.as_ref().is_some_and(|s| s.when.is_some());
+        if r.matcher.is_none() && !waits_for_state {
+            takers.push((&r.source, r.method, &r.path, &r.pattern));
         }
     }
 }
 
 /// A static folder that holds the spec or the state file serves it to anyone who can reach
 /// the mock: the routes, a token in a header, the data.
-fn served_secrets(input: &CompileInput<'_>, problems: &mut Problems) {
+fn served_secrets(input: &CompileInput<'_>, parsed: &Parsed<'_>, problems: &mut Problems) {
     let mut files: Vec<(&str, std::path::PathBuf)> = input
         .spec_file
         .and_then(canonical)
@@ -283,19 +292,21 @@ fn served_secrets(input: &CompileInput<'_>, problems: &mut Problems) {
         .into_iter()
         .collect();
     files.extend(input.private.iter().cloned());
-    for (i, s) in input.numbered("static", &input.spec.statics) {
-        let Ok(dir) = crate::files::resolve_inside(input.dir, &s.dir, "the spec's folder") else {
+    let statics: Vec<(usize, &spec::StaticMount)> =
+        input.numbered("static", &input.spec.statics).collect();
+    for (i, dir) in parsed.static_roots {
+        let Some((_, s)) = statics.iter().find(|(j, _)| j == i) else {
             continue;
         };
         for (what, file) in &files {
-            if let Ok(rel) = file.strip_prefix(&dir) {
+            if let Ok(rel) = file.strip_prefix(dir) {
                 let url = format!(
                     "{}/{}",
                     s.path.trim_end_matches('/'),
                     rel.to_string_lossy().replace('\\', "/")
                 );
                 problems.warn(
-                    at(&index(&[Seg::Key("static".into())], i), &["dir"]),
+                    at(&index(&[Seg::Key("static".into())], *i), &["dir"]),
                     format!(
                         "'{}' holds {what}, so anyone who can reach the mock reads it at {url}; serve a folder of its own",
                         s.dir
@@ -377,6 +388,26 @@ routes:
             found[1]
                 .2
                 .starts_with("no WebSocket channel starts with '/ws/todo/'")
+        );
+    }
+
+    #[test]
+    fn an_emit_to_a_channel_that_failed_to_compile_is_not_dangling_too() {
+        let found = problems(
+            "websockets:
+  - { path: /ws/a, replies: [ { regex: '(', send: { text: x } } ] }
+routes:
+  - { path: /a, emit: [ { websocket: /ws/a, text: x }, { websocket: /ws/b, text: x } ] }
+",
+        );
+        let at: Vec<&str> = found.iter().map(|p| p.1.as_str()).collect();
+        assert_eq!(
+            at,
+            [
+                "websockets[0].replies[0].regex",
+                "routes[0].emit[1].websocket"
+            ],
+            "{found:?}"
         );
     }
 

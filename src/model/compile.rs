@@ -36,24 +36,32 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
     let spec = input.spec;
     let mut cx = Compiler::new(input.dir, input.private);
     let cors = server(&spec.server, &mut cx);
-    let mut routes: Vec<CompiledRoute> = Vec::new();
     let mut scenarios: Vec<(String, Vec<String>)> = Vec::new();
     let stubs = input.stubs.iter().map(|s| {
         let here = index(&[Seg::Key("stubs".into())], s.id as usize);
-        (format!("stubs[{}]", s.id), here, &s.route)
+        (true, format!("stubs[{}]", s.id), here, &s.route)
     });
     let spec_routes = input.numbered("routes", &spec.routes).map(|(i, r)| {
         let here = index(&[Seg::Key("routes".into())], i);
-        (format!("routes[{i}]"), here, r)
+        (false, format!("routes[{i}]"), here, r)
     });
-    for (label, here, r) in stubs.chain(spec_routes) {
+    // Stubs, then the spec's routes, each with its key path for the checks across items.
+    let (mut stub_routes, mut spec_routes_compiled) = (Vec::new(), Vec::new());
+    for (is_stub, label, here, r) in stubs.chain(spec_routes) {
+        let list = if is_stub {
+            &mut stub_routes
+        } else {
+            &mut spec_routes_compiled
+        };
         if let Some(route) = route(r, &here, label, &mut cx) {
             if let Some(step) = &route.scenario {
                 note_states(&mut scenarios, step);
             }
-            routes.push(route);
+            list.push((here, route));
         }
     }
+    // Channels, resources and static folders, behind the routes.
+    let mut routes: Vec<CompiledRoute> = Vec::new();
     let mut ws = Vec::new();
     for (i, w) in input.numbered("websockets", &spec.websockets) {
         let here = index(&[Seg::Key("websockets".into())], i);
@@ -116,13 +124,31 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
             });
         }
     }
+    let mut static_roots = Vec::new();
     for (i, s) in input.numbered("static", &spec.statics) {
-        routes.extend(static_mount(i, s, &mut cx));
+        let mount = static_mount(i, s, &mut cx);
+        if let Some(Action::Static { root, .. }) = mount.first().map(|r| &r.action) {
+            static_roots.push((i, root.to_path_buf()));
+        }
+        routes.extend(mount);
     }
-    checks::across_items(input, &mut cx.problems);
+    let parsed = checks::Parsed {
+        stubs: &stub_routes,
+        routes: &spec_routes_compiled,
+        ws: &ws,
+        sse: &sse,
+        static_roots: &static_roots,
+    };
+    checks::across_items(input, &parsed, &mut cx.problems);
     if cx.problems.has_errors() {
         return (None, cx.problems.into_list());
     }
+    let routes: Vec<CompiledRoute> = stub_routes
+        .into_iter()
+        .chain(spec_routes_compiled)
+        .map(|(_, r)| r)
+        .chain(routes)
+        .collect();
     let mut router = Router::default();
     for (i, r) in routes.iter().enumerate() {
         router.insert(&r.pattern, i);

@@ -182,7 +182,10 @@ async fn each_limit_gets_its_status() {
         .map(|r| r["status"].as_u64().unwrap())
         .collect();
     assert_eq!(statuses.len(), 2, "{journal}");
-    assert!(statuses.contains(&413) && statuses.contains(&200), "{journal}");
+    assert!(
+        statuses.contains(&413) && statuses.contains(&200),
+        "{journal}"
+    );
 }
 
 /// Reads what the server sends until it closes the connection, at most `limit` long.

@@ -15,9 +15,9 @@ use crate::engine::resources::ops::{self, Written};
 use crate::engine::routing::RouteMatch;
 use crate::engine::template_context;
 use crate::hash::fnv1a;
-use crate::random::SeededRng;
 use crate::model::resource::Op;
 use crate::model::response::RequestParts;
+use crate::random::SeededRng;
 
 pub(crate) async fn run(
     cx: &RequestContext<'_>,
