@@ -70,7 +70,7 @@ impl LiveSpec {
         private: PrivateFiles,
     ) -> Result<(LiveSpec, Swapped), SwapError> {
         let parsed = parse(&source.text);
-        let built = build(&source, &parsed, &[], &private);
+        let built = build(&source, &parsed, &[], &private, &[]);
         let (snapshot, swapped) = finish(built, &stores, parsed.spec.summary())?;
         let live = LiveSpec {
             snapshot: Arc::new(LiveSnapshot::from_pointee(snapshot)),
@@ -101,7 +101,7 @@ impl LiveSpec {
     /// Serves `source` (read as `parsed`) instead of the spec now serving.
     pub(crate) fn replace(&self, source: SpecSource, parsed: Parsed) -> Result<Swapped, SwapError> {
         let mut inputs = lock(&self.inputs);
-        let built = build(&source, &parsed, &inputs.stubs, &self.private);
+        let built = build(&source, &parsed, &inputs.stubs, &self.private, &[]);
         let changes = describe_changes(&inputs.parsed.spec, &parsed.spec);
         let swapped = self.swap(built, changes)?;
         inputs.source = source;
@@ -155,9 +155,17 @@ impl LiveSpec {
         Ok(())
     }
 
-    /// The serving spec compiled again with other stubs: nothing is read or parsed again.
+    /// The serving spec compiled again with other stubs: the spec file is not read again, nor
+    /// are the resources' seed files (their definitions are the serving ones).
     fn rebuild(&self, inputs: &Inputs, stubs: &[Stub]) -> Result<Swapped, SwapError> {
-        let built = build(&inputs.source, &inputs.parsed, stubs, &self.private);
+        let serving = self.snapshot.load();
+        let built = build(
+            &inputs.source,
+            &inputs.parsed,
+            stubs,
+            &self.private,
+            &serving.spec.resources,
+        );
         self.swap(built, String::new())
     }
 

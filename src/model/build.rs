@@ -9,6 +9,7 @@ use super::compile::compile;
 use super::compiled::{CompiledSpec, Stub};
 use super::input::CompileInput;
 use super::private::PrivateFiles;
+use super::resource::ResourceDef;
 
 /// What a build found.
 pub(crate) struct Built {
@@ -33,11 +34,14 @@ impl Built {
 }
 
 /// Compiles the spec `parsed` from `source`, with `stubs` in front of its routes.
+/// `known_resources`: what this same spec's resources compiled to before, when only the stubs
+/// changed.
 pub(crate) fn build(
     source: &SpecSource,
     parsed: &Parsed,
     stubs: &[Stub],
     private: &PrivateFiles,
+    known_resources: &[ResourceDef],
 ) -> Built {
     let (compiled, problems) = compile(&CompileInput {
         spec: &parsed.spec,
@@ -47,6 +51,7 @@ pub(crate) fn build(
         stubs,
         unread_channels: &parsed.unread_channels,
         origins: &parsed.origins,
+        known_resources,
     });
     let (stub_problems, spec_problems): (Vec<Problem>, Vec<Problem>) = problems
         .into_iter()

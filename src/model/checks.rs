@@ -429,6 +429,7 @@ routes:
             stubs: &[],
             unread_channels: &[],
             origins: &Default::default(),
+            known_resources: &[],
         });
         assert!(compiled.is_some(), "warnings do not stop a spec");
         let messages: Vec<&str> = list.iter().map(|p| p.message.as_str()).collect();

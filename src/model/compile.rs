@@ -92,7 +92,10 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
     let mut resource_emit = Vec::new();
     for (name, r) in &spec.resources {
         let here = at(&[], &["resources", name]);
-        let def = resource::compile(name, r, cx.dir, &here, &mut cx.problems);
+        let def = match input.known_resources.iter().find(|d| d.name == *name) {
+            Some(known) => Some(known.clone()),
+            None => resource::compile(name, r, cx.dir, &here, &mut cx.problems),
+        };
         let emit = channel::emits(&r.emit, &at(&here, &["emit"]), RESOURCE_EMIT_NAMES, &mut cx);
         if let Some(def) = def {
             resources.push(def);

@@ -8,6 +8,7 @@ use crate::spec::load::Origins;
 
 use super::compiled::Stub;
 use super::private::PrivateFiles;
+use super::resource::ResourceDef;
 
 /// What a compile pass reads besides the spec.
 pub(crate) struct CompileInput<'a> {
@@ -25,6 +26,10 @@ pub(crate) struct CompileInput<'a> {
     pub(crate) unread_channels: &'a [(&'static str, String)],
     /// The index in the file of each item, when the loader left some out.
     pub(crate) origins: &'a Origins,
+    /// The resources this same spec compiled to before, when only the stubs changed: reused
+    /// as they are, so a stub added reads no seed file again (one that changed on disk since
+    /// would otherwise replace the data without a reload).
+    pub(crate) known_resources: &'a [ResourceDef],
 }
 
 impl CompileInput<'_> {

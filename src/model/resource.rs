@@ -35,7 +35,8 @@ pub(crate) struct ResourceDef {
     pub(crate) path: String,
     pub(crate) id_field: String,
     pub(crate) singleton: bool,
-    pub(crate) seed: Seed,
+    /// Shared: a rebuild for stubs reuses the definition rather than read the seed again.
+    pub(crate) seed: std::sync::Arc<Seed>,
     /// Changes exactly when the definition does; stable across builds, as it is persisted.
     pub(crate) fingerprint: u64,
 }
@@ -108,7 +109,7 @@ pub(crate) fn compile(
         path,
         id_field: r.id.clone(),
         singleton: r.singleton,
-        seed,
+        seed: std::sync::Arc::new(seed),
         fingerprint,
     })
 }

@@ -22,6 +22,7 @@ pub(crate) fn compile_yaml(yaml: &str) -> (Option<CompiledSpec>, Vec<Problem>) {
         stubs: &[],
         unread_channels: &[],
         origins: &Default::default(),
+        known_resources: &[],
     })
 }
 

@@ -120,3 +120,32 @@ async fn stubs_survive_a_reload() {
     .await;
     assert_eq!(m.get("/stubbed").await.text().await.unwrap(), "still here");
 }
+
+/// Adding a stub compiles the serving spec again with it, but reads no file of the spec's
+/// again: a seed file edited on disk (and not reloaded) leaves the data as the writes left it.
+#[tokio::test]
+async fn a_stub_added_does_not_read_a_seed_file_again() {
+    let spec = "resources:\n  users: { seed_file: users.json }\n";
+    let m = Mock::with(
+        spec,
+        &[("users.json", br#"[{"id": 1, "name": "Ada"}]"#)],
+        |c| c.watch = false,
+    );
+    let r = m.post_json("/users", &json!({"name": "Grace"})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    std::fs::write(
+        m.dir.path().join("users.json"),
+        r#"[{"id": 1, "name": "Edited on disk"}]"#,
+    )
+    .unwrap();
+    let r = add(&m, "{ path: /ping, response: { text: pong } }").await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let names: Vec<Value> = common::json_of(m.get("/users").await)
+        .await
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("Ada"), json!("Grace")]);
+}
