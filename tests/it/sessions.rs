@@ -378,3 +378,41 @@ async fn reading_a_session_that_does_not_exist_does_not_start_it() {
     let listed = none.json("/__mockrig/sessions").await;
     assert_eq!(listed["sessions"], json!([]), "no session was started");
 }
+
+/// An admin write refused for what it says leaves no session behind; one that succeeds
+/// starts the session it names.
+#[tokio::test]
+async fn a_refused_admin_write_starts_no_session() {
+    let mock = Mock::start(
+        "routes:\n  - { path: /pay, scenario: checkout, then: paid }\n",
+        &[],
+    );
+    let s = session(&mock, "s1");
+    let put = |path: &'static str, body: &'static str| {
+        s.req(reqwest::Method::PUT, path)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let r = put("/__mockrig/scenarios/chekout", r#"{"state": "paid"}"#)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = put("/__mockrig/scenarios/checkout", "{").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = put("/__mockrig/state", "not json").await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let listed = shared(&mock).json("/__mockrig/sessions").await;
+    assert_eq!(listed["sessions"], json!([]), "{listed}");
+
+    let r = put("/__mockrig/scenarios/checkout", r#"{"state": "paid"}"#)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let listed = shared(&mock).json("/__mockrig/sessions").await;
+    assert_eq!(listed["sessions"], json!(["s1"]), "{listed}");
+    let mine = s.json("/__mockrig/scenarios").await;
+    assert_eq!(mine["scenarios"]["checkout"]["state"], "paid", "{mine}");
+    let others = shared(&mock).json("/__mockrig/scenarios").await;
+    assert_eq!(others["scenarios"]["checkout"]["state"], "started");
+}

@@ -45,7 +45,7 @@ pub(crate) async fn reset(
     q: web::Query<ResetQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let only = q.into_inner().resource;
-    if let Some(session) = scope.0 {
+    if let Some(session) = scope.session {
         // Dropped whole, so whatever else a session holds starts over with it.
         let Some(name) = only else {
             app.sessions.remove(&session.name);
@@ -87,7 +87,7 @@ pub(crate) async fn import(
             error: "the body is not JSON",
             reason: e.to_string(),
         })?;
-    if let Some(session) = scope.0 {
+    if let Some(session) = scope.open(&app) {
         let names = session
             .import(&app.snapshot.load().stores, &state)
             .map_err(import_error)?;
@@ -101,13 +101,13 @@ pub(crate) async fn import(
 
 /// Every resource's current data, by name (the session's, for a session).
 pub(crate) async fn state(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
-    match scope.0 {
+    match scope.session {
         Some(session) => HttpResponse::Ok().json(session.dump(&app.snapshot.load().stores)),
         None => HttpResponse::Ok().json(app.stores.dump()),
     }
 }
 
-/// LiveSnapshot sessions, most recently used first.
+/// Live sessions, most recently used first.
 pub(crate) async fn sessions(app: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(json!({
         "sessions": app.sessions.names(),

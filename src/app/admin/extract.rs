@@ -15,18 +15,29 @@ use crate::engine::sessions::{self, NAME_LIMIT, Session};
 use crate::error::ApiError;
 
 /// The session an admin call is about: `?session=NAME`, or the `X-Mockrig-Session` header.
-/// `None` means the shared data and journal.
-pub(crate) struct SessionScope(pub(crate) Option<Arc<Session>>);
+/// `session` is `None` for the shared data and journal. Reading a session that does not exist
+/// (a typo, or one not used yet) sees what a new one would, without taking a place among the
+/// live sessions; a write starts it with [`SessionScope::open`], once the call is known to be
+/// valid, so a refused call leaves no session behind.
+pub(crate) struct SessionScope {
+    name: Option<String>,
+    pub(crate) session: Option<Arc<Session>>,
+}
 
 impl SessionScope {
+    /// The session to write to, started if it was not live: `None` for the shared data.
+    pub(crate) fn open(&self, app: &AppState) -> Option<Arc<Session>> {
+        self.name.as_deref().map(|n| app.sessions.get(n))
+    }
+
     /// The journal the call reads: the session's, or the shared one.
     pub(crate) fn journal<'a>(&'a self, app: &'a AppState) -> &'a RequestJournal {
-        self.0.as_ref().map_or(&app.journal, |s| &s.journal)
+        self.session.as_ref().map_or(&app.journal, |s| &s.journal)
     }
 
     /// The answer counts and scenario states the call reads.
     pub(crate) fn route_state<'a>(&'a self, app: &'a AppState) -> &'a RouteState {
-        self.0.as_ref().map_or(&app.route_state, |s| &s.state)
+        self.session.as_ref().map_or(&app.route_state, |s| &s.state)
     }
 }
 
@@ -58,16 +69,10 @@ fn scope_of(req: &HttpRequest) -> Result<SessionScope, ApiError> {
         })?),
         None => sessions::name_of(req).map_err(|e| ApiError::BadRequest(e.to_string()))?,
     };
-    // Only a write starts a session; reading one that does not exist (a typo, or one not
-    // used yet) sees what a new one would, without taking a place among the live sessions.
-    let write = req.method() == actix_web::http::Method::PUT;
-    Ok(SessionScope(name.map(|n| {
-        if write {
-            app.sessions.get(n)
-        } else {
-            app.sessions.peek(n)
-        }
-    })))
+    Ok(SessionScope {
+        session: name.map(|n| app.sessions.peek(n)),
+        name: name.map(str::to_owned),
+    })
 }
 
 /// Runs `work` on the blocking pool: writing a snapshot, compiling a spec.

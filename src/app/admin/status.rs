@@ -111,7 +111,10 @@ pub(crate) async fn set_scenario(
             scenarios: known.into_iter().map(str::to_owned).collect(),
         });
     }
-    scope.route_state(&app).set_state(&name, &state);
+    match scope.open(&app) {
+        Some(session) => session.state.set_state(&name, &state),
+        None => app.route_state.set_state(&name, &state),
+    }
     Ok(HttpResponse::Ok().json(json!({"scenario": *name, "state": state})))
 }
 
