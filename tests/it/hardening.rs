@@ -279,9 +279,13 @@ async fn a_file_swapped_for_an_outside_symlink_is_not_served() {
     std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();
     let (dir, spec) = spec_dir(&[
         ("logo.txt", "logo"),
+        ("gone.txt", "gone"),
         (
             "api.yaml",
-            "routes:\n  - { path: /logo, response: { file: logo.txt } }\n",
+            "routes:
+  - { path: /logo, response: { file: logo.txt } }
+  - { path: /gone, response: { file: gone.txt }, scenario: s, then: shown }
+",
         ),
     ]);
     let server = start(&spec, |c| c.watch = false);
@@ -357,9 +361,13 @@ async fn connections_over_the_limit_wait_for_a_free_slot() {
 async fn a_file_deleted_after_load_is_a_clear_error() {
     let (dir, spec) = spec_dir(&[
         ("logo.txt", "logo"),
+        ("gone.txt", "gone"),
         (
             "api.yaml",
-            "routes:\n  - { path: /logo, response: { file: logo.txt } }\n",
+            "routes:
+  - { path: /logo, response: { file: logo.txt } }
+  - { path: /gone, response: { file: gone.txt }, scenario: s, then: shown }
+",
         ),
     ]);
     let server = start(&spec, |c| c.watch = false);
@@ -384,4 +392,21 @@ async fn a_file_deleted_after_load_is_a_clear_error() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "the response file cannot be read");
     assert_eq!(body["route"], "routes[0]");
+    // The route answered (badly) all the same: its scenario step is taken.
+    std::fs::remove_file(dir.path().join("gone.txt")).unwrap();
+    let r = c
+        .get(format!("{}/gone", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let scenarios: serde_json::Value = c
+        .get(format!("{}/__mockrig/scenarios", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(scenarios["scenarios"]["s"]["state"], "shown", "{scenarios}");
 }

@@ -59,8 +59,13 @@ pub(crate) async fn run(
             Err(e) => Err(e),
         };
     // A step is taken when the route answered as written; not when mockrig could not (a 406,
-    // a template that failed).
-    if answer.is_ok()
+    // a template that failed). A `file:` that cannot be read is the route's answer going
+    // wrong, not the request's: the step is taken, as it always was.
+    let answered = match &answer {
+        Ok(_) => true,
+        Err(e) => matches!(e, ApiError::ResponseFile { .. }),
+    };
+    if answered
         && let Some(step) = &route.scenario
         && let Some(then) = &step.then
     {
