@@ -252,3 +252,87 @@ fn the_binary_takes_its_admin_and_journal_flags() {
         assert_eq!(list[1]["query"], "n=3");
     });
 }
+
+/// A typo in an admin call is answered with what was probably meant; a known endpoint called
+/// with another method says which methods it takes; a stub that can never answer is added
+/// with a warning that says why.
+#[tokio::test]
+async fn admin_answers_say_what_was_meant() {
+    let m = common::Mock::start(
+        r#"
+websockets:
+  - { path: /ws/chat }
+  - { path: "/ws/rooms/{room}" }
+resources:
+  users: { seed: [] }
+routes:
+  - { path: /pay, scenario: checkout, then: paid }
+  - { path: /hello, response: { text: hi } }
+"#,
+        &[],
+    );
+    let push = |path: &str| {
+        m.client
+            .post(m.at(&format!("/__mockrig/ws/send?path={path}")))
+            .json(&"hello")
+            .send()
+    };
+    let v = common::json_of(push("/ws/cht").await.unwrap()).await;
+    assert_eq!(v["delivered"], 0);
+    assert_eq!(v["did_you_mean"], "/ws/chat", "{v}");
+    // A path of a declared channel with nobody on it is spelt right.
+    let v = common::json_of(push("/ws/rooms/a").await.unwrap()).await;
+    assert_eq!(v["delivered"], 0);
+    assert!(v.get("did_you_mean").is_none(), "{v}");
+
+    let r = m
+        .client
+        .post(m.at("/__mockrig/reset?resource=user"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(common::json_of(r).await["did_you_mean"], "users");
+
+    let r = m
+        .client
+        .put(m.at("/__mockrig/scenarios/chekout"))
+        .json(&serde_json::json!({"state": "paid"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(common::json_of(r).await["did_you_mean"], "checkout");
+
+    let r = m
+        .client
+        .delete(m.at("/__mockrig/state"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers()["allow"], "GET, PUT");
+    assert_eq!(
+        common::json_of(r).await["allowed"],
+        serde_json::json!(["GET", "PUT"])
+    );
+
+    let r = m
+        .client
+        .post(m.at("/__mockrig/routes"))
+        .json(&serde_json::json!([
+            {"path": "/twice", "response": {"text": "a"}},
+            {"path": "/twice", "response": {"text": "b"}}
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let v = common::json_of(r).await;
+    let warnings = v["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{v}");
+    assert!(
+        warnings[0].as_str().unwrap().contains("never answers"),
+        "{v}"
+    );
+}

@@ -8,6 +8,7 @@ use super::extract::message;
 use crate::app::state::AppState;
 use crate::engine::channels::frame::SseFrame;
 use crate::error::ApiError;
+use crate::model::router::{Pattern, request_segments};
 use crate::suggest::did_you_mean;
 
 #[derive(serde::Deserialize)]
@@ -27,18 +28,32 @@ impl PushQuery {
     }
 }
 
-/// `{"path", "delivered"}`, and when nobody got it, the declared channel path the given one
-/// is probably a typo of.
+/// `{"path", "delivered"}`, and when nobody got it because the path is no channel's, the
+/// declared channel path it is probably a typo of. (A path that is a channel's, with nobody
+/// connected, has no better spelling.)
 fn delivered(app: &AppState, path: &str, count: usize, websocket: bool) -> HttpResponse {
     let mut body = json!({"path": path, "delivered": count});
     if count == 0 {
         let now = app.snapshot.load();
-        let declared: Vec<&str> = if websocket {
-            now.spec.ws.iter().map(|w| w.path.as_str()).collect()
+        let declared: Vec<(&str, &Pattern)> = if websocket {
+            now.spec
+                .ws
+                .iter()
+                .map(|w| (w.path.as_str(), &w.pattern))
+                .collect()
         } else {
-            now.spec.sse.iter().map(|s| s.path.as_str()).collect()
+            now.spec
+                .sse
+                .iter()
+                .map(|s| (s.path.as_str(), &s.pattern))
+                .collect()
         };
-        if let Some(near) = did_you_mean(path, &declared).filter(|near| *near != path) {
+        let segments = request_segments(path);
+        let a_channel = declared
+            .iter()
+            .any(|(_, p)| p.explain_mismatch(&segments).is_none());
+        let paths: Vec<&str> = declared.iter().map(|(p, _)| *p).collect();
+        if !a_channel && let Some(near) = did_you_mean(path, &paths) {
             body["did_you_mean"] = json!(near);
         }
     }
