@@ -61,16 +61,47 @@ pub(crate) struct LiveSpec {
     inputs: Mutex<Inputs>,
 }
 
+/// The first spec, compiled and not yet serving ([`LiveSpec::compile_first`]).
+pub(crate) struct FirstBuild {
+    source: SpecSource,
+    parsed: Parsed,
+    built: Built,
+    private: PrivateFiles,
+}
+
 impl LiveSpec {
-    /// Compiles the first spec. Nothing serves yet, so nothing is swapped.
-    pub(crate) fn start(
+    /// Compiles the first spec, before anything else is opened: a spec that does not compile
+    /// leaves no state file or log behind.
+    pub(crate) fn compile_first(
         source: SpecSource,
-        stores: Arc<Stores>,
-        hub: Arc<Hub>,
         private: PrivateFiles,
-    ) -> Result<(LiveSpec, Swapped), SwapError> {
+    ) -> Result<FirstBuild, SwapError> {
         let parsed = parse(&source.text);
         let built = build(&source, &parsed, &[], &private, &[]);
+        if built.compiled.is_none() {
+            return Err(SwapError::Spec(built.report));
+        }
+        Ok(FirstBuild {
+            source,
+            parsed,
+            built,
+            private,
+        })
+    }
+
+    /// Serves the first spec with the data in `stores`. Nothing serves yet, so nothing is
+    /// swapped.
+    pub(crate) fn start(
+        first: FirstBuild,
+        stores: Arc<Stores>,
+        hub: Arc<Hub>,
+    ) -> Result<(LiveSpec, Swapped), SwapError> {
+        let FirstBuild {
+            source,
+            parsed,
+            built,
+            private,
+        } = first;
         let (snapshot, swapped) = finish(built, &stores, parsed.spec.summary())?;
         let live = LiveSpec {
             snapshot: Arc::new(LiveSnapshot::from_pointee(snapshot)),

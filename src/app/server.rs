@@ -93,12 +93,6 @@ pub(crate) struct Loaded {
 /// Compiles the spec, restores the state and starts watching.
 pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
     let source = SpecSource::read(&config.spec)?;
-    let stores = Arc::new(match &config.state_file {
-        Some(path) => Stores::persistent(path, config.state_reset)
-            .map_err(|e| StartError::State(e.to_string()))?,
-        None => Stores::in_memory(),
-    });
-    let hub = Arc::new(Hub::default());
     let state_log = config.state_file.as_deref().map(WriteAheadLog::path_for);
     let private = PrivateFiles::new(
         [
@@ -109,7 +103,15 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         .into_iter()
         .filter_map(|(what, path)| Some((what, path?))),
     );
-    let (live, started) = LiveSpec::start(source.clone(), stores.clone(), hub.clone(), private)?;
+    // The spec first: one that does not compile must not create (or truncate) state files.
+    let first = LiveSpec::compile_first(source, private)?;
+    let stores = Arc::new(match &config.state_file {
+        Some(path) => Stores::persistent(path, config.state_reset)
+            .map_err(|e| StartError::State(e.to_string()))?,
+        None => Stores::in_memory(),
+    });
+    let hub = Arc::new(Hub::default());
+    let (live, started) = LiveSpec::start(first, stores.clone(), hub.clone())?;
     tracing::info!(spec = %config.spec.display(), "loaded: {}", started.changes);
     if started.warnings.warnings() > 0 {
         tracing::warn!("{}", started.warnings);

@@ -281,6 +281,31 @@ fn saved_users(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf
     (spec, state, doc)
 }
 
+/// A spec that does not compile stops the start before the state is opened: no state file
+/// or log is created, and `--state-reset` resets nothing.
+#[test]
+fn a_broken_spec_creates_and_resets_no_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, state, doc) = saved_users(dir.path());
+    let saved = std::fs::read_to_string(&state).unwrap();
+    std::fs::write(&spec, "resources:\n  users:\n    sed: []\n").unwrap();
+    let (code, err) = start_result(&spec, &state, &["--state-reset"]).expect("refused");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("did you mean 'seed'"), "{err}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), saved);
+    assert_eq!(doc["resources"]["users"]["data"][0]["name"], "Ada");
+
+    let fresh = dir.path().join("fresh.json");
+    let (code, _) = start_result(&spec, &fresh, &[]).expect("refused");
+    assert_eq!(code, 1);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("fresh"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn a_damaged_state_file_stops_the_start_and_is_left_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
