@@ -10,7 +10,7 @@
 //! layers before it in this list (a test, `tests/it/architecture.rs`, checks it, and that no
 //! files import each other in a cycle; `docs/architecture.md` draws the paths):
 //!
-//! 1. **leaf**: [`error`](crate::error) (the one HTTP error type, `ApiError`), `files` (paths
+//! 1. **leaf**: `error` (the one HTTP error type, `ApiError`), `files` (paths
 //!    kept inside a folder), `duration`, `hash`, `random` (per-answer generators for
 //!    `--seed`), `suggest` (did-you-mean), `sync` (locks that outlive a panic).
 //! 2. **spec**: [`spec`]: the types, loading with every problem located, the JSON Schema.

@@ -84,8 +84,8 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
         }
         Err(e) => Outcome::refused(e),
     };
-    // Decorate: the spec's CORS policy applies to every answer, errors included, so a page on
-    // another origin can read why its request failed.
+    // Decorate: the spec's CORS policy applies to every answer from here on, errors included,
+    // so a page on another origin can read why its request failed.
     if let Some(cors) = &snapshot.spec.cors {
         cors.decorate(req, &mut outcome.response);
     }
