@@ -10,6 +10,8 @@ use super::config::ServeConfig;
 use super::server::{Server, StartError};
 use super::state::AppState;
 
+/// A server on a thread of its own, with its own actix system: what `MockServer` runs inside
+/// a test. Dropping it stops the server and joins the thread.
 pub(crate) struct BackgroundServer {
     addr: SocketAddr,
     url: String,
@@ -54,10 +56,12 @@ impl BackgroundServer {
         }
     }
 
+    /// The address it listens on (its port, when port 0 was asked for).
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
+    /// `http://ADDR` (or `https://`).
     pub(crate) fn url(&self) -> String {
         self.url.clone()
     }

@@ -17,6 +17,9 @@ use crate::model::router::request_segments;
 
 use super::state::AppState;
 
+/// What every action reads of the request it answers, prepared once by the pipeline: the
+/// request and its whole body, the snapshot it is answered from (held to the end, whatever a
+/// reload swaps in), its session, and the path already split for routing and conditions.
 pub(crate) struct RequestContext<'a> {
     pub(crate) req: &'a HttpRequest,
     pub(crate) body: &'a Bytes,
@@ -48,6 +51,7 @@ impl<'a> RequestContext<'a> {
         }
     }
 
+    /// The compiled spec this request is answered from.
     pub(crate) fn spec(&self) -> &'a CompiledSpec {
         &self.snapshot.spec
     }

@@ -52,6 +52,9 @@ struct Inputs {
     next_stub: u64,
 }
 
+/// The one way to change what is served: a reload, a stub added or removed. Each compiles
+/// the spec with its stubs, brings the stores in line and swaps the snapshot whole, under one
+/// lock, so two changes never interleave.
 pub(crate) struct LiveSpec {
     snapshot: Arc<LiveSnapshot>,
     stores: Arc<Stores>,

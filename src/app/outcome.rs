@@ -11,6 +11,8 @@ use crate::engine::sessions::Session;
 use crate::error::ApiError;
 use crate::spec::Fault;
 
+/// What the pipeline made of one request: the response to send, and what the last step
+/// (`record`) logs and journals about it. Typed, so nothing travels in response extensions.
 pub(crate) struct Outcome {
     pub(crate) response: HttpResponse,
     /// The route that answered (`routes[2]`, `resources.users`).

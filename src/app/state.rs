@@ -15,11 +15,14 @@ use super::config::Limits;
 use super::live::{LiveSpec, SwapError};
 use super::reload::Reloader;
 
+/// The server's state, shared by every worker (actix `Data`): the live snapshot and what
+/// outlives a reload beside it.
 pub(crate) struct AppState {
     /// The snapshot requests are served from; changes to the spec replace it whole.
     pub(crate) snapshot: Arc<LiveSnapshot>,
-    /// The spec's inputs (source, stubs) and the one way to change what `live` serves.
+    /// The spec's inputs (source, stubs) and the one way to change what `snapshot` serves.
     pub(crate) live_spec: Arc<LiveSpec>,
+    /// Reads the spec file again on a save or `POST /__mockrig/reload`, and keeps the status.
     pub(crate) reloader: Arc<Reloader>,
     /// Resource data, beside the spec so it outlives reloads.
     pub(crate) stores: Arc<Stores>,
@@ -27,9 +30,11 @@ pub(crate) struct AppState {
     pub(crate) hub: Arc<Hub>,
     /// The requests answered outside any session.
     pub(crate) journal: RequestJournal,
+    /// The sessions `X-Mockrig-Session` named, each with its own data, counts and journal.
     pub(crate) sessions: Sessions,
     /// Answer counts and scenario states of requests outside sessions.
     pub(crate) route_state: RouteState,
+    /// What one request may use (URL, headers, body, time).
     pub(crate) limits: Limits,
     /// Who may call the admin API.
     pub(crate) admin: AdminAccess,

@@ -9,6 +9,8 @@ use arc_swap::ArcSwap;
 use super::resources::store::Store;
 use crate::model::compiled::CompiledSpec;
 
+/// One compiled spec with the stores of its resources: what a request is answered from, from
+/// start to end.
 pub(crate) struct Snapshot {
     pub(crate) spec: CompiledSpec,
     /// The data of `spec.resources`, by the same index.

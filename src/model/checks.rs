@@ -32,6 +32,7 @@ pub(crate) struct Parsed<'a> {
     pub(crate) static_roots: &'a [(usize, PathBuf)],
 }
 
+/// Every check that needs more than one item, its problems added to `problems`.
 pub(crate) fn across_items(input: &CompileInput<'_>, parsed: &Parsed<'_>, problems: &mut Problems) {
     duplicates(input, problems);
     emit_targets(input, parsed, problems);

@@ -19,6 +19,8 @@ use crate::model::resource::Op;
 use crate::model::response::RequestParts;
 use crate::random::SeededRng;
 
+/// The resource operation `op` on `resource` for the request `found` matched, after the
+/// server's delay.
 pub(crate) async fn run(
     cx: &RequestContext<'_>,
     found: &RouteMatch<'_>,

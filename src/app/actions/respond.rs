@@ -18,6 +18,7 @@ use crate::model::response::{RequestParts, ResponseSet};
 use crate::random::SeededRng;
 use crate::spec::Fault;
 
+/// Answers with the response `set` chooses for this request (its sequence, its `Accept`).
 pub(crate) async fn run(
     cx: &RequestContext<'_>,
     route: &CompiledRoute,

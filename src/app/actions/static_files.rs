@@ -11,6 +11,8 @@ use crate::engine::respond::serve_file;
 use crate::engine::routing::RouteMatch;
 use crate::error::ApiError;
 
+/// The file under the folder's root that routing found for this request, after the
+/// server's delay.
 pub(crate) async fn run(
     cx: &RequestContext<'_>,
     found: &RouteMatch<'_>,
