@@ -8,7 +8,7 @@
 use crate::common;
 
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
@@ -42,16 +42,12 @@ async fn chromedriver() -> (common::Proc, String) {
     let proc = common::Proc(child);
     let url = format!("http://127.0.0.1:{port}");
     let client = common::client();
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client.get(format!("{url}/status")).send().await
-            && r.status().is_success()
-        {
-            return (proc, url);
-        }
-        assert!(started.elapsed() < WAIT, "chromedriver did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    common::eventually("chromedriver answering /status", WAIT, || async {
+        let r = client.get(format!("{url}/status")).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    (proc, url)
 }
 
 /// Waits until the page says its WebSocket is open.

@@ -805,7 +805,7 @@ async fn a_seeded_answer_that_waits_is_not_disturbed_by_others_meanwhile() {
     let spec = r#"
 routes:
   - path: /slow
-    response: { delay: 150ms, body: { name: "{{ fake.name() }}", n: "{{ random_int(1, 1000000) }}" } }
+    response: { delay: 300ms, body: { name: "{{ fake.name() }}", n: "{{ random_int(1, 1000000) }}" } }
   - path: /busy
     response: { body: { n: "{{ random_int(1, 1000000) }}" } }
 "#;
@@ -814,14 +814,19 @@ routes:
         json_of(m.get("/slow").await).await
     };
     let m = seeded(spec, Some(9));
-    let slow = async { json_of(m.get("/slow").await).await };
+    let slow = async {
+        let v = json_of(m.get("/slow").await).await;
+        (v, Instant::now())
+    };
     // The same worker answers these while /slow waits.
     let busy = async {
         tokio::time::sleep(Duration::from_millis(30)).await;
         for _ in 0..5 {
             m.get("/busy").await;
         }
+        Instant::now()
     };
-    let (with_others, ()) = tokio::join!(slow, busy);
+    let ((with_others, slow_done), busy_done) = tokio::join!(slow, busy);
+    assert!(busy_done < slow_done, "the others drew while /slow waited");
     assert_eq!(alone, with_others);
 }

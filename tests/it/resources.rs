@@ -497,6 +497,8 @@ async fn a_write_in_flight_across_a_reseed_is_refused() {
         .send();
     let reseed = async {
         // The POST is now waiting out its delay with the old spec; change the seed under it.
+        // (Nothing signals that a request is inside its delay: 50 ms of a 400 ms delay is the
+        // margin.)
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         std::fs::write(
             m.dir.path().join("api.yaml"),
