@@ -50,7 +50,7 @@ pub(crate) fn build(
         private,
         stubs,
         unread_channels: &parsed.unread_channels,
-        origins: &parsed.origins,
+        file_indices: &parsed.file_indices,
         known_resources,
     });
     let (stub_problems, spec_problems): (Vec<Problem>, Vec<Problem>) = problems

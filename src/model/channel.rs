@@ -11,7 +11,7 @@ use crate::spec::locate::{KeyPath, at, index};
 use crate::spec::{self, WsMode};
 use crate::template::{Template, TemplateSet};
 
-use super::compiler::{Compiler, MESSAGE_NAMES, SSE_NAMES};
+use super::pass::{CompilePass, MESSAGE_NAMES, SSE_NAMES};
 use super::problems::{Problems, reserved};
 use super::router::Pattern;
 
@@ -150,7 +150,11 @@ fn interval(
     }
 }
 
-fn message(m: &spec::WsMessage, here: &KeyPath, cx: &mut Compiler<'_>) -> Option<ChannelMessage> {
+fn message(
+    m: &spec::WsMessage,
+    here: &KeyPath,
+    cx: &mut CompilePass<'_>,
+) -> Option<ChannelMessage> {
     match (&m.text, &m.json) {
         (Some(_), Some(_)) => {
             cx.problems.key(
@@ -176,7 +180,7 @@ fn message(m: &spec::WsMessage, here: &KeyPath, cx: &mut Compiler<'_>) -> Option
 fn messages(
     list: &[spec::WsMessage],
     here: &KeyPath,
-    cx: &mut Compiler<'_>,
+    cx: &mut CompilePass<'_>,
 ) -> Vec<ChannelMessage> {
     list.iter()
         .enumerate()
@@ -188,7 +192,7 @@ fn messages(
 pub(crate) fn websocket(
     w: &spec::WebSocket,
     here: &KeyPath,
-    cx: &mut Compiler<'_>,
+    cx: &mut CompilePass<'_>,
 ) -> Option<WsChannel> {
     let mark = cx.problems.mark();
     let pattern = channel_path(&w.path, at(here, &["path"]), &mut cx.problems);
@@ -309,7 +313,7 @@ fn scalar(v: &Option<spec::HeaderValues>) -> Option<String> {
 pub(crate) fn sse(
     s: &spec::SseStream,
     here: &KeyPath,
-    cx: &mut Compiler<'_>,
+    cx: &mut CompilePass<'_>,
 ) -> Option<SseChannel> {
     let mark = cx.problems.mark();
     let pattern = channel_path(&s.path, at(here, &["path"]), &mut cx.problems);
@@ -360,7 +364,7 @@ pub(crate) fn emits(
     list: &[spec::Emit],
     here: &KeyPath,
     known: &[&str],
-    cx: &mut Compiler<'_>,
+    cx: &mut CompilePass<'_>,
 ) -> Vec<CompiledEmit> {
     let mut out = Vec::with_capacity(list.len());
     for (i, e) in list.iter().enumerate() {

@@ -429,7 +429,7 @@ routes:
             )]),
             stubs: &[],
             unread_channels: &[],
-            origins: &Default::default(),
+            file_indices: &Default::default(),
             known_resources: &[],
         });
         assert!(compiled.is_some(), "warnings do not stop a spec");

@@ -19,9 +19,9 @@ use crate::spec::{self, Method};
 use super::channel;
 use super::checks;
 use super::compiled::{Action, CompiledRoute, CompiledSpec, Counts, ScenarioStep};
-use super::compiler::{Compiler, RESOURCE_EMIT_NAMES, ROUTE_EMIT_NAMES};
 use super::input::CompileInput;
 use super::matcher::Matcher;
+use super::pass::{CompilePass, RESOURCE_EMIT_NAMES, ROUTE_EMIT_NAMES};
 use super::problems::reserved;
 use super::resource;
 use super::response;
@@ -34,7 +34,7 @@ pub(crate) const STARTED: &str = "started";
 /// every error and warning found, by key path.
 pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Problem>) {
     let spec = input.spec;
-    let mut cx = Compiler::new(input.dir, input.private);
+    let mut cx = CompilePass::new(input.dir, input.private);
     let cors = server(&spec.server, &mut cx);
     let mut scenarios: Vec<(String, Vec<String>)> = Vec::new();
     let stubs = input.stubs.iter().map(|s| {
@@ -178,7 +178,7 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
 }
 
 /// `server:`: the default delay, CORS and the TLS files.
-fn server(s: &spec::ServerSettings, cx: &mut Compiler<'_>) -> Option<super::cors::Cors> {
+fn server(s: &spec::ServerSettings, cx: &mut CompilePass<'_>) -> Option<super::cors::Cors> {
     if let Some(d) = &s.delay {
         match duration::parse_delay(&d.0) {
             Ok(d) => cx.default_delay = Some(d),
@@ -211,7 +211,7 @@ fn route(
     r: &spec::Route,
     here: &KeyPath,
     label: String,
-    cx: &mut Compiler<'_>,
+    cx: &mut CompilePass<'_>,
 ) -> Option<CompiledRoute> {
     let mark = cx.problems.mark();
     let pattern = match Pattern::parse(&r.path) {
@@ -319,7 +319,7 @@ fn channel_route(label: String, path: &str, pattern: Pattern, action: Action) ->
 }
 
 /// `static[i]`: the folder itself (its index.html) and everything below it.
-fn static_mount(i: usize, s: &spec::StaticMount, cx: &mut Compiler<'_>) -> Vec<CompiledRoute> {
+fn static_mount(i: usize, s: &spec::StaticMount, cx: &mut CompilePass<'_>) -> Vec<CompiledRoute> {
     let here = index(&[Seg::Key("static".into())], i);
     let mark = cx.problems.mark();
     match Pattern::parse(&s.path) {

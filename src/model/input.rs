@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::spec::Spec;
-use crate::spec::load::Origins;
+use crate::spec::load::FileIndices;
 
 use super::compiled::Stub;
 use super::private::PrivateFiles;
@@ -25,7 +25,7 @@ pub(crate) struct CompileInput<'a> {
     /// not dangling, only unchecked.
     pub(crate) unread_channels: &'a [(&'static str, String)],
     /// The index in the file of each item, when the loader left some out.
-    pub(crate) origins: &'a Origins,
+    pub(crate) file_indices: &'a FileIndices,
     /// The resources this same spec compiled to before, when only the stubs changed: reused
     /// as they are, so a stub added reads no seed file again (one that changed on disk since
     /// would otherwise replace the data without a reload).
@@ -39,10 +39,10 @@ impl CompileInput<'_> {
         list: &'static str,
         items: &'s [T],
     ) -> impl Iterator<Item = (usize, &'s T)> + use<'s, T> {
-        let origins = self.origins.clone();
+        let file_indices = self.file_indices.clone();
         items
             .iter()
             .enumerate()
-            .map(move |(i, item)| (origins.index(list, i), item))
+            .map(move |(i, item)| (file_indices.index(list, i), item))
     }
 }

@@ -22,8 +22,8 @@ use crate::spec::{self, Fault, Sequence};
 use crate::suggest::did_you_mean;
 use crate::template::{Template, is_template};
 
-use super::compiler::{Compiler, RESPONSE_NAMES};
 use super::negotiate;
+use super::pass::{CompilePass, RESPONSE_NAMES};
 
 /// A header value: fixed, or a template.
 #[derive(Debug)]
@@ -167,7 +167,7 @@ impl ResponseSet {
 pub(crate) fn compile_set(
     r: &spec::Route,
     here: &KeyPath,
-    cx: &mut Compiler<'_>,
+    cx: &mut CompilePass<'_>,
 ) -> Option<ResponseSet> {
     let mark = cx.problems.mark();
     let given: Vec<&str> = [
@@ -252,7 +252,7 @@ pub(crate) fn compile_set(
     (!cx.problems.failed_since(mark)).then_some(set)
 }
 
-fn weight_only_in_random(here: &[spec::locate::Seg], r: &spec::Response, cx: &mut Compiler<'_>) {
+fn weight_only_in_random(here: &[spec::locate::Seg], r: &spec::Response, cx: &mut CompilePass<'_>) {
     if r.weight.is_some() {
         cx.problems.key(
             at(here, &["weight"]),
@@ -267,7 +267,7 @@ fn compile(
     r: &spec::Response,
     here: &KeyPath,
     content_type: Option<&str>,
-    cx: &mut Compiler<'_>,
+    cx: &mut CompilePass<'_>,
 ) -> Option<ResponseTemplate> {
     let mark = cx.problems.mark();
     let status = StatusCode::from_u16(r.status)

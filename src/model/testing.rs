@@ -21,7 +21,7 @@ pub(crate) fn compile_yaml(yaml: &str) -> (Option<CompiledSpec>, Vec<Problem>) {
         private: &Default::default(),
         stubs: &[],
         unread_channels: &[],
-        origins: &Default::default(),
+        file_indices: &Default::default(),
         known_resources: &[],
     })
 }

@@ -91,17 +91,17 @@ pub(crate) struct Parsed {
     /// errors, where it could be read: references to them are not reported as dangling.
     pub(crate) unread_channels: Vec<(&'static str, String)>,
     /// Where the items that were read sit in their lists, once some were left out.
-    pub(crate) origins: Origins,
+    pub(crate) file_indices: FileIndices,
 }
 
 /// The index in the file of each item read, for the lists that lost items: problems found
 /// later are reported at the file's index, not the read spec's.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Origins {
+pub(crate) struct FileIndices {
     lists: Vec<(&'static str, Vec<usize>)>,
 }
 
-impl Origins {
+impl FileIndices {
     /// The index in the file of item `i` of list `list` (`routes`, `static`, …).
     pub(crate) fn index(&self, list: &str, i: usize) -> usize {
         self.lists
@@ -200,24 +200,24 @@ fn recover_spec(doc: &MarkedYaml<'_>) -> Parsed {
             }
             "static" => {
                 let read = items::<StaticMount>(value, &here, &mut found);
-                out.origins.note("static", read.origins);
+                out.file_indices.note("static", read.file_indices);
                 out.spec.statics = read.list;
             }
             "routes" => {
                 let read = items::<Route>(value, &here, &mut found);
-                out.origins.note("routes", read.origins);
+                out.file_indices.note("routes", read.file_indices);
                 out.spec.routes = read.list;
             }
             "websockets" => {
                 let read = items::<WebSocket>(value, &here, &mut found);
-                out.origins.note("websockets", read.origins);
+                out.file_indices.note("websockets", read.file_indices);
                 out.spec.websockets = read.list;
                 out.unread_channels
                     .extend(read.unread.into_iter().map(|p| ("websockets", p)));
             }
             "sse" => {
                 let read = items::<SseStream>(value, &here, &mut found);
-                out.origins.note("sse", read.origins);
+                out.file_indices.note("sse", read.file_indices);
                 out.spec.sse = read.list;
                 out.unread_channels
                     .extend(read.unread.into_iter().map(|p| ("sse", p)));
@@ -251,7 +251,7 @@ fn recover_spec(doc: &MarkedYaml<'_>) -> Parsed {
 struct Items<T> {
     list: Vec<T>,
     /// The index in the file of each item of `list`.
-    origins: Vec<usize>,
+    file_indices: Vec<usize>,
     /// The `path` of the items that could not be read.
     unread: Vec<String>,
 }
@@ -264,7 +264,7 @@ fn items<T: serde::de::DeserializeOwned>(
 ) -> Items<T> {
     let mut read = Items {
         list: Vec::new(),
-        origins: Vec::new(),
+        file_indices: Vec::new(),
         unread: Vec::new(),
     };
     match &untag(node).data {
@@ -275,7 +275,7 @@ fn items<T: serde::de::DeserializeOwned>(
                 match v {
                     Some(v) => {
                         read.list.push(v);
-                        read.origins.push(i);
+                        read.file_indices.push(i);
                     }
                     None => read.unread.extend(path_of(item)),
                 }

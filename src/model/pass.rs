@@ -30,7 +30,7 @@ pub(crate) const RESOURCE_EMIT_NAMES: &[&str] =
     &["request", "params", "action", "resource", "record"];
 
 /// The state of one compile pass.
-pub(crate) struct Compiler<'a> {
+pub(crate) struct CompilePass<'a> {
     /// The spec's canonical folder: the root of every file it names.
     pub(crate) dir: &'a Path,
     /// The files mockrig writes, which no `file:` may name.
@@ -41,9 +41,9 @@ pub(crate) struct Compiler<'a> {
     pub(crate) default_delay: Option<Delay>,
 }
 
-impl<'a> Compiler<'a> {
-    pub(crate) fn new(dir: &'a Path, private: &'a PrivateFiles) -> Compiler<'a> {
-        Compiler {
+impl<'a> CompilePass<'a> {
+    pub(crate) fn new(dir: &'a Path, private: &'a PrivateFiles) -> CompilePass<'a> {
+        CompilePass {
             dir,
             private,
             templates: TemplateBuilder::default(),
