@@ -151,3 +151,45 @@ async fn every_example_serves_every_unconditional_route() {
         }
     }
 }
+
+/// Every YAML example of the README is a spec `check` accepts without an error or a warning
+/// (a lone `response:` is checked as a route's), with the files it names beside it.
+#[test]
+fn every_readme_example_checks_clean() {
+    let readme = std::fs::read_to_string(common::repo_path("README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The files the examples name: a seed file, a static folder, a certificate and its key
+    // (`check` looks only for files).
+    for (file, text) in [
+        ("data/posts.json", "[]"),
+        ("public/index.html", "<p>hi</p>"),
+        ("certs/localhost.pem", "-"),
+        ("certs/localhost-key.pem", "-"),
+    ] {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    let blocks: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert!(blocks.len() >= 15, "found {} examples", blocks.len());
+    let mut failed = Vec::new();
+    for (i, block) in blocks.iter().enumerate() {
+        let text = if block.starts_with("response:") {
+            let indented: String = block.lines().map(|l| format!("    {l}\n")).collect();
+            format!("routes:\n  - path: /x\n{indented}")
+        } else {
+            block.to_string()
+        };
+        let spec = dir.path().join(format!("example-{i}.yaml"));
+        match mockrig::check_text(&text, &spec) {
+            Ok(checked) if checked.warnings.warnings() == 0 => {}
+            Ok(checked) => failed.push(format!("example {i}:\n{}", checked.warnings)),
+            Err(e) => failed.push(format!("example {i}:\n{e}")),
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n\n"));
+}
