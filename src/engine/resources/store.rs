@@ -76,6 +76,12 @@ impl Collection {
     }
 }
 
+/// What is wrong with data given for a resource (an import, a restored snapshot), naming the
+/// resource and the record.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct InvalidData(pub(crate) String);
+
 impl Data {
     pub(crate) fn from_seed(seed: &Seed, id_field: &str) -> Data {
         match seed {
@@ -95,7 +101,11 @@ impl Data {
     /// Data for `def` from JSON (an import, a snapshot), checked like a seed: a singleton's
     /// object, or a list of objects whose ids are numbers or strings, none twice, none nested
     /// deeper than a state file keeps. Err: what is wrong, naming the resource.
-    pub(crate) fn checked(value: Value, def: &ResourceDef) -> Result<Data, String> {
+    pub(crate) fn checked(value: Value, def: &ResourceDef) -> Result<Data, InvalidData> {
+        Data::check(value, def).map_err(InvalidData)
+    }
+
+    fn check(value: Value, def: &ResourceDef) -> Result<Data, String> {
         let name = &def.name;
         if depth(&value) > MAX_DEPTH + 1 {
             return Err(format!(

@@ -97,7 +97,7 @@ impl Stores {
                                 Data::checked(r.data, def).map_err(|what| WalError::Damaged {
                                     file: self.state_file_name(),
                                     line: None,
-                                    what: format!("resources.{what}"),
+                                    what: format!("resources.{}", what.0),
                                 })?;
                             Some((data, r.entries))
                         }
@@ -249,7 +249,7 @@ pub(crate) fn import_all(
             .ok_or_else(|| ImportError::Invalid(format!("no resource named '{name}'")))?;
         ready.push((
             store,
-            Data::checked(value.clone(), &store.def).map_err(ImportError::Invalid)?,
+            Data::checked(value.clone(), &store.def).map_err(|e| ImportError::Invalid(e.0))?,
         ));
     }
     let mut names = Vec::new();
