@@ -30,7 +30,14 @@ pub fn check_text(text: &str, path: &Path) -> Result<Checked, LoadError> {
 
 fn checked(source: SpecSource) -> Result<Checked, LoadError> {
     let parsed = parse(&source.text);
-    let built = build(&source, &parsed, &[], &PrivateFiles::default(), &[]);
+    let built = build(
+        &source,
+        &parsed,
+        &[],
+        &PrivateFiles::default(),
+        &[],
+        crate::template::bounds::DEFAULT_BUDGET,
+    );
     if built.compiled.is_none() {
         return Err(LoadError::Invalid(built.report));
     }

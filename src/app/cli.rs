@@ -68,6 +68,9 @@ pub(crate) struct ServeArgs {
     /// Open connections per worker; more wait to be accepted.
     #[arg(long, env = "MOCKRIG_MAX_CONNECTIONS", default_value_t = 25_000, value_parser = positive)]
     pub(crate) max_connections: usize,
+    /// Bytes one response's (or message's) templates may render together; more is a 500.
+    #[arg(long, env = "MOCKRIG_MAX_TEMPLATE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = positive)]
+    pub(crate) max_template_bytes: usize,
     /// Serve HTTPS with this PEM certificate chain (and --tls-key). HTTP/2 is offered by ALPN.
     #[arg(long, env = "MOCKRIG_TLS_CERT", requires = "tls_key")]
     pub(crate) tls_cert: Option<PathBuf>,
@@ -219,6 +222,7 @@ fn serve(args: ServeArgs) -> ExitCode {
             request_timeout: args.request_timeout,
             keep_alive: args.keep_alive,
             max_connections: args.max_connections,
+            max_template_bytes: args.max_template_bytes,
         },
         tls: match (args.tls_cert, args.tls_key, args.tls_self_signed) {
             (Some(cert), Some(key), _) => Some(TlsSource::Files { cert, key }),

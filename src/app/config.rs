@@ -70,6 +70,10 @@ pub struct Limits {
     pub keep_alive: Duration,
     /// Open connections per worker; further ones wait to be accepted.
     pub max_connections: usize,
+    /// The bytes one response's (or one message's) templates may render together; a template
+    /// that would write more, or a filter asked to make more (`indent`, `format`, `tojson`,
+    /// `replace`, `join`), answers 500 saying so.
+    pub max_template_bytes: usize,
 }
 
 impl Default for Limits {
@@ -82,6 +86,7 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(5),
             keep_alive: Duration::from_secs(5),
             max_connections: 25_000,
+            max_template_bytes: 4 * 1024 * 1024,
         }
     }
 }

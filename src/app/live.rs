@@ -61,6 +61,8 @@ pub(crate) struct LiveSpec {
     hub: Arc<Hub>,
     /// The files mockrig writes, never served.
     private: PrivateFiles,
+    /// `--max-template-bytes`.
+    template_budget: usize,
     inputs: Mutex<Inputs>,
 }
 
@@ -70,6 +72,7 @@ pub(crate) struct FirstBuild {
     parsed: Parsed,
     built: Built,
     private: PrivateFiles,
+    template_budget: usize,
 }
 
 impl LiveSpec {
@@ -78,9 +81,10 @@ impl LiveSpec {
     pub(crate) fn compile_first(
         source: SpecSource,
         private: PrivateFiles,
+        template_budget: usize,
     ) -> Result<FirstBuild, SwapError> {
         let parsed = parse(&source.text);
-        let built = build(&source, &parsed, &[], &private, &[]);
+        let built = build(&source, &parsed, &[], &private, &[], template_budget);
         if built.compiled.is_none() {
             return Err(SwapError::Spec(built.report));
         }
@@ -89,6 +93,7 @@ impl LiveSpec {
             parsed,
             built,
             private,
+            template_budget,
         })
     }
 
@@ -104,6 +109,7 @@ impl LiveSpec {
             parsed,
             built,
             private,
+            template_budget,
         } = first;
         let (snapshot, swapped) = finish(built, &stores, parsed.spec.summary())?;
         let live = LiveSpec {
@@ -111,6 +117,7 @@ impl LiveSpec {
             stores,
             hub,
             private,
+            template_budget,
             inputs: Mutex::new(Inputs {
                 source,
                 parsed,
@@ -135,7 +142,14 @@ impl LiveSpec {
     /// Serves `source` (read as `parsed`) instead of the spec now serving.
     pub(crate) fn replace(&self, source: SpecSource, parsed: Parsed) -> Result<Swapped, SwapError> {
         let mut inputs = lock(&self.inputs);
-        let built = build(&source, &parsed, &inputs.stubs, &self.private, &[]);
+        let built = build(
+            &source,
+            &parsed,
+            &inputs.stubs,
+            &self.private,
+            &[],
+            self.template_budget,
+        );
         let changes = describe_changes(&inputs.parsed.spec, &parsed.spec);
         let swapped = self.swap(built, changes)?;
         inputs.source = source;
@@ -199,6 +213,7 @@ impl LiveSpec {
             stubs,
             &self.private,
             &serving.spec.resources,
+            self.template_budget,
         );
         self.swap(built, String::new())
     }

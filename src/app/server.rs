@@ -104,7 +104,7 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         .filter_map(|(what, path)| Some((what, path?))),
     );
     // The spec first: one that does not compile must not create (or truncate) state files.
-    let first = LiveSpec::compile_first(source, private)?;
+    let first = LiveSpec::compile_first(source, private, config.limits.max_template_bytes)?;
     let stores = Arc::new(match &config.state_file {
         Some(path) => Stores::persistent(path, config.state_reset)
             .map_err(|e| StartError::State(e.to_string()))?,

@@ -35,13 +35,14 @@ impl Built {
 
 /// Compiles the spec `parsed` from `source`, with `stubs` in front of its routes.
 /// `known_resources`: what this same spec's resources compiled to before, when only the stubs
-/// changed.
+/// changed; `template_budget`: `--max-template-bytes`.
 pub(crate) fn build(
     source: &SpecSource,
     parsed: &Parsed,
     stubs: &[Stub],
     private: &PrivateFiles,
     known_resources: &[ResourceDef],
+    template_budget: usize,
 ) -> Built {
     let (compiled, problems) = compile(&CompileInput {
         spec: &parsed.spec,
@@ -52,6 +53,7 @@ pub(crate) fn build(
         unread_channels: &parsed.unread_channels,
         file_indices: &parsed.file_indices,
         known_resources,
+        template_budget,
     });
     let (stub_problems, spec_problems): (Vec<Problem>, Vec<Problem>) = problems
         .into_iter()

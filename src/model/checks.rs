@@ -431,6 +431,7 @@ routes:
             unread_channels: &[],
             file_indices: &Default::default(),
             known_resources: &[],
+            template_budget: crate::template::bounds::DEFAULT_BUDGET,
         });
         assert!(compiled.is_some(), "warnings do not stop a spec");
         let messages: Vec<&str> = list.iter().map(|p| p.message.as_str()).collect();

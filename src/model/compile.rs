@@ -34,7 +34,7 @@ pub(crate) const STARTED: &str = "started";
 /// every error and warning found, by key path.
 pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Problem>) {
     let spec = input.spec;
-    let mut cx = CompilePass::new(input.dir, input.private);
+    let mut cx = CompilePass::new(input.dir, input.private, input.template_budget);
     let cors = server(&spec.server, &mut cx);
     let mut scenarios: Vec<(String, Vec<String>)> = Vec::new();
     let stubs = input.stubs.iter().map(|s| {

@@ -42,11 +42,15 @@ pub(crate) struct CompilePass<'a> {
 }
 
 impl<'a> CompilePass<'a> {
-    pub(crate) fn new(dir: &'a Path, private: &'a PrivateFiles) -> CompilePass<'a> {
+    pub(crate) fn new(
+        dir: &'a Path,
+        private: &'a PrivateFiles,
+        template_budget: usize,
+    ) -> CompilePass<'a> {
         CompilePass {
             dir,
             private,
-            templates: TemplateBuilder::default(),
+            templates: TemplateBuilder::new(template_budget),
             problems: Problems::default(),
             default_delay: None,
         }

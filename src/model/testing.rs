@@ -23,6 +23,7 @@ pub(crate) fn compile_yaml(yaml: &str) -> (Option<CompiledSpec>, Vec<Problem>) {
         unread_channels: &[],
         file_indices: &Default::default(),
         known_resources: &[],
+        template_budget: crate::template::bounds::DEFAULT_BUDGET,
     })
 }
 

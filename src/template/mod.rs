@@ -10,6 +10,7 @@
 //! (`--seed`, see `crate::random`). The `request` a response template sees is built by the
 //! engine (`engine::template_context`), which knows HTTP.
 
+pub(crate) mod bounds;
 pub(crate) mod functions;
 
 use std::collections::BTreeSet;
@@ -25,6 +26,8 @@ use crate::random::SeededRng;
 #[derive(Clone)]
 pub(crate) struct TemplateSet {
     env: Arc<Environment<'static>>,
+    /// The bytes one response's (or message's) templates may render together.
+    budget: usize,
 }
 
 impl Default for TemplateSet {
@@ -37,6 +40,7 @@ impl Default for TemplateSet {
 pub(crate) struct TemplateBuilder {
     env: Environment<'static>,
     next: usize,
+    budget: usize,
 }
 
 /// Instructions one rendering may run: far more than any response needs, few enough that a
@@ -45,13 +49,7 @@ const FUEL: u64 = 1_000_000;
 
 impl Default for TemplateBuilder {
     fn default() -> Self {
-        let mut env = Environment::new();
-        // Output is JSON or plain text, never HTML.
-        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        env.set_fuel(Some(FUEL));
-        functions::register(&mut env);
-        TemplateBuilder { env, next: 0 }
+        TemplateBuilder::new(bounds::DEFAULT_BUDGET)
     }
 }
 
@@ -73,6 +71,22 @@ pub(crate) fn is_template(s: &str) -> bool {
 }
 
 impl TemplateBuilder {
+    /// A builder whose templates render at most `budget` bytes per response or message.
+    pub(crate) fn new(budget: usize) -> TemplateBuilder {
+        let mut env = Environment::new();
+        // Output is JSON or plain text, never HTML.
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        env.set_fuel(Some(FUEL));
+        functions::register(&mut env);
+        bounds::register(&mut env, budget);
+        TemplateBuilder {
+            env,
+            next: 0,
+            budget,
+        }
+    }
+
     fn add(&mut self, source: String) -> Result<String, Invalid> {
         let name = format!("t{}", self.next);
         self.next += 1;
@@ -216,6 +230,7 @@ impl TemplateBuilder {
     pub(crate) fn finish(self) -> TemplateSet {
         TemplateSet {
             env: Arc::new(self.env),
+            budget: self.budget,
         }
     }
 }
@@ -245,8 +260,11 @@ impl TemplateSet {
             return v.clone();
         }
         let ctx = functions::with_rng(minijinja::Value::from(minijinja::value::Serde(ctx)), rng);
-        self.render_with(tpl, &ctx, &mut |e| Ok(format!("template error: {e}")))
-            .unwrap_or_else(Value::String)
+        let mut left = self.budget;
+        self.render_with(tpl, &ctx, &mut left, &mut |e| {
+            Ok(format!("template error: {e}"))
+        })
+        .unwrap_or_else(Value::String)
     }
 
     /// Renders `tpl` with a context already converted (once per request, for all of a
@@ -256,7 +274,8 @@ impl TemplateSet {
         tpl: &Template,
         ctx: &minijinja::Value,
     ) -> Result<Value, RenderError> {
-        self.render_with(tpl, ctx, &mut |e| Err(describe(&e)))
+        let mut left = self.budget;
+        self.render_with(tpl, ctx, &mut left, &mut |e| Err(describe(&e)))
             .map_err(RenderError)
     }
 
@@ -268,23 +287,33 @@ impl TemplateSet {
         ctx: &minijinja::Value,
         out: &mut Vec<u8>,
     ) -> Result<(), RenderError> {
-        self.render_json(tpl, ctx, out).map_err(RenderError)
+        let limit = out.len().saturating_add(self.budget);
+        self.render_json(tpl, ctx, out, limit).map_err(RenderError)
     }
 
+    /// Writes `tpl` into `out` as JSON, `out` growing to `limit` bytes at most.
     fn render_json(
         &self,
         tpl: &Template,
         ctx: &minijinja::Value,
         out: &mut Vec<u8>,
+        limit: usize,
     ) -> Result<(), String> {
         fn write<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, v: &T) -> Result<(), String> {
             serde_json::to_writer(out, v).map_err(|e| e.to_string())
         }
         match tpl {
             Template::Fixed(v) => write(out, v),
-            Template::Text(name) => write(out, &self.run(name, ctx).map_err(|e| describe(&e))?),
+            Template::Text(name) => {
+                let mut left = limit.saturating_sub(out.len());
+                write(
+                    out,
+                    &self.run(name, ctx, &mut left).map_err(|e| describe(&e))?,
+                )
+            }
             Template::Typed(name) => {
-                let text = self.run(name, ctx).map_err(|e| describe(&e))?;
+                let mut left = limit.saturating_sub(out.len());
+                let text = self.run(name, ctx, &mut left).map_err(|e| describe(&e))?;
                 match serde_json::from_str::<Value>(&text) {
                     Ok(v) => write(out, &v),
                     Err(_) => write(out, &text),
@@ -296,7 +325,7 @@ impl TemplateSet {
                     if i > 0 {
                         out.push(b',');
                     }
-                    self.render_json(item, ctx, out)?;
+                    self.render_json(item, ctx, out, limit)?;
                 }
                 out.push(b']');
                 Ok(())
@@ -309,7 +338,7 @@ impl TemplateSet {
                     }
                     write(out, k)?;
                     out.push(b':');
-                    self.render_json(v, ctx, out)?;
+                    self.render_json(v, ctx, out, limit)?;
                 }
                 out.push(b'}');
                 Ok(())
@@ -317,36 +346,72 @@ impl TemplateSet {
         }
     }
 
+    /// Renders `tpl` to a value; its templates write `left` bytes at most, together.
     fn render_with(
         &self,
         tpl: &Template,
         ctx: &minijinja::Value,
+        left: &mut usize,
         on_error: &mut dyn FnMut(minijinja::Error) -> Result<String, String>,
     ) -> Result<Value, String> {
         Ok(match tpl {
             Template::Fixed(v) => v.clone(),
-            Template::Text(name) => Value::String(self.run(name, ctx).or_else(&mut *on_error)?),
+            Template::Text(name) => {
+                Value::String(self.run(name, ctx, left).or_else(&mut *on_error)?)
+            }
             Template::Typed(name) => {
-                let out = self.run(name, ctx).or_else(&mut *on_error)?;
+                let out = self.run(name, ctx, left).or_else(&mut *on_error)?;
                 serde_json::from_str(&out).unwrap_or(Value::String(out))
             }
             Template::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|i| self.render_with(i, ctx, on_error))
+                    .map(|i| self.render_with(i, ctx, left, on_error))
                     .collect::<Result<_, _>>()?,
             ),
             Template::Object(fields) => Value::Object(
                 fields
                     .iter()
-                    .map(|(k, v)| Ok((k.clone(), self.render_with(v, ctx, on_error)?)))
+                    .map(|(k, v)| Ok((k.clone(), self.render_with(v, ctx, left, on_error)?)))
                     .collect::<Result<Map<String, Value>, String>>()?,
             ),
         })
     }
 
-    fn run(&self, name: &str, ctx: &minijinja::Value) -> Result<String, minijinja::Error> {
-        self.env.get_template(name)?.render(ctx)
+    /// Renders template `name`, writing at most `left` bytes (and taking them off it): a
+    /// template that would write more fails, having held no more than that.
+    fn run(
+        &self,
+        name: &str,
+        ctx: &minijinja::Value,
+        left: &mut usize,
+    ) -> Result<String, minijinja::Error> {
+        let mut out = Vec::new();
+        let mut capped = bounds::Capped {
+            out: &mut out,
+            left: *left,
+            exceeded: false,
+        };
+        let rendered = self
+            .env
+            .get_template(name)?
+            .render_captured_to(ctx, &mut capped);
+        if capped.exceeded {
+            return Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!(
+                    "the rendered output passed the template budget of {} bytes \
+                     (--max-template-bytes)",
+                    self.budget
+                ),
+            ));
+        }
+        rendered?;
+        *left = capped.left;
+        // minijinja writes whole UTF-8 strings.
+        String::from_utf8(out).map_err(|e| {
+            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, e.to_string())
+        })
     }
 }
 

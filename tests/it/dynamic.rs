@@ -133,6 +133,62 @@ async fn a_template_that_fails_answers_500_naming_the_route() {
     assert!(v["reason"].as_str().unwrap().contains("random_int"), "{v}");
 }
 
+/// Client-sent numbers that would make a template allocate without bound (an `indent` or a
+/// `format` width, a repeated string written again and again) answer 500 with the reason; the
+/// process serves on. The budget is `--max-template-bytes`.
+#[tokio::test]
+async fn a_template_cannot_allocate_without_bound() {
+    let spec = r#"
+routes:
+  - path: /indent
+    response: { text: "{{ 'a' | indent(request.query.w | int) }}" }
+  - path: /format
+    response: { text: "{{ ('%.' ~ request.query.w ~ 'f') | format(1.5) }}" }
+  - path: /width
+    response: { body: { v: "{{ ('%' ~ request.query.w ~ 's') | format('x') }}" } }
+  - path: /repeat
+    response: { text: "{% for i in range(50) %}{{ 'x' * 10000000 }}{% endfor %}" }
+  - path: /json
+    response: { text: "{{ range(1000) | list | tojson(indent=request.query.w | int) }}" }
+  - path: /small
+    response: { text: "{{ 'x' * (request.query.n | int) }}" }
+"#;
+    let m = Mock::with(spec, &[], |c| c.limits.max_template_bytes = 1024 * 1024);
+    for path in [
+        "/indent?w=100000000000",
+        "/format?w=100000000000",
+        "/width?w=100000000000",
+        "/repeat",
+        "/json?w=100000000",
+    ] {
+        let started = Instant::now();
+        let r = m.get(path).await;
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        let v = json_of(r).await;
+        let reason = v["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains("template budget of 1048576 bytes"),
+            "{path}: {v}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{path} took long"
+        );
+    }
+    // Within the budget, the same templates answer.
+    assert_eq!(m.get("/indent?w=2").await.text().await.unwrap(), "a");
+    assert_eq!(m.get("/format?w=2").await.text().await.unwrap(), "1.50");
+    assert_eq!(
+        json_of(m.get("/width?w=3").await).await,
+        serde_json::json!({"v": "  x"})
+    );
+    let r = m.get("/small?n=1000000").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap().len(), 1_000_000);
+    let r = m.get("/small?n=1048577").await;
+    assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+}
+
 #[tokio::test]
 async fn a_seed_gives_the_same_values_in_every_run() {
     let spec = r#"
