@@ -42,6 +42,11 @@ pub(crate) enum StoreError {
     BadId(&'static str),
     #[error("the change could not be saved: {0}")]
     Persist(std::io::Error),
+    /// Every integer id up to the largest is taken or passed.
+    #[error(
+        "no integer id is left to give: the largest, 18446744073709551615, is taken; send the id yourself"
+    )]
+    IdsExhausted,
     /// A reload replaced this resource while the request was in flight.
     #[error("the resource was re-seeded by a reload while this request was in flight; retry")]
     Retired,
@@ -317,6 +322,7 @@ impl ResponseError for ApiError {
                 StoreError::BadId(_) => StatusCode::BAD_REQUEST,
                 StoreError::Persist(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 StoreError::Retired => StatusCode::SERVICE_UNAVAILABLE,
+                StoreError::IdsExhausted => StatusCode::INSUFFICIENT_STORAGE,
             },
             ApiError::Body(BodyError::Unsupported(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Body(_) => StatusCode::BAD_REQUEST,

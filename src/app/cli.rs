@@ -118,6 +118,10 @@ pub(crate) struct ServeArgs {
     /// dropped to make room.
     #[arg(long, env = "MOCKRIG_MAX_SESSIONS", default_value_t = 1000, value_parser = positive)]
     pub(crate) max_sessions: usize,
+    /// Bytes all sessions together may hold (what they copied and wrote, their journals);
+    /// beyond it the least recently used are dropped.
+    #[arg(long, env = "MOCKRIG_MAX_SESSION_BYTES", default_value_t = 256 * 1024 * 1024, value_parser = positive)]
+    pub(crate) max_session_bytes: usize,
     /// Make every random value reproducible: fake data, uuid(), random_int(), `sequence:
     /// random` and delay ranges come out the same in every run with the same seed.
     #[arg(long, env = "MOCKRIG_SEED")]
@@ -238,6 +242,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         ready_file: args.ready_file,
         journal: args.journal,
         max_sessions: args.max_sessions,
+        max_session_bytes: args.max_session_bytes,
         seed: args.seed,
         handle_signals: true,
         watch: !args.no_watch,

@@ -47,6 +47,9 @@ pub struct ServeConfig {
     pub journal: usize,
     /// Most sessions (`X-Mockrig-Session`) kept at once; the least recently used goes first.
     pub max_sessions: usize,
+    /// The bytes all sessions together may hold (their copies of resources they wrote to,
+    /// what they wrote, their journals); beyond it the least recently used go first.
+    pub max_session_bytes: usize,
     /// Makes every random value (templates, `sequence: random`, delay ranges) reproducible.
     pub seed: Option<u64>,
 }
@@ -113,6 +116,7 @@ impl ServeConfig {
             ready_file: None,
             journal: 1000,
             max_sessions: crate::engine::sessions::DEFAULT_LIMIT,
+            max_session_bytes: crate::engine::sessions::DEFAULT_BYTE_LIMIT,
             seed: None,
         }
     }

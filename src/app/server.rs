@@ -143,7 +143,11 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         stores,
         hub,
         journal: RequestJournal::new(config.journal),
-        sessions: Sessions::new(config.max_sessions, config.journal),
+        sessions: Sessions::new(
+            config.max_sessions,
+            config.max_session_bytes,
+            config.journal,
+        ),
         route_state: RouteState::default(),
         limits: config.limits.clone(),
         admin: AdminAccess::new(

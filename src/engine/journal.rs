@@ -97,7 +97,20 @@ impl Recorded {
             .iter()
             .map(|(n, v)| n.as_str().len() + v.len())
             .sum();
-        self.body.len() + headers + self.uri.path_and_query().map_or(0, |p| p.as_str().len())
+        // The near miss of an unmatched request: its values are previews, but a route with
+        // many conditions lists many.
+        let nearest = self
+            .nearest
+            .as_ref()
+            .map_or(0, |n| serde_json::to_vec(n).map_or(0, |b| b.len()));
+        // And what holding them costs beyond their bytes: the entry and each header's slot.
+        let fixed = std::mem::size_of::<Recorded>()
+            + self.headers.len() * std::mem::size_of::<(HeaderName, HeaderValue)>();
+        self.body.len()
+            + headers
+            + self.uri.path_and_query().map_or(0, |p| p.as_str().len())
+            + nearest
+            + fixed
     }
 }
 
@@ -198,6 +211,11 @@ impl RequestJournal {
 
     pub(crate) fn enabled(&self) -> bool {
         self.capacity > 0
+    }
+
+    /// The bytes the journal holds now, as its budget counts them.
+    pub(crate) fn bytes(&self) -> usize {
+        lock(&self.inner).bytes
     }
 
     /// Adds a request, dropping the oldest beyond the count or the bytes; assigns its id.

@@ -2,11 +2,13 @@
 //! session's own copy of the resources and is recorded in that session's own journal, so tests
 //! running in parallel against one mockrig do not see each other's writes.
 //!
-//! A session is created on first use from the spec's seeds. Its copies follow the spec: a
-//! resource whose definition a reload changed is re-seeded in the session the next time the
-//! session uses it, like the shared data is at the reload. Sessions live in memory only (the
-//! state file holds the shared data) and are bounded in number: beyond the limit the session
-//! used least recently is dropped.
+//! A session is created on first use from the spec's seeds, which every session shares until
+//! it writes to a resource: only then does it copy that resource (copy on write), so a session
+//! that only reads costs almost nothing. Its copies follow the spec: a resource whose
+//! definition a reload changed is re-seeded in the session the next time the session uses it,
+//! like the shared data is at the reload. Sessions live in memory only (the state file holds
+//! the shared data) and are bounded in number and in bytes (their copies, what was written to
+//! them, their journals): beyond either limit the sessions used least recently are dropped.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,7 +17,7 @@ use actix_web::HttpRequest;
 use serde_json::Value;
 
 use super::journal::RequestJournal;
-use super::resources::store::Store;
+use super::resources::store::{SharedSeed, Store};
 use super::resources::stores::{self, ImportError};
 use super::route_state::RouteState;
 use crate::error::Invalid;
@@ -28,10 +30,32 @@ pub(crate) const NAME_LIMIT: usize = 128;
 
 pub(crate) const DEFAULT_LIMIT: usize = 1000;
 
+/// The bytes all sessions together may hold by default: 256 MiB.
+pub(crate) const DEFAULT_BYTE_LIMIT: usize = 256 * 1024 * 1024;
+
+/// Each resource's seed as data, built once per definition and shared by the sessions.
+#[derive(Default)]
+struct SharedSeeds(Mutex<HashMap<String, Arc<SharedSeed>>>);
+
+impl SharedSeeds {
+    fn of(&self, store: &Store) -> Arc<SharedSeed> {
+        let mut seeds = lock(&self.0);
+        match seeds.get(&store.def.name) {
+            Some(s) if s.fingerprint == store.def.fingerprint => s.clone(),
+            _ => {
+                let seed = Arc::new(SharedSeed::new(&store.def));
+                seeds.insert(store.def.name.clone(), seed.clone());
+                seed
+            }
+        }
+    }
+}
+
 /// One session: its resource data and its journal.
 pub(crate) struct Session {
     pub(crate) name: String,
     stores: Mutex<HashMap<String, Arc<Store>>>,
+    seeds: Arc<SharedSeeds>,
     pub(crate) journal: RequestJournal,
     /// The session's own answer counts and scenario states.
     pub(crate) state: RouteState,
@@ -40,14 +64,14 @@ pub(crate) struct Session {
 impl Session {
     /// The session's copies of `shared`, the serving spec's stores, in the same order: a resource
     /// new to the session, or whose definition changed since the session copied it, starts
-    /// from its seed.
+    /// from its seed (shared until the session writes to it).
     pub(crate) fn stores_for(&self, shared: &[Arc<Store>]) -> Vec<Arc<Store>> {
         let mut mine = lock(&self.stores);
         let copies: Vec<Arc<Store>> = shared
             .iter()
             .map(|s| match mine.get(&s.def.name) {
                 Some(copy) if copy.def.fingerprint == s.def.fingerprint => copy.clone(),
-                _ => Arc::new(Store::seeded(s.def.clone())),
+                _ => Arc::new(Store::sharing(s.def.clone(), self.seeds.of(s))),
             })
             .collect();
         // Resources the spec no longer has are forgotten with their data, as shared ones are.
@@ -82,6 +106,13 @@ impl Session {
     pub(crate) fn reset(&self, shared: &[Arc<Store>], only: Option<&str>) -> bool {
         stores::reset_all(&self.synced(shared), only)
     }
+
+    /// The bytes the session holds of its own: its copies, what was written to them, its
+    /// journal.
+    pub(crate) fn bytes(&self) -> usize {
+        let data: usize = lock(&self.stores).values().map(|s| s.own_bytes()).sum();
+        data + self.journal.bytes()
+    }
 }
 
 struct Entry {
@@ -89,20 +120,53 @@ struct Entry {
     last_used: u64,
 }
 
-/// Every live session, by name, at most `limit` of them.
+/// Every live session, by name, at most `limit` of them and `byte_limit` bytes together.
 pub(crate) struct Sessions {
     limit: usize,
+    byte_limit: usize,
     journal_capacity: usize,
+    seeds: Arc<SharedSeeds>,
     inner: Mutex<(HashMap<String, Entry>, u64)>,
 }
 
 impl Sessions {
     /// `journal_capacity` is each session's journal size (the server's `--journal`).
-    pub(crate) fn new(limit: usize, journal_capacity: usize) -> Sessions {
+    pub(crate) fn new(limit: usize, byte_limit: usize, journal_capacity: usize) -> Sessions {
         Sessions {
             limit: limit.max(1),
+            byte_limit,
             journal_capacity,
+            seeds: Arc::default(),
             inner: Mutex::new((HashMap::new(), 0)),
+        }
+    }
+
+    /// Drops the sessions used least recently, `current` aside, while all of them together
+    /// hold more than the byte budget. Called after each request of a session; a scan of the
+    /// live sessions (at most `--max-sessions`).
+    pub(crate) fn enforce_byte_limit(&self, current: &str) {
+        let mut guard = lock(&self.inner);
+        let map = &mut guard.0;
+        let mut sizes: Vec<(u64, usize, String)> = map
+            .iter()
+            .map(|(name, e)| (e.last_used, e.session.bytes(), name.clone()))
+            .collect();
+        let mut total: usize = sizes.iter().map(|(_, b, _)| b).sum();
+        if total <= self.byte_limit {
+            return;
+        }
+        sizes.sort_by_key(|(used, _, _)| *used);
+        for (_, bytes, name) in sizes {
+            if total <= self.byte_limit {
+                break;
+            }
+            // Dropping a session that holds nothing would free nothing.
+            if name == current || bytes == 0 {
+                continue;
+            }
+            map.remove(&name);
+            total -= bytes;
+            tracing::info!(session = %name, limit = self.byte_limit, "session evicted (sessions over their byte budget)");
         }
     }
 
@@ -152,6 +216,7 @@ impl Sessions {
         Session {
             name: name.to_owned(),
             stores: Mutex::new(HashMap::new()),
+            seeds: self.seeds.clone(),
             journal: RequestJournal::for_session(self.journal_capacity),
             state: RouteState::default(),
         }
@@ -207,7 +272,7 @@ mod tests {
 
     #[test]
     fn the_least_recently_used_session_is_evicted() {
-        let sessions = Sessions::new(2, 0);
+        let sessions = Sessions::new(2, DEFAULT_BYTE_LIMIT, 0);
         let a = sessions.get("a");
         sessions.get("b");
         // Using `a` again makes `b` the oldest.
@@ -217,5 +282,47 @@ mod tests {
         assert!(!sessions.remove("b"));
         assert!(sessions.remove("a"));
         assert_eq!(sessions.names(), ["c"]);
+    }
+
+    #[test]
+    fn sessions_over_their_byte_budget_lose_the_least_recently_used() {
+        let (compiled, _) = crate::model::testing::compile_yaml(
+            "resources:\n  users: { seed: [ { id: 1, name: Ada } ] }\n",
+        );
+        let spec = compiled.unwrap();
+        let shared = vec![Arc::new(Store::new(
+            spec.resources[0].clone(),
+            crate::engine::resources::store::Data::from_seed(&spec.resources[0].seed, "id"),
+            None,
+        ))];
+        let sessions = Sessions::new(100, 2_000, 0);
+        let write = |name: &str, text: &str| {
+            let s = sessions.get(name);
+            s.stores_for(&shared)[0]
+                .create(
+                    serde_json::json!({"text": text})
+                        .as_object()
+                        .unwrap()
+                        .clone(),
+                )
+                .unwrap();
+            sessions.enforce_byte_limit(name);
+        };
+        // Readers cost nothing, however many.
+        for i in 0..50 {
+            let s = sessions.get(&format!("reader-{i}"));
+            s.stores_for(&shared);
+            assert_eq!(s.bytes(), 0);
+        }
+        write("a", &"x".repeat(800));
+        write("b", &"y".repeat(800));
+        assert!(sessions.names().contains(&"a".to_owned()));
+        // A third writer passes the budget: the readers weigh nothing, so `a`, the least
+        // recently used of those that do, goes.
+        write("c", &"z".repeat(800));
+        let names = sessions.names();
+        assert!(!names.contains(&"a".to_owned()), "{names:?}");
+        assert!(names.contains(&"b".to_owned()) && names.contains(&"c".to_owned()));
+        assert!(names.contains(&"reader-0".to_owned()));
     }
 }

@@ -137,7 +137,7 @@ impl Matcher {
                         out.push(Failure {
                             criterion: path,
                             expected: expected.clone(),
-                            actual: actual.cloned().unwrap_or(Value::Null),
+                            actual: actual.map_or(Value::Null, preview),
                         });
                     }
                 }
@@ -156,11 +156,53 @@ impl Matcher {
     }
 }
 
+/// What a failure shows of a request's value: the value itself when short, else its first
+/// [`PREVIEW_BYTES`] bytes of JSON as text, marked. The journal keeps failures, and a 1 MiB
+/// body must not be kept again through them.
+pub(crate) fn preview(v: &Value) -> Value {
+    struct Capped(Vec<u8>);
+    impl std::io::Write for Capped {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = PREVIEW_BYTES + 1 - self.0.len().min(PREVIEW_BYTES + 1);
+            if room == 0 {
+                return Err(std::io::Error::other("preview full"));
+            }
+            let n = buf.len().min(room);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let cut = |text: &str| {
+        let mut end = PREVIEW_BYTES.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Value::String(format!("{}… (truncated)", &text[..end]))
+    };
+    match v {
+        Value::String(s) if s.len() > PREVIEW_BYTES => cut(s),
+        Value::Array(_) | Value::Object(_) => {
+            let mut out = Capped(Vec::new());
+            if serde_json::to_writer(&mut out, v).is_ok() {
+                return v.clone();
+            }
+            cut(&String::from_utf8_lossy(&out.0))
+        }
+        other => other.clone(),
+    }
+}
+
+/// How much of a request's value a failure shows.
+pub(crate) const PREVIEW_BYTES: usize = 256;
+
 fn fail(criterion: String, want: &str, got: Option<&str>) -> Failure {
     Failure {
         criterion,
         expected: Value::String(want.to_owned()),
-        actual: got.map_or(Value::Null, |g| Value::String(g.to_owned())),
+        actual: got.map_or(Value::Null, |g| preview(&Value::String(g.to_owned()))),
     }
 }
 
@@ -205,6 +247,27 @@ fn difference<'v>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_long_actual_value_is_kept_as_a_short_preview() {
+        let long = "x".repeat(10_000);
+        let p = preview(&Value::String(long.clone()));
+        let text = p.as_str().unwrap();
+        assert!(text.len() < PREVIEW_BYTES + 20 && text.ends_with("… (truncated)"));
+        let big = serde_json::json!({"a": long, "b": [1, 2]});
+        let p = preview(&big);
+        assert!(p.as_str().unwrap().starts_with("{\"a\":\"xxx"), "{p}");
+        assert!(p.as_str().unwrap().len() < PREVIEW_BYTES + 20);
+        let small = serde_json::json!({"a": [1, 2, 3]});
+        assert_eq!(preview(&small), small, "short values are kept as they are");
+        assert_eq!(
+            preview(&Value::String("é".repeat(200)))
+                .as_str()
+                .unwrap()
+                .len(),
+            256 + "… (truncated)".len()
+        );
+    }
 
     #[test]
     fn subset_semantics() {

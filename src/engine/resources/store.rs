@@ -3,7 +3,8 @@
 //! and never across an `.await`: reads of one resource run in parallel, and a write holds the
 //! lock for a map update (plus one write-ahead log append when persisting).
 
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
@@ -42,8 +43,9 @@ impl Collection {
         for mut record in items {
             let id = match record.get(id_field) {
                 Some(id) => id.clone(),
+                // A seed has far fewer records than integers.
                 None => {
-                    let id = c.generate_id();
+                    let id = c.generate_id().unwrap_or(Value::Null);
                     record.insert(id_field.to_owned(), id.clone());
                     id
                 }
@@ -57,20 +59,23 @@ impl Collection {
     }
 
     /// A fresh id; it counts as used once [`Collection::note_id`] sees it stored. Integers skip
-    /// any a client chose itself, as text (`"12"`) or above the counter.
-    fn generate_id(&self) -> Value {
+    /// any a client chose itself, as text (`"12"`) or above the counter; past the largest
+    /// integer there is none to give.
+    fn generate_id(&self) -> Result<Value, StoreError> {
         if self.string_ids {
-            return Value::String(uuid::Uuid::new_v4().to_string());
+            return Ok(Value::String(uuid::Uuid::new_v4().to_string()));
         }
         let mut n = self.next_int;
         while self.records.contains_key(&n.to_string()) {
-            n += 1;
+            n = n.checked_add(1).ok_or(StoreError::IdsExhausted)?;
         }
-        json!(n)
+        Ok(json!(n))
     }
 
     fn note_id(&mut self, id: &Value) {
         if let Some(n) = id.as_u64() {
+            // At the largest integer the counter stays there; `generate_id` then finds it
+            // taken and refuses.
             self.next_int = self.next_int.max(n.saturating_add(1));
         }
     }
@@ -147,10 +152,43 @@ impl Data {
     }
 }
 
+/// A resource's seed as data, built once and shared by every session that has not written
+/// to the resource: a session that only reads costs nothing more.
+#[derive(Debug)]
+pub(crate) struct SharedSeed {
+    pub(crate) data: Arc<Data>,
+    /// The definition's fingerprint: a changed definition needs another.
+    pub(crate) fingerprint: u64,
+    /// What a session's own copy of it weighs, in bytes of JSON.
+    pub(crate) bytes: usize,
+}
+
+impl SharedSeed {
+    pub(crate) fn new(def: &ResourceDef) -> SharedSeed {
+        let data = Data::from_seed(&def.seed, &def.id_field);
+        let bytes = json_bytes(&data.to_json());
+        SharedSeed {
+            data: Arc::new(data),
+            fingerprint: def.fingerprint,
+            bytes,
+        }
+    }
+}
+
+/// The bytes `v` serializes to.
+fn json_bytes(v: &Value) -> usize {
+    serde_json::to_vec(v).map_or(0, |b| b.len())
+}
+
 /// One resource's live data.
 pub(crate) struct Store {
     pub(crate) def: ResourceDef,
-    pub(crate) data: RwLock<Data>,
+    /// Shared with a [`SharedSeed`] until the first write copies it (a session's store); a
+    /// store of the shared data owns it from the start.
+    pub(crate) data: RwLock<Arc<Data>>,
+    /// For a session's store: the seed it started sharing, and the bytes it holds of its own
+    /// since (its copy, and what was written to it), for the sessions' byte budget.
+    seed: Option<(Arc<SharedSeed>, AtomicUsize)>,
     wal: Option<Arc<WriteAheadLog>>,
     /// Set when a reload replaced this store; a request still holding it must not write data
     /// that nobody will read again.
@@ -161,27 +199,66 @@ impl Store {
     pub(crate) fn new(def: ResourceDef, data: Data, wal: Option<Arc<WriteAheadLog>>) -> Store {
         Store {
             def,
-            data: RwLock::new(data),
+            data: RwLock::new(Arc::new(data)),
+            seed: None,
             wal,
             retired: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// A store in memory only, with the seed's data: a session's copy of a resource.
+    /// A store in memory only that shares `seed` until its first write: a session's copy.
+    pub(crate) fn sharing(def: ResourceDef, seed: Arc<SharedSeed>) -> Store {
+        Store {
+            def,
+            data: RwLock::new(seed.data.clone()),
+            seed: Some((seed, AtomicUsize::new(0))),
+            wal: None,
+            retired: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
     /// Marks the store as replaced by a reload: writes still in flight to it are refused.
     pub(crate) fn retire(&self) {
         self.retired
             .store(true, std::sync::atomic::Ordering::Release);
     }
 
-    pub(crate) fn seeded(def: ResourceDef) -> Store {
-        let data = Data::from_seed(&def.seed, &def.id_field);
-        Store::new(def, data, None)
+    /// The bytes a session's store holds of its own (0 while it shares its seed, and for the
+    /// shared data, which no session budget counts).
+    pub(crate) fn own_bytes(&self) -> usize {
+        self.seed
+            .as_ref()
+            .map_or(0, |(_, bytes)| bytes.load(Ordering::Relaxed))
+    }
+
+    /// The data to change, under the write lock: copied first if it is still shared.
+    fn own<'g>(&self, guard: &'g mut RwLockWriteGuard<'_, Arc<Data>>) -> &'g mut Data {
+        if let Some((seed, bytes)) = &self.seed
+            && Arc::ptr_eq(guard, &seed.data)
+        {
+            bytes.fetch_add(seed.bytes, Ordering::Relaxed);
+        }
+        Arc::make_mut(guard)
+    }
+
+    /// Counts what a session's store now holds besides its copy.
+    fn grew_by(&self, v: &Value) {
+        if let Some((_, bytes)) = &self.seed {
+            bytes.fetch_add(json_bytes(v), Ordering::Relaxed);
+        }
     }
 
     /// Runs `f` over the data under the read lock.
     pub(crate) fn read<R>(&self, f: impl FnOnce(&Data) -> R) -> R {
         f(&read(&self.data))
+    }
+
+    /// Replaces the data whole (an import).
+    pub(crate) fn set(&self, data: Data) {
+        if let Some((_, bytes)) = &self.seed {
+            bytes.store(json_bytes(&data.to_json()), Ordering::Relaxed);
+        }
+        *write(&self.data) = Arc::new(data);
     }
 
     pub(crate) fn snapshot(&self) -> Value {
@@ -203,7 +280,7 @@ impl Store {
     }
 
     pub(crate) fn get(&self, key: &str) -> Option<Value> {
-        match &*read(&self.data) {
+        match &**read(&self.data) {
             Data::Collection(c) => c.records.get(key).cloned(),
             Data::Singleton(m) => Some(Value::Object(m.clone())),
         }
@@ -212,13 +289,16 @@ impl Store {
     /// Adds a record, generating its id when it has none.
     pub(crate) fn create(&self, mut record: Map<String, Value>) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
-        let Data::Collection(c) = &mut *guard else {
+        if !matches!(**guard, Data::Collection(_)) {
+            return Err(StoreError::NotFound(String::new()));
+        }
+        let Data::Collection(c) = self.own(&mut guard) else {
             return Err(StoreError::NotFound(String::new()));
         };
         let id_field = &self.def.id_field;
         let id = match record.get(id_field) {
             Some(id) => id.clone(),
-            None => c.generate_id(),
+            None => c.generate_id()?,
         };
         let key = id_key(&id).ok_or(StoreError::BadId(kind(&id)))?;
         if c.records.contains_key(&key) {
@@ -235,6 +315,7 @@ impl Store {
         self.log(|| json!({"op": "put", "key": key, "record": value}))?;
         c.note_id(&id);
         c.records.insert(key, value.clone());
+        self.grew_by(&value);
         Ok(value)
     }
 
@@ -259,7 +340,13 @@ impl Store {
     /// Replaces record `key` with what `change` makes of it, keeping its id.
     fn update(&self, key: &str, change: impl FnOnce(&Value) -> Value) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
-        let c = collection(&mut guard)?;
+        // Checked before copying: a refused write costs a shared seed nothing.
+        match &**guard {
+            Data::Collection(c) if c.records.contains_key(key) => {}
+            Data::Collection(_) => return Err(StoreError::NotFound(key.to_owned())),
+            Data::Singleton(_) => return Err(StoreError::NotFound(String::new())),
+        }
+        let c = collection(self.own(&mut guard))?;
         let old = c
             .records
             .get(key)
@@ -270,16 +357,19 @@ impl Store {
         }
         self.log(|| json!({"op": "put", "key": key, "record": value}))?;
         c.records.insert(key.to_owned(), value.clone());
+        self.grew_by(&value);
         Ok(value)
     }
 
     /// Removes a record and returns it.
     pub(crate) fn delete(&self, key: &str) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
-        let c = collection(&mut guard)?;
-        if !c.records.contains_key(key) {
-            return Err(StoreError::NotFound(key.to_owned()));
+        match &**guard {
+            Data::Collection(c) if c.records.contains_key(key) => {}
+            Data::Collection(_) => return Err(StoreError::NotFound(key.to_owned())),
+            Data::Singleton(_) => return Err(StoreError::NotFound(String::new())),
         }
+        let c = collection(self.own(&mut guard))?;
         self.log(|| json!({"op": "delete", "key": key}))?;
         Ok(c.records.shift_remove(key).unwrap_or_default())
     }
@@ -291,7 +381,10 @@ impl Store {
         patch: bool,
     ) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
-        let Data::Singleton(m) = &mut *guard else {
+        if !matches!(**guard, Data::Singleton(_)) {
+            return Err(StoreError::NotFound(String::new()));
+        }
+        let Data::Singleton(m) = self.own(&mut guard) else {
             return Err(StoreError::NotFound(String::new()));
         };
         let new = if patch {
@@ -308,19 +401,28 @@ impl Store {
         let value = Value::Object(new.clone());
         self.log(|| json!({"op": "set", "record": value}))?;
         *m = new;
+        self.grew_by(&value);
         Ok(value)
     }
 
     /// Back to the seed. Not logged: the caller writes a snapshot.
     pub(crate) fn reset(&self) {
-        *write(&self.data) = Data::from_seed(&self.def.seed, &self.def.id_field);
+        let mut guard = write(&self.data);
+        match &self.seed {
+            // A session's store shares its seed again.
+            Some((seed, bytes)) => {
+                *guard = seed.data.clone();
+                bytes.store(0, Ordering::Relaxed);
+            }
+            None => *guard = Arc::new(Data::from_seed(&self.def.seed, &self.def.id_field)),
+        }
     }
 
     /// Applies one log entry while loading; entries are idempotent.
     pub(crate) fn replay(&self, entry: &Value) {
         let mut guard = write(&self.data);
         let key = entry["key"].as_str().unwrap_or_default();
-        match (&mut *guard, entry["op"].as_str()) {
+        match (self.own(&mut guard), entry["op"].as_str()) {
             (Data::Collection(c), Some("put")) => {
                 if let Some(id) = entry["record"].get(&self.def.id_field) {
                     c.note_id(id);
@@ -439,6 +541,70 @@ mod tests {
         assert_eq!(ids, ["7", "8"]);
         let strings = Collection::new(vec![json!({"id": "a"}).as_object().unwrap().clone()], "id");
         assert!(strings.string_ids);
+    }
+
+    fn users(seed: Value) -> ResourceDef {
+        let (compiled, problems) = crate::model::testing::compile_yaml(&format!(
+            "resources:\n  users: {{ seed: {seed} }}\n"
+        ));
+        assert!(problems.is_empty(), "{problems:?}");
+        compiled.unwrap().resources.remove(0)
+    }
+
+    fn record(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn generated_ids_stop_at_the_largest_integer_instead_of_wrapping() {
+        let store = Store::new(
+            users(json!([])),
+            Data::from_seed(&Seed::Collection(vec![]), "id"),
+            None,
+        );
+        store.create(record(json!({"id": u64::MAX}))).unwrap();
+        let before = store.snapshot();
+        assert!(matches!(
+            store.create(record(json!({"name": "next"}))),
+            Err(StoreError::IdsExhausted)
+        ));
+        assert_eq!(store.snapshot(), before, "nothing changed");
+        // Ids given by the client still go in.
+        store.create(record(json!({"id": 5}))).unwrap();
+    }
+
+    #[test]
+    fn sessions_share_the_seed_until_they_write() {
+        let def = users(json!([{"id": 1, "name": "Ada"}]));
+        let seed = Arc::new(SharedSeed::new(&def));
+        let (a, b) = (
+            Store::sharing(def.clone(), seed.clone()),
+            Store::sharing(def, seed.clone()),
+        );
+        assert!(Arc::ptr_eq(&read(&a.data), &seed.data));
+        assert_eq!(
+            (a.own_bytes(), b.own_bytes()),
+            (0, 0),
+            "reading costs nothing"
+        );
+        // A refused write copies nothing.
+        assert!(a.delete("9").is_err());
+        assert_eq!(a.own_bytes(), 0);
+        a.create(record(json!({"name": "Grace"}))).unwrap();
+        assert!(!Arc::ptr_eq(&read(&a.data), &seed.data));
+        assert!(a.own_bytes() > seed.bytes, "the copy and the record count");
+        assert_eq!(
+            b.snapshot(),
+            json!([{"id": 1, "name": "Ada"}]),
+            "b still shares"
+        );
+        assert_eq!(
+            a.snapshot(),
+            json!([{"id": 1, "name": "Ada"}, {"id": 2, "name": "Grace"}])
+        );
+        a.reset();
+        assert!(Arc::ptr_eq(&read(&a.data), &seed.data));
+        assert_eq!(a.own_bytes(), 0);
     }
 
     fn json() -> impl proptest::strategy::Strategy<Value = Value> {

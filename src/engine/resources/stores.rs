@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use super::store::{Data, Store};
 use super::wal::{Restored, WalError, WriteAheadLog};
 use crate::model::resource::ResourceDef;
-use crate::sync::{lock, read, write};
+use crate::sync::{lock, read};
 
 /// What a sync did to the stores, for the reload log.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -254,7 +254,7 @@ pub(crate) fn import_all(
     }
     let mut names = Vec::new();
     for (store, data) in ready {
-        *write(&store.data) = data;
+        store.set(data);
         names.push(store.def.name.clone());
     }
     Ok(names)

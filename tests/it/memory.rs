@@ -1,0 +1,136 @@
+//! Memory bounded in bytes, measured on a `mockrig` process of its own (its RSS from
+//! `/proc`, so other tests running meanwhile do not count): sessions that only read share the
+//! seeds, and the journal counts what it keeps of unmatched requests.
+
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use crate::common::{self, Proc};
+
+/// `mockrig serve SPEC` with `args`, on a free port, in its own process; its URL.
+fn serve(spec: &std::path::Path, args: &[&str]) -> (Proc, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mockrig"))
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--quiet",
+            "--no-watch",
+            "--workers",
+            "2",
+        ])
+        .args(args)
+        .arg(spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = common::listening_url(&mut child);
+    (Proc(child), url)
+}
+
+/// The resident memory of process `pid`, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib * 1024
+}
+
+const MB: u64 = 1024 * 1024;
+
+/// 100 sessions that read a resource seeded with 1 MB share the seed: under 20 MB more.
+#[tokio::test]
+async fn reading_sessions_share_the_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let records: Vec<_> = (0..5_000)
+        .map(|i| json!({"id": i, "name": format!("user {i}"), "bio": "x".repeat(170)}))
+        .collect();
+    let seed = serde_json::to_vec(&records).unwrap();
+    assert!(seed.len() >= 1_000_000, "{}", seed.len());
+    std::fs::write(dir.path().join("users.json"), &seed).unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(&spec, "resources:\n  users: { seed_file: users.json }\n").unwrap();
+    let (proc, url) = serve(&spec, &[]);
+    let c = common::client();
+    let get = |session: String| {
+        c.get(format!("{url}/users/42"))
+            .header("X-Mockrig-Session", session)
+            .send()
+    };
+    // One reader first, so what every session shares is built before the baseline.
+    assert_eq!(get("warm".into()).await.unwrap().status(), 200);
+    let before = rss(proc.0.id());
+    for i in 0..100 {
+        let r = get(format!("reader-{i}")).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let grown = rss(proc.0.id()).saturating_sub(before);
+    assert!(
+        grown < 20 * MB,
+        "100 reading sessions took {} MB",
+        grown / MB
+    );
+    // And a session that writes has its own copy, the others unchanged.
+    let r = c
+        .delete(format!("{url}/users/42"))
+        .header("X-Mockrig-Session", "writer")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(get("writer".into()).await.unwrap().status(), 404);
+    assert_eq!(get("reader-0".into()).await.unwrap().status(), 200);
+}
+
+/// 300 unmatched POSTs of 1 MiB each: the journal keeps their first 64 KiB and a short
+/// preview of what missed, all within its byte budget: under 80 MB more.
+#[tokio::test]
+async fn unmatched_large_posts_stay_within_the_journal_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        "routes:\n  - { method: POST, path: /orders, match: { body: { kind: gift } }, response: { status: 201 } }\n",
+    )
+    .unwrap();
+    let (proc, url) = serve(&spec, &[]);
+    let c = common::client();
+    let big = serde_json::to_vec(&json!({"kind": "x".repeat(1024 * 1024 - 20)})).unwrap();
+    assert!(big.len() <= 1024 * 1024);
+    let post = || {
+        c.post(format!("{url}/orders"))
+            .header("content-type", "application/json")
+            .body(big.clone())
+            .send()
+    };
+    assert_eq!(post().await.unwrap().status(), 404);
+    let before = rss(proc.0.id());
+    for _ in 0..300 {
+        assert_eq!(post().await.unwrap().status(), 404);
+    }
+    let grown = rss(proc.0.id()).saturating_sub(before);
+    assert!(
+        grown < 80 * MB,
+        "300 unmatched 1 MiB POSTs took {} MB",
+        grown / MB
+    );
+    let unmatched: serde_json::Value = c
+        .get(format!("{url}/__mockrig/unmatched"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = unmatched["requests"].as_array().unwrap();
+    let actual = list[0]["nearest"]["failed"][0]["actual"].as_str().unwrap();
+    assert!(
+        actual.ends_with("… (truncated)") && actual.len() < 400,
+        "{actual:.80}"
+    );
+}
