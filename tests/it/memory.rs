@@ -134,3 +134,82 @@ async fn unmatched_large_posts_stay_within_the_journal_budget() {
         "{actual:.80}"
     );
 }
+
+/// A WebSocket frame header declaring 2^62 bytes, followed by a fast stream of data, on a
+/// channel of 1 MiB messages: closed with 1009 at once, without buffering what follows.
+#[tokio::test]
+async fn a_huge_frame_header_is_closed_at_once_without_buffering() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        "websockets:\n  - { path: /ws/small, mode: silent, max_message_bytes: 1048576 }\n",
+    )
+    .unwrap();
+    let (proc, url) = serve(&spec, &[]);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut rd, mut wr) = stream.into_split();
+    wr.write_all(
+        format!(
+            "GET /ws/small HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut b = [0u8; 1];
+        rd.read_exact(&mut b).await.unwrap();
+        head.push(b[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    let before = rss(proc.0.id());
+    let started = std::time::Instant::now();
+    // Binary, FIN, masked, a 64-bit length of 2^62, a mask; then data as fast as it goes.
+    let mut frame = vec![0x82, 0xff];
+    frame.extend_from_slice(&(1u64 << 62).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    wr.write_all(&frame).await.unwrap();
+    let flood = tokio::spawn(async move {
+        let chunk = vec![0x55u8; 64 * 1024];
+        let mut sent = 0usize;
+        // Until the server closes (at most 300 MB).
+        while sent < 300 * 1024 * 1024 {
+            if wr.write_all(&chunk).await.is_err() {
+                break;
+            }
+            sent += chunk.len();
+        }
+        sent
+    });
+    let mut close = [0u8; 4];
+    tokio::time::timeout(std::time::Duration::from_secs(5), rd.read_exact(&mut close))
+        .await
+        .expect("a close frame")
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(close[0], 0x88, "a close frame: {close:?}");
+    assert_eq!(u16::from_be_bytes([close[2], close[3]]), 1009);
+    assert!(
+        took < std::time::Duration::from_millis(100),
+        "closed after {took:?}"
+    );
+    let sent = tokio::time::timeout(std::time::Duration::from_secs(10), flood)
+        .await
+        .expect("the flood ends when the server closes")
+        .unwrap();
+    let grown = rss(proc.0.id()).saturating_sub(before);
+    assert!(
+        grown < 2 * MB,
+        "RSS grew {} KiB after {sent} bytes were sent",
+        grown / 1024
+    );
+}

@@ -585,16 +585,32 @@ async fn state_snapshots_can_be_restored() {
 /// to 0 and overwriting a record.
 #[tokio::test]
 async fn generated_ids_do_not_wrap_past_the_largest_integer() {
-    let m = Mock::start("resources:\n  users: { seed: [ { id: 1, name: Ada } ] }\n", &[]);
+    let m = Mock::start(
+        "resources:\n  users: { seed: [ { id: 1, name: Ada } ] }\n",
+        &[],
+    );
     let r = m
-        .post_json("/users", &json!({"id": 18446744073709551615u64, "name": "last"}))
+        .post_json(
+            "/users",
+            &json!({"id": 18446744073709551615u64, "name": "last"}),
+        )
         .await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = m.post_json("/users", &json!({"name": "one more"})).await;
     assert_eq!(r.status(), StatusCode::INSUFFICIENT_STORAGE);
     let v = crate::common::json_of(r).await;
-    assert!(v["error"].as_str().unwrap().contains("send the id yourself"), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("send the id yourself"),
+        "{v}"
+    );
     let all = crate::common::json_of(m.get("/users").await).await;
-    assert_eq!(all.as_array().unwrap().len(), 2, "nothing overwritten: {all}");
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        2,
+        "nothing overwritten: {all}"
+    );
     assert_eq!(all[0]["name"], "Ada");
 }

@@ -1,10 +1,12 @@
 //! Real-time channels: WebSocket connections (`ws`) and Server-Sent Events streams (`sse`),
-//! the hub that knows every open one (`hub`), the SSE wire format (`frame`) and the `emit`s of
+//! the hub that knows every open one (`hub`), the SSE wire format (`frame`), the check of
+//! WebSocket frame headers before anything buffers a frame (`frame_guard`) and the `emit`s of
 //! routes and resources (`emit`). The definitions they follow are the compiled spec's
 //! (`model::channel`).
 
 pub(crate) mod emit;
 pub(crate) mod frame;
+pub(crate) mod frame_guard;
 pub(crate) mod hub;
 pub(crate) mod sse;
 pub(crate) mod ws;

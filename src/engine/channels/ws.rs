@@ -9,12 +9,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix_web::error::PayloadError;
 use actix_web::web::{self, Bytes};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
+use super::frame_guard::FrameGuard;
 use super::hub::{Hub, SEND_TIMEOUT};
 use crate::engine::snapshot::LiveSnapshot;
 use crate::hash::fnv1a;
@@ -57,6 +59,16 @@ pub(crate) fn accept(
     conn: Connection,
 ) -> Result<HttpResponse, actix_web::Error> {
     let protocols: Vec<&str> = def.subprotocols.iter().map(String::as_str).collect();
+    // Each frame's declared length is checked as its header arrives, before actix-ws buffers
+    // the frame (which it would do whole, whatever it declares).
+    let guarded = FrameGuard::new(payload.into_inner(), def.max_message);
+    let payload = web::Payload::from_request(
+        req,
+        &mut actix_web::dev::Payload::Stream {
+            payload: Box::pin(guarded),
+        },
+    )
+    .into_inner()?;
     let (response, session, stream) = actix_ws::handle_with_protocols(req, payload, &protocols)?;
     let stream = stream
         .max_frame_size(def.max_message)
@@ -210,6 +222,10 @@ async fn run(
                     Err(e) => {
                         let (code, why) = match &e {
                             ProtocolError::Overflow => (CloseCode::Size, "message too large".to_owned()),
+                            // The frame guard's refusal, through actix-ws's payload error.
+                            ProtocolError::Io(io) if io.to_string() == PayloadError::Overflow.to_string() => {
+                                (CloseCode::Size, "message too large".to_owned())
+                            }
                             ProtocolError::Io(io) if io.to_string().contains("continuation size") => {
                                 (CloseCode::Size, "message too large".to_owned())
                             }
