@@ -126,6 +126,10 @@ pub(crate) struct ServeArgs {
     /// random` and delay ranges come out the same in every run with the same seed.
     #[arg(long, env = "MOCKRIG_SEED")]
     pub(crate) seed: Option<u64>,
+    /// Build absolute links from X-Forwarded-Host/-Proto and Forwarded, set by a proxy in
+    /// front of mockrig; without it, from the request's own Host (any client can send those).
+    #[arg(long, env = "MOCKRIG_TRUST_FORWARDED")]
+    pub(crate) trust_forwarded: bool,
     /// Write the server's URL to this file (atomically) once it is listening.
     #[arg(long, env = "MOCKRIG_READY_FILE")]
     pub(crate) ready_file: Option<PathBuf>,
@@ -244,6 +248,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         max_sessions: args.max_sessions,
         max_session_bytes: args.max_session_bytes,
         seed: args.seed,
+        trust_forwarded: args.trust_forwarded,
         handle_signals: true,
         watch: !args.no_watch,
         state_file: args.state_file,

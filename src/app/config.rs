@@ -52,6 +52,10 @@ pub struct ServeConfig {
     pub max_session_bytes: usize,
     /// Makes every random value (templates, `sequence: random`, delay ranges) reproducible.
     pub seed: Option<u64>,
+    /// Build absolute links (the `Link` of a paginated list) from `X-Forwarded-Host`,
+    /// `X-Forwarded-Proto` and `Forwarded`, as set by a proxy in front; otherwise from the
+    /// request's own `Host`, since any client can send those headers.
+    pub trust_forwarded: bool,
 }
 
 /// What one request or connection may use. Exceeding a limit gets the proper status, never a
@@ -118,6 +122,7 @@ impl ServeConfig {
             max_sessions: crate::engine::sessions::DEFAULT_LIMIT,
             max_session_bytes: crate::engine::sessions::DEFAULT_BYTE_LIMIT,
             seed: None,
+            trust_forwarded: false,
         }
     }
 }

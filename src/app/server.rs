@@ -158,6 +158,7 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         ),
         watching: watcher.is_some(),
         seed: config.seed,
+        trust_forwarded: config.trust_forwarded,
     });
     Ok(Loaded {
         app,

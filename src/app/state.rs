@@ -42,6 +42,9 @@ pub(crate) struct AppState {
     pub(crate) watching: bool,
     /// `--seed`: random template values and choices reproducible from run to run.
     pub(crate) seed: Option<u64>,
+    /// `--trust-forwarded`: links built from `X-Forwarded-*` / `Forwarded`, not the request's
+    /// own `Host`.
+    pub(crate) trust_forwarded: bool,
 }
 
 impl AppState {

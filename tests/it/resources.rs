@@ -614,3 +614,35 @@ async fn generated_ids_do_not_wrap_past_the_largest_integer() {
     );
     assert_eq!(all[0]["name"], "Ada");
 }
+
+/// A paginated list links to its pages at the request's own Host: a client's
+/// `X-Forwarded-Host` is believed only with `--trust-forwarded`.
+#[tokio::test]
+async fn page_links_use_the_requests_own_host_unless_told_to_trust_proxies() {
+    let spec = "resources:\n  users: { seed: [ { id: 1 }, { id: 2 }, { id: 3 } ] }\n";
+    let link = |m: &Mock| {
+        let c = m.client.clone();
+        let url = m.at("/users?_page=1&_limit=1");
+        async move {
+            let r = c
+                .get(url)
+                .header("X-Forwarded-Host", "evil.example")
+                .header("X-Forwarded-Proto", "https")
+                .send()
+                .await
+                .unwrap();
+            r.headers()["link"].to_str().unwrap().to_owned()
+        }
+    };
+    let m = Mock::start(spec, &[]);
+    let own = link(&m).await;
+    let host = m.url.trim_start_matches("http://");
+    assert!(own.starts_with(&format!("<http://{host}/users?")), "{own}");
+    assert!(!own.contains("evil.example"), "{own}");
+    let trusting = Mock::with(spec, &[], |c| c.trust_forwarded = true);
+    let behind_proxy = link(&trusting).await;
+    assert!(
+        behind_proxy.starts_with("<https://evil.example/users?"),
+        "{behind_proxy}"
+    );
+}

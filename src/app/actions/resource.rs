@@ -42,7 +42,15 @@ pub(crate) async fn run(
         }
         None => &cx.snapshot.stores,
     };
-    let response = match ops::handle(stores, resource, op, cx.req, cx.body, id.as_deref()) {
+    let response = match ops::handle(
+        stores,
+        resource,
+        op,
+        cx.req,
+        cx.body,
+        id.as_deref(),
+        cx.app.trust_forwarded,
+    ) {
         Ok((response, written)) => {
             if let Some(w) = written {
                 emit_write(cx, found, &w).await;

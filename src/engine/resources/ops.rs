@@ -34,6 +34,7 @@ pub(crate) fn handle(
     req: &HttpRequest,
     body: &Bytes,
     id: Option<&str>,
+    trust_forwarded: bool,
 ) -> Result<(HttpResponse, Option<Written>), ApiError> {
     let s = &stores[store];
     let wrote = |action: &'static str, store: &Store, record: &Value| {
@@ -50,7 +51,7 @@ pub(crate) fn handle(
     };
     let id = id.unwrap_or_default();
     Ok(match op {
-        Op::List => (list(req, s, |_| true)?, None),
+        Op::List => (list(req, trust_forwarded, s, |_| true)?, None),
         Op::Get => {
             let v = s
                 .get(id)
@@ -84,7 +85,7 @@ pub(crate) fn handle(
                 .map_err(failed(s))?;
             let fk = foreign_key(&s.def.name);
             let keep = |r: &Map<String, Value>| r.get(&fk).and_then(id_key).as_deref() == Some(id);
-            (list(req, &stores[child], keep)?, None)
+            (list(req, trust_forwarded, &stores[child], keep)?, None)
         }
         Op::ChildCreate { child } => {
             let parent = s
@@ -136,6 +137,7 @@ fn created(s: &Store, v: &Value) -> HttpResponse {
 /// Lists the records `keep` accepts, with the request's filters, sort and paging applied.
 fn list(
     req: &HttpRequest,
+    trust_forwarded: bool,
     s: &Store,
     keep: impl Fn(&Map<String, Value>) -> bool,
 ) -> Result<HttpResponse, ApiError> {
@@ -161,22 +163,52 @@ fn list(
             // Browsers hide both headers from scripts on another origin unless told.
             .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "X-Total-Count, Link"));
         if let Some((page_no, limit, last)) = page.pages {
-            res.insert_header((header::LINK, link_header(req, &pairs, page_no, limit, last)));
+            res.insert_header((
+                header::LINK,
+                link_header(req, trust_forwarded, &pairs, page_no, limit, last),
+            ));
         }
         res.body(body)
     }))
 }
 
+/// `scheme://host` of the request as this server received it: the connection's scheme and
+/// the request's own `Host`. `X-Forwarded-Host`/`-Proto` and `Forwarded` are anyone's to
+/// send, so they are read only with `--trust-forwarded` (behind a proxy that sets them).
+fn own_origin(req: &HttpRequest, trust_forwarded: bool) -> String {
+    if trust_forwarded {
+        let info = req.connection_info();
+        return format!("{}://{}", info.scheme(), info.host());
+    }
+    let scheme = if req.app_config().secure() {
+        "https"
+    } else {
+        "http"
+    };
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| req.app_config().host().to_owned());
+    format!("{scheme}://{host}")
+}
+
 /// RFC 8288 links to the first, previous, next and last pages, keeping the other parameters.
 fn link_header(
     req: &HttpRequest,
+    trust_forwarded: bool,
     pairs: &[(String, String)],
     page: usize,
     limit: usize,
     last: usize,
 ) -> String {
-    let info = req.connection_info();
-    let base = format!("{}://{}{}", info.scheme(), info.host(), req.path());
+    let base = format!("{}{}", own_origin(req, trust_forwarded), req.path());
     let explicit_limit = pairs.iter().any(|(k, _)| k == "_limit");
     let url = |p: usize| {
         let mut q: Vec<(String, String)> = pairs
