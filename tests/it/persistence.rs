@@ -558,3 +558,25 @@ proptest::proptest! {
         });
     }
 }
+
+/// The README's example of a damaged journal is what `serve` prints for it, and the file is
+/// left as it was.
+#[test]
+fn the_readme_shows_what_a_damaged_journal_prints() {
+    let readme = std::fs::read_to_string(crate::common::repo_path("README.md")).unwrap();
+    let shown = readme
+        .split("leaves both files as they are:\n\n```text\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the README shows the error");
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, state, _) = saved_users(dir.path());
+    let journal = dir.path().join("state.json.journal");
+    let mut text = std::fs::read_to_string(&journal).unwrap_or_default();
+    text.push_str("{\"resource\":\"users\"}\n");
+    std::fs::write(&journal, &text).unwrap();
+    let (code, err) = start_result(&spec, &state, &[]).expect("refused");
+    assert_eq!(code, 1);
+    assert!(err.ends_with(shown), "README:\n{shown}\nprinted:\n{err}");
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), text);
+}
