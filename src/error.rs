@@ -82,6 +82,8 @@ pub(crate) enum ApiError {
     BodyTooLarge { limit: usize },
     #[error("the request body did not arrive in time")]
     BodyTimeout { timeout_ms: u64 },
+    #[error("the request head did not arrive in time")]
+    HeadTimeout { timeout_ms: u64 },
     #[error("cannot read the request body")]
     BodyUnreadable { reason: String },
     /// A request mockrig cannot take as sent; the message says why.
@@ -200,7 +202,7 @@ impl ApiError {
             ApiError::HeadersTooLarge { count, bytes } => {
                 json!({"error": error, "limit_count": count, "limit_bytes": bytes})
             }
-            ApiError::BodyTimeout { timeout_ms } => {
+            ApiError::BodyTimeout { timeout_ms } | ApiError::HeadTimeout { timeout_ms } => {
                 json!({"error": error, "timeout_ms": timeout_ms})
             }
             ApiError::BodyUnreadable { reason }
@@ -295,7 +297,9 @@ impl ResponseError for ApiError {
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ApiError::BodyTimeout { .. } | ApiError::HeadTimeout { .. } => {
+                StatusCode::REQUEST_TIMEOUT
+            }
             ApiError::BodyUnreadable { .. }
             | ApiError::BadRequest(_)
             | ApiError::BadBody { .. }

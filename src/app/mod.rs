@@ -1,6 +1,6 @@
 //! The application: the request pipeline (`pipeline`, one module per step and per action),
 //! the admin API (`admin`), the live spec and how it changes (`live`, `reload`, `watch`),
-//! startup (`server`, `config`, `tls`), the command line (`cli`, `check`, `logs`) and
+//! startup (`server`, `config`, `tls`, `transport`: the guard on each connection), the command line (`cli`, `check`, `logs`) and
 //! mockrig inside a test (`harness`, `background`).
 
 pub(crate) mod actions;
@@ -22,4 +22,5 @@ pub(crate) mod reload;
 pub(crate) mod server;
 pub(crate) mod state;
 pub(crate) mod tls;
+pub(crate) mod transport;
 pub(crate) mod watch;

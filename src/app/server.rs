@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 
 use super::admin;
 use super::admin::access::{AdminAccess, is_loopback};
@@ -17,6 +17,7 @@ use super::pipeline;
 use super::reload::Reloader;
 use super::state::AppState;
 use super::tls::{Tls, TlsSource};
+use super::transport::{self, HeadLimits, Transport};
 use super::watch::Watcher;
 use crate::engine::channels::hub::Hub;
 use crate::engine::fault;
@@ -245,7 +246,7 @@ impl Server {
         let limits = &config.limits;
         let with_admin = config.admin;
         let max_body = limits.max_body;
-        let http = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .app_data(app_data.clone())
                 // The admin endpoints' bodies (pushes, stubs, state) take the same limit as
@@ -257,31 +258,38 @@ impl Server {
                     }
                 })
                 .default_service(web::to(pipeline::handle))
-        })
-        .on_connect(fault::on_connect)
-        .client_request_timeout(limits.request_timeout)
-        .keep_alive(limits.keep_alive)
-        .max_connections(limits.max_connections);
-        let (mut http, scheme) = match tls {
+        };
+        let transport = Transport {
+            head: HeadLimits::new(limits.max_url_bytes, limits.request_timeout),
+            keep_alive: limits.keep_alive,
+            request_timeout: limits.request_timeout,
+            on_connect: fault::on_connect,
+        };
+        let mut builder =
+            actix_server::Server::build().max_concurrent_connections(limits.max_connections);
+        if let Some(n) = config.workers {
+            builder = builder.workers(n);
+        }
+        let scheme = match tls {
             Some(tls) => {
                 // On stderr, as stdout carries only the "listening" line.
                 eprintln!(
                     "mockrig TLS certificate SHA-256 fingerprint: {}",
                     tls.fingerprint
                 );
-                let http = http
-                    .listen_rustls_0_23(listener, tls.config)
+                builder = transport::listen(builder, listener, Some(tls.config), transport, app)
                     .map_err(bind_error)?;
-                (http, "https")
+                "https"
             }
-            None => (http.listen(listener).map_err(bind_error)?, "http"),
+            None => {
+                builder = transport::listen(builder, listener, None, transport, app)
+                    .map_err(bind_error)?;
+                "http"
+            }
         };
-        if let Some(n) = config.workers {
-            http = http.workers(n);
-        }
         // mockrig takes the signals itself (see `Server::run`): actix's graceful stop would wait
         // for WebSocket and SSE connections, which never end on their own.
-        http = http.disable_signals().shutdown_timeout(5);
+        let http = builder.disable_signals().shutdown_timeout(5);
         loaded.app.admin.bound(scheme, addr.port());
         let url = format!("{scheme}://{addr}");
         if let Some(path) = &config.ready_file {

@@ -254,6 +254,64 @@ async fn a_dripped_body_is_cut_off_too() {
     );
 }
 
+/// A slow head on the *second* request of a keep-alive connection is cut off like the first
+/// one's (actix times only a connection's first head).
+#[tokio::test]
+async fn a_slow_head_on_a_kept_alive_connection_is_cut_off() {
+    let (_dir, spec) = spec_dir(&[]);
+    let server = start(&spec, |c| {
+        c.limits.request_timeout = Duration::from_millis(500);
+        c.limits.keep_alive = Duration::from_secs(30);
+    });
+    let mut conn = TcpStream::connect(server.addr()).await.unwrap();
+    conn.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut first = vec![0u8; 1024];
+    let n = conn.read(&mut first).await.unwrap();
+    let first = String::from_utf8_lossy(&first[..n]).into_owned();
+    assert!(first.starts_with("HTTP/1.1 200") && first.ends_with("hi"), "{first:?}");
+    // The next head starts, then stops: kept alive for 30 s, cut off after 0.5 s.
+    conn.write_all(b"GET /hello HTTP/1.1\r\nHo").await.unwrap();
+    let (answer, waited) = read_until_closed(&mut conn, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "got {answer:?}");
+    assert!(answer.contains("the request head did not arrive in time"), "{answer:?}");
+    assert!(
+        waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+/// A URL over `--max-url-bytes` gets the 414 JSON at any length, also past what actix itself
+/// parses (64 KiB of URL, 128 KiB of head), where it answered a bare 400 or 431.
+#[tokio::test]
+async fn a_url_of_any_length_over_the_limit_is_a_414_json() {
+    let (_dir, spec) = spec_dir(&[]);
+    let server = start(&spec, |_| {});
+    for len in [9_000usize, 70_000, 100_000, 300_000] {
+        let mut conn = TcpStream::connect(server.addr()).await.unwrap();
+        let head = format!(
+            "GET /hello?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "a".repeat(len)
+        );
+        // The server may answer and close before it has read all of it.
+        let _ = conn.write_all(head.as_bytes()).await;
+        let (answer, _) = read_until_closed(&mut conn, Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 414"), "{len}: {answer:.200}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let v: serde_json::Value = serde_json::from_str(body)
+            .unwrap_or_else(|_| panic!("{len}: not JSON: {body:.200}"));
+        assert_eq!(v["limit_bytes"], 8192, "{v}");
+    }
+    // And the server answers on.
+    let r = common::client()
+        .get(format!("{}/hello", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn limits_cover_the_admin_endpoints_too() {
     let (_dir, spec) = spec_dir(&[]);
