@@ -93,10 +93,14 @@ impl<T> HeadGuard<T> {
 
     /// Follows `bytes` read from the client; an answer to give instead when a limit is passed.
     fn read(&mut self, bytes: &[u8]) -> Option<ApiError> {
-        for &b in bytes {
+        // Line ends are found with `position`, not byte by byte: this runs on every request.
+        let mut i = 0;
+        while i < bytes.len() {
             match &mut self.watch {
                 Watch::Off | Watch::Request => return None,
                 Watch::Idle => {
+                    let b = bytes[i];
+                    i += 1;
                     // Blank lines between requests are allowed (RFC 9112 §2.2); anything but
                     // a method's first letter is not a head this guard understands.
                     if b == b'\r' || b == b'\n' {
@@ -109,7 +113,7 @@ impl<T> HeadGuard<T> {
                     self.watch = Watch::Head {
                         line: 1,
                         line_done: false,
-                        tail: [0; 3],
+                        tail: [0, 0, b],
                         timed: false,
                     };
                 }
@@ -119,23 +123,50 @@ impl<T> HeadGuard<T> {
                     tail,
                     ..
                 } => {
+                    let rest = &bytes[i..];
                     if !*line_done {
-                        if b == b'\n' {
-                            *line_done = true;
-                        } else {
-                            *line += 1;
-                            if *line > self.limits.max_line {
-                                return Some(ApiError::UriTooLong {
-                                    limit: self.limits.max_url,
-                                });
-                            }
+                        let until = rest.iter().position(|&b| b == b'\n');
+                        *line += until.unwrap_or(rest.len());
+                        if *line > self.limits.max_line {
+                            return Some(ApiError::UriTooLong {
+                                limit: self.limits.max_url,
+                            });
                         }
+                        *line_done = until.is_some();
                     }
-                    // `\n\n` or `\n\r\n` (so `\r\n\r\n`) ends a head.
-                    let end = b == b'\n' && (tail[2] == b'\n' || tail[1..] == *b"\n\r");
-                    *tail = [tail[1], tail[2], b];
-                    if end {
-                        self.watch = Watch::Request;
+                    // `\n\n` or `\n\r\n` (so `\r\n\r\n`) ends a head; the bytes before this
+                    // read are in `tail`.
+                    let before = |k: usize, back: usize| -> u8 {
+                        if k >= back {
+                            rest[k - back]
+                        } else {
+                            tail[3 + k - back]
+                        }
+                    };
+                    let mut from = 0;
+                    let mut end = None;
+                    while let Some(p) = rest[from..].iter().position(|&b| b == b'\n') {
+                        let k = from + p;
+                        let one = before(k, 1);
+                        if one == b'\n' || (one == b'\r' && before(k, 2) == b'\n') {
+                            end = Some(k);
+                            break;
+                        }
+                        from = k + 1;
+                    }
+                    match end {
+                        Some(k) => {
+                            i += k + 1;
+                            self.watch = Watch::Request;
+                        }
+                        None => {
+                            let keep = rest.len().min(3);
+                            let mut next = *tail;
+                            next.rotate_left(keep);
+                            next[3 - keep..].copy_from_slice(&rest[rest.len() - keep..]);
+                            *tail = next;
+                            i = bytes.len();
+                        }
                     }
                 }
             }
@@ -391,6 +422,28 @@ mod tests {
         g.wrote(b"HTTP/1.1 101 Switching Protocols\r\n");
         assert!(matches!(g.watch, Watch::Off));
         assert!(g.read(&[0x81, 0x85, 0, 0, 0, 0]).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_head_split_anywhere_ends_where_it_ends() {
+        for head in [
+            &b"GET /a HTTP/1.1\r\nHost: x\r\nA: b\r\n\r\n"[..],
+            b"GET / HTTP/1.0\n\n",
+        ] {
+            for cut in 0..=head.len() {
+                for second in [cut, head.len()] {
+                    let mut g = guard();
+                    assert!(g.read(&head[..cut]).is_none());
+                    assert!(g.read(&head[cut..second]).is_none());
+                    assert!(g.read(&head[second..]).is_none());
+                    assert!(matches!(g.watch, Watch::Request), "cut at {cut}, {second}");
+                }
+                // One byte short of the end is still a head.
+                let mut g = guard();
+                g.read(&head[..cut.clamp(1, head.len() - 1)]);
+                assert!(matches!(g.watch, Watch::Head { .. }), "cut at {cut}");
+            }
+        }
     }
 
     #[tokio::test]

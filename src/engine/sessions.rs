@@ -292,7 +292,7 @@ mod tests {
         let spec = compiled.unwrap();
         let shared = vec![Arc::new(Store::new(
             spec.resources[0].clone(),
-            crate::engine::resources::store::Data::from_seed(&spec.resources[0].seed, "id"),
+            crate::engine::resources::data::Data::from_seed(&spec.resources[0].seed, "id"),
             None,
         ))];
         let sessions = Sessions::new(100, 2_000, 0);

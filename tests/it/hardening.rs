@@ -270,12 +270,18 @@ async fn a_slow_head_on_a_kept_alive_connection_is_cut_off() {
     let mut first = vec![0u8; 1024];
     let n = conn.read(&mut first).await.unwrap();
     let first = String::from_utf8_lossy(&first[..n]).into_owned();
-    assert!(first.starts_with("HTTP/1.1 200") && first.ends_with("hi"), "{first:?}");
+    assert!(
+        first.starts_with("HTTP/1.1 200") && first.ends_with("hi"),
+        "{first:?}"
+    );
     // The next head starts, then stops: kept alive for 30 s, cut off after 0.5 s.
     conn.write_all(b"GET /hello HTTP/1.1\r\nHo").await.unwrap();
     let (answer, waited) = read_until_closed(&mut conn, Duration::from_secs(5)).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "got {answer:?}");
-    assert!(answer.contains("the request head did not arrive in time"), "{answer:?}");
+    assert!(
+        answer.contains("the request head did not arrive in time"),
+        "{answer:?}"
+    );
     assert!(
         waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
         "{waited:?}"
@@ -299,8 +305,8 @@ async fn a_url_of_any_length_over_the_limit_is_a_414_json() {
         let (answer, _) = read_until_closed(&mut conn, Duration::from_secs(5)).await;
         assert!(answer.starts_with("HTTP/1.1 414"), "{len}: {answer:.200}");
         let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
-        let v: serde_json::Value = serde_json::from_str(body)
-            .unwrap_or_else(|_| panic!("{len}: not JSON: {body:.200}"));
+        let v: serde_json::Value =
+            serde_json::from_str(body).unwrap_or_else(|_| panic!("{len}: not JSON: {body:.200}"));
         assert_eq!(v["limit_bytes"], 8192, "{v}");
     }
     // And the server answers on.

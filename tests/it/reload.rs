@@ -337,3 +337,51 @@ async fn routes_are_listed_most_specific_first() {
     assert_eq!(list[0]["source"], "routes[2]");
     assert_eq!(list[0]["kind"], "route");
 }
+
+/// A spec swapped for something that is not a regular file — a FIFO nobody writes to, a
+/// symlink to `/dev/zero` — is refused at once by a reload: nothing blocks on it, nothing
+/// reads it without end, and the admin API keeps answering meanwhile.
+#[tokio::test]
+async fn a_spec_swapped_for_a_fifo_or_a_device_is_refused_at_once() {
+    let m = Mock::with(&spec("first"), &[], |c| c.watch = false);
+    let path = spec_path(&m);
+    let reload = || {
+        m.client
+            .post(m.at("/__mockrig/reload"))
+            .timeout(Duration::from_secs(5))
+            .send()
+    };
+    std::fs::remove_file(&path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let started = Instant::now();
+    let r = reload().await.expect("the reload answers, not blocks");
+    assert!(!r.status().is_success(), "{}", r.status());
+    let v: Value = r.json().await.unwrap();
+    assert!(v.to_string().contains("not a regular file"), "{v}");
+    // Stubs and resets go on meanwhile, and the spec serving is the last good one.
+    let r = m
+        .client
+        .post(m.at("/__mockrig/routes"))
+        .json(&serde_json::json!({"path": "/stub", "response": {"text": "ok"}}))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(m.get("/greeting").await.text().await.unwrap(), "first");
+
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    let r = reload().await.expect("the reload answers");
+    assert!(!r.status().is_success());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(m.get("/greeting").await.text().await.unwrap(), "first");
+}

@@ -1,9 +1,10 @@
 //! Stateful resources: records that POST, PUT, PATCH and DELETE change. The data lives here,
-//! beside the compiled spec rather than in it, so a reload keeps it: `store` holds one
-//! resource's data, `stores` all of them across reloads, `wal` the state file and its
+//! beside the compiled spec rather than in it, so a reload keeps it: `data` is one resource's
+//! records as values, `store` holds them behind a lock, `stores` all of them across reloads, `wal` the state file and its
 //! write-ahead log, `query` json-server's list parameters, and `ops` what each REST endpoint
 //! does.
 
+pub(crate) mod data;
 pub(crate) mod ops;
 pub(crate) mod query;
 pub(crate) mod store;

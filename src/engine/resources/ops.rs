@@ -10,8 +10,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
+use super::data::Data;
 use super::query::ListQuery;
-use super::store::{Data, Store};
+use super::store::Store;
 use crate::error::{ApiError, BodyError, StoreError};
 use crate::model::resource::{MAX_DEPTH, Op, depth, foreign_key, id_key, kind};
 

@@ -1,156 +1,17 @@
-//! One resource's live data: a collection's records by id in insertion order, or a
-//! singleton's object, behind a std `RwLock` held only for the synchronous work of one request
+//! One resource's live data (`data`), behind a std `RwLock` held only for the synchronous work of one request
 //! and never across an `.await`: reads of one resource run in parallel, and a write holds the
 //! lock for a map update (plus one write-ahead log append when persisting).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
-use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
+use super::data::{Data, collection, merge_patch};
 use super::wal::WriteAheadLog;
 use crate::error::StoreError;
-use crate::model::resource::{MAX_DEPTH, ResourceDef, Seed, depth, id_key, kind};
+use crate::model::resource::{ResourceDef, id_key, kind};
 use crate::sync::{read, write};
-
-/// A collection's records by id, in insertion order, or a singleton's object.
-#[derive(Debug, Clone)]
-pub(crate) enum Data {
-    Collection(Collection),
-    Singleton(Map<String, Value>),
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Collection {
-    pub(crate) records: IndexMap<String, Value>,
-    /// The next generated integer id: one more than the largest integer id ever held.
-    next_int: u64,
-    /// Whether ids are text, so generated ones are UUIDs.
-    string_ids: bool,
-}
-
-impl Collection {
-    fn new(items: Vec<Map<String, Value>>, id_field: &str) -> Collection {
-        let string_ids = items
-            .iter()
-            .any(|r| matches!(r.get(id_field), Some(Value::String(_))));
-        let mut c = Collection {
-            records: IndexMap::with_capacity(items.len()),
-            next_int: 1,
-            string_ids,
-        };
-        for mut record in items {
-            let id = match record.get(id_field) {
-                Some(id) => id.clone(),
-                // A seed has far fewer records than integers.
-                None => {
-                    let id = c.generate_id().unwrap_or(Value::Null);
-                    record.insert(id_field.to_owned(), id.clone());
-                    id
-                }
-            };
-            c.note_id(&id);
-            if let Some(key) = id_key(&id) {
-                c.records.insert(key, Value::Object(record));
-            }
-        }
-        c
-    }
-
-    /// A fresh id; it counts as used once [`Collection::note_id`] sees it stored. Integers skip
-    /// any a client chose itself, as text (`"12"`) or above the counter; past the largest
-    /// integer there is none to give.
-    fn generate_id(&self) -> Result<Value, StoreError> {
-        if self.string_ids {
-            return Ok(Value::String(uuid::Uuid::new_v4().to_string()));
-        }
-        let mut n = self.next_int;
-        while self.records.contains_key(&n.to_string()) {
-            n = n.checked_add(1).ok_or(StoreError::IdsExhausted)?;
-        }
-        Ok(json!(n))
-    }
-
-    fn note_id(&mut self, id: &Value) {
-        if let Some(n) = id.as_u64() {
-            // At the largest integer the counter stays there; `generate_id` then finds it
-            // taken and refuses.
-            self.next_int = self.next_int.max(n.saturating_add(1));
-        }
-    }
-}
-
-/// What is wrong with data given for a resource (an import, a restored snapshot), naming the
-/// resource and the record.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct InvalidData(pub(crate) String);
-
-impl Data {
-    pub(crate) fn from_seed(seed: &Seed, id_field: &str) -> Data {
-        match seed {
-            Seed::Collection(items) => Data::Collection(Collection::new(items.clone(), id_field)),
-            Seed::Singleton(m) => Data::Singleton(m.clone()),
-        }
-    }
-
-    /// The data as JSON: a list of records, or the singleton's object.
-    pub(crate) fn to_json(&self) -> Value {
-        match self {
-            Data::Collection(c) => Value::Array(c.records.values().cloned().collect()),
-            Data::Singleton(m) => Value::Object(m.clone()),
-        }
-    }
-
-    /// Data for `def` from JSON (an import, a snapshot), checked like a seed: a singleton's
-    /// object, or a list of objects whose ids are numbers or strings, none twice, none nested
-    /// deeper than a state file keeps. Err: what is wrong, naming the resource.
-    pub(crate) fn checked(value: Value, def: &ResourceDef) -> Result<Data, InvalidData> {
-        Data::check(value, def).map_err(InvalidData)
-    }
-
-    fn check(value: Value, def: &ResourceDef) -> Result<Data, String> {
-        let name = &def.name;
-        if depth(&value) > MAX_DEPTH + 1 {
-            return Err(format!(
-                "{name}: a record nests deeper than {MAX_DEPTH} levels"
-            ));
-        }
-        let items = match (value, def.singleton) {
-            (Value::Object(m), true) => return Ok(Data::Singleton(m)),
-            (other, true) => {
-                return Err(format!(
-                    "{name}: a singleton's data is an object, found {}",
-                    kind(&other)
-                ));
-            }
-            (Value::Array(items), false) => items,
-            (other, false) => {
-                return Err(format!(
-                    "{name}: a collection's data is a list, found {}",
-                    kind(&other)
-                ));
-            }
-        };
-        let mut seen = std::collections::HashSet::new();
-        let mut records = Vec::with_capacity(items.len());
-        for (i, item) in items.into_iter().enumerate() {
-            let Value::Object(record) = item else {
-                return Err(format!("{name}[{i}] is {}, not an object", kind(&item)));
-            };
-            if let Some(id) = record.get(&def.id_field) {
-                let key = id_key(id)
-                    .ok_or_else(|| format!("{name}[{i}]: the id must be a number or a string"))?;
-                if !seen.insert(key.clone()) {
-                    return Err(format!("{name}[{i}]: id {key} appears twice"));
-                }
-            }
-            records.push(record);
-        }
-        Ok(Data::Collection(Collection::new(records, &def.id_field)))
-    }
-}
 
 /// A resource's seed as data, built once and shared by every session that has not written
 /// to the resource: a session that only reads costs nothing more.
@@ -442,106 +303,10 @@ impl Store {
     }
 }
 
-fn collection(data: &mut Data) -> Result<&mut Collection, StoreError> {
-    match data {
-        Data::Collection(c) => Ok(c),
-        Data::Singleton(_) => Err(StoreError::NotFound(String::new())),
-    }
-}
-
-/// RFC 7396 JSON merge patch: objects merge key by key, `null` removes, anything else replaces.
-pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
-    let Value::Object(patch) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(t) = target {
-        for (k, v) in patch {
-            if v.is_null() {
-                t.remove(k);
-            } else {
-                merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn merge_patch_follows_rfc_7396() {
-        // The examples of RFC 7396, appendix A.
-        let cases = [
-            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
-            (
-                json!({"a": "b"}),
-                json!({"b": "c"}),
-                json!({"a": "b", "b": "c"}),
-            ),
-            (json!({"a": "b"}), json!({"a": null}), json!({})),
-            (
-                json!({"a": "b", "b": "c"}),
-                json!({"a": null}),
-                json!({"b": "c"}),
-            ),
-            (json!({"a": ["b"]}), json!({"a": "c"}), json!({"a": "c"})),
-            (json!({"a": "c"}), json!({"a": ["b"]}), json!({"a": ["b"]})),
-            (
-                json!({"a": {"b": "c"}}),
-                json!({"a": {"b": "d", "c": null}}),
-                json!({"a": {"b": "d"}}),
-            ),
-            (
-                json!({"a": [{"b": "c"}]}),
-                json!({"a": [1]}),
-                json!({"a": [1]}),
-            ),
-            (json!(["a", "b"]), json!(["c", "d"]), json!(["c", "d"])),
-            (json!({"a": "b"}), json!(["c"]), json!(["c"])),
-            (json!({"a": "foo"}), json!(null), json!(null)),
-            (json!({"a": "foo"}), json!("bar"), json!("bar")),
-            (
-                json!({"e": null}),
-                json!({"a": 1}),
-                json!({"e": null, "a": 1}),
-            ),
-            (
-                json!([1, 2]),
-                json!({"a": "b", "c": null}),
-                json!({"a": "b"}),
-            ),
-            (
-                json!({}),
-                json!({"a": {"bb": {"ccc": null}}}),
-                json!({"a": {"bb": {}}}),
-            ),
-        ];
-        for (target, patch, want) in cases {
-            let mut got = target.clone();
-            merge_patch(&mut got, &patch);
-            assert_eq!(got, want, "{target} + {patch}");
-        }
-    }
-
-    #[test]
-    fn ids_are_generated_after_the_largest() {
-        let c = Collection::new(
-            vec![
-                json!({"id": 7}).as_object().unwrap().clone(),
-                json!({"name": "no id"}).as_object().unwrap().clone(),
-            ],
-            "id",
-        );
-        let ids: Vec<&String> = c.records.keys().collect();
-        assert_eq!(ids, ["7", "8"]);
-        let strings = Collection::new(vec![json!({"id": "a"}).as_object().unwrap().clone()], "id");
-        assert!(strings.string_ids);
-    }
+    use crate::model::resource::Seed;
 
     fn users(seed: Value) -> ResourceDef {
         let (compiled, problems) = crate::model::testing::compile_yaml(&format!(
@@ -605,50 +370,5 @@ mod tests {
         a.reset();
         assert!(Arc::ptr_eq(&read(&a.data), &seed.data));
         assert_eq!(a.own_bytes(), 0);
-    }
-
-    fn json() -> impl proptest::strategy::Strategy<Value = Value> {
-        use proptest::prelude::*;
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            (-5i64..5).prop_map(Value::from),
-            "[ab]{0,2}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
-                proptest::collection::btree_map("[abc]", inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
-
-    proptest::proptest! {
-        /// Patching twice is patching once, and what a patch sets is what reads back: each
-        /// key of an object patch is gone (null) or is the target's value merged with it.
-        #[test]
-        fn a_merge_patch_reads_back_and_is_idempotent(target in json(), patch in json()) {
-            let mut once = target.clone();
-            merge_patch(&mut once, &patch);
-            let mut twice = once.clone();
-            merge_patch(&mut twice, &patch);
-            proptest::prop_assert_eq!(&once, &twice);
-            match &patch {
-                Value::Object(p) => {
-                    for (k, v) in p {
-                        let got = once.get(k);
-                        if v.is_null() {
-                            proptest::prop_assert!(got.is_none(), "{} removed", k);
-                        } else {
-                            let mut want = target.get(k).cloned().unwrap_or(Value::Null);
-                            merge_patch(&mut want, v);
-                            proptest::prop_assert_eq!(got, Some(&want));
-                        }
-                    }
-                }
-                other => proptest::prop_assert_eq!(&once, other),
-            }
-        }
     }
 }

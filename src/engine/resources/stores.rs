@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Map, Value};
 
-use super::store::{Data, Store};
+use super::data::Data;
+use super::store::Store;
 use super::wal::{Restored, WalError, WriteAheadLog};
 use crate::model::resource::ResourceDef;
 use crate::sync::{lock, read};
