@@ -133,6 +133,28 @@ async fn unmatched_large_posts_stay_within_the_journal_budget() {
         actual.ends_with("… (truncated)") && actual.len() < 400,
         "{actual:.80}"
     );
+
+    // The same from 20 sessions, 3 each: each session's journal keeps 256 KiB at most.
+    let before = rss(proc.0.id());
+    for i in 0..20 {
+        for _ in 0..3 {
+            let r = c
+                .post(format!("{url}/orders"))
+                .header("content-type", "application/json")
+                .header("X-Mockrig-Session", format!("s{i}"))
+                .body(big.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404);
+        }
+    }
+    let grown = rss(proc.0.id()).saturating_sub(before);
+    assert!(
+        grown < 20 * MB,
+        "20 sessions x 3 unmatched 1 MiB POSTs took {} MB",
+        grown / MB
+    );
 }
 
 /// A WebSocket frame header declaring 2^62 bytes, followed by a fast stream of data, on a
