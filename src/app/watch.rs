@@ -51,9 +51,20 @@ impl Watcher {
                                     && e.paths.iter().any(|p| watched.names.contains(p))
                             });
                             if relevant {
-                                reloader.reload(false);
-                                if let Err(e) = watched.update(&mut debouncer, &reloader) {
-                                    tracing::warn!("cannot watch a referenced file: {e}");
+                                // A reload can name files not watched yet; one saved between the
+                                // reload reading it and the watch starting would be missed, so
+                                // a reload that widened the watch is followed by another (a
+                                // no-op when nothing changed meanwhile).
+                                for _ in 0..3 {
+                                    reloader.reload(false);
+                                    match watched.update(&mut debouncer, &reloader) {
+                                        Ok(true) => continue,
+                                        Ok(false) => break,
+                                        Err(e) => {
+                                            tracing::warn!("cannot watch a referenced file: {e}");
+                                            break;
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -92,12 +103,14 @@ struct WatchSet {
 
 impl WatchSet {
     /// Watches the folders of the spec and of every file the serving spec names; a reload can
-    /// add files, and a file that does not exist yet is watched through its folder.
+    /// add files, and a file that does not exist yet is watched through its folder. `true`
+    /// when a file was added.
     fn update<W: notify::Watcher, C: notify_debouncer_full::FileIdCache>(
         &mut self,
         debouncer: &mut notify_debouncer_full::Debouncer<W, C>,
         reloader: &Reloader,
-    ) -> notify::Result<()> {
+    ) -> notify::Result<bool> {
+        let mut widened = false;
         for path in reloader.watch_list() {
             let Some((dir, name)) = split_canonical(&path) else {
                 continue;
@@ -105,9 +118,9 @@ impl WatchSet {
             if self.dirs.insert(dir.clone()) {
                 debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
             }
-            self.names.insert(dir.join(name));
+            widened |= self.names.insert(dir.join(name));
         }
-        Ok(())
+        Ok(widened)
     }
 }
 
