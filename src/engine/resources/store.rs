@@ -201,12 +201,7 @@ impl Store {
     /// Replaces record `key` with what `change` makes of it, keeping its id.
     fn update(&self, key: &str, change: impl FnOnce(&Value) -> Value) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
-        // Checked before copying: a refused write costs a shared seed nothing.
-        match &**guard {
-            Data::Collection(c) if c.records.contains_key(key) => {}
-            Data::Collection(_) => return Err(StoreError::NotFound(key.to_owned())),
-            Data::Singleton(_) => return Err(StoreError::NotFound(String::new())),
-        }
+        has_record(&guard, key)?;
         let c = collection(self.own(&mut guard))?;
         let old = c
             .records
@@ -225,11 +220,7 @@ impl Store {
     /// Removes a record and returns it.
     pub(crate) fn delete(&self, key: &str) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
-        match &**guard {
-            Data::Collection(c) if c.records.contains_key(key) => {}
-            Data::Collection(_) => return Err(StoreError::NotFound(key.to_owned())),
-            Data::Singleton(_) => return Err(StoreError::NotFound(String::new())),
-        }
+        has_record(&guard, key)?;
         let c = collection(self.own(&mut guard))?;
         self.log(|| json!({"op": "delete", "key": key}))?;
         Ok(c.records.shift_remove(key).unwrap_or_default())
@@ -300,6 +291,16 @@ impl Store {
             }
             _ => {}
         }
+    }
+}
+
+/// Whether `data` is a collection with record `key`: checked before a write copies shared
+/// data, so a refused write costs a shared seed nothing.
+fn has_record(data: &Data, key: &str) -> Result<(), StoreError> {
+    match data {
+        Data::Collection(c) if c.records.contains_key(key) => Ok(()),
+        Data::Collection(_) => Err(StoreError::NotFound(key.to_owned())),
+        Data::Singleton(_) => Err(StoreError::NotFound(String::new())),
     }
 }
 
