@@ -23,53 +23,13 @@ use actix_web::rt::net::TcpStream;
 use actix_web::{Error, ResponseError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::head_watch::{HeadLimits, HeadWatch, Verdict};
 use crate::error::ApiError;
 
-/// What the guard enforces on each request head.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct HeadLimits {
-    /// The longest request line: the URL limit and room for the method and the version.
-    pub(crate) max_line: usize,
-    /// `--max-url-bytes`, for the 414's body.
-    pub(crate) max_url: usize,
-    /// How long one head may take to arrive, from its first byte.
-    pub(crate) timeout: Duration,
-}
-
-impl HeadLimits {
-    pub(crate) fn new(max_url: usize, timeout: Duration) -> HeadLimits {
-        HeadLimits {
-            // "OPTIONS " and " HTTP/1.1" and a little slack.
-            max_line: max_url.saturating_add(32),
-            max_url,
-            timeout,
-        }
-    }
-}
-
-/// Where a connection is between requests.
-enum Watch {
-    /// Waiting for the first byte of the next head.
-    Idle,
-    /// Inside a head: its request line so far, the last bytes seen, and whether the deadline
-    /// runs (only for a head that did not arrive in one read: most do).
-    Head {
-        line: usize,
-        line_done: bool,
-        tail: [u8; 3],
-        timed: bool,
-    },
-    /// A head is complete: its body and its answer follow, under the pipeline's limits.
-    Request,
-    /// Not watched: HTTP/2, an upgraded connection, or bytes that do not look like a head.
-    Off,
-}
-
-/// A connection whose HTTP/1 request heads are watched as they arrive.
+/// A connection whose HTTP/1 request heads are watched as they arrive ([`HeadWatch`]).
 pub(crate) struct HeadGuard<T> {
     io: T,
-    limits: HeadLimits,
-    watch: Watch,
+    watch: HeadWatch,
     /// The deadline of the head arriving, made once per connection and reset per head.
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// An answer to write before the connection reads as closed: the 414 or the 408.
@@ -80,8 +40,7 @@ impl<T> HeadGuard<T> {
     pub(crate) fn new(io: T, limits: HeadLimits, http1: bool) -> HeadGuard<T> {
         HeadGuard {
             io,
-            limits,
-            watch: if http1 { Watch::Idle } else { Watch::Off },
+            watch: HeadWatch::new(limits, http1),
             deadline: None,
             refusal: None,
         }
@@ -91,117 +50,29 @@ impl<T> HeadGuard<T> {
         &self.io
     }
 
-    /// Follows `bytes` read from the client; an answer to give instead when a limit is passed.
-    fn read(&mut self, bytes: &[u8]) -> Option<ApiError> {
-        // Line ends are found with `position`, not byte by byte: this runs on every request.
-        let mut i = 0;
-        while i < bytes.len() {
-            match &mut self.watch {
-                Watch::Off | Watch::Request => return None,
-                Watch::Idle => {
-                    let b = bytes[i];
-                    i += 1;
-                    // Blank lines between requests are allowed (RFC 9112 §2.2); anything but
-                    // a method's first letter is not a head this guard understands.
-                    if b == b'\r' || b == b'\n' {
-                        continue;
-                    }
-                    if !b.is_ascii_uppercase() {
-                        self.watch = Watch::Off;
-                        return None;
-                    }
-                    self.watch = Watch::Head {
-                        line: 1,
-                        line_done: false,
-                        tail: [0, 0, b],
-                        timed: false,
-                    };
-                }
-                Watch::Head {
-                    line,
-                    line_done,
-                    tail,
-                    ..
-                } => {
-                    let rest = &bytes[i..];
-                    if !*line_done {
-                        let until = rest.iter().position(|&b| b == b'\n');
-                        *line += until.unwrap_or(rest.len());
-                        if *line > self.limits.max_line {
-                            return Some(ApiError::UriTooLong {
-                                limit: self.limits.max_url,
-                            });
-                        }
-                        *line_done = until.is_some();
-                    }
-                    // `\n\n` or `\n\r\n` (so `\r\n\r\n`) ends a head; the bytes before this
-                    // read are in `tail`.
-                    let before = |k: usize, back: usize| -> u8 {
-                        if k >= back {
-                            rest[k - back]
-                        } else {
-                            tail[3 + k - back]
-                        }
-                    };
-                    let mut from = 0;
-                    let mut end = None;
-                    while let Some(p) = rest[from..].iter().position(|&b| b == b'\n') {
-                        let k = from + p;
-                        let one = before(k, 1);
-                        if one == b'\n' || (one == b'\r' && before(k, 2) == b'\n') {
-                            end = Some(k);
-                            break;
-                        }
-                        from = k + 1;
-                    }
-                    match end {
-                        Some(k) => {
-                            i += k + 1;
-                            self.watch = Watch::Request;
-                        }
-                        None => {
-                            let keep = rest.len().min(3);
-                            let mut next = *tail;
-                            next.rotate_left(keep);
-                            next[3 - keep..].copy_from_slice(&rest[rest.len() - keep..]);
-                            *tail = next;
-                            i = bytes.len();
-                        }
-                    }
-                }
-            }
+    /// Refuses the head in progress: with `error` written back when nothing else is being
+    /// answered on the connection, else by closing it (bytes of a refusal in the middle of
+    /// another answer would garble both). Err: close now.
+    fn refuse(&mut self, error: ApiError) -> io::Result<()> {
+        tracing::debug!("refusing a request head: {error}");
+        let answerable = self.watch.answerable();
+        self.watch.stop();
+        if answerable {
+            self.refusal = Some((raw_response(&error), 0));
+            Ok(())
+        } else {
+            Err(io::Error::new(io::ErrorKind::TimedOut, error.to_string()))
         }
-        // A head still incomplete after this read gets its deadline.
-        if let Watch::Head { timed, .. } = &mut self.watch
-            && !*timed
-        {
-            *timed = true;
-            let at = tokio::time::Instant::now() + self.limits.timeout;
+    }
+
+    fn arm(&mut self) {
+        if self.watch.arm_timer() {
+            let at = tokio::time::Instant::now() + self.watch.limits().timeout;
             match &mut self.deadline {
                 Some(d) => d.as_mut().reset(at),
                 None => self.deadline = Some(Box::pin(tokio::time::sleep_until(at))),
             }
         }
-        None
-    }
-
-    /// Follows a write to the client: an answer starting ends the request it answers.
-    fn wrote(&mut self, bytes: &[u8]) {
-        if !matches!(self.watch, Watch::Request) || bytes.is_empty() {
-            return;
-        }
-        if bytes.starts_with(b"HTTP/1.1 101") {
-            // Upgraded: what follows is WebSocket frames.
-            self.watch = Watch::Off;
-        } else if !bytes.starts_with(b"HTTP/1.1 100") {
-            // (A 100 Continue comes before the body, which is no head.)
-            self.watch = Watch::Idle;
-        }
-    }
-
-    fn refuse(&mut self, error: ApiError) {
-        self.watch = Watch::Off;
-        self.refusal = Some((raw_response(&error), 0));
     }
 }
 
@@ -231,11 +102,12 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadGuard<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if let (Watch::Head { timed: true, .. }, Some(deadline)) = (&this.watch, &mut this.deadline)
+        if this.watch.timing()
+            && let Some(deadline) = &mut this.deadline
             && deadline.as_mut().poll(cx).is_ready()
         {
-            let timeout_ms = this.limits.timeout.as_millis() as u64;
-            this.refuse(ApiError::HeadTimeout { timeout_ms });
+            let timeout_ms = this.watch.limits().timeout.as_millis() as u64;
+            this.refuse(ApiError::HeadTimeout { timeout_ms })?;
         }
         // A refusal is written whole, then the connection reads as closed: actix ends it.
         if let Some((bytes, sent)) = &mut this.refusal {
@@ -253,15 +125,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadGuard<T> {
         }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.io).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled
-            && let Some(error) = this.read(&buf.filled()[before..])
-        {
-            // What was read is dropped: actix never sees this head.
-            buf.set_filled(before);
-            tracing::debug!("refusing a request head: {error}");
-            this.refuse(error);
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
+        if let Poll::Ready(Ok(())) = polled {
+            if let Verdict::Refuse(error) = this.watch.read(&buf.filled()[before..]) {
+                // What was read is dropped: actix never sees this head.
+                buf.set_filled(before);
+                this.refuse(error)?;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            this.arm();
         }
         polled
     }
@@ -276,7 +148,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for HeadGuard<T> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.io).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = polled {
-            this.wrote(&buf[..n]);
+            this.watch.wrote(&buf[..n]);
         }
         polled
     }
@@ -292,7 +164,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for HeadGuard<T> {
             && n > 0
             && let Some(first) = bufs.iter().find(|b| !b.is_empty())
         {
-            this.wrote(&first[..n.min(first.len())]);
+            this.watch.wrote(&first[..n.min(first.len())]);
         }
         polled
     }
@@ -354,6 +226,9 @@ where
             HttpService::build()
                 .keep_alive($transport.keep_alive)
                 .client_request_timeout($transport.request_timeout)
+                // As actix-web's HttpServer: a connection closed with a request body unread
+                // lingers a second, so the client reads the answer (a 413) rather than a reset.
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
                 .local_addr(addr)
                 // The socket under the guard, as actix-web would pass it.
                 .on_connect_ext(move |io: &HeadGuard<_>, ext: &mut Extensions| {
@@ -393,80 +268,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn guard() -> HeadGuard<()> {
-        HeadGuard::new((), HeadLimits::new(100, Duration::from_secs(5)), true)
-    }
-
-    #[tokio::test]
-    async fn heads_are_followed_through_keep_alive_requests() {
-        let mut g = guard();
-        assert!(g.read(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n").is_none());
-        assert!(matches!(g.watch, Watch::Request));
-        g.wrote(b"HTTP/1.1 200 OK\r\n");
-        assert!(matches!(g.watch, Watch::Idle));
-        // Split anywhere, with a blank line before it.
-        for chunk in [
-            &b"\r\nPO"[..],
-            b"ST /b HTTP/1.1\r",
-            b"\nHost: x\r\n",
-            b"\r",
-            b"\n",
-        ] {
-            assert!(g.read(chunk).is_none());
-        }
-        assert!(matches!(g.watch, Watch::Request));
-        // A 100 Continue is not the answer: the body that follows is no head.
-        g.wrote(b"HTTP/1.1 100 Continue\r\n\r\n");
-        assert!(matches!(g.watch, Watch::Request));
-        g.wrote(b"HTTP/1.1 101 Switching Protocols\r\n");
-        assert!(matches!(g.watch, Watch::Off));
-        assert!(g.read(&[0x81, 0x85, 0, 0, 0, 0]).is_none());
-    }
-
-    #[tokio::test]
-    async fn a_head_split_anywhere_ends_where_it_ends() {
-        for head in [
-            &b"GET /a HTTP/1.1\r\nHost: x\r\nA: b\r\n\r\n"[..],
-            b"GET / HTTP/1.0\n\n",
-        ] {
-            for cut in 0..=head.len() {
-                for second in [cut, head.len()] {
-                    let mut g = guard();
-                    assert!(g.read(&head[..cut]).is_none());
-                    assert!(g.read(&head[cut..second]).is_none());
-                    assert!(g.read(&head[second..]).is_none());
-                    assert!(matches!(g.watch, Watch::Request), "cut at {cut}, {second}");
-                }
-                // One byte short of the end is still a head.
-                let mut g = guard();
-                g.read(&head[..cut.clamp(1, head.len() - 1)]);
-                assert!(matches!(g.watch, Watch::Head { .. }), "cut at {cut}");
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn a_request_line_over_the_limit_is_a_414() {
-        let mut g = guard();
-        let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(200));
-        assert!(matches!(
-            g.read(long.as_bytes()),
-            Some(ApiError::UriTooLong { limit: 100 })
-        ));
-        // A long header line is not the request line: the head limits are actix's and the
-        // pipeline's.
-        let mut g = guard();
-        let long_header = format!("GET / HTTP/1.1\r\nX-Long: {}\r\n\r\n", "b".repeat(500));
-        assert!(g.read(long_header.as_bytes()).is_none());
-    }
-
-    #[tokio::test]
-    async fn what_does_not_look_like_a_head_is_left_alone() {
-        let mut g = guard();
-        assert!(g.read(b"{\"not\": \"a head\"").is_none());
-        assert!(matches!(g.watch, Watch::Off));
-    }
 
     #[test]
     fn a_refusal_is_a_whole_json_response_that_closes() {

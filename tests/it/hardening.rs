@@ -31,6 +31,32 @@ fn start(spec: &std::path::Path, edit: impl FnOnce(&mut ServeConfig)) -> MockSer
     MockServer::with_config(config).unwrap()
 }
 
+/// Over TLS, page links say `https://`, over HTTP/2 and HTTP/1.1 alike.
+#[tokio::test]
+async fn page_links_over_tls_say_https() {
+    let (dir, spec) = spec_dir(&[(
+        "api.yaml",
+        "resources:\n  users: { seed: [ { id: 1 }, { id: 2 } ] }\n",
+    )]);
+    let cert = dir.path().join("cert.pem");
+    let server = start(&spec, |c| {
+        c.tls = Some(TlsSource::SelfSigned {
+            write_cert: Some(cert.clone()),
+        })
+    });
+    let pem = std::fs::read(&cert).unwrap();
+    let url = server.url().replace("127.0.0.1", "localhost");
+    for http1 in [false, true] {
+        let r = common::tls_client(&pem, http1)
+            .get(format!("{url}/users?_page=1&_limit=1"))
+            .send()
+            .await
+            .unwrap();
+        let link = r.headers()["link"].to_str().unwrap().to_owned();
+        assert!(link.starts_with(&format!("<{url}/users?")), "{link}");
+    }
+}
+
 #[tokio::test]
 async fn self_signed_https_negotiates_http2() {
     let (dir, spec) = spec_dir(&[]);
@@ -286,6 +312,35 @@ async fn a_slow_head_on_a_kept_alive_connection_is_cut_off() {
         waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
         "{waited:?}"
     );
+}
+
+/// A head pipelined behind a request, then left unfinished, is timed too: the connection is
+/// closed after the first answer (no 408 is written into it, as it could land in the middle
+/// of another answer).
+#[tokio::test]
+async fn a_slow_pipelined_head_is_cut_off() {
+    let (_dir, spec) = spec_dir(&[]);
+    let server = start(&spec, |c| {
+        c.limits.request_timeout = Duration::from_millis(500);
+        c.limits.keep_alive = Duration::from_secs(30);
+    });
+    for first in [
+        "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+        "POST /hello HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    ] {
+        let mut conn = TcpStream::connect(server.addr()).await.unwrap();
+        conn.write_all(format!("{first}GET /hello").as_bytes())
+            .await
+            .unwrap();
+        let (answer, waited) = read_until_closed(&mut conn, Duration::from_secs(5)).await;
+        assert!(answer.starts_with("HTTP/1.1 "), "{first:?}: {answer:?}");
+        assert_eq!(answer.matches("HTTP/1.1").count(), 1, "{answer:?}");
+        assert!(
+            waited >= Duration::from_millis(400) && waited < Duration::from_secs(3),
+            "{first:?}: closed after {waited:?}"
+        );
+    }
 }
 
 /// A URL over `--max-url-bytes` gets the 414 JSON at any length, also past what actix itself
