@@ -11,7 +11,7 @@ use crate::app::context::RequestContext;
 use crate::app::outcome::Outcome;
 use crate::duration::Delay;
 use crate::engine::channels::emit::emit;
-use crate::engine::resources::ops::{self, Written};
+use crate::engine::resources::ops::{self, Links, Written};
 use crate::engine::routing::RouteMatch;
 use crate::engine::template_context;
 use crate::hash::fnv1a;
@@ -49,7 +49,10 @@ pub(crate) async fn run(
         cx.req,
         cx.body,
         id.as_deref(),
-        cx.app.trust_forwarded,
+        Links {
+            secure: cx.app.admin.scheme() == Some("https"),
+            trust_forwarded: cx.app.trust_forwarded,
+        },
     ) {
         Ok((response, written)) => {
             if let Some(w) = written {

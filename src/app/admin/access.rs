@@ -58,6 +58,11 @@ impl AdminAccess {
         let _ = self.own.set((scheme, port));
     }
 
+    /// `http` or `https`, once the server is listening.
+    pub(crate) fn scheme(&self) -> Option<&'static str> {
+        self.own.get().map(|(scheme, _)| *scheme)
+    }
+
     /// Whether `host` (a `Host` header: a name or address, maybe with a port) names this
     /// server: loopback names and addresses, `*.localhost`, the listening address, or one
     /// allowed with `--allow-host`.
@@ -183,7 +188,15 @@ fn has_body(req: &ServiceRequest) -> bool {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING)
+    match length {
+        Some(n) => n > 0,
+        // HTTP/1 announces a body by one of the two headers; HTTP/2 may send one with
+        // neither, so there only `Content-Length: 0` says there is none.
+        None => {
+            headers.contains_key(header::TRANSFER_ENCODING)
+                || req.version() >= actix_web::http::Version::HTTP_2
+        }
+    }
 }
 
 /// Whether the body is labelled JSON or YAML: types a page cannot send without a preflight.

@@ -35,7 +35,7 @@ pub(crate) fn handle(
     req: &HttpRequest,
     body: &Bytes,
     id: Option<&str>,
-    trust_forwarded: bool,
+    links: Links,
 ) -> Result<(HttpResponse, Option<Written>), ApiError> {
     let s = &stores[store];
     let wrote = |action: &'static str, store: &Store, record: &Value| {
@@ -52,7 +52,7 @@ pub(crate) fn handle(
     };
     let id = id.unwrap_or_default();
     Ok(match op {
-        Op::List => (list(req, trust_forwarded, s, |_| true)?, None),
+        Op::List => (list(req, links, s, |_| true)?, None),
         Op::Get => {
             let v = s
                 .get(id)
@@ -86,7 +86,7 @@ pub(crate) fn handle(
                 .map_err(failed(s))?;
             let fk = foreign_key(&s.def.name);
             let keep = |r: &Map<String, Value>| r.get(&fk).and_then(id_key).as_deref() == Some(id);
-            (list(req, trust_forwarded, &stores[child], keep)?, None)
+            (list(req, links, &stores[child], keep)?, None)
         }
         Op::ChildCreate { child } => {
             let parent = s
@@ -138,7 +138,7 @@ fn created(s: &Store, v: &Value) -> HttpResponse {
 /// Lists the records `keep` accepts, with the request's filters, sort and paging applied.
 fn list(
     req: &HttpRequest,
-    trust_forwarded: bool,
+    links: Links,
     s: &Store,
     keep: impl Fn(&Map<String, Value>) -> bool,
 ) -> Result<HttpResponse, ApiError> {
@@ -166,26 +166,36 @@ fn list(
         if let Some((page_no, limit, last)) = page.pages {
             res.insert_header((
                 header::LINK,
-                link_header(req, trust_forwarded, &pairs, page_no, limit, last),
+                link_header(req, links, &pairs, page_no, limit, last),
             ));
         }
         res.body(body)
     }))
 }
 
+/// How absolute links name this server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Links {
+    /// Served over TLS.
+    pub(crate) secure: bool,
+    /// `--trust-forwarded`: a proxy in front sets `X-Forwarded-*` / `Forwarded`.
+    pub(crate) trust_forwarded: bool,
+}
+
 /// `scheme://host` of the request as this server received it: the connection's scheme and
 /// the request's own `Host`. `X-Forwarded-Host`/`-Proto` and `Forwarded` are anyone's to
 /// send, so they are read only with `--trust-forwarded` (behind a proxy that sets them).
-fn own_origin(req: &HttpRequest, trust_forwarded: bool) -> String {
-    if trust_forwarded {
+fn own_origin(req: &HttpRequest, links: Links) -> String {
+    let scheme = if links.secure { "https" } else { "http" };
+    if links.trust_forwarded {
         let info = req.connection_info();
-        return format!("{}://{}", info.scheme(), info.host());
+        // Without forwarded headers actix falls back on its app config, which does not know
+        // about TLS here: the connection's own scheme is the better default.
+        let forwarded = req.headers().contains_key("x-forwarded-proto")
+            || req.headers().contains_key(header::FORWARDED);
+        let scheme = if forwarded { info.scheme() } else { scheme };
+        return format!("{scheme}://{}", info.host());
     }
-    let scheme = if req.app_config().secure() {
-        "https"
-    } else {
-        "http"
-    };
     let host = req
         .uri()
         .authority()
@@ -196,20 +206,20 @@ fn own_origin(req: &HttpRequest, trust_forwarded: bool) -> String {
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_owned)
         })
-        .unwrap_or_else(|| req.app_config().host().to_owned());
+        .unwrap_or_default();
     format!("{scheme}://{host}")
 }
 
 /// RFC 8288 links to the first, previous, next and last pages, keeping the other parameters.
 fn link_header(
     req: &HttpRequest,
-    trust_forwarded: bool,
+    links: Links,
     pairs: &[(String, String)],
     page: usize,
     limit: usize,
     last: usize,
 ) -> String {
-    let base = format!("{}{}", own_origin(req, trust_forwarded), req.path());
+    let base = format!("{}{}", own_origin(req, links), req.path());
     let explicit_limit = pairs.iter().any(|(k, _)| k == "_limit");
     let url = |p: usize| {
         let mut q: Vec<(String, String)> = pairs
