@@ -66,8 +66,16 @@ pub(crate) fn read_regular(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
     if meta.len() > cap {
         return Err(refuse(format!("larger than {cap} bytes")));
     }
-    let file = std::fs::File::open(path)?;
-    // Checked again on what was opened: the name may have been swapped meanwhile.
+    // Opened without blocking (a FIFO swapped in after the check would otherwise block the
+    // open itself until a writer came), then checked again on what was opened.
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
     if !file.metadata()?.is_file() {
         return Err(refuse("not a regular file".into()));
     }
@@ -97,10 +105,7 @@ pub(crate) fn replace_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
     let written = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut f = create_exclusive(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)
@@ -113,6 +118,15 @@ pub(crate) fn replace_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     #[cfg(unix)]
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
+}
+
+/// A new file at `path`, never an existing one: a link planted there is refused, not
+/// followed.
+fn create_exclusive(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 #[cfg(test)]
@@ -197,5 +211,10 @@ mod tests {
         );
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 3, "no temporary file is left behind");
+        // Whatever name a temporary file gets, one planted under it is refused, not followed.
+        let planted = dir.path().join(".ready.0000000000000001.tmp");
+        std::os::unix::fs::symlink(&victim, &planted).unwrap();
+        assert!(create_exclusive(&planted).is_err());
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
     }
 }
