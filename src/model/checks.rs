@@ -306,33 +306,38 @@ fn paths_key(p: &Pattern) -> String {
     key
 }
 
-/// A static folder that holds the spec or the state file serves it to anyone who can reach
-/// the mock: the routes, a token in a header, the data.
+/// A static folder that holds the spec serves it to anyone who can reach the mock: the
+/// routes, a token in a header. The files mockrig writes (state file, its log, the ready
+/// file) are never served, but a folder of their own keeps them from being one rename away.
 fn served_secrets(input: &CompileInput<'_>, parsed: &Parsed<'_>, problems: &mut Problems) {
-    let mut files: Vec<(&str, std::path::PathBuf)> = input
-        .spec_file
-        .and_then(canonical)
-        .map(|f| ("the spec file", f))
-        .into_iter()
-        .collect();
-    files.extend(input.private.iter().cloned());
+    let spec_file = input.spec_file.and_then(canonical);
     let statics: Vec<(usize, &spec::StaticMount)> =
         input.numbered("static", &input.spec.statics).collect();
     for (i, dir) in parsed.static_roots {
         let Some((_, s)) = statics.iter().find(|(j, _)| j == i) else {
             continue;
         };
-        for (what, file) in &files {
-            if let Ok(rel) = file.strip_prefix(dir) {
-                let url = format!(
-                    "{}/{}",
-                    s.path.trim_end_matches('/'),
-                    rel.to_string_lossy().replace('\\', "/")
-                );
+        let here = || at(&index(&[Seg::Key("static".into())], *i), &["dir"]);
+        if let Some(rel) = spec_file.as_ref().and_then(|f| f.strip_prefix(dir).ok()) {
+            let url = format!(
+                "{}/{}",
+                s.path.trim_end_matches('/'),
+                rel.to_string_lossy().replace('\\', "/")
+            );
+            problems.warn(
+                here(),
+                format!(
+                    "'{}' holds the spec file, so anyone who can reach the mock reads it at {url}; serve a folder of its own",
+                    s.dir
+                ),
+            );
+        }
+        for (what, file) in input.private.iter() {
+            if file.starts_with(dir) {
                 problems.warn(
-                    at(&index(&[Seg::Key("static".into())], *i), &["dir"]),
+                    here(),
                     format!(
-                        "'{}' holds {what}, so anyone who can reach the mock reads it at {url}; serve a folder of its own",
+                        "'{}' holds {what}: mockrig refuses to serve it, but keep it in a folder that is not served",
                         s.dir
                     ),
                 );
@@ -489,7 +494,10 @@ routes:
         let messages: Vec<&str> = list.iter().map(|p| p.message.as_str()).collect();
         assert_eq!(messages.len(), 2, "{messages:?}");
         assert!(messages[0].contains("the spec file") && messages[0].contains("at /api.yaml"));
-        assert!(messages[1].contains("the state file") && messages[1].contains("/state.json"));
+        assert!(
+            messages[1].contains("the state file") && messages[1].contains("refuses to serve it"),
+            "{messages:?}"
+        );
         assert!(
             compiled
                 .unwrap()

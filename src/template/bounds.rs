@@ -1,12 +1,15 @@
 //! What one rendering may allocate: its output stops at a byte budget, and the built-in filters
 //! whose arguments multiply their input (`indent` width, `format` widths, `tojson` indent,
-//! `replace`, `join`) check the size they would make before they make it. A client-sent
+//! `replace`, `join`) or make a lazy value real (`list`, `string`) check the size they would
+//! make before they make it. A client-sent
 //! number (`indent(request.query.w | int)`) is then a 500 that says why, never an allocation
 //! that aborts the process.
 //!
 //! minijinja bounds the rest itself: `range` at 100,000 items, a repeated string (`'x' * n`)
-//! at 100 MB, a repeated list lazily; fuel bounds the instructions. A repeated string is built
-//! before it is written, so that much is the most one rendering holds at once.
+//! at 100 MB, a repeated list lazily; fuel bounds the instructions. Two operators stay out of
+//! reach, as filters cannot replace them: a repeated string is built before it is written
+//! (100 MB at most), and `~` joins whatever it is given — a template that chains them on
+//! purpose can build more; a client's input fed to one operator cannot.
 
 use std::fmt::Write as _;
 
@@ -123,6 +126,22 @@ pub(crate) fn register(env: &mut Environment<'static>, budget: usize) {
             filters::replace(state, value, from, to)
         },
     );
+    env.add_filter("list", move |state: &State<'_, '_>, value: Value| {
+        // A lazily repeated list (`[x] * n`) is made real here: count before it is.
+        let items = value.len().unwrap_or(0);
+        let would = items.saturating_mul(ITEM_BYTES);
+        if would > budget {
+            return Err(too_large("list", would, budget));
+        }
+        filters::list(state, value)
+    });
+    env.add_filter("string", move |state: &State<'_, '_>, value: &Value| {
+        let would = display_size(value, budget);
+        if would > budget {
+            return Err(too_large("string", would, budget));
+        }
+        filters::string(state, value)
+    });
     env.add_filter(
         "join",
         move |state: &mut State<'_, '_>,
@@ -146,6 +165,9 @@ pub(crate) fn register(env: &mut Environment<'static>, budget: usize) {
         },
     );
 }
+
+/// Item slots a list may take: each holds at least a 24-byte value.
+const ITEM_BYTES: usize = 24;
 
 /// The bytes `value` displays as, counted up to a little past `limit`.
 fn display_size(value: &Value, limit: usize) -> usize {
@@ -321,6 +343,8 @@ mod tests {
             "{{ ('x' * 100000) | replace('', 'yyyyyyyyyyyyyyyyyyyyyyyyy') }}",
             "{{ (['x' * 100000] * 1000000) | join(',') }}",
             "{{ (['x' * 100000] * 1000000) | tojson }}",
+            "{{ (['x'] * 100000000) | list | length }}",
+            "{{ (['x' * 1000] * 100000) | string }}",
         ] {
             let err = render(1 << 20, source, ctx.clone()).unwrap_err();
             assert!(err.contains("over the template budget"), "{source}: {err}");
@@ -339,6 +363,7 @@ mod tests {
             "{{ v | tojson }} {{ m | tojson(indent=2) }} {{ m | tojson(true) }}",
             "{{ 'abcabc' | replace('b', 'XY') }}",
             "{{ v | join(', ') }} {{ ['a', 'b'] | join }}",
+            "{{ (v * 3) | list }} {{ v | string }} {{ 5 | string }}",
         ] {
             assert_eq!(
                 render(1 << 20, source, ctx.clone()).unwrap(),

@@ -580,3 +580,43 @@ fn the_readme_shows_what_a_damaged_journal_prints() {
     assert!(err.ends_with(shown), "README:\n{shown}\nprinted:\n{err}");
     assert_eq!(std::fs::read_to_string(&journal).unwrap(), text);
 }
+
+/// A journal entry that does not fit its resource (a singleton's `set` for a collection) is
+/// damage too: the start is refused, the file left as it is.
+#[test]
+fn a_journal_entry_of_the_wrong_kind_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, state, doc) = saved_users(dir.path());
+    let print = doc["resources"]["users"]["fingerprint"].clone();
+    let journal = dir.path().join("state.json.journal");
+    let mut text = std::fs::read_to_string(&journal).unwrap_or_default();
+    text.push_str(
+        &json!({"op": "set", "resource": "users", "fingerprint": print, "record": {"a": 1}})
+            .to_string(),
+    );
+    text.push('\n');
+    std::fs::write(&journal, &text).unwrap();
+    let (code, err) = start_result(&spec, &state, &[]).expect("refused");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("state.json.journal")
+            && err.contains("users: a 'set' entry does not fit a collection"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&journal).unwrap(), text);
+}
+
+/// Bytes that are not UTF-8 in a line the journal goes on after are damage, not a torn end.
+#[test]
+fn bad_utf8_in_a_middle_journal_line_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (spec, state, _) = saved_users(dir.path());
+    let journal = dir.path().join("state.json.journal");
+    let mut bytes = std::fs::read(&journal).unwrap_or_default();
+    bytes.extend_from_slice(b"{\"op\": \"\xff\xfe\"}\n{}\n");
+    std::fs::write(&journal, &bytes).unwrap();
+    let (code, err) = start_result(&spec, &state, &[]).expect("refused");
+    assert_eq!(code, 1);
+    assert!(err.contains("state.json.journal:1: not UTF-8"), "{err}");
+    assert_eq!(std::fs::read(&journal).unwrap(), bytes);
+}

@@ -271,7 +271,9 @@ impl Store {
     }
 
     /// Applies one log entry while loading; entries are idempotent.
-    pub(crate) fn replay(&self, entry: &Value) {
+    /// Err: an entry that does not fit the resource's kind (a `put` for a singleton): the log
+    /// is damaged, as the kind is part of the definition it was written for.
+    pub(crate) fn replay(&self, entry: &Value) -> Result<(), String> {
         let mut guard = write(&self.data);
         let key = entry["key"].as_str().unwrap_or_default();
         match (self.own(&mut guard), entry["op"].as_str()) {
@@ -289,8 +291,19 @@ impl Store {
                     *m = new.clone();
                 }
             }
-            _ => {}
+            (data, op) => {
+                let kind = match data {
+                    Data::Collection(_) => "a collection",
+                    Data::Singleton(_) => "a singleton",
+                };
+                return Err(format!(
+                    "{}: a '{}' entry does not fit {kind}",
+                    self.def.name,
+                    op.unwrap_or_default()
+                ));
+            }
         }
+        Ok(())
     }
 }
 

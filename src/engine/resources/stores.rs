@@ -117,7 +117,11 @@ impl Stores {
                             report.restored.push(def.name.clone());
                             let store = Store::new(def.clone(), data, self.wal.clone());
                             for e in &entries {
-                                store.replay(e);
+                                store.replay(e).map_err(|what| WalError::Damaged {
+                                    file: format!("{}.journal", self.state_file_name()),
+                                    line: None,
+                                    what,
+                                })?;
                             }
                             Arc::new(store)
                         }

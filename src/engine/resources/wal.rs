@@ -277,6 +277,7 @@ fn read_log(path: &Path, restored: &mut HashMap<String, Restored>) -> Result<(),
     let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
     // The complete lines, without the newline that ends the last of them.
     let lines = bytes[..complete].strip_suffix(b"\n").unwrap_or_default();
+    let mut stale = 0usize;
     for (i, line) in lines.split(|b| *b == b'\n').enumerate() {
         if complete == 0 {
             break;
@@ -301,13 +302,22 @@ fn read_log(path: &Path, restored: &mut HashMap<String, Restored>) -> Result<(),
             ));
         }
         let res = entry["resource"].as_str().unwrap_or_default();
-        // An entry for another definition of the resource (written by a request still in
-        // flight across a re-seed) belongs to data nobody keeps.
-        if let Some(r) = restored.get_mut(res)
-            && fingerprint(&entry["fingerprint"]) == Some(r.fingerprint)
-        {
-            r.entries.push(entry);
+        // An entry for a resource or a definition the snapshot no longer has was written by
+        // a request in flight across the reload that replaced it: data nobody keeps. Counted,
+        // not silent.
+        match restored.get_mut(res) {
+            Some(r) if fingerprint(&entry["fingerprint"]) == Some(r.fingerprint) => {
+                r.entries.push(entry)
+            }
+            _ => stale += 1,
         }
+    }
+    if stale > 0 {
+        tracing::warn!(
+            "{}: skipped {stale} entries for resources the state no longer has as written \
+             (writes that raced a reload replacing them)",
+            path.display()
+        );
     }
     let torn = bytes.len() - complete;
     if torn > 0 {
