@@ -40,7 +40,7 @@ struct Head {
     line_done: bool,
     /// The last bytes seen, for a head end split across reads.
     tail: [u8; 3],
-    /// The start of the header line being read, lower-cased.
+    /// The start of a header line split across reads.
     field: [u8; FIELD],
     field_len: usize,
     content_length: u64,
@@ -74,7 +74,7 @@ enum Chunk {
 enum State {
     /// Between requests: the next byte starts a head.
     Idle,
-    Head(Box<Head>),
+    Head(Head),
     Body(u64),
     Chunked(Chunk),
     /// Bytes that do not look like HTTP/1: not followed until the next answer.
@@ -154,7 +154,7 @@ impl HeadWatch {
                         1
                     } else if b.is_ascii_uppercase() {
                         let answerable = self.outstanding == 0;
-                        self.state = State::Head(Box::new(Head {
+                        self.state = State::Head(Head {
                             line: 0,
                             line_done: false,
                             tail: [0; 3],
@@ -164,7 +164,7 @@ impl HeadWatch {
                             chunked: false,
                             timed: false,
                             answerable,
-                        }));
+                        });
                         0
                     } else {
                         self.state = State::Unsure;
@@ -261,14 +261,12 @@ impl Head {
                         limit: limits.max_url,
                     });
                 }
+            } else if self.field_len == 0 && newline.is_some() {
+                // The usual case: a whole header line in this read, looked at where it is.
+                self.field_ends(segment);
             } else {
                 let take = segment.len().min(FIELD - self.field_len);
-                for (slot, b) in self.field[self.field_len..]
-                    .iter_mut()
-                    .zip(&segment[..take])
-                {
-                    *slot = b.to_ascii_lowercase();
-                }
+                self.field[self.field_len..self.field_len + take].copy_from_slice(&segment[..take]);
                 self.field_len += take;
             }
             let Some(k) = newline else {
@@ -283,8 +281,9 @@ impl Head {
                 _ => rest[k - 2],
             };
             let end = one == b'\n' || (one == b'\r' && two == b'\n');
-            if self.line_done {
-                self.end_field();
+            if self.line_done && self.field_len > 0 {
+                let field = self.field;
+                self.field_ends(&field[..self.field_len]);
             }
             self.line_done = true;
             self.push_tail(&rest[..=k]);
@@ -303,20 +302,18 @@ impl Head {
     }
 
     /// A header line ended: the two fields that say where the body ends.
-    fn end_field(&mut self) {
-        let field = &self.field[..self.field_len];
-        if let Some(v) = field.strip_prefix(b"content-length:") {
-            let digits: Vec<u8> = v
-                .iter()
-                .copied()
-                .filter(|b| !b.is_ascii_whitespace())
-                .collect();
-            self.content_length = std::str::from_utf8(&digits)
+    fn field_ends(&mut self, line: &[u8]) {
+        fn value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+            (line.len() >= name.len() && line[..name.len()].eq_ignore_ascii_case(name))
+                .then(|| &line[name.len()..])
+        }
+        if let Some(v) = value(line, b"content-length:") {
+            self.content_length = std::str::from_utf8(v.trim_ascii())
                 .ok()
                 .and_then(|d| d.parse().ok())
                 .unwrap_or(0);
-        } else if let Some(v) = field.strip_prefix(b"transfer-encoding:") {
-            self.chunked = v.windows(7).any(|w| w == b"chunked");
+        } else if let Some(v) = value(line, b"transfer-encoding:") {
+            self.chunked = v.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
         }
         self.field_len = 0;
     }
