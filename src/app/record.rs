@@ -3,9 +3,9 @@
 
 use std::time::{Instant, SystemTime};
 
+use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::http::{StatusCode, Uri};
-use actix_web::web::BytesMut;
+use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::outcome::Outcome;
@@ -33,12 +33,12 @@ pub(crate) fn finish(
         None => &app.journal,
     };
     if journal.enabled() {
-        let (uri, headers) = detached_head(req);
+        let (target, headers) = detached_head(req);
         journal.record(Recorded {
             id: 0,
             at: SystemTime::now(),
             method: req.method().clone(),
-            uri,
+            target,
             headers,
             body: outcome.body,
             route: outcome.route,
@@ -56,35 +56,33 @@ pub(crate) fn finish(
     outcome.response
 }
 
-/// The request's URI and headers in one allocation of their own. actix's URI and header
-/// values are slices of the connection's read buffer: kept as they are, each journal entry
-/// would keep that whole buffer alive (measured: 300 KB per 1 MiB POST, for 64 KiB of body).
-fn detached_head(req: &HttpRequest) -> (Uri, Vec<(HeaderName, HeaderValue)>) {
-    let uri_text = req.uri().to_string();
+/// The request's target (path and query) and headers in one allocation of their own. actix's
+/// URI and header values are slices of the connection's read buffer: kept as they are, each
+/// journal entry would keep that whole buffer alive (measured: 300 KB per 1 MiB POST, for 64
+/// KiB of body).
+fn detached_head(req: &HttpRequest) -> (Bytes, Vec<(HeaderName, HeaderValue)>) {
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
     let values: usize = req.headers().iter().map(|(_, v)| v.len()).sum();
-    let mut buf = BytesMut::with_capacity(uri_text.len() + values);
-    buf.extend_from_slice(uri_text.as_bytes());
-    let mut spans = Vec::with_capacity(req.headers().len());
+    let mut buf = BytesMut::with_capacity(target.len() + values);
+    buf.extend_from_slice(target.as_bytes());
     for (_, v) in req.headers().iter() {
-        let start = buf.len();
         buf.extend_from_slice(v.as_bytes());
-        spans.push(start..buf.len());
     }
     let buf = buf.freeze();
-    let uri =
-        Uri::from_maybe_shared(buf.slice(..uri_text.len())).unwrap_or_else(|_| req.uri().clone());
+    let mut at = target.len();
     let headers = req
         .headers()
         .iter()
-        .zip(spans)
-        .map(|((n, v), span)| {
+        .map(|(n, v)| {
+            let span = at..at + v.len();
+            at = span.end;
             // The bytes were a valid value already; the fallback is never taken.
             let copy =
                 HeaderValue::from_maybe_shared(buf.slice(span)).unwrap_or_else(|_| v.clone());
             (n.clone(), copy)
         })
         .collect();
-    (uri, headers)
+    (buf.slice(..target.len()), headers)
 }
 
 /// The request's log line (target `mockrig::request`).

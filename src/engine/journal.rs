@@ -9,8 +9,8 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::http::{Method, Uri};
 use actix_web::web::Bytes;
 use indexmap::IndexMap;
 use serde_json::{Value, json};
@@ -29,8 +29,8 @@ pub(crate) struct Recorded {
     pub(crate) id: u64,
     pub(crate) at: SystemTime,
     pub(crate) method: Method,
-    /// Path and query as received: one reference-counted copy, split when read.
-    pub(crate) uri: Uri,
+    /// Path and query as received (ASCII), split when read.
+    pub(crate) target: Bytes,
     /// In arrival order. A plain list: cloning actix's header map (a hash table of small
     /// vectors) and freeing it again cost more than the rest of the recording together.
     pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
@@ -46,12 +46,17 @@ pub(crate) struct Recorded {
 }
 
 impl Recorded {
+    fn target(&self) -> &str {
+        std::str::from_utf8(&self.target).unwrap_or("/")
+    }
+
     pub(crate) fn path(&self) -> &str {
-        self.uri.path()
+        let t = self.target();
+        t.split_once('?').map_or(t, |(path, _)| path)
     }
 
     pub(crate) fn query(&self) -> &str {
-        self.uri.query().unwrap_or_default()
+        self.target().split_once('?').map_or("", |(_, query)| query)
     }
 
     pub(crate) fn to_json(&self) -> Value {
@@ -106,11 +111,7 @@ impl Recorded {
         // And what holding them costs beyond their bytes: the entry and each header's slot.
         let fixed = std::mem::size_of::<Recorded>()
             + self.headers.len() * std::mem::size_of::<(HeaderName, HeaderValue)>();
-        self.body.len()
-            + headers
-            + self.uri.path_and_query().map_or(0, |p| p.as_str().len())
-            + nearest
-            + fixed
+        self.body.len() + headers + self.target.len() + nearest + fixed
     }
 }
 
@@ -411,7 +412,7 @@ mod tests {
             id: 0,
             at: SystemTime::now(),
             method: Method::POST,
-            uri: path.parse().unwrap(),
+            target: Bytes::copy_from_slice(path.as_bytes()),
             headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
             body: Bytes::from(vec![b'x'; body]),
             route: None,
