@@ -119,6 +119,20 @@ pub(crate) enum ApiError {
     #[error("WebSocket handshake failed")]
     Handshake { reason: String },
 
+    // A proxied request the backend did not answer.
+    #[error("the backend could not be reached")]
+    Upstream {
+        backend: String,
+        route: Arc<str>,
+        reason: String,
+    },
+    #[error("the backend did not answer in time")]
+    UpstreamTimeout {
+        backend: String,
+        route: Arc<str>,
+        timeout_ms: u64,
+    },
+
     // A route that could not answer as written.
     #[error("a template of the response failed")]
     Template { route: Arc<str>, reason: String },
@@ -227,6 +241,18 @@ impl ApiError {
                 None => json!({"error": error, "method": method, "allowed": allowed}),
             },
             ApiError::UpgradeRequired { route } => json!({"error": error, "route": &**route}),
+            ApiError::Upstream {
+                backend,
+                route,
+                reason,
+            } => json!({"error": error, "backend": backend, "route": &**route, "reason": reason}),
+            ApiError::UpstreamTimeout {
+                backend,
+                route,
+                timeout_ms,
+            } => json!({
+                "error": error, "backend": backend, "route": &**route, "timeout_ms": timeout_ms
+            }),
             ApiError::NotAcceptable { accept, available } => {
                 json!({"error": error, "accept": accept, "available": available})
             }
@@ -313,6 +339,8 @@ impl ResponseError for ApiError {
             | ApiError::NoResource { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UpgradeRequired { .. } => StatusCode::UPGRADE_REQUIRED,
+            ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::NotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
             ApiError::CorsForbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Template { .. }

@@ -49,6 +49,8 @@ pub use app::config::{Limits, ServeConfig};
 pub use app::harness::{MockServer, VerifyError};
 pub use app::server::{Server, StartError};
 pub use app::tls::TlsSource;
+pub use engine::recording::RecordOptions;
+pub use engine::upstream::client::UpstreamTls;
 
 /// The `mockrig` command line, as the binary runs it: parses the arguments of this process and
 /// returns its exit code.

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check` and `schema`. Doc comments here are the `--help` text.
+//! The command line: `serve`, `check`, `schema` and `record`. Doc comments here are the `--help` text.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,6 +11,8 @@ use super::check::check_file;
 use super::config::{Limits, ServeConfig};
 use super::server::{Server, StartError};
 use super::tls::TlsSource;
+use crate::engine::recording::RecordOptions;
+use crate::engine::upstream::client::UpstreamTls;
 use crate::spec::{self, LoadError};
 
 /// mockrig: a mock API server driven by one YAML file.
@@ -32,6 +34,85 @@ pub(crate) enum Command {
     },
     /// Print the JSON Schema of the spec format.
     Schema,
+    /// Pass every request to a backend and write what it answers as a spec, one route per
+    /// distinct request; `mockrig serve` that spec to answer the same without the backend.
+    Record(Box<RecordArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct RecordArgs {
+    /// The backend to record: its base URL, e.g. http://localhost:8080.
+    #[arg(long)]
+    pub(crate) target: String,
+    /// The spec to write (bodies that do not fit in it go to a folder beside it).
+    #[arg(long, short, default_value = "recorded.yaml")]
+    pub(crate) out: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "MOCKRIG_HOST", default_value = "127.0.0.1")]
+    pub(crate) host: String,
+    /// Port to listen on; 0 picks a free one (the chosen one is printed).
+    #[arg(long, short, env = "MOCKRIG_PORT", default_value_t = 3000)]
+    pub(crate) port: u16,
+    #[command(flatten)]
+    pub(crate) recording: RecordingArgs,
+    #[command(flatten)]
+    pub(crate) upstream: UpstreamArgs,
+    /// Largest request body passed on, in bytes; larger ones get 413.
+    #[arg(long, env = "MOCKRIG_MAX_BODY", default_value_t = 1024 * 1024)]
+    pub(crate) max_body: usize,
+    /// Write the server's URL to this file (atomically) once it is listening.
+    #[arg(long, env = "MOCKRIG_READY_FILE")]
+    pub(crate) ready_file: Option<PathBuf>,
+    /// Log only warnings and errors (no line per request).
+    #[arg(long)]
+    pub(crate) quiet: bool,
+}
+
+/// How a recording is written (`record`, and `serve --record`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct RecordingArgs {
+    /// Write numeric and UUID path segments as {id}, so /users/1 and /users/2 are one route.
+    #[arg(long, alias = "generalize-ids")]
+    pub(crate) generalise_ids: bool,
+    /// A response header whose value is written as REDACTED (besides Set-Cookie's values,
+    /// Authorization and Cookie, always redacted). Repeat for more.
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) redact: Vec<String>,
+    /// Replace the recording's file if it exists (otherwise an existing file stops the start).
+    #[arg(long)]
+    pub(crate) overwrite: bool,
+}
+
+impl RecordingArgs {
+    fn options(&self, out: PathBuf) -> RecordOptions {
+        RecordOptions {
+            out,
+            generalise_ids: self.generalise_ids,
+            redact: self.redact.clone(),
+            overwrite: self.overwrite,
+        }
+    }
+}
+
+/// How backends are reached over https (`proxy:`, `server.fallback`, `record`).
+#[derive(Debug, clap::Args)]
+pub(crate) struct UpstreamArgs {
+    /// Accept any certificate from https backends (a self-signed development backend).
+    #[arg(long, env = "MOCKRIG_INSECURE_UPSTREAM")]
+    pub(crate) insecure_upstream: bool,
+    /// A PEM file of certificate authorities to trust for https backends, besides the
+    /// system's. Repeat for more.
+    #[arg(long, env = "MOCKRIG_UPSTREAM_CA", value_delimiter = ',')]
+    pub(crate) upstream_ca: Vec<PathBuf>,
+}
+
+impl UpstreamArgs {
+    fn tls(&self) -> UpstreamTls {
+        UpstreamTls {
+            insecure: self.insecure_upstream,
+            ca_files: self.upstream_ca.clone(),
+        }
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,6 +225,14 @@ pub(crate) struct ServeArgs {
     /// Log only warnings and errors (no line per request).
     #[arg(long)]
     pub(crate) quiet: bool,
+    /// Write what proxied requests (proxy: routes, server.fallback) get back into this spec,
+    /// as `mockrig record` does.
+    #[arg(long)]
+    pub(crate) record: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) recording: RecordingArgs,
+    #[command(flatten)]
+    pub(crate) upstream: UpstreamArgs,
 }
 
 /// `pretty`, `json`, a level, or a tracing filter (`mockrig=debug,warn`). A lone word that is
@@ -187,7 +276,43 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
             print!("{}", spec::json_schema_text());
             ExitCode::SUCCESS
         }
+        Command::Record(args) => record(*args),
     }
+}
+
+/// `record`: `serve` of a spec that only has a fallback proxy to the target, recording.
+fn record(args: RecordArgs) -> ExitCode {
+    let dir = std::env::temp_dir().join(format!(
+        "mockrig-record-{}-{:x}",
+        std::process::id(),
+        crate::hash::fnv1a(args.target.as_bytes(), std::process::id() as u64)
+    ));
+    let spec = dir.join("record.yaml");
+    // JSON quoting is YAML quoting: the URL stays one string whatever it holds.
+    let text = format!(
+        "server:\n  fallback:\n    proxy: {}\n",
+        serde_json::Value::from(args.target.as_str())
+    );
+    if let Err(e) = std::fs::create_dir(&dir).and_then(|()| std::fs::write(&spec, text)) {
+        eprintln!(
+            "cannot write the recording's spec in {}: {e}",
+            dir.display()
+        );
+        return ExitCode::from(exit::CANNOT_SERVE);
+    }
+    let mut config = ServeConfig::new(&spec);
+    config.host = args.host;
+    config.port = args.port;
+    config.limits.max_body = args.max_body;
+    config.ready_file = args.ready_file;
+    config.handle_signals = true;
+    config.watch = false;
+    config.upstream = args.upstream.tls();
+    config.record = Some(args.recording.options(args.out));
+    let log = if args.quiet { "warn" } else { "pretty" };
+    let code = run_server(config, log, args.quiet);
+    let _ = std::fs::remove_dir_all(&dir);
+    code
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
@@ -207,16 +332,6 @@ fn check(path: &std::path::Path) -> ExitCode {
 }
 
 fn serve(args: ServeArgs) -> ExitCode {
-    // actix logs a body that fails as an error; in mockrig only a `fault:` does that, on
-    // purpose, and the request line says so already.
-    const DEFAULT_FILTER: &str = "mockrig=info,warn,actix_http::h1::dispatcher=off";
-    let (json, filter) = match args.log.as_str() {
-        _ if args.quiet => (args.log == "json", "warn,actix_http::h1::dispatcher=off"),
-        "json" => (true, DEFAULT_FILTER),
-        "pretty" => (false, DEFAULT_FILTER),
-        filter => (false, filter),
-    };
-    super::logs::init(json, filter);
     let config = ServeConfig {
         spec: args.spec,
         host: args.host,
@@ -253,7 +368,25 @@ fn serve(args: ServeArgs) -> ExitCode {
         watch: !args.no_watch,
         state_file: args.state_file,
         state_reset: args.state_reset,
+        upstream: args.upstream.tls(),
+        record: args.record.map(|out| args.recording.options(out)),
     };
+    run_server(config, &args.log, args.quiet)
+}
+
+/// Starts the server `config` describes, with logging as `--log` and `--quiet` say, and runs
+/// it until it is stopped.
+fn run_server(config: ServeConfig, log: &str, quiet: bool) -> ExitCode {
+    // actix logs a body that fails as an error; in mockrig only a `fault:` does that, on
+    // purpose, and the request line says so already.
+    const DEFAULT_FILTER: &str = "mockrig=info,warn,actix_http::h1::dispatcher=off";
+    let (json, filter) = match log {
+        _ if quiet => (log == "json", "warn,actix_http::h1::dispatcher=off"),
+        "json" => (true, DEFAULT_FILTER),
+        "pretty" => (false, DEFAULT_FILTER),
+        filter => (false, filter),
+    };
+    super::logs::init(json, filter);
     actix_web::rt::System::new().block_on(async move {
         let server = match Server::start(&config) {
             Ok(s) => s,
@@ -264,6 +397,7 @@ fn serve(args: ServeArgs) -> ExitCode {
                     | StartError::State(_)
                     | StartError::Tls(_) => exit::BAD_SPEC,
                     StartError::Bind { .. }
+                    | StartError::Proxy(_)
                     | StartError::Watch(_)
                     | StartError::ReadyFile(..)
                     | StartError::ThreadDied => exit::CANNOT_SERVE,

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::tls::TlsSource;
+use crate::engine::recording::RecordOptions;
+use crate::engine::upstream::client::UpstreamTls;
 
 /// How to run a server.
 #[derive(Debug, Clone)]
@@ -56,6 +58,10 @@ pub struct ServeConfig {
     /// `X-Forwarded-Proto` and `Forwarded`, as set by a proxy in front; otherwise from the
     /// request's own `Host`, since any client can send those headers.
     pub trust_forwarded: bool,
+    /// How backends of `proxy:` are trusted over https.
+    pub upstream: UpstreamTls,
+    /// Write what proxied requests got back as a spec.
+    pub record: Option<RecordOptions>,
 }
 
 /// What one request or connection may use. Exceeding a limit gets the proper status, never a
@@ -123,6 +129,8 @@ impl ServeConfig {
             max_session_bytes: crate::engine::sessions::DEFAULT_BYTE_LIMIT,
             seed: None,
             trust_forwarded: false,
+            upstream: UpstreamTls::default(),
+            record: None,
         }
     }
 }

@@ -53,6 +53,9 @@ struct RequestFields {
     route: String,
     micros: u64,
     fault: String,
+    upstream: String,
+    upstream_status: Option<u64>,
+    upstream_micros: u64,
 }
 
 impl Visit for RequestFields {
@@ -60,6 +63,8 @@ impl Visit for RequestFields {
         match field.name() {
             "status" => self.status = value,
             "micros" => self.micros = value,
+            "upstream_status" => self.upstream_status = Some(value),
+            "upstream_micros" => self.upstream_micros = value,
             _ => {}
         }
     }
@@ -70,6 +75,7 @@ impl Visit for RequestFields {
             "path" => self.path = value.to_owned(),
             "route" => self.route = value.to_owned(),
             "fault" => self.fault = value.to_owned(),
+            "upstream" => self.upstream = value.to_owned(),
             _ => {}
         }
     }
@@ -125,6 +131,17 @@ where
             if f.route.is_empty() { "-" } else { &f.route },
             f.micros as f64 / 1000.0
         );
+        if !f.upstream.is_empty() {
+            let status = f
+                .upstream_status
+                .map_or_else(|| "no answer".to_owned(), |s| s.to_string());
+            let _ = write!(
+                line,
+                " → {} {status} {:.1} ms",
+                f.upstream,
+                f.upstream_micros as f64 / 1000.0
+            );
+        }
         writeln!(w, "{line}")
     }
 }

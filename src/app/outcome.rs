@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::Value;
 
 use crate::engine::sessions::Session;
+use crate::engine::upstream::forward::UpstreamCall;
 use crate::error::ApiError;
 use crate::spec::Fault;
 
@@ -25,6 +26,8 @@ pub(crate) struct Outcome {
     pub(crate) body: Bytes,
     /// The session the request named, whose journal records it.
     pub(crate) session: Option<Arc<Session>>,
+    /// A proxied request: what the backend was asked and answered.
+    pub(crate) upstream: Option<UpstreamCall>,
 }
 
 impl Outcome {
@@ -45,6 +48,7 @@ impl Outcome {
             fault: None,
             body: Bytes::new(),
             session: None,
+            upstream: None,
         }
     }
 

@@ -19,7 +19,7 @@ use super::outcome::Outcome;
 use super::record::{self, log_request};
 use super::state::AppState;
 use crate::engine::near_miss;
-use crate::engine::routing;
+use crate::engine::routing::{self, Upgrade};
 use crate::engine::sessions;
 use crate::error::ApiError;
 use crate::model::cors::Cors;
@@ -66,8 +66,14 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
     // swaps in another while it waits for its body or a delay.
     let snapshot = app.snapshot.load_full();
     // A WebSocket upgrade takes the connection before anything reads a body.
-    if let Some(upgrade) = routing::websocket_upgrade(&snapshot.spec, req) {
-        return actions::channel::upgrade(req, payload, app, &snapshot, upgrade);
+    match routing::websocket_upgrade(&snapshot.spec, req) {
+        Some(Upgrade::Channel(id, params)) => {
+            return actions::channel::upgrade(req, payload, app, &snapshot, (id, params));
+        }
+        Some(Upgrade::Proxy(route, target)) => {
+            return actions::proxy::upgrade(req, payload, app, route, target).await;
+        }
+        None => {}
     }
     // Session: `X-Mockrig-Session` picks the data, counts and journal.
     let session = match sessions::name_of(req) {
@@ -93,7 +99,8 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
 }
 
 /// Route and action: the route that takes the request answers it; with none, a preflight
-/// the CORS policy answers, an automatic OPTIONS, a 405 or a 404 that explains itself.
+/// the CORS policy answers, the fallback proxy, or an automatic OPTIONS, a 405 or a 404 that
+/// explains itself.
 async fn route_and_act(cx: &RequestContext<'_>) -> Outcome {
     let (spec, req, state) = (cx.spec(), cx.req, cx.route_state());
     if let Some(cors) = &spec.cors
@@ -104,6 +111,10 @@ async fn route_and_act(cx: &RequestContext<'_>) -> Outcome {
     }
     match routing::find(spec, req.method(), &cx.segments, &cx.view, state) {
         Some(found) => actions::run(cx, &found).await,
+        None if spec.fallback.is_some() => {
+            let target = spec.fallback.as_deref().expect("checked");
+            actions::proxy::run(cx, None, target).await
+        }
         None => {
             let (answer, nearest) = near_miss::no_match(
                 spec,

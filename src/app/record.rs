@@ -12,6 +12,7 @@ use super::outcome::Outcome;
 use super::state::AppState;
 use crate::engine::fault;
 use crate::engine::journal::Recorded;
+use crate::engine::upstream::forward::UpstreamCall;
 use crate::spec::Fault;
 
 /// Logs and journals the request; returns the response to send.
@@ -21,13 +22,22 @@ pub(crate) fn finish(
     outcome: Outcome,
     started: Instant,
 ) -> HttpResponse {
-    log_request(
-        req,
-        outcome.response.status(),
-        outcome.route.as_deref(),
-        outcome.fault,
-        started,
-    );
+    match &outcome.upstream {
+        None => log_request(
+            req,
+            outcome.response.status(),
+            outcome.route.as_deref(),
+            outcome.fault,
+            started,
+        ),
+        Some(up) => log_proxied(
+            req,
+            outcome.response.status(),
+            outcome.route.as_deref(),
+            up,
+            started,
+        ),
+    }
     let journal = match &outcome.session {
         Some(s) => &s.journal,
         None => &app.journal,
@@ -46,6 +56,7 @@ pub(crate) fn finish(
             fault: outcome.fault,
             duration: started.elapsed(),
             nearest: outcome.nearest,
+            upstream: outcome.upstream,
         });
     }
     // A session's request may have grown it (a copy, a write, its journal): all sessions
@@ -101,5 +112,26 @@ pub(crate) fn log_request(
         route = route.unwrap_or("-"),
         micros = started.elapsed().as_micros() as u64,
         fault = fault.map(fault::name),
+    );
+}
+
+/// The log line of a proxied request: the backend's URL, status and time besides the request's.
+fn log_proxied(
+    req: &HttpRequest,
+    status: StatusCode,
+    route: Option<&str>,
+    up: &UpstreamCall,
+    started: Instant,
+) {
+    tracing::info!(
+        target: super::logs::REQUEST,
+        method = %req.method(),
+        path = %req.path(),
+        status = status.as_u16(),
+        route = route.unwrap_or("-"),
+        micros = started.elapsed().as_micros() as u64,
+        upstream = %up.url,
+        upstream_status = up.status,
+        upstream_micros = up.elapsed.as_micros() as u64,
     );
 }

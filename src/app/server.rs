@@ -23,10 +23,12 @@ use super::watch::Watcher;
 use crate::engine::channels::hub::Hub;
 use crate::engine::fault;
 use crate::engine::journal::RequestJournal;
+use crate::engine::recording::{RecordOptions, Recorder};
 use crate::engine::resources::stores::Stores;
 use crate::engine::resources::wal::WriteAheadLog;
 use crate::engine::route_state::RouteState;
 use crate::engine::sessions::Sessions;
+use crate::engine::upstream::client::Upstream;
 use crate::files::replace_atomically;
 use crate::model::private::PrivateFiles;
 use crate::spec::LoadError;
@@ -67,6 +69,9 @@ pub enum StartError {
         /// Why binding failed.
         source: std::io::Error,
     },
+    /// The settings for backends (`--upstream-ca`) or the recording cannot be used.
+    #[error("{0}")]
+    Proxy(String),
     /// The thread of a background server ended before it was listening.
     #[error("the server thread ended before it was listening")]
     ThreadDied,
@@ -133,6 +138,11 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         (Reloader::new(source, spec, live.clone()), tls)
     });
     let reloader = Arc::new(reloader);
+    let upstream = Upstream::new(&config.upstream).map_err(StartError::Proxy)?;
+    let recorder = match &config.record {
+        Some(options) => Some(start_recording(config, options, &live)?),
+        None => None,
+    };
     let watcher = if config.watch {
         Some(Watcher::start(reloader.clone()).map_err(|e| StartError::Watch(e.to_string()))?)
     } else {
@@ -161,12 +171,46 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         watching: watcher.is_some(),
         seed: config.seed,
         trust_forwarded: config.trust_forwarded,
+        upstream,
+        recorder,
     });
     Ok(Loaded {
         app,
         watcher,
         spec_tls,
     })
+}
+
+/// `--record`: refuses to write over the spec itself, says when nothing in the spec proxies.
+fn start_recording(
+    config: &ServeConfig,
+    options: &RecordOptions,
+    live: &LiveSpec,
+) -> Result<Arc<Recorder>, StartError> {
+    let same = |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize())
+    {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same(&options.out, &config.spec) {
+        return Err(StartError::Proxy(format!(
+            "--record {}: that is the spec being served; record into another file",
+            options.out.display()
+        )));
+    }
+    let (source, proxies) = live.with_spec(|_, spec| {
+        let fallback = spec.server.fallback.as_ref().map(|f| f.proxy.options().url);
+        let routes = spec.routes.iter().any(|r| r.proxy.is_some());
+        (fallback, routes)
+    });
+    if source.is_none() && !proxies {
+        tracing::warn!(
+            "--record: the spec proxies nothing (no proxy: route, no server.fallback), so \
+             nothing will be recorded"
+        );
+    }
+    let source = source.unwrap_or_else(|| "the backends of the spec's proxy: routes".into());
+    Recorder::start(options.clone(), &source).map_err(StartError::Proxy)
 }
 
 /// A bound, not yet running server.

@@ -5,10 +5,12 @@ use std::sync::Arc;
 
 use crate::engine::channels::hub::Hub;
 use crate::engine::journal::RequestJournal;
+use crate::engine::recording::Recorder;
 use crate::engine::resources::stores::Stores;
 use crate::engine::route_state::RouteState;
 use crate::engine::sessions::Sessions;
 use crate::engine::snapshot::LiveSnapshot;
+use crate::engine::upstream::client::Upstream;
 
 use super::admin::access::AdminAccess;
 use super::config::Limits;
@@ -45,6 +47,10 @@ pub(crate) struct AppState {
     /// `--trust-forwarded`: links built from `X-Forwarded-*` / `Forwarded`, not the request's
     /// own `Host`.
     pub(crate) trust_forwarded: bool,
+    /// The client proxied requests go out with (`proxy:`, `server.fallback`).
+    pub(crate) upstream: Upstream,
+    /// `--record` / `mockrig record`: proxied exchanges written as a spec.
+    pub(crate) recorder: Option<Arc<Recorder>>,
 }
 
 impl AppState {

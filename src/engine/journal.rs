@@ -15,6 +15,7 @@ use actix_web::web::Bytes;
 use indexmap::IndexMap;
 use serde_json::{Value, json};
 
+use super::upstream::forward::UpstreamCall;
 use crate::error::Invalid;
 use crate::model::matcher::{Failure, Matcher, Parts, body_json, cookie_in};
 use crate::model::router::{Pattern, request_segments};
@@ -43,6 +44,8 @@ pub(crate) struct Recorded {
     pub(crate) duration: Duration,
     /// For a request nothing answered: the nearest route and why it missed.
     pub(crate) nearest: Option<Value>,
+    /// A proxied request: the backend's URL, status and time to answer.
+    pub(crate) upstream: Option<UpstreamCall>,
 }
 
 impl Recorded {
@@ -92,6 +95,13 @@ impl Recorded {
         if let Some(f) = self.fault {
             v["fault"] = json!(crate::engine::fault::name(f));
         }
+        if let Some(u) = &self.upstream {
+            v["upstream"] = json!({
+                "url": u.url,
+                "status": u.status,
+                "duration_ms": u.elapsed.as_secs_f64() * 1000.0,
+            });
+        }
         v
     }
 
@@ -111,7 +121,8 @@ impl Recorded {
         // And what holding them costs beyond their bytes: the entry and each header's slot.
         let fixed = std::mem::size_of::<Recorded>()
             + self.headers.len() * std::mem::size_of::<(HeaderName, HeaderValue)>();
-        self.body.len() + headers + self.target.len() + nearest + fixed
+        let upstream = self.upstream.as_ref().map_or(0, |u| u.url.len());
+        self.body.len() + headers + self.target.len() + nearest + upstream + fixed
     }
 }
 
@@ -420,6 +431,7 @@ mod tests {
             fault: None,
             duration: Duration::ZERO,
             nearest: None,
+            upstream: None,
         }
     }
 

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use actix_web::HttpRequest;
 use actix_web::http::Method as HttpMethod;
@@ -16,6 +17,7 @@ use crate::files::resolve_inside;
 use crate::model::compiled::{Action, CompiledRoute, CompiledSpec, ScenarioStep};
 use crate::model::matcher::Parts;
 use crate::model::private::PrivateFiles;
+use crate::model::proxy::ProxyTarget;
 use crate::model::router::request_segments;
 use crate::spec::Method;
 
@@ -116,25 +118,53 @@ pub(crate) fn static_file(root: &Path, relative: &str, private: &PrivateFiles) -
     (file.is_file() && private.which(&file).is_none()).then_some(file)
 }
 
-/// A GET asking to upgrade to a WebSocket on a path with a WebSocket channel: the channel's
-/// route and the path's parameters.
-pub(crate) fn websocket_upgrade(spec: &CompiledSpec, req: &HttpRequest) -> Option<(usize, Value)> {
+/// A GET asking to upgrade to a WebSocket, on a path with a WebSocket channel or a proxy (or
+/// one only the fallback proxy takes): who takes it. Routing ends here for an upgrade, before
+/// any body is read: an upgrade request has none to wait for.
+pub(crate) fn websocket_upgrade<'s>(
+    spec: &'s CompiledSpec,
+    req: &HttpRequest,
+) -> Option<Upgrade<'s>> {
     let upgrade = req
         .headers()
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    if !upgrade || spec.ws.is_empty() || req.method() != HttpMethod::GET {
+    if !upgrade || !spec.takes_upgrades || req.method() != HttpMethod::GET {
         return None;
     }
     let segments = request_segments(req.path());
-    spec.router.find(&segments, |ids, _| {
+    let found = spec.router.find(&segments, |ids, _| {
         ids.iter().find_map(|&id| {
             let route = &spec.routes[id];
-            matches!(route.action, Action::WebSocket(_))
-                .then(|| (id, Value::Object(route.pattern.params(&segments))))
+            match &route.action {
+                Action::WebSocket(_) => Some(Upgrade::Channel(
+                    id,
+                    Value::Object(route.pattern.params(&segments)),
+                )),
+                Action::Proxy(target) if route.accepts(&HttpMethod::GET) => {
+                    Some(Upgrade::Proxy(Some(route), target))
+                }
+                _ => None,
+            }
         })
+    });
+    found.or_else(|| {
+        let target = spec.fallback.as_ref()?;
+        // A path some route takes is that route's, even if it is no WebSocket.
+        let taken = spec
+            .router
+            .find(&segments, |ids: &[usize], _| ids.first().copied());
+        taken.is_none().then_some(Upgrade::Proxy(None, target))
     })
+}
+
+/// Who takes a WebSocket upgrade.
+pub(crate) enum Upgrade<'s> {
+    /// The channel of route `.0`, with the path's captures.
+    Channel(usize, Value),
+    /// A proxying route (none: the fallback) and its backend.
+    Proxy(Option<&'s CompiledRoute>, &'s Arc<ProxyTarget>),
 }
 
 #[cfg(test)]

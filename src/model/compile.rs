@@ -23,6 +23,7 @@ use super::input::CompileInput;
 use super::matcher::Matcher;
 use super::pass::{CompilePass, RESOURCE_EMIT_NAMES, ROUTE_EMIT_NAMES};
 use super::problems::reserved;
+use super::proxy;
 use super::resource;
 use super::response;
 use super::router::{Pattern, Router};
@@ -35,7 +36,7 @@ pub(crate) const STARTED: &str = "started";
 pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Problem>) {
     let spec = input.spec;
     let mut cx = CompilePass::new(input.dir, input.private, input.template_budget);
-    let cors = server(&spec.server, &mut cx);
+    let Server { cors, fallback } = server(&spec.server, &mut cx);
     let mut scenarios: Vec<(String, Vec<String>)> = Vec::new();
     let stubs = input.stubs.iter().map(|s| {
         let here = index(&[Seg::Key("stubs".into())], s.id as usize);
@@ -156,7 +157,12 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
     for (i, r) in routes.iter().enumerate() {
         router.insert(&r.pattern, i);
     }
+    let takes_upgrades = fallback.is_some()
+        || routes
+            .iter()
+            .any(|r| matches!(r.action, Action::WebSocket(_) | Action::Proxy(_)));
     let compiled = CompiledSpec {
+        takes_upgrades,
         router,
         routes,
         ws,
@@ -165,6 +171,7 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
         resource_emit,
         templates: cx.templates.finish(),
         cors,
+        fallback,
         scenarios,
         counts: Counts {
             routes: spec.routes.len(),
@@ -177,8 +184,8 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
     (Some(compiled), cx.problems.into_list())
 }
 
-/// `server:`: the default delay, CORS and the TLS files.
-fn server(s: &spec::ServerSettings, cx: &mut CompilePass<'_>) -> Option<super::cors::Cors> {
+/// `server:`: the default delay, CORS, the TLS files and the fallback.
+fn server(s: &spec::ServerSettings, cx: &mut CompilePass<'_>) -> Server {
     if let Some(d) = &s.delay {
         match duration::parse_delay(&d.0) {
             Ok(d) => cx.default_delay = Some(d),
@@ -201,9 +208,23 @@ fn server(s: &spec::ServerSettings, cx: &mut CompilePass<'_>) -> Option<super::c
             }
         }
     }
-    s.cors
-        .as_ref()
-        .and_then(|c| super::cors::compile(c, &mut cx.problems))
+    let fallback = s.fallback.as_ref().and_then(|f| {
+        let here = at(&[], &["server", "fallback", "proxy"]);
+        proxy::compile(&f.proxy, &here, &[], &mut cx.problems).map(Arc::new)
+    });
+    Server {
+        cors: s
+            .cors
+            .as_ref()
+            .and_then(|c| super::cors::compile(c, &mut cx.problems)),
+        fallback,
+    }
+}
+
+/// What `server:` compiles to that requests are answered with.
+struct Server {
+    cors: Option<super::cors::Cors>,
+    fallback: Option<Arc<proxy::ProxyTarget>>,
 }
 
 /// Compiles one route of the spec or a stub.
@@ -238,7 +259,26 @@ fn route(
         // With every header name valid, compiling cannot fail.
         ok.then(|| Matcher::compile(m).ok()).flatten()
     });
-    let responses = response::compile_set(r, here, cx);
+    let action = match &r.proxy {
+        Some(p) => {
+            for (key, given) in [
+                ("response", r.response.is_some()),
+                ("responses", !r.responses.is_empty()),
+                ("content", !r.content.is_empty()),
+            ] {
+                if given {
+                    cx.problems.key(
+                        at(here, &[key]),
+                        format!("a route answers with proxy or with {key}, not both"),
+                    );
+                }
+            }
+            let captures: Vec<&str> = pattern.iter().flat_map(|p| p.captures()).collect();
+            proxy::compile(p, &at(here, &["proxy"]), &captures, &mut cx.problems)
+                .map(|t| Action::Proxy(Arc::new(t)))
+        }
+        None => response::compile_set(r, here, cx).map(Action::Respond),
+    };
     if r.scenario.is_none() {
         for (key, v) in [("when", &r.when), ("then", &r.then)] {
             if v.is_some() {
@@ -262,11 +302,12 @@ fn route(
     if cx.problems.failed_since(mark) {
         return None;
     }
-    let responses = responses?;
+    let action = action?;
     // Only a route whose answers can vary (or whose emits may draw random values under
     // `--seed`) needs a count, and so a key for it: the fingerprint of a route's whole
     // definition is not free with 10,000 routes.
-    let key = if responses.counted(true) || !emit.is_empty() {
+    let varies = matches!(&action, Action::Respond(set) if set.counted(true));
+    let key = if varies || !emit.is_empty() {
         fnv1a(format!("{r:?}").as_bytes(), 0)
     } else {
         0
@@ -277,7 +318,7 @@ fn route(
         path: r.path.clone(),
         pattern: pattern?,
         matcher,
-        action: Action::Respond(responses),
+        action,
         emit: Arc::from(emit),
         scenario: r.scenario.as_ref().map(|name| ScenarioStep {
             scenario: name.clone(),

@@ -14,6 +14,7 @@ use super::channel::{CompiledEmit, SseChannel, WsChannel};
 use super::cors::Cors;
 use super::matcher::Matcher;
 use super::private::PrivateFiles;
+use super::proxy::ProxyTarget;
 use super::resource::{Op, ResourceDef};
 use super::response::ResponseSet;
 use super::router::{Pattern, Router};
@@ -33,6 +34,11 @@ pub(crate) struct CompiledSpec {
     /// Every template of the spec, compiled.
     pub(crate) templates: TemplateSet,
     pub(crate) cors: Option<Cors>,
+    /// `server.fallback.proxy`: where requests nothing else takes are passed.
+    pub(crate) fallback: Option<Arc<ProxyTarget>>,
+    /// Whether any route takes a WebSocket upgrade (a channel, a proxy, the fallback): the
+    /// others skip looking.
+    pub(crate) takes_upgrades: bool,
     /// The scenarios routes name, each with the states they mention (`started` first).
     pub(crate) scenarios: Vec<(String, Vec<String>)>,
     /// How many of each kind the spec declares, for `/__mockrig/status`.
@@ -122,6 +128,8 @@ pub(crate) enum Action {
     WebSocket(usize),
     /// SSE stream `sse[i]`.
     Sse(usize),
+    /// Passed to a backend.
+    Proxy(Arc<ProxyTarget>),
 }
 
 impl Action {
@@ -133,6 +141,7 @@ impl Action {
             Action::Static { .. } => "static",
             Action::WebSocket(_) => "websocket",
             Action::Sse(_) => "sse",
+            Action::Proxy(_) => "proxy",
         }
     }
 }

@@ -16,6 +16,7 @@ pub(crate) mod negotiate;
 mod pass;
 pub(crate) mod private;
 pub(crate) mod problems;
+pub(crate) mod proxy;
 pub(crate) mod resource;
 pub(crate) mod response;
 pub(crate) mod router;

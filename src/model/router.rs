@@ -108,6 +108,14 @@ impl Pattern {
             .collect()
     }
 
+    /// The names the pattern captures, in order.
+    pub(crate) fn captures(&self) -> impl Iterator<Item = &str> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(n) | Segment::CatchAll(n) => Some(n.as_str()),
+            Segment::Static(_) => None,
+        })
+    }
+
     /// A sort key that puts more specific patterns first: segment by segment, fixed text
     /// before a parameter before a catch-all; a pattern that ends earlier comes first.
     pub(crate) fn specificity(&self) -> Vec<u8> {

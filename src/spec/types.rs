@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::realtime::{Emit, SseStream, WebSocket};
-use super::values::{DelayText, HeaderValues, unique_keys, yes};
+use super::values::{DelayText, DurationText, HeaderValues, unique_keys, yes};
 
 /// A mockrig spec: the routes, static folders and settings of one mock server.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
@@ -57,6 +57,113 @@ pub struct ServerSettings {
     /// `--tls-*` flags override it; it is read at start, not on reload.
     #[serde(default)]
     pub tls: Option<TlsFiles>,
+    /// What answers a request no route, resource, channel or static folder takes (instead of
+    /// the 404 or 405): `{ proxy: http://localhost:8080 }` passes it to a real backend, so the
+    /// spec lists only what it mocks.
+    #[serde(default)]
+    pub fallback: Option<Fallback>,
+}
+
+/// The answer for requests nothing in the spec takes.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fallback {
+    /// Pass them to this backend: a base URL, or the detailed form.
+    pub proxy: Proxy,
+}
+
+/// A backend requests are passed to: its base URL (`http://localhost:8080`,
+/// `https://api.example.com/v1`), or the detailed form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Proxy {
+    /// The base URL alone.
+    Url(String),
+    /// The base URL and how to pass requests to it.
+    Detailed(ProxyOptions),
+}
+
+/// How requests are passed to a backend. The backend's path is the base URL's path followed by
+/// the request's path (after `strip_prefix`), or `path` when given; the query is passed as it
+/// came.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyOptions {
+    /// Base URL of the backend: `http://` or `https://`, host, port and an optional path.
+    pub url: String,
+    /// The path to ask the backend for instead of the request's: the route's captures fill it
+    /// (`/v2/users/{id}`, `/{*rest}`).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Take this prefix off the request's path before passing it (`/api` makes `/api/users`
+    /// `/users`).
+    #[serde(default)]
+    pub strip_prefix: Option<String>,
+    /// Request headers to set (replacing what the client sent), e.g. a backend's API key.
+    #[serde(default, deserialize_with = "unique_keys")]
+    pub headers: IndexMap<String, String>,
+    /// Request headers not to pass on (names, case-insensitive), e.g. `Cookie`.
+    #[serde(default)]
+    pub remove_headers: Vec<String>,
+    /// Pass the client's `Host` header as it is, instead of the backend's host.
+    #[serde(default)]
+    pub keep_host: bool,
+    /// How long the backend has to start answering, and at most between two parts of its
+    /// answer: `30s` (the default), `500ms`. A slower backend gets 504.
+    #[serde(default)]
+    pub timeout: Option<DurationText>,
+}
+
+impl<'de> Deserialize<'de> for Proxy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Proxy;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a backend URL, or {url, path, strip_prefix, headers, remove_headers, keep_host, timeout}",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Proxy, E> {
+                Ok(Proxy::Url(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Proxy, A::Error> {
+                ProxyOptions::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(Proxy::Detailed)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl JsonSchema for Proxy {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Proxy".into()
+    }
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let detailed = g.subschema_for::<ProxyOptions>();
+        schemars::json_schema!({
+            "description": "The backend's base URL (http:// or https://), or the detailed form.",
+            "anyOf": [ { "type": "string", "pattern": "^https?://" }, detailed ]
+        })
+    }
+}
+
+impl Proxy {
+    /// The options, with the defaults filled in for the short form.
+    pub fn options(&self) -> ProxyOptions {
+        match self {
+            Proxy::Url(url) => ProxyOptions {
+                url: url.clone(),
+                path: None,
+                strip_prefix: None,
+                headers: IndexMap::new(),
+                remove_headers: Vec::new(),
+                keep_host: false,
+                timeout: None,
+            },
+            Proxy::Detailed(o) => o.clone(),
+        }
+    }
 }
 
 /// CORS: `true`/`false`, or the detailed form.
@@ -217,6 +324,10 @@ pub struct Route {
     /// Messages sent to WebSocket or SSE subscribers when this route answers.
     #[serde(default)]
     pub emit: Vec<Emit>,
+    /// Pass the request to a real backend instead of answering it: its base URL, or the
+    /// detailed form. Instead of `response`, `responses` and `content`.
+    #[serde(default)]
+    pub proxy: Option<Proxy>,
 }
 
 impl Route {

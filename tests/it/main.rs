@@ -16,6 +16,7 @@ mod json_server;
 mod memory;
 mod persistence;
 mod properties;
+mod proxy;
 mod reload;
 mod resources;
 mod schema_and_examples;

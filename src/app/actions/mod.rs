@@ -4,6 +4,7 @@
 
 pub(crate) mod channel;
 mod delay;
+pub(crate) mod proxy;
 pub(crate) mod resource;
 pub(crate) mod respond;
 pub(crate) mod static_files;
@@ -26,5 +27,6 @@ pub(crate) async fn run(cx: &RequestContext<'_>, found: &RouteMatch<'_>) -> Outc
         Action::Static { delay, .. } => static_files::run(cx, found, *delay).await,
         Action::WebSocket(_) => channel::upgrade_required(found.route),
         Action::Sse(i) => channel::subscribe(cx, found.route, *i),
+        Action::Proxy(target) => proxy::run(cx, Some(found.route), target).await,
     }
 }

@@ -81,24 +81,34 @@ pub(crate) async fn run(
             .headers_mut()
             .append(header::VARY, HeaderValue::from_static("Accept"));
     }
-    if !route.emit.is_empty() {
-        let params = route.pattern.params(&cx.segments);
-        let ctx = template_context::request(req, cx.body, params, RequestParts::ALL);
-        for e in route.emit.iter() {
-            let request_body = || -> Value { ctx["request"]["body"].clone() };
-            emit(
-                &cx.app.hub,
-                &cx.spec().templates,
-                e,
-                &ctx,
-                rng.as_ref(),
-                request_body,
-            )
-            .await;
-        }
-    }
+    send_emits(cx, route, rng.as_ref()).await;
     Outcome {
         fault,
         ..Outcome::answered(&route.source, response)
+    }
+}
+
+/// Sends the route's emits (after it answered), with the request in their templates.
+pub(crate) async fn send_emits(
+    cx: &RequestContext<'_>,
+    route: &CompiledRoute,
+    rng: Option<&Arc<SeededRng>>,
+) {
+    if route.emit.is_empty() {
+        return;
+    }
+    let params = route.pattern.params(&cx.segments);
+    let ctx = template_context::request(cx.req, cx.body, params, RequestParts::ALL);
+    for e in route.emit.iter() {
+        let request_body = || -> Value { ctx["request"]["body"].clone() };
+        emit(
+            &cx.app.hub,
+            &cx.spec().templates,
+            e,
+            &ctx,
+            rng,
+            request_body,
+        )
+        .await;
     }
 }

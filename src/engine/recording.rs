@@ -1,0 +1,609 @@
+//! Recording: proxied exchanges written as a spec a person can edit and `mockrig serve`.
+//!
+//! Each distinct request (method, path, query) becomes a route; identical answers are written
+//! once, differing ones as a `responses:` sequence in the order they came. JSON bodies become
+//! YAML values when that serves the very same bytes back, short text stays inline, anything
+//! else goes to a file beside the spec. The spec is rewritten whole (atomically) after every
+//! exchange, on a thread of its own, so a server watching it reloads a complete file.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use actix_web::http::Method;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::web::Bytes;
+use indexmap::IndexMap;
+use percent_encoding::percent_decode_str;
+use serde_json::{Value, json};
+
+use crate::hash::fnv1a;
+
+/// A body larger than this is not recorded (the exchange is still proxied): `file:` inputs
+/// are refused from 64 MiB, and a recording is meant to be read.
+pub(crate) const MAX_RECORDED_BODY: usize = 32 * 1024 * 1024;
+
+/// Bodies up to this size may be written into the spec itself; larger ones go to files.
+const INLINE_MAX: usize = 16 * 1024;
+
+/// What a recording writes, and how.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordOptions {
+    /// The spec to write.
+    pub out: PathBuf,
+    /// Write numeric (and UUID) path segments as `{id}`, so `/users/1` and `/users/2` are one
+    /// route.
+    pub generalise_ids: bool,
+    /// Response headers whose values are written as `REDACTED`, besides `Set-Cookie`
+    /// (only the cookie's value), `Authorization`, `Cookie` and `Proxy-Authorization`.
+    pub redact: Vec<String>,
+    /// Replace what `out` holds; without it an existing, non-empty file stops the start.
+    pub overwrite: bool,
+}
+
+/// One proxied request and the backend's whole answer.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    pub(crate) method: Method,
+    /// As the client sent it, percent-encoded.
+    pub(crate) path: String,
+    pub(crate) query: String,
+    pub(crate) status: u16,
+    /// Without hop-by-hop headers and `Content-Length`.
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    pub(crate) body: Bytes,
+}
+
+/// Takes exchanges from the workers and has them written by its own thread.
+pub(crate) struct Recorder {
+    tx: Mutex<mpsc::Sender<Exchange>>,
+}
+
+impl Recorder {
+    /// Checks `out` can be written (and is not a file it would clobber), then starts the
+    /// writer thread. `source` names the backend in the spec's first line.
+    pub(crate) fn start(options: RecordOptions, source: &str) -> Result<Arc<Recorder>, String> {
+        let out = options.out.clone();
+        let shown = out.display();
+        match std::fs::symlink_metadata(&out) {
+            Ok(m) if !m.is_file() => {
+                return Err(format!("--record {shown}: not a regular file"));
+            }
+            Ok(m) if m.len() > 0 && !options.overwrite => {
+                return Err(format!(
+                    "--record {shown}: the file exists; pass --overwrite to replace it"
+                ));
+            }
+            _ => {}
+        }
+        let mut book = Book::new(options, source);
+        book.write().map_err(|e| format!("--record {shown}: {e}"))?;
+        let (tx, rx) = mpsc::channel::<Exchange>();
+        std::thread::Builder::new()
+            .name("mockrig-record".into())
+            .spawn(move || {
+                while let Ok(first) = rx.recv() {
+                    book.add(first);
+                    // What arrived meanwhile goes into the same write.
+                    while let Ok(more) = rx.try_recv() {
+                        book.add(more);
+                    }
+                    if let Err(e) = book.write() {
+                        tracing::error!("writing {}: {e}", book.options.out.display());
+                    }
+                }
+            })
+            .map_err(|e| format!("starting the recorder: {e}"))?;
+        Ok(Arc::new(Recorder { tx: Mutex::new(tx) }))
+    }
+
+    /// The most body bytes an exchange may have to be recorded.
+    pub(crate) fn max_body(&self) -> usize {
+        MAX_RECORDED_BODY
+    }
+
+    pub(crate) fn submit(&self, exchange: Exchange) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        // The writer only stops with the process.
+        let _ = tx.send(exchange);
+    }
+}
+
+/// What has been recorded so far, in the order first seen.
+struct Book {
+    options: RecordOptions,
+    header: String,
+    routes: Vec<Recorded>,
+    /// Body files already written, by content hash: a body seen twice is one file.
+    files: HashMap<u64, String>,
+    redact: Vec<HeaderName>,
+}
+
+/// One method and path: its query variants, each with the answers it got.
+struct Recorded {
+    method: Method,
+    path: String,
+    variants: Vec<(Query, Vec<Answer>)>,
+}
+
+/// A request's query parameters, sorted: the same query however its parameters were ordered.
+type Query = Vec<(String, String)>;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Answer {
+    status: u16,
+    headers: IndexMap<String, Vec<String>>,
+    body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Body {
+    None,
+    Json(Value),
+    Text(String),
+    File(String),
+}
+
+impl Book {
+    fn new(options: RecordOptions, source: &str) -> Book {
+        let mut redact: Vec<HeaderName> = ["authorization", "cookie", "proxy-authorization"]
+            .into_iter()
+            .map(HeaderName::from_static)
+            .collect();
+        for name in &options.redact {
+            if let Ok(n) = HeaderName::from_bytes(name.as_bytes()) {
+                redact.push(n);
+            }
+        }
+        Book {
+            header: format!(
+                "# Recorded by mockrig from {source}. Edit freely: `mockrig serve` this file.\n"
+            ),
+            options,
+            routes: Vec::new(),
+            files: HashMap::new(),
+            redact,
+        }
+    }
+
+    fn add(&mut self, e: Exchange) {
+        let Some(path) = spec_path(&e.path, self.options.generalise_ids) else {
+            tracing::warn!(
+                "not recording {} {}: the path cannot be written as a route",
+                e.method,
+                e.path
+            );
+            return;
+        };
+        let mut query: Query = serde_urlencoded::from_str(&e.query).unwrap_or_default();
+        query.sort();
+        query.dedup_by(|a, b| a.0 == b.0);
+        let answer = match self.answer(&e, &path) {
+            Ok(a) => a,
+            Err(err) => {
+                tracing::warn!("not recording {} {}: {err}", e.method, e.path);
+                return;
+            }
+        };
+        let route = match self
+            .routes
+            .iter_mut()
+            .position(|r| r.method == e.method && r.path == path)
+        {
+            Some(i) => &mut self.routes[i],
+            None => {
+                self.routes.push(Recorded {
+                    method: e.method.clone(),
+                    path,
+                    variants: Vec::new(),
+                });
+                self.routes.last_mut().expect("just pushed")
+            }
+        };
+        match route.variants.iter_mut().find(|(q, _)| *q == query) {
+            Some((_, answers)) => answers.push(answer),
+            None => route.variants.push((query, vec![answer])),
+        }
+    }
+
+    fn answer(&mut self, e: &Exchange, path: &str) -> std::io::Result<Answer> {
+        let mut headers: IndexMap<String, Vec<String>> = IndexMap::new();
+        let mut content_type = String::new();
+        for (name, value) in &e.headers {
+            if *name == actix_web::http::header::DATE {
+                continue;
+            }
+            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            if *name == actix_web::http::header::CONTENT_TYPE {
+                content_type = text.to_ascii_lowercase();
+            }
+            let text = if *name == actix_web::http::header::SET_COOKIE {
+                redact_cookie(&text)
+            } else if self.redact.contains(name) {
+                "REDACTED".to_owned()
+            } else {
+                text
+            };
+            headers
+                .entry(name.as_str().to_owned())
+                .or_default()
+                .push(text);
+        }
+        let body = self.body(e, path, &content_type)?;
+        Ok(Answer {
+            status: e.status,
+            headers,
+            body,
+        })
+    }
+
+    fn body(&mut self, e: &Exchange, path: &str, content_type: &str) -> std::io::Result<Body> {
+        let bytes = &e.body;
+        if bytes.is_empty() {
+            return Ok(Body::None);
+        }
+        if bytes.len() <= INLINE_MAX
+            && let Ok(text) = std::str::from_utf8(bytes)
+            && !looks_templated(text)
+        {
+            if content_type.contains("json")
+                && let Ok(v) = serde_json::from_str::<Value>(text)
+                // Only when serving the value gives the backend's very bytes back.
+                && serde_json::to_vec(&v).is_ok_and(|again| again == bytes.as_ref())
+            {
+                return Ok(Body::Json(v));
+            }
+            if is_text(content_type) {
+                return Ok(Body::Text(text.to_owned()));
+            }
+        }
+        let hash = fnv1a(bytes, 0);
+        if let Some(name) = self.files.get(&hash) {
+            return Ok(Body::File(name.clone()));
+        }
+        let out = &self.options.out;
+        let stem = out
+            .file_stem()
+            .map_or_else(|| "recorded".into(), |s| s.to_string_lossy().into_owned());
+        let folder = format!("{stem}.files");
+        let dir = out.parent().unwrap_or(Path::new(".")).join(&folder);
+        std::fs::create_dir_all(&dir)?;
+        let name = format!(
+            "{:03}-{}.{}",
+            self.files.len() + 1,
+            slug(e.method.as_str(), path),
+            extension(content_type)
+        );
+        write_atomically(&dir.join(&name), bytes)?;
+        let relative = format!("{folder}/{name}");
+        self.files.insert(hash, relative.clone());
+        Ok(Body::File(relative))
+    }
+
+    /// The spec as YAML.
+    fn render(&self) -> String {
+        let mut routes = Vec::new();
+        for r in &self.routes {
+            // More query conditions first: among routes of one path, the first that holds
+            // answers, and a request without a query matches none of the conditions.
+            let mut variants: Vec<_> = r.variants.iter().collect();
+            variants.sort_by_key(|(q, _)| std::cmp::Reverse(q.len()));
+            let tell_apart = r.variants.len() > 1;
+            for (query, answers) in variants {
+                let mut route = serde_json::Map::new();
+                route.insert("method".into(), json!(r.method.as_str()));
+                route.insert("path".into(), json!(r.path));
+                if tell_apart && !query.is_empty() {
+                    let q: serde_json::Map<String, Value> =
+                        query.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                    route.insert("match".into(), json!({ "query": q }));
+                }
+                let mut answers: Vec<&Answer> = answers.iter().collect();
+                // The last answer repeats once the sequence is through: a run of it at the
+                // end is written once.
+                while answers.len() > 1 && answers[answers.len() - 1] == answers[answers.len() - 2]
+                {
+                    answers.pop();
+                }
+                if answers.len() == 1 {
+                    route.insert("response".into(), response(answers[0]));
+                } else {
+                    route.insert(
+                        "responses".into(),
+                        Value::Array(answers.into_iter().map(response).collect()),
+                    );
+                }
+                routes.push(Value::Object(route));
+            }
+        }
+        let yaml = serde_yaml::to_string(&json!({ "routes": routes }))
+            .unwrap_or_else(|e| format!("# could not write the routes: {e}\n"));
+        format!("{}{yaml}", self.header)
+    }
+
+    fn write(&self) -> std::io::Result<()> {
+        write_atomically(&self.options.out, self.render().as_bytes())
+    }
+}
+
+fn response(a: &Answer) -> Value {
+    let mut r = serde_json::Map::new();
+    if a.status != 200 {
+        r.insert("status".into(), json!(a.status));
+    }
+    if !a.headers.is_empty() {
+        let h: serde_json::Map<String, Value> = a
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let value = match v.as_slice() {
+                    [one] => json!(one),
+                    many => json!(many),
+                };
+                (k.clone(), value)
+            })
+            .collect();
+        r.insert("headers".into(), Value::Object(h));
+    }
+    match &a.body {
+        Body::None => {}
+        Body::Json(v) => {
+            r.insert("body".into(), v.clone());
+        }
+        Body::Text(t) => {
+            r.insert("text".into(), json!(t));
+        }
+        Body::File(f) => {
+            r.insert("file".into(), json!(f));
+        }
+    }
+    Value::Object(r)
+}
+
+/// The route path for a request path: segments decoded (routes match decoded segments), ids
+/// generalised when asked. `None` when a segment cannot be written in a route's path.
+fn spec_path(raw: &str, generalise: bool) -> Option<String> {
+    let mut out = String::new();
+    let mut ids = 0;
+    for segment in raw.split('/').skip(1) {
+        let decoded = percent_decode_str(segment).decode_utf8().ok()?;
+        if decoded.contains(['/', '{', '}', '?', '#']) {
+            return None;
+        }
+        out.push('/');
+        if generalise && !decoded.is_empty() && is_id(&decoded) {
+            ids += 1;
+            if ids == 1 {
+                out.push_str("{id}");
+            } else {
+                out.push_str(&format!("{{id{ids}}}"));
+            }
+        } else {
+            out.push_str(&decoded);
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Some(out)
+}
+
+fn is_id(segment: &str) -> bool {
+    let uuid = segment.len() == 36
+        && segment.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    uuid || segment.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// `name=value; attributes` with the value hidden: the page still sees which cookie is set.
+fn redact_cookie(cookie: &str) -> String {
+    let (pair, rest) = cookie.split_once(';').unwrap_or((cookie, ""));
+    let name = pair.split_once('=').map_or(pair, |(n, _)| n).trim();
+    if rest.is_empty() {
+        format!("{name}=REDACTED")
+    } else {
+        format!("{name}=REDACTED;{rest}")
+    }
+}
+
+/// Text mockrig would read as a template if it were inline.
+fn looks_templated(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
+}
+
+fn is_text(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || ["xml", "javascript", "x-www-form-urlencoded", "yaml"]
+            .iter()
+            .any(|t| content_type.contains(t))
+}
+
+fn extension(content_type: &str) -> &'static str {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    match essence {
+        e if e.contains("json") => "json",
+        "text/html" => "html",
+        e if e.contains("xml") => "xml",
+        "text/css" => "css",
+        e if e.contains("javascript") => "js",
+        "text/csv" => "csv",
+        e if e.starts_with("text/") => "txt",
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        "image/svg+xml" => "svg",
+        "application/pdf" => "pdf",
+        _ => "bin",
+    }
+}
+
+fn slug(method: &str, path: &str) -> String {
+    let mut s = method.to_ascii_lowercase();
+    for c in path.chars() {
+        if s.len() >= 48 {
+            break;
+        }
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_alphanumeric() {
+            s.push(c);
+        } else if !s.ends_with('-') {
+            s.push('-');
+        }
+    }
+    s.trim_end_matches('-').to_owned()
+}
+
+/// Writes through a new file beside `path` and renames it over: a reader (a server watching
+/// the spec) sees the old file or the new one, never half of one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let name = path
+        .file_name()
+        .map_or_else(|| "recorded".into(), |n| n.to_string_lossy().into_owned());
+    let temp = dir.unwrap_or(Path::new(".")).join(format!(
+        ".{name}.{}-{:x}.tmp",
+        std::process::id(),
+        fnv1a(bytes, std::process::id() as u64)
+    ));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        f.write_all(bytes)?;
+        f.sync_data()?;
+        std::fs::rename(&temp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exchange(method: Method, target: &str, status: u16, ct: &str, body: &str) -> Exchange {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Exchange {
+            method,
+            path: path.into(),
+            query: query.into(),
+            status,
+            headers: vec![(
+                actix_web::http::header::CONTENT_TYPE,
+                HeaderValue::from_str(ct).unwrap(),
+            )],
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    fn book(dir: &Path, generalise: bool) -> Book {
+        Book::new(
+            RecordOptions {
+                out: dir.join("rec.yaml"),
+                generalise_ids: generalise,
+                redact: vec!["x-secret".into()],
+                overwrite: false,
+            },
+            "http://backend",
+        )
+    }
+
+    #[test]
+    fn paths_decode_and_ids_generalise() {
+        assert_eq!(
+            spec_path("/users/42/posts/7", true).unwrap(),
+            "/users/{id}/posts/{id2}"
+        );
+        assert_eq!(spec_path("/users/42", false).unwrap(), "/users/42");
+        assert_eq!(spec_path("/a%20b", false).unwrap(), "/a b");
+        assert_eq!(spec_path("/", false).unwrap(), "/");
+        assert!(spec_path("/a%2Fb", false).is_none());
+        assert!(spec_path("/%7Bx%7D", false).is_none());
+        assert_eq!(
+            spec_path("/o/123e4567-e89b-12d3-a456-426614174000", true).unwrap(),
+            "/o/{id}"
+        );
+    }
+
+    #[test]
+    fn same_answers_once_differing_ones_in_order_and_queries_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = book(dir.path(), false);
+        let json = "application/json";
+        b.add(exchange(Method::GET, "/a", 200, json, r#"{"n":1}"#));
+        b.add(exchange(Method::GET, "/a", 200, json, r#"{"n":1}"#));
+        b.add(exchange(Method::GET, "/c", 200, json, "1"));
+        b.add(exchange(Method::GET, "/c", 200, json, "2"));
+        b.add(exchange(Method::GET, "/c", 200, json, "2"));
+        b.add(exchange(Method::GET, "/s?q=x", 200, json, "[1]"));
+        b.add(exchange(Method::GET, "/s?q=y", 404, json, "[]"));
+        let spec: Value = serde_yaml::from_str(&b.render()).unwrap();
+        let routes = spec["routes"].as_array().unwrap();
+        assert_eq!(routes.len(), 4, "{routes:#?}");
+        assert_eq!(routes[0]["response"]["body"], json!({"n": 1}));
+        assert_eq!(
+            routes[1]["responses"],
+            json!([{"headers": {"content-type": json}, "body": 1}, {"headers": {"content-type": json}, "body": 2}])
+        );
+        assert_eq!(routes[2]["match"]["query"], json!({"q": "x"}));
+        assert_eq!(routes[3]["response"]["status"], 404);
+    }
+
+    #[test]
+    fn bodies_that_would_not_come_back_the_same_go_to_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = book(dir.path(), false);
+        b.add(exchange(
+            Method::GET,
+            "/pretty",
+            200,
+            "application/json",
+            "{ \"a\": 1 }",
+        ));
+        b.add(exchange(
+            Method::GET,
+            "/tpl",
+            200,
+            "text/plain",
+            "hi {{ name }}",
+        ));
+        b.add(exchange(Method::GET, "/txt", 200, "text/plain", "plain\n"));
+        let spec: Value = serde_yaml::from_str(&b.render()).unwrap();
+        let file = spec["routes"][0]["response"]["file"].as_str().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(file)).unwrap(),
+            "{ \"a\": 1 }"
+        );
+        assert!(spec["routes"][1]["response"]["file"].is_string());
+        assert_eq!(spec["routes"][2]["response"]["text"], "plain\n");
+    }
+
+    #[test]
+    fn secrets_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = book(dir.path(), false);
+        let mut e = exchange(Method::GET, "/login", 200, "text/plain", "ok");
+        for (n, v) in [
+            ("set-cookie", "sid=abc123; Path=/; HttpOnly"),
+            ("x-secret", "hunter2"),
+            ("authorization", "Bearer t0ken"),
+        ] {
+            e.headers
+                .push((HeaderName::from_static(n), HeaderValue::from_static(v)));
+        }
+        b.add(e);
+        let text = b.render();
+        for secret in ["abc123", "hunter2", "t0ken"] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        assert!(text.contains("sid=REDACTED; Path=/; HttpOnly"), "{text}");
+    }
+}
