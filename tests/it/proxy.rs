@@ -733,3 +733,83 @@ routes:
         assert!(e.contains(says), "{says} in:\n{e}");
     }
 }
+
+#[tokio::test]
+async fn a_backend_that_stalls_mid_answer_is_cut_off_after_the_timeout() {
+    let b = backend(None);
+    let m = front(&format!(
+        "routes:\n  - path: /held\n    proxy: {{ url: \"{}\", timeout: 300ms }}\n",
+        b.url
+    ));
+    let mut r = m.get("/held").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.chunk().await.unwrap().unwrap().as_ref(), b"first;");
+    // The backend never sends the rest: the answer breaks off instead of hanging.
+    let started = Instant::now();
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match r.chunk().await {
+                Ok(Some(_)) => {}
+                other => return other.map(|_| ()),
+            }
+        }
+    })
+    .await
+    .expect("the answer ends within 5 s");
+    assert!(
+        rest.is_err(),
+        "a cut-off answer is an error, not a short success"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn head_requests_keep_the_backends_length_and_journal_the_upstream() {
+    let text = "x".repeat(5000);
+    let b = Mock::start(
+        &format!(
+            "routes:\n  - path: /big\n    response: {{ text: {text}, headers: {{ x-custom: '1' }} }}\n"
+        ),
+        &[],
+    );
+    let m = front(&format!(
+        "server: {{ fallback: {{ proxy: \"{}\" }} }}\n",
+        b.url
+    ));
+    let r = m.client.head(m.at("/big")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-length"], "5000");
+    assert_eq!(r.headers()["x-custom"], "1");
+    assert!(r.bytes().await.unwrap().is_empty());
+    let j = json_of(m.get("/__mockrig/requests").await).await;
+    let last = j["requests"].as_array().unwrap().last().cloned().unwrap();
+    assert_eq!(last["method"], "HEAD");
+    assert_eq!(last["matched"], "server.fallback");
+    assert_eq!(last["upstream"]["status"], 200);
+    assert_eq!(last["upstream"]["url"], format!("{}/big", b.url));
+    assert!(last["upstream"]["duration_ms"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test]
+async fn a_server_serving_the_recording_reloads_it_as_traffic_arrives() {
+    let b = backend(None);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("live.yaml");
+    let spec = format!("server: {{ fallback: {{ proxy: \"{}\" }} }}\n", b.url);
+    let rec = Mock::with(&spec, &[], record_config(&out, false));
+    // The recorder writes an empty spec at once; serve it and watch it grow.
+    let replay = Mock::attach(MockServer::with_config(common::config(&out)).unwrap());
+    assert_eq!(replay.get("/users/3").await.status(), 404);
+    assert_eq!(rec.get("/users/3").await.status(), 200);
+    let body = eventually("the reload", Duration::from_secs(10), || async {
+        let r = replay.get("/users/3").await;
+        (r.status() == 200).then_some(())?;
+        Some(r.text().await.unwrap())
+    })
+    .await;
+    assert_eq!(body, r#"{"id":3,"name":"user 3"}"#);
+}

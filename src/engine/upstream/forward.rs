@@ -215,15 +215,21 @@ pub(crate) async fn forward(
     };
     let mut request = upstream
         .client()
-        .request(f.req.method().clone(), url.as_str())
-        .timeout(f.target.timeout);
+        .request(f.req.method().clone(), url.as_str());
     for (name, value) in request_headers(f.req, f.target, &[]) {
         request = request.append_header((name, value));
     }
-    let sent = if f.body.is_empty() && !has_body(f.req) {
-        request.send().await
+    // One timer for the whole exchange: until the head arrives, then between two parts of
+    // the body (awc's own timeout would be a second timer per request).
+    let mut deadline = Box::pin(tokio::time::sleep(f.target.timeout));
+    let send = if f.body.is_empty() && !has_body(f.req) {
+        request.send()
     } else {
-        request.send_body(f.body).await
+        request.send_body(f.body)
+    };
+    let sent = tokio::select! {
+        sent = send => sent,
+        () = deadline.as_mut() => Err(awc::error::SendRequestError::Timeout),
     };
     call.elapsed = started.elapsed();
     let response = match sent {
@@ -269,7 +275,9 @@ pub(crate) async fn forward(
             None => BodySize::Stream,
         },
         idle: f.target.timeout,
-        deadline: Box::pin(tokio::time::sleep(f.target.timeout)),
+        deadline,
+        // The head counts as the first part: the body has `idle` from now.
+        last_part: Some(tokio::time::Instant::now()),
         tee,
         backend: f.target.url.clone(),
     };
@@ -345,7 +353,10 @@ struct UpstreamBody {
     stream: UpstreamStream,
     size: BodySize,
     idle: Duration,
+    /// Armed when the head was asked for; moved on lazily (see `poll_next`).
     deadline: Pin<Box<tokio::time::Sleep>>,
+    /// When the last part arrived: the deadline is only moved when it fires, not per part.
+    last_part: Option<tokio::time::Instant>,
     tee: Option<Tee>,
     backend: String,
 }
@@ -376,8 +387,7 @@ impl MessageBody for UpstreamBody {
         let this = self.get_mut();
         match this.stream.as_mut().poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                let next = tokio::time::Instant::now() + this.idle;
-                this.deadline.as_mut().reset(next);
+                this.last_part = Some(tokio::time::Instant::now());
                 if let Some(tee) = &mut this.tee {
                     if tee.buf.len() + chunk.len() <= tee.recorder.max_body() {
                         tee.buf.extend_from_slice(&chunk);
@@ -401,20 +411,27 @@ impl MessageBody for UpstreamBody {
                 this.finish();
                 Poll::Ready(None)
             }
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    this.tee = None;
-                    tracing::warn!(
-                        "the backend {} stalled for {:?} in the middle of its answer",
-                        this.backend,
-                        this.idle
-                    );
-                    Poll::Ready(Some(Err(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "the backend stalled",
-                    ))))
+            Poll::Pending => loop {
+                if this.deadline.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
-                Poll::Pending => Poll::Pending,
+                // Fired: if a part came since it was set, it moves to `idle` after that part.
+                if let Some(at) = this.last_part.take()
+                    && at + this.idle > tokio::time::Instant::now()
+                {
+                    this.deadline.as_mut().reset(at + this.idle);
+                    continue;
+                }
+                this.tee = None;
+                tracing::warn!(
+                    "the backend {} stalled for {:?} in the middle of its answer",
+                    this.backend,
+                    this.idle
+                );
+                return Poll::Ready(Some(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the backend stalled",
+                ))));
             },
         }
     }
