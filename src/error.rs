@@ -126,6 +126,8 @@ pub(crate) enum ApiError {
         route: Arc<str>,
         reason: String,
     },
+    #[error("this request has come back to mockrig: the proxy's backend is mockrig itself")]
+    ProxyLoop { backend: String, route: Arc<str> },
     #[error("the backend did not answer in time")]
     UpstreamTimeout {
         backend: String,
@@ -246,6 +248,9 @@ impl ApiError {
                 route,
                 reason,
             } => json!({"error": error, "backend": backend, "route": &**route, "reason": reason}),
+            ApiError::ProxyLoop { backend, route } => {
+                json!({"error": error, "backend": backend, "route": &**route})
+            }
             ApiError::UpstreamTimeout {
                 backend,
                 route,
@@ -341,6 +346,7 @@ impl ResponseError for ApiError {
             ApiError::UpgradeRequired { .. } => StatusCode::UPGRADE_REQUIRED,
             ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
             ApiError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::ProxyLoop { .. } => StatusCode::LOOP_DETECTED,
             ApiError::NotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
             ApiError::CorsForbidden { .. } => StatusCode::FORBIDDEN,
             ApiError::Template { .. }

@@ -813,3 +813,42 @@ async fn a_server_serving_the_recording_reloads_it_as_traffic_arrives() {
     .await;
     assert_eq!(body, r#"{"id":3,"name":"user 3"}"#);
 }
+
+#[tokio::test]
+async fn a_proxy_that_points_at_itself_answers_508_at_once() {
+    let port = closed_port();
+    let spec = format!("server: {{ fallback: {{ proxy: \"http://127.0.0.1:{port}\" }} }}\n");
+    let m = Mock::with(&spec, &[], |c| c.port = port);
+    let started = Instant::now();
+    let r = m.get("/anything").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(r.status(), 508);
+    let via = r.headers().get("via").cloned();
+    let body = json_of(r).await;
+    assert_eq!(body["backend"], format!("http://127.0.0.1:{port}"));
+    assert!(via.is_none(), "Via is a request header here: {via:?}");
+    // A backend sees one Via entry per proxy in front of it.
+    let b = backend(None);
+    let m = front(&format!(
+        "server: {{ fallback: {{ proxy: \"{}\" }} }}\n",
+        b.url
+    ));
+    let seen = json_of(
+        m.client
+            .get(m.at("/echo"))
+            .header("via", "1.1 corporate-proxy")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let via = seen["headers"]["via"].as_str().unwrap();
+    assert!(
+        via.starts_with("1.1 corporate-proxy, 1.1 mockrig-"),
+        "{via}"
+    );
+}

@@ -25,6 +25,9 @@ pub struct UpstreamTls {
 /// from them on its first proxied request.
 pub(crate) struct Upstream {
     id: usize,
+    /// This server's `Via` entry (`1.1 mockrig-1a2b3c4d`), random per server: a request that
+    /// already carries it has come around a proxy loop.
+    pub(crate) via: String,
     insecure: bool,
     extra_roots: Vec<CertificateDer<'static>>,
     /// Built on the first `https://` request: reading the system's certificates takes tens of
@@ -55,12 +58,22 @@ impl Upstream {
             }
             extra_roots.extend(certs);
         }
+        let token = uuid::Uuid::new_v4().simple().to_string();
         Ok(Upstream {
+            via: format!("1.1 mockrig-{}", &token[..8]),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             insecure: settings.insecure,
             extra_roots,
             tls: OnceLock::new(),
         })
+    }
+
+    /// Whether the request already went through this server: its `Via` names us.
+    pub(crate) fn looped(&self, req: &actix_web::HttpRequest) -> bool {
+        req.headers()
+            .get_all(actix_web::http::header::VIA)
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains(self.via.as_str()))
     }
 
     /// This worker's client.

@@ -140,6 +140,7 @@ pub(crate) fn request_headers(
     req: &HttpRequest,
     target: &ProxyTarget,
     skip: &[HeaderName],
+    via: &str,
 ) -> Vec<(HeaderName, HeaderValue)> {
     let incoming = req.headers();
     let mut out: Vec<(HeaderName, HeaderValue)> = incoming
@@ -149,6 +150,7 @@ pub(crate) fn request_headers(
                 && *name != header::HOST
                 && *name != header::CONTENT_LENGTH
                 && *name != header::EXPECT
+                && *name != header::VIA
                 && !target.remove_headers.contains(name)
                 && !target.set_headers.iter().any(|(n, _)| n == *name)
                 && !skip.contains(name)
@@ -195,7 +197,23 @@ pub(crate) fn request_headers(
     if let Some(h) = client_host {
         out.push((HeaderName::from_static("x-forwarded-host"), h));
     }
+    // RFC 9110 §7.6.3: each proxy appends itself; it is also how a loop is noticed.
+    let via = match forwarded("via") {
+        Some(before) => format!("{before}, {via}"),
+        None => via.to_owned(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&via) {
+        out.push((header::VIA, v));
+    }
     out
+}
+
+/// The 508 for a request that has already been through this server.
+pub(crate) fn loop_detected(target: &ProxyTarget, route: &Arc<str>) -> ApiError {
+    ApiError::ProxyLoop {
+        backend: target.url.clone(),
+        route: route.clone(),
+    }
 }
 
 /// Passes the request on and answers with what the backend answers, its body streamed as it
@@ -208,15 +226,19 @@ pub(crate) async fn forward(
 ) -> (Result<HttpResponse, ApiError>, UpstreamCall) {
     let started = Instant::now();
     let url = upstream_url(f.target, f.req, f.params, false);
-    let mut call = UpstreamCall {
+    let call = UpstreamCall {
         url: url.clone(),
         status: None,
         elapsed: Duration::ZERO,
     };
+    if upstream.looped(f.req) {
+        return (Err(loop_detected(f.target, f.route)), call);
+    }
+    let mut call = call;
     let mut request = upstream
         .client()
         .request(f.req.method().clone(), url.as_str());
-    for (name, value) in request_headers(f.req, f.target, &[]) {
+    for (name, value) in request_headers(f.req, f.target, &[], &upstream.via) {
         request = request.append_header((name, value));
     }
     // One timer for the whole exchange: until the head arrives, then between two parts of

@@ -39,6 +39,9 @@ pub(crate) async fn upgrade(
         status: None,
         elapsed: Duration::ZERO,
     };
+    if upstream.looped(req) {
+        return (Err(super::forward::loop_detected(target, route)), call);
+    }
     // awc writes its own handshake headers; the client's would clash with them.
     let own: Vec<HeaderName> = [
         "sec-websocket-key",
@@ -53,7 +56,7 @@ pub(crate) async fn upgrade(
         .client()
         .ws(url.as_str())
         .max_frame_size(MAX_MESSAGE);
-    for (name, value) in request_headers(req, target, &own) {
+    for (name, value) in request_headers(req, target, &own, &upstream.via) {
         ws = ws.set_header(name, value);
     }
     let protocols: Vec<String> = req
