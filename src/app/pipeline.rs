@@ -80,8 +80,15 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
         Ok(name) => name.map(|n| app.sessions.get(n)),
         Err(e) => return Outcome::refused(ApiError::BadRequest(e.to_string())),
     };
-    // Body: read whole, within the size and time limits.
-    let mut outcome = match limits::read_body(payload, req, &app.limits).await {
+    // Body: read whole, within the size and time limits. An upgrade request no channel or
+    // proxy took has none to wait for: what follows its head is the rest of the connection,
+    // so it is answered (a 404 with near misses, or the route's answer) at once.
+    let body = if routing::asks_to_upgrade(req) {
+        Ok(actix_web::web::Bytes::new())
+    } else {
+        limits::read_body(payload, req, &app.limits).await
+    };
+    let mut outcome = match body {
         Ok(body) => {
             let cx = RequestContext::new(req, &body, &snapshot, session.as_deref(), app);
             let outcome = route_and_act(&cx).await;

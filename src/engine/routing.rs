@@ -159,6 +159,17 @@ pub(crate) fn websocket_upgrade<'s>(
     })
 }
 
+/// Whether the request asks to switch protocols (`Connection: upgrade` and an `Upgrade`):
+/// actix then hands the rest of the connection over as its body.
+pub(crate) fn asks_to_upgrade(req: &HttpRequest) -> bool {
+    let h = req.headers();
+    h.contains_key(header::UPGRADE)
+        && h.get_all(header::CONNECTION)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+}
+
 /// Who takes a WebSocket upgrade.
 pub(crate) enum Upgrade<'s> {
     /// The channel of route `.0`, with the path's captures.

@@ -823,3 +823,45 @@ async fn websockets_work_over_tls() {
     };
     assert_eq!(echoed, "over tls");
 }
+
+/// A wrong WebSocket URL is the commonest real-time mistake: it gets its 404, with the near
+/// miss, at once rather than after the body timeout.
+#[tokio::test]
+async fn an_upgrade_to_a_path_without_a_channel_is_a_404_at_once() {
+    let m = Mock::start(
+        "websockets:\n  - path: /ws/todos\n    mode: echo\nroutes:\n  - path: /plain\n    response: { text: plain }\n",
+        &[],
+    );
+    let url = m.url.replacen("http://", "ws://", 1);
+    let started = std::time::Instant::now();
+    let e = tokio_tungstenite::connect_async(format!("{url}/ws/todo"))
+        .await
+        .expect_err("no channel there");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    match e {
+        tokio_tungstenite::tungstenite::Error::Http(r) => {
+            assert_eq!(r.status(), 404);
+            let body: Value = serde_json::from_slice(r.body().as_deref().unwrap()).unwrap();
+            assert_eq!(body["near_misses"][0]["path"], "/ws/todos", "{body}");
+        }
+        other => panic!("expected an HTTP answer, got {other}"),
+    }
+    // A route that is no channel answers an upgrade request as it answers any other.
+    let started = std::time::Instant::now();
+    let e = tokio_tungstenite::connect_async(format!("{url}/plain"))
+        .await
+        .expect_err("no channel there");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    match e {
+        tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 200),
+        other => panic!("expected an HTTP answer, got {other}"),
+    }
+}
