@@ -120,7 +120,7 @@ pub(crate) enum ApiError {
     Handshake { reason: String },
 
     // A proxied request the backend did not answer.
-    #[error("the backend could not be reached")]
+    #[error("the backend did not give an answer that can be passed on")]
     Upstream {
         backend: String,
         route: Arc<str>,

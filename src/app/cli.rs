@@ -282,6 +282,12 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
 
 /// `record`: `serve` of a spec that only has a fallback proxy to the target, recording.
 fn record(args: RecordArgs) -> ExitCode {
+    // The target as a proxy takes it, so a mistake is reported against --target rather than
+    // the spec written for it below.
+    if let Err(e) = crate::model::proxy::check_url(&args.target) {
+        eprintln!("--target: {e}");
+        return ExitCode::from(exit::BAD_SPEC);
+    }
     let dir = std::env::temp_dir().join(format!(
         "mockrig-record-{}-{:x}",
         std::process::id(),
@@ -310,9 +316,12 @@ fn record(args: RecordArgs) -> ExitCode {
     config.upstream = args.upstream.tls();
     config.record = Some(args.recording.options(args.out));
     let log = if args.quiet { "warn" } else { "pretty" };
-    let code = run_server(config, log, args.quiet);
-    let _ = std::fs::remove_dir_all(&dir);
-    code
+    // The spec is read once at start (it is not watched): its folder goes as soon as the
+    // server is up, so no signal can leave it behind.
+    let cleanup = move || {
+        let _ = std::fs::remove_dir_all(&dir);
+    };
+    run_server(config, log, args.quiet, Box::new(cleanup))
 }
 
 fn check(path: &std::path::Path) -> ExitCode {
@@ -371,12 +380,12 @@ fn serve(args: ServeArgs) -> ExitCode {
         upstream: args.upstream.tls(),
         record: args.record.map(|out| args.recording.options(out)),
     };
-    run_server(config, &args.log, args.quiet)
+    run_server(config, &args.log, args.quiet, Box::new(|| {}))
 }
 
 /// Starts the server `config` describes, with logging as `--log` and `--quiet` say, and runs
 /// it until it is stopped.
-fn run_server(config: ServeConfig, log: &str, quiet: bool) -> ExitCode {
+fn run_server(config: ServeConfig, log: &str, quiet: bool, started: Box<dyn FnOnce()>) -> ExitCode {
     // actix logs a body that fails as an error; in mockrig only a `fault:` does that, on
     // purpose, and the request line says so already.
     const DEFAULT_FILTER: &str = "mockrig=info,warn,actix_http::h1::dispatcher=off";
@@ -388,7 +397,9 @@ fn run_server(config: ServeConfig, log: &str, quiet: bool) -> ExitCode {
     };
     super::logs::init(json, filter);
     actix_web::rt::System::new().block_on(async move {
-        let server = match Server::start(&config) {
+        let server = Server::start(&config);
+        started();
+        let server = match server {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("{e}");

@@ -194,7 +194,7 @@ fn start_recording(
     };
     if same(&options.out, &config.spec) {
         return Err(StartError::Proxy(format!(
-            "--record {}: that is the spec being served; record into another file",
+            "recording into {}: that is the spec being served; record into another file",
             options.out.display()
         )));
     }

@@ -241,6 +241,9 @@ where
         None => builder.listen(name, listener, move || {
             let head = transport.head;
             fn_service(move |io: TcpStream| async move {
+                // An answer streamed in parts (a proxied body, a throttled one) must not wait
+                // for the client's delayed ACK of the part before: no Nagle.
+                let _ = io.set_nodelay(true);
                 let peer = io.peer_addr().ok();
                 Ok::<_, DispatchError>((HeadGuard::new(io, head, true), Protocol::Http1, peer))
             })
@@ -254,6 +257,7 @@ where
                     .map_init_err(|_| ())
                     .map_err(|e| DispatchError::Io(io::Error::other(format!("TLS: {e:?}"))))
                     .and_then(move |io: TlsStream| async move {
+                        let _ = io.get_ref().0.set_nodelay(true);
                         let h2 = io.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
                         let peer = io.get_ref().0.peer_addr().ok();
                         let protocol = if h2 { Protocol::Http2 } else { Protocol::Http1 };

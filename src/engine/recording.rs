@@ -25,6 +25,9 @@ use crate::hash::fnv1a;
 /// are refused from 64 MiB, and a recording is meant to be read.
 pub(crate) const MAX_RECORDED_BODY: usize = 32 * 1024 * 1024;
 
+/// The methods a spec's route can name.
+const RECORDABLE: [&str; 6] = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
 /// Bodies up to this size may be written into the spec itself; larger ones go to files.
 const INLINE_MAX: usize = 16 * 1024;
 
@@ -69,17 +72,18 @@ impl Recorder {
         let shown = out.display();
         match std::fs::symlink_metadata(&out) {
             Ok(m) if !m.is_file() => {
-                return Err(format!("--record {shown}: not a regular file"));
+                return Err(format!("recording into {shown}: not a regular file"));
             }
             Ok(m) if m.len() > 0 && !options.overwrite => {
                 return Err(format!(
-                    "--record {shown}: the file exists; pass --overwrite to replace it"
+                    "recording into {shown}: the file exists; pass --overwrite to replace it"
                 ));
             }
             _ => {}
         }
         let mut book = Book::new(options, source);
-        book.write().map_err(|e| format!("--record {shown}: {e}"))?;
+        book.write()
+            .map_err(|e| format!("recording into {shown}: {e}"))?;
         let (tx, rx) = mpsc::channel::<Exchange>();
         std::thread::Builder::new()
             .name("mockrig-record".into())
@@ -169,6 +173,20 @@ impl Book {
     }
 
     fn add(&mut self, e: Exchange) {
+        // A GET route answers HEAD too, with its own length: a HEAD's empty body recorded
+        // would answer HEAD with a length of 0.
+        if e.method == Method::HEAD {
+            return;
+        }
+        if !RECORDABLE.contains(&e.method.as_str()) {
+            tracing::warn!(
+                "not recording {} {}: a spec's routes take {} only",
+                e.method,
+                e.path,
+                RECORDABLE.join(", ")
+            );
+            return;
+        }
         let Some(path) = spec_path(&e.path, self.options.generalise_ids) else {
             tracing::warn!(
                 "not recording {} {}: the path cannot be written as a route",
@@ -179,7 +197,6 @@ impl Book {
         };
         let mut query: Query = serde_urlencoded::from_str(&e.query).unwrap_or_default();
         query.sort();
-        query.dedup_by(|a, b| a.0 == b.0);
         let answer = match self.answer(&e, &path) {
             Ok(a) => a,
             Err(err) => {
@@ -215,7 +232,14 @@ impl Book {
             if *name == actix_web::http::header::DATE {
                 continue;
             }
-            let text = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            let Ok(text) = value.to_str().map(str::to_owned) else {
+                tracing::warn!(
+                    "recording {} {}: header {name} left out, its value is not text",
+                    e.method,
+                    e.path
+                );
+                continue;
+            };
             if *name == actix_web::http::header::CONTENT_TYPE {
                 content_type = text.to_ascii_lowercase();
             }
@@ -223,6 +247,16 @@ impl Book {
                 redact_cookie(&text)
             } else if self.redact.contains(name) {
                 "REDACTED".to_owned()
+            } else if looks_templated(&text) && !text.contains("endraw") {
+                // Header values are templates in a spec: this one is kept as it was sent.
+                format!("{{% raw %}}{text}{{% endraw %}}")
+            } else if looks_templated(&text) {
+                tracing::warn!(
+                    "recording {} {}: header {name} left out, it reads as a template",
+                    e.method,
+                    e.path
+                );
+                continue;
             } else {
                 text
             };
@@ -253,7 +287,12 @@ impl Book {
                 // Only when serving the value gives the backend's very bytes back.
                 && serde_json::to_vec(&v).is_ok_and(|again| again == bytes.as_ref())
             {
-                return Ok(Body::Json(v));
+                // `body: null` is no body at all in a spec: `null` is kept as text.
+                return Ok(if v.is_null() {
+                    Body::Text(text.to_owned())
+                } else {
+                    Body::Json(v)
+                });
             }
             if is_text(content_type) {
                 return Ok(Body::Text(text.to_owned()));
@@ -291,14 +330,24 @@ impl Book {
             let mut variants: Vec<_> = r.variants.iter().collect();
             variants.sort_by_key(|(q, _)| std::cmp::Reverse(q.len()));
             let tell_apart = r.variants.len() > 1;
+            let mut written: Vec<serde_json::Map<String, Value>> = Vec::new();
             for (query, answers) in variants {
+                // `match.query` holds one value per key (any of a repeated key's values
+                // matches): `?a=1&a=2` reads as `a: '1'`, and a second variant that reads the
+                // same could never answer.
+                let mut conditions = serde_json::Map::new();
+                for (k, v) in query {
+                    conditions.entry(k.clone()).or_insert_with(|| json!(v));
+                }
+                if tell_apart && written.contains(&conditions) {
+                    continue;
+                }
+                written.push(conditions.clone());
                 let mut route = serde_json::Map::new();
                 route.insert("method".into(), json!(r.method.as_str()));
                 route.insert("path".into(), json!(r.path));
                 if tell_apart && !query.is_empty() {
-                    let q: serde_json::Map<String, Value> =
-                        query.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
-                    route.insert("match".into(), json!({ "query": q }));
+                    route.insert("match".into(), json!({ "query": conditions }));
                 }
                 let mut answers: Vec<&Answer> = answers.iter().collect();
                 // The last answer repeats once the sequence is through: a run of it at the
@@ -367,9 +416,17 @@ fn response(a: &Answer) -> Value {
 fn spec_path(raw: &str, generalise: bool) -> Option<String> {
     let mut out = String::new();
     let mut ids = 0;
-    for segment in raw.split('/').skip(1) {
+    // One trailing slash is ignored by routes: `/a/` is `/a`.
+    let trimmed = raw
+        .strip_suffix('/')
+        .filter(|t| !t.is_empty())
+        .unwrap_or(raw);
+    for segment in trimmed.split('/').skip(1) {
         let decoded = percent_decode_str(segment).decode_utf8().ok()?;
-        if decoded.contains(['/', '{', '}', '?', '#']) {
+        if decoded.contains(['/', '{', '}', '?', '#'])
+            || (decoded.is_empty() && trimmed != "/")
+            || matches!(&*decoded, "." | "..")
+        {
             return None;
         }
         out.push('/');
@@ -584,6 +641,49 @@ mod tests {
         );
         assert!(spec["routes"][1]["response"]["file"].is_string());
         assert_eq!(spec["routes"][2]["response"]["text"], "plain\n");
+    }
+
+    #[test]
+    fn what_a_spec_cannot_say_is_left_out_or_kept_as_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = book(dir.path(), false);
+        let json = "application/json";
+        b.add(exchange(Method::GET, "/null", 200, json, "null"));
+        b.add(exchange(Method::GET, "/p//double", 200, json, "1"));
+        b.add(exchange(Method::HEAD, "/head", 200, json, ""));
+        b.add(exchange(
+            Method::from_bytes(b"PROPFIND").unwrap(),
+            "/dav",
+            207,
+            json,
+            "1",
+        ));
+        b.add(exchange(Method::GET, "/t/", 200, json, "1"));
+        b.add(exchange(Method::GET, "/t", 200, json, "2"));
+        b.add(exchange(Method::GET, "/q?a=1&a=2", 200, json, "3"));
+        b.add(exchange(Method::GET, "/q?a=1", 200, json, "4"));
+        b.add(exchange(Method::GET, "/q?b=1", 200, json, "5"));
+        let mut e = exchange(Method::GET, "/h", 200, "text/plain", "x");
+        e.headers.push((
+            HeaderName::from_static("x-t"),
+            HeaderValue::from_static("{{ request.path }}"),
+        ));
+        b.add(e);
+        let text = b.render();
+        let spec: Value = serde_yaml::from_str(&text).unwrap();
+        let routes = spec["routes"].as_array().unwrap();
+        let paths: Vec<&str> = routes.iter().map(|r| r["path"].as_str().unwrap()).collect();
+        assert_eq!(paths, ["/null", "/t", "/q", "/q", "/h"], "{text}");
+        assert_eq!(routes[0]["response"]["text"], "null");
+        assert_eq!(routes[1]["responses"].as_array().unwrap().len(), 2);
+        // `a=1&a=2` and `a=1` read the same as conditions: the first recorded is kept.
+        assert_eq!(routes[2]["match"]["query"], json!({"a": "1"}));
+        assert_eq!(routes[2]["response"]["body"], 3);
+        assert_eq!(routes[3]["match"]["query"], json!({"b": "1"}));
+        assert_eq!(
+            routes[4]["response"]["headers"]["x-t"],
+            "{% raw %}{{ request.path }}{% endraw %}"
+        );
     }
 
     #[test]

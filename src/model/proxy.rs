@@ -176,6 +176,11 @@ pub(crate) fn compile(
     })
 }
 
+/// Checks a backend's base URL as `proxy:` would, saying what is wrong.
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
+    parse_base(url).map(|_| ())
+}
+
 struct Base {
     https: bool,
     authority: String,

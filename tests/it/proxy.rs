@@ -852,3 +852,180 @@ async fn a_proxy_that_points_at_itself_answers_508_at_once() {
         "{via}"
     );
 }
+
+/// A backend that answers each request head with the bytes `answer` gives for its path, on
+/// one keep-alive connection after another: for answers a real server would not send.
+async fn raw_backend(answer: fn(&str) -> Vec<u8>) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            // So that a split answer arrives split, not held back by this side's Nagle.
+            s.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = s.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        buf.drain(..end + 4);
+                        let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                        let bytes = answer(&path);
+                        // `/split`: the head, then the body in a write of its own a moment
+                        // later, as many servers send them.
+                        let (head, body) = match path.as_str() {
+                            "/split" => bytes.split_at(bytes.len() - 2),
+                            _ => (bytes.as_slice(), &[][..]),
+                        };
+                        if s.write_all(head).await.is_err() {
+                            return;
+                        }
+                        if !body.is_empty() {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                            if s.write_all(body).await.is_err() {
+                                return;
+                            }
+                        }
+                        if path.starts_with("/close") {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, task)
+}
+
+fn odd_answers(path: &str) -> Vec<u8> {
+    match path {
+        "/304" => b"HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\nETag: \"x\"\r\n\r\n".to_vec(),
+        "/103" => b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nreal".to_vec(),
+        "/close" => b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil close".to_vec(),
+        _ => b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".to_vec(),
+    }
+}
+
+#[tokio::test]
+async fn answers_awc_cannot_pass_on_faithfully_are_502s_and_the_next_request_is_clean() {
+    let (url, task) = raw_backend(odd_answers).await;
+    let m = front(&format!("server: {{ fallback: {{ proxy: \"{url}\" }} }}\n"));
+    // A 304 that states a length has no body: it arrives whole, not as a dropped connection.
+    let r = m.get("/304").await;
+    assert_eq!(r.status(), 304);
+    assert_eq!(r.headers()["etag"], "\"x\"");
+    // An interim answer is refused, saying why, and the pooled connection that may hold the
+    // rest of it is not used again.
+    let r = m.get("/103").await;
+    assert_eq!(r.status(), 502);
+    assert!(json_of(r).await["reason"].as_str().unwrap().contains("103"));
+    for _ in 0..3 {
+        let r = m.get("/ok").await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text().await.unwrap(), "ok");
+    }
+    // A body that ends only with the connection cannot be read by the client: a 502, not an
+    // empty 200.
+    let r = m.get("/close").await;
+    assert_eq!(r.status(), 502);
+    assert!(
+        json_of(r).await["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Content-Length")
+    );
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_path_cannot_climb_out_of_the_backends_base_path() {
+    let b = backend(None);
+    let m = front(&format!(
+        r#"
+routes:
+  - path: /weather/{{city}}
+    proxy: {{ url: "{url}/v1", path: "/current/{{city}}" }}
+  - path: /legacy/{{*rest}}
+    proxy: {{ url: "{url}/base", strip_prefix: /legacy }}
+"#,
+        url = b.url
+    ));
+    for path in ["/weather/%2e%2e", "/legacy/%2E%2E/admin", "/legacy/./x"] {
+        assert_eq!(m.raw_status(path).await, 400, "{path}");
+    }
+    // A prefix written percent-encoded is still the prefix.
+    let seen = json_of(m.get("/%6cegacy/admin").await).await;
+    assert_eq!(seen["path"], "/base/admin");
+    // A backslash in a capture is sent encoded.
+    let seen = json_of(m.get("/weather/a%5Cb").await).await;
+    assert_eq!(seen["path"], "/v1/current/a%5Cb");
+}
+
+#[tokio::test]
+async fn behind_tls_the_backend_hears_https_and_a_clients_forwarded_chain_is_extended() {
+    let b = backend(None);
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    let spec = format!("server: {{ fallback: {{ proxy: \"{}\" }} }}\n", b.url);
+    let m = Mock::with(&spec, &[], |c| {
+        c.tls = Some(mockrig::TlsSource::SelfSigned {
+            write_cert: Some(cert.clone()),
+        })
+    });
+    let c = common::tls_client(&std::fs::read(&cert).unwrap(), false);
+    let seen = json_of(
+        c.get(m.url.replacen("127.0.0.1", "localhost", 1) + "/echo")
+            .header("forwarded", "for=9.9.9.9")
+            .header("x-forwarded-for", "1.1.1.1")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let h = &seen["headers"];
+    assert_eq!(h["x-forwarded-proto"], "https");
+    assert_eq!(h["x-forwarded-for"], "1.1.1.1, 127.0.0.1");
+    assert_eq!(h["forwarded"], "for=9.9.9.9, proto=https;for=127.0.0.1");
+}
+
+#[tokio::test]
+async fn a_body_that_arrives_after_its_head_is_not_held_back_by_nagle() {
+    let (url, task) = raw_backend(odd_answers).await;
+    let m = front(&format!("server: {{ fallback: {{ proxy: \"{url}\" }} }}\n"));
+    let mut direct = Vec::new();
+    for _ in 0..9 {
+        let started = Instant::now();
+        let r = m.client.get(format!("{url}/split")).send().await.unwrap();
+        assert_eq!(r.text().await.unwrap(), "ok");
+        direct.push(started.elapsed());
+    }
+    direct.sort();
+    assert!(
+        direct[4] < Duration::from_millis(30),
+        "direct median {:?}",
+        direct[4]
+    );
+    let mut times = Vec::new();
+    for _ in 0..9 {
+        let started = Instant::now();
+        let r = m.get("/split").await;
+        assert_eq!(r.text().await.unwrap(), "ok");
+        times.push(started.elapsed());
+    }
+    times.sort();
+    // Without TCP_NODELAY the body's write waits for the client's delayed ACK (40 ms).
+    assert!(
+        times[4] < Duration::from_millis(30),
+        "median {:?}",
+        times[4]
+    );
+    task.abort();
+}

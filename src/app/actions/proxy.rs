@@ -38,6 +38,7 @@ pub(crate) async fn run(
             target,
             params: &params,
             route: &source,
+            secure: cx.app.admin.scheme() == Some("https"),
         },
         cx.app.recorder.as_ref(),
     )
@@ -74,7 +75,17 @@ pub(crate) async fn upgrade(
             .params(&crate::model::router::request_segments(req.path())),
         _ => Map::new(),
     };
-    let (answer, call) = ws::upgrade(&app.upstream, req, payload, target, &params, &source).await;
+    let secure = app.admin.scheme() == Some("https");
+    let (answer, call) = ws::upgrade(
+        &app.upstream,
+        req,
+        payload,
+        target,
+        &params,
+        &source,
+        secure,
+    )
+    .await;
     Outcome {
         upstream: Some(call),
         ..Outcome::answered(&source, answer.unwrap_or_else(|e| e.error_response()))

@@ -83,9 +83,12 @@ impl Upstream {
             if let Some((_, c)) = clients.iter().find(|(id, _)| *id == self.id) {
                 return c.clone();
             }
+            // Connecting and the TLS handshake are bounded by the route's timeout, which covers
+            // the whole exchange; awc's own 5 s would cut a longer one short.
             let connector = awc::Connector::new()
                 .rustls_0_23(self.tls().clone())
-                .timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(3600))
+                .handshake_timeout(Duration::from_secs(3600))
                 .limit(512);
             let client = awc::Client::builder()
                 .connector(connector)
@@ -99,6 +102,12 @@ impl Upstream {
             clients.push((self.id, client.clone()));
             client
         })
+    }
+
+    /// Drops this worker's client and its pooled connections: one of them may hold the
+    /// unread rest of an answer.
+    pub(crate) fn forget_client(&self) {
+        CLIENTS.with(|clients| clients.borrow_mut().retain(|(id, _)| *id != self.id));
     }
 
     fn tls(&self) -> &Arc<ClientConfig> {

@@ -44,6 +44,8 @@ pub(crate) struct Forward<'a> {
     pub(crate) params: &'a Map<String, Value>,
     /// Which route proxies (or `server.fallback`), for errors.
     pub(crate) route: &'a Arc<str>,
+    /// Whether the client came over TLS (`X-Forwarded-Proto`).
+    pub(crate) secure: bool,
 }
 
 /// Characters a path segment filled from a capture must not carry as they are.
@@ -57,23 +59,38 @@ const SEGMENT: &AsciiSet = &CONTROLS
     .add(b'>')
     .add(b'?')
     .add(b'`')
+    .add(b'\\')
     .add(b'{')
     .add(b'}');
 
 /// The backend's URL for `req`: scheme, host and base path from the target, then the path
 /// (rewritten, or the request's after `strip_prefix`), then the request's query as it came.
+/// Err (a 400) for a path that could climb out of the base path: a `.` or `..` segment,
+/// written plainly or percent-encoded, or a path that is not one (`OPTIONS *`).
 pub(crate) fn upstream_url(
     target: &ProxyTarget,
     req: &HttpRequest,
     params: &Map<String, Value>,
     websocket: bool,
-) -> String {
+) -> Result<String, ApiError> {
     let scheme = match (target.https, websocket) {
         (false, false) => "http",
         (true, false) => "https",
         (false, true) => "ws",
         (true, true) => "wss",
     };
+    let path = req.uri().path();
+    let refuse = |why: &str| ApiError::BadRequest(format!("not passed to the backend: {why}"));
+    if !path.starts_with('/') {
+        return Err(refuse("the request's target is not a path"));
+    }
+    let dots = |segment: &str| matches!(segment, "." | "..");
+    if path
+        .split('/')
+        .any(|s| dots(&percent_encoding::percent_decode_str(s).decode_utf8_lossy()))
+    {
+        return Err(refuse("the path has a '.' or '..' segment"));
+    }
     let mut url = format!("{scheme}://{}{}", target.authority, target.base_path);
     let before = url.len();
     match &target.rewrite {
@@ -89,6 +106,9 @@ pub(crate) fn upstream_url(
                     Segment::CatchAll(name) => {
                         let value = params.get(name).and_then(Value::as_str).unwrap_or("");
                         for (i, part) in value.split('/').enumerate() {
+                            if dots(part) {
+                                return Err(refuse("the path has a '.' or '..' segment"));
+                            }
                             if i > 0 {
                                 url.push('/');
                             }
@@ -98,19 +118,12 @@ pub(crate) fn upstream_url(
                 }
             }
         }
-        None => {
-            // The path as the client sent it (still percent-encoded), so the backend sees the
-            // same bytes.
-            let path = req.uri().path();
-            let path = match &target.strip_prefix {
-                Some(prefix) => match path.strip_prefix(prefix.as_str()) {
-                    Some(rest) if rest.is_empty() || rest.starts_with('/') => rest,
-                    _ => path,
-                },
-                None => path,
-            };
-            url.push_str(path);
-        }
+        // The path as the client sent it (still percent-encoded), so the backend sees the
+        // same bytes; a prefix is taken off by decoded segments, as routes compare them.
+        None => url.push_str(match &target.strip_prefix {
+            Some(prefix) => strip_segments(path, prefix),
+            None => path,
+        }),
     }
     if url.len() == before {
         url.push('/');
@@ -119,7 +132,24 @@ pub(crate) fn upstream_url(
         url.push('?');
         url.push_str(q);
     }
-    url
+    Ok(url)
+}
+
+/// `path` without the segments of `prefix` (compared decoded), or `path` when it does not
+/// start with them.
+fn strip_segments<'p>(path: &'p str, prefix: &str) -> &'p str {
+    let mut rest = path;
+    for want in prefix.split('/').filter(|s| !s.is_empty()) {
+        let Some(after) = rest.strip_prefix('/') else {
+            return path;
+        };
+        let (segment, tail) = after.split_at(after.find('/').unwrap_or(after.len()));
+        if percent_encoding::percent_decode_str(segment).decode_utf8_lossy() != want {
+            return path;
+        }
+        rest = tail;
+    }
+    rest
 }
 
 /// Whether a header is the connection's own, not to be passed on by a proxy (the fixed list,
@@ -141,6 +171,7 @@ pub(crate) fn request_headers(
     target: &ProxyTarget,
     skip: &[HeaderName],
     via: &str,
+    secure: bool,
 ) -> Vec<(HeaderName, HeaderValue)> {
     let incoming = req.headers();
     let mut out: Vec<(HeaderName, HeaderValue)> = incoming
@@ -151,6 +182,7 @@ pub(crate) fn request_headers(
                 && *name != header::CONTENT_LENGTH
                 && *name != header::EXPECT
                 && *name != header::VIA
+                && *name != header::FORWARDED
                 && !target.remove_headers.contains(name)
                 && !target.set_headers.iter().any(|(n, _)| n == *name)
                 && !skip.contains(name)
@@ -170,11 +202,13 @@ pub(crate) fn request_headers(
     };
     out.push((header::HOST, host));
     out.extend(target.set_headers.iter().cloned());
+    // Every line of a header given several times, as one list.
     let forwarded = |name: &str| {
-        incoming
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
+        let lines: Vec<&str> = incoming
+            .get_all(name)
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(", "))
     };
     if let Some(peer) = req.peer_addr() {
         let chain = match forwarded("x-forwarded-for") {
@@ -185,15 +219,24 @@ pub(crate) fn request_headers(
             out.push((HeaderName::from_static("x-forwarded-for"), v));
         }
     }
-    let proto = if req.app_config().secure() {
-        "https"
-    } else {
-        "http"
-    };
+    let proto = if secure { "https" } else { "http" };
     out.push((
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static(proto),
     ));
+    // RFC 7239: a client's `Forwarded` is kept as the start of the chain, this hop added.
+    if let Some(before) = forwarded("forwarded") {
+        let mut hop = format!("{before}, proto={proto}");
+        if let Some(peer) = req.peer_addr() {
+            hop.push_str(&match peer.ip() {
+                std::net::IpAddr::V4(ip) => format!(";for={ip}"),
+                std::net::IpAddr::V6(ip) => format!(";for=\"[{ip}]\""),
+            });
+        }
+        if let Ok(v) = HeaderValue::from_str(&hop) {
+            out.push((header::FORWARDED, v));
+        }
+    }
     if let Some(h) = client_host {
         out.push((HeaderName::from_static("x-forwarded-host"), h));
     }
@@ -225,20 +268,23 @@ pub(crate) async fn forward(
     recorder: Option<&Arc<Recorder>>,
 ) -> (Result<HttpResponse, ApiError>, UpstreamCall) {
     let started = Instant::now();
-    let url = upstream_url(f.target, f.req, f.params, false);
-    let call = UpstreamCall {
-        url: url.clone(),
+    let mut call = UpstreamCall {
+        url: String::new(),
         status: None,
         elapsed: Duration::ZERO,
     };
+    let url = match upstream_url(f.target, f.req, f.params, false) {
+        Ok(url) => url,
+        Err(e) => return (Err(e), call),
+    };
+    call.url.clone_from(&url);
     if upstream.looped(f.req) {
         return (Err(loop_detected(f.target, f.route)), call);
     }
-    let mut call = call;
     let mut request = upstream
         .client()
         .request(f.req.method().clone(), url.as_str());
-    for (name, value) in request_headers(f.req, f.target, &[], &upstream.via) {
+    for (name, value) in request_headers(f.req, f.target, &[], &upstream.via, f.secure) {
         request = request.append_header((name, value));
     }
     // One timer for the whole exchange: until the head arrives, then between two parts of
@@ -260,6 +306,19 @@ pub(crate) async fn forward(
     };
     let status = response.status();
     call.status = Some(status.as_u16());
+    if let Err(reason) = passable(&response, f.req.method()) {
+        // awc reads one head per request and may have put the connection back in its pool
+        // with the rest of this answer unread: this worker's pool is dropped with it.
+        upstream.forget_client();
+        return (
+            Err(ApiError::Upstream {
+                backend: f.target.url.clone(),
+                route: f.route.clone(),
+                reason,
+            }),
+            call,
+        );
+    }
     let mut b = HttpResponseBuilder::new(status);
     let mut kept = Vec::new();
     for (name, value) in response.headers() {
@@ -274,22 +333,23 @@ pub(crate) async fn forward(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let bodiless = f.req.method() == Method::HEAD
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED
-        || status.is_informational();
-    let tee = recorder.map(|r| Tee {
-        recorder: r.clone(),
-        exchange: Some(Exchange {
-            method: f.req.method().clone(),
-            path: f.req.uri().path().to_owned(),
-            query: f.req.uri().query().unwrap_or("").to_owned(),
-            status: status.as_u16(),
-            headers: kept,
-            body: Bytes::new(),
-        }),
-        buf: BytesMut::new(),
-    });
+    let no_body = status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+    let bodiless = f.req.method() == Method::HEAD || no_body;
+    // A 304 answers a conditional request; recorded, it would be the answer to every GET.
+    let tee = recorder
+        .filter(|_| status != StatusCode::NOT_MODIFIED)
+        .map(|r| Tee {
+            recorder: r.clone(),
+            exchange: Some(Exchange {
+                method: f.req.method().clone(),
+                path: f.req.uri().path().to_owned(),
+                query: f.req.uri().query().unwrap_or("").to_owned(),
+                status: status.as_u16(),
+                headers: kept,
+                body: Bytes::new(),
+            }),
+            buf: BytesMut::new(),
+        });
     let mut body = UpstreamBody {
         stream: Box::pin(response),
         size: match size {
@@ -307,7 +367,9 @@ pub(crate) async fn forward(
         // actix may never ask for a body it will not send: the exchange is complete now.
         body.finish();
         if bodiless {
-            return (Ok(b.body(BodyHead(size))), call);
+            // A 204 or 304 has no body whatever length it states; a HEAD keeps its length.
+            let length = if no_body { None } else { size };
+            return (Ok(b.body(BodyHead(length))), call);
         }
     }
     (Ok(b.body(body)), call)
@@ -318,6 +380,37 @@ pub(crate) async fn forward(
 fn has_body(req: &HttpRequest) -> bool {
     req.headers().contains_key(header::CONTENT_LENGTH)
         || req.headers().contains_key(header::TRANSFER_ENCODING)
+}
+
+/// Err with the reason when the backend's answer cannot be passed on as it is: an interim
+/// 1xx (awc takes it for the answer and would leave the real one unread), a 101 to a request
+/// that asked for no upgrade, or an HTTP/1.1 body that ends only when the connection closes
+/// (which awc does not read, so the client would get an empty body for the real one).
+fn passable(response: &awc::ClientResponse, method: &Method) -> Result<(), String> {
+    let status = response.status();
+    if status.is_informational() {
+        return Err(format!(
+            "the backend answered {status} (an interim answer), which mockrig's proxy cannot \
+             pass on: it would need the final answer that follows"
+        ));
+    }
+    let h = response.headers();
+    let delimited =
+        h.contains_key(header::CONTENT_LENGTH) || h.contains_key(header::TRANSFER_ENCODING);
+    if response.version() == actix_web::http::Version::HTTP_11
+        && !delimited
+        && method != Method::HEAD
+        && status != StatusCode::NO_CONTENT
+        && status != StatusCode::NOT_MODIFIED
+    {
+        return Err(
+            "the backend's HTTP/1.1 answer has neither Content-Length nor chunked \
+                    encoding (its body ends when the connection closes), which mockrig's \
+                    proxy cannot read"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// The 502 or 504 for a backend that did not answer.

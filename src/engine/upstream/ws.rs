@@ -31,14 +31,19 @@ pub(crate) async fn upgrade(
     target: &ProxyTarget,
     params: &Map<String, Value>,
     route: &std::sync::Arc<str>,
+    secure: bool,
 ) -> (Result<HttpResponse, ApiError>, UpstreamCall) {
     let started = Instant::now();
-    let url = upstream_url(target, req, params, true);
     let mut call = UpstreamCall {
-        url: url.clone(),
+        url: String::new(),
         status: None,
         elapsed: Duration::ZERO,
     };
+    let url = match upstream_url(target, req, params, true) {
+        Ok(url) => url,
+        Err(e) => return (Err(e), call),
+    };
+    call.url.clone_from(&url);
     if upstream.looped(req) {
         return (Err(super::forward::loop_detected(target, route)), call);
     }
@@ -56,7 +61,7 @@ pub(crate) async fn upgrade(
         .client()
         .ws(url.as_str())
         .max_frame_size(MAX_MESSAGE);
-    for (name, value) in request_headers(req, target, &own, &upstream.via) {
+    for (name, value) in request_headers(req, target, &own, &upstream.via, secure) {
         ws = ws.set_header(name, value);
     }
     let protocols: Vec<String> = req
