@@ -530,6 +530,23 @@ async fn websocket_upgrades_on_a_proxied_path_pass_frames_both_ways() {
     assert_eq!(got[0], Message::text("hello"));
     assert_eq!(got[1], Message::binary(vec![0u8, 1, 2, 255]));
     ws.close(None).await.unwrap();
+    // A client's text that is not UTF-8 is closed with 1007, as on a channel of mockrig's own.
+    {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+        let url = m.url.replacen("http://", "ws://", 1) + "/ws/echo";
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let bad = Frame::message(vec![b'a', 0xff, 0xfe], OpCode::Data(Data::Text), true);
+        ws.send(Message::Frame(bad)).await.unwrap();
+        let code = loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| f.code),
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("expected a close, got {other:?}"),
+            }
+        };
+        assert_eq!(code, Some(CloseCode::Invalid));
+    }
     // An upgrade the backend refuses is the client's refusal too, at once.
     let url = m.url.replacen("http://", "ws://", 1) + "/ws/none";
     let e = tokio_tungstenite::connect_async(url).await.unwrap_err();

@@ -220,20 +220,7 @@ async fn run(
                         break;
                     }
                     Err(e) => {
-                        let (code, why) = match &e {
-                            ProtocolError::Overflow => (CloseCode::Size, "message too large".to_owned()),
-                            // The frame guard's refusal, through actix-ws's payload error.
-                            ProtocolError::Io(io) if io.to_string() == PayloadError::Overflow.to_string() => {
-                                (CloseCode::Size, "message too large".to_owned())
-                            }
-                            ProtocolError::Io(io) if io.to_string().contains("continuation size") => {
-                                (CloseCode::Size, "message too large".to_owned())
-                            }
-                            ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
-                                (CloseCode::Invalid, "text is not UTF-8".to_owned())
-                            }
-                            other => (CloseCode::Protocol, other.to_string()),
-                        };
+                        let (code, why) = close_for(&e);
                         tracing::debug!(path = %conn.path, "closing WebSocket: {why}");
                         close_with(&session, code, &why).await;
                         break;
@@ -347,5 +334,23 @@ async fn incoming(
             };
             true
         }
+    }
+}
+
+/// The close code and reason for a client's frame that broke the protocol (RFC 6455 §7.4.1).
+pub(crate) fn close_for(e: &ProtocolError) -> (CloseCode, String) {
+    match e {
+        ProtocolError::Overflow => (CloseCode::Size, "message too large".to_owned()),
+        // The frame guard's refusal, through actix-ws's payload error.
+        ProtocolError::Io(io) if io.to_string() == PayloadError::Overflow.to_string() => {
+            (CloseCode::Size, "message too large".to_owned())
+        }
+        ProtocolError::Io(io) if io.to_string().contains("continuation size") => {
+            (CloseCode::Size, "message too large".to_owned())
+        }
+        ProtocolError::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            (CloseCode::Invalid, "text is not UTF-8".to_owned())
+        }
+        other => (CloseCode::Protocol, other.to_string()),
     }
 }

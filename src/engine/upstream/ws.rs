@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 use super::client::Upstream;
 use super::forward::{UpstreamCall, request_headers, upstream_url};
 use crate::engine::channels::frame_guard::FrameGuard;
+use crate::engine::channels::ws::close_for;
 use crate::error::ApiError;
 use crate::model::proxy::ProxyTarget;
 
@@ -190,9 +191,11 @@ where
                     }
                 }
                 Some(Err(e)) => {
-                    tracing::debug!("proxied WebSocket: the client's frame is invalid: {e}");
-                    let _ = to_backend.send(Message::Close(None)).await;
-                    let _ = session.close(None).await;
+                    let (code, why) = close_for(&e);
+                    tracing::debug!("proxied WebSocket: the client broke the protocol: {why}");
+                    let reason = Some(awc::ws::CloseReason { code, description: Some(why) });
+                    let _ = to_backend.send(Message::Close(reason.clone())).await;
+                    let _ = session.close(reason).await;
                     return;
                 }
                 None => {
