@@ -81,8 +81,9 @@ pub(crate) struct WsChannel {
 #[derive(Debug, Clone)]
 pub(crate) struct ScriptedEvent {
     pub(crate) event: Option<String>,
-    /// Fixed, as `Last-Event-ID` is matched against it.
-    pub(crate) id: Option<String>,
+    /// A template like `data`; `Last-Event-ID` is matched against it as the script's first
+    /// pass renders it.
+    pub(crate) id: Option<Template>,
     pub(crate) data: Option<Template>,
 }
 
@@ -96,6 +97,8 @@ pub(crate) struct SseChannel {
     pub(crate) every: Option<Duration>,
     pub(crate) repeat: bool,
     pub(crate) keep_alive: Duration,
+    /// Pushed events kept per concrete path for `Last-Event-ID`.
+    pub(crate) replay: usize,
 }
 
 /// Where an emit goes: a concrete path, possibly templated (`/ws/rooms/{{ params.room }}`).
@@ -309,6 +312,11 @@ fn scalar(v: &Option<spec::HeaderValues>) -> Option<String> {
     v.as_ref().and_then(|v| v.0.first().cloned())
 }
 
+/// Pushed events an SSE path keeps for `Last-Event-ID` unless `replay` says otherwise.
+pub(crate) const DEFAULT_REPLAY: usize = 100;
+/// The most `replay` may ask for.
+pub(crate) const MAX_REPLAY: usize = 1000;
+
 /// Compiles `sse[i]`.
 pub(crate) fn sse(
     s: &spec::SseStream,
@@ -339,11 +347,19 @@ pub(crate) fn sse(
             Some(d) => cx.json(d, at(&p, &["data"]), SSE_NAMES),
             None => None,
         };
+        let id = scalar(&e.id).and_then(|t| cx.text(&t, at(&p, &["id"]), SSE_NAMES));
         events.push(ScriptedEvent {
             event: e.event.clone(),
-            id: scalar(&e.id),
+            id,
             data,
         });
+    }
+    let replay = s.replay.unwrap_or(DEFAULT_REPLAY);
+    if replay > MAX_REPLAY {
+        cx.problems.value(
+            at(here, &["replay"]),
+            format!("at most {MAX_REPLAY} events are kept per path"),
+        );
     }
     if cx.problems.failed_since(mark) {
         return None;
@@ -356,6 +372,7 @@ pub(crate) fn sse(
         every,
         repeat: s.repeat,
         keep_alive,
+        replay,
     })
 }
 

@@ -172,6 +172,11 @@ pub struct SseStream {
     /// `15s`).
     #[serde(default)]
     pub keep_alive: Option<DurationText>,
+    /// Pushed and emitted events kept per concrete path (default 100, at most 1000, 0 keeps
+    /// none), so a client that reconnects with `Last-Event-ID` gets the ones it missed. An
+    /// event without an id gets one from mockrig (`e1`, `e2`, …).
+    #[serde(default)]
+    pub replay: Option<usize>,
 }
 
 /// One Server-Sent Event.
@@ -184,7 +189,8 @@ pub struct SseEvent {
     /// Payload: text is sent as is (one `data:` line per line), anything else as JSON on one line.
     #[serde(default)]
     pub data: Option<serde_json::Value>,
-    /// Event id (`id:`), used for resumption with `Last-Event-ID`.
+    /// Event id (`id:`), used for resumption with `Last-Event-ID`; a template like `data`
+    /// (`{{ counter }}`).
     #[serde(default)]
     pub id: Option<HeaderValues>,
 }

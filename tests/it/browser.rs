@@ -225,3 +225,88 @@ async fn a_page_on_another_origin_calls_the_shop_with_cookies_and_a_custom_heade
     assert_eq!(journal["requests"][1]["headers"]["origin"], front.url());
     browser.close().await.unwrap();
 }
+
+/// A real `EventSource` whose stream is dropped while three events are pushed: it reconnects
+/// by itself with `Last-Event-ID` and shows all three, in order.
+#[tokio::test]
+async fn an_event_source_gets_the_events_pushed_while_it_was_disconnected() {
+    let page = r#"<!doctype html>
+<p>opened <span id="opens">0</span> times</p>
+<ul id="got"></ul>
+<script>
+  let opens = 0;
+  const es = new EventSource('/feed');
+  es.onopen = () => { document.getElementById('opens').textContent = String(++opens); };
+  es.onmessage = (e) => {
+    const li = document.createElement('li');
+    li.className = 'ev';
+    li.textContent = e.lastEventId + ':' + e.data;
+    document.getElementById('got').appendChild(li);
+  };
+</script>
+"#;
+    let m = common::Mock::start(
+        "sse:\n  - path: /feed\n    retry: 1500\nstatic:\n  - path: /page\n    dir: public\n",
+        &[("public/index.html", page.as_bytes())],
+    );
+    let push = |body: &'static str| {
+        let c = m.client.clone();
+        let url = m.at("/__mockrig/sse/send?path=/feed");
+        async move {
+            let r = c
+                .post(url)
+                .header("content-type", "application/json")
+                .body(format!("{body:?}"))
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success());
+        }
+    };
+    let (browser, _driver, _profile) = browser().await;
+    browser.goto(&m.at("/page/")).await.unwrap();
+    let opened = |n: &str| format!("//span[@id='opens' and text()='{n}']");
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&opened("1")))
+        .await
+        .expect("the EventSource opens");
+    push("one").await;
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath("//li[@class='ev' and text()='e1:one']"))
+        .await
+        .expect("a live event arrives");
+    // The server drops the stream; the page reconnects after `retry` (1.5 s), and three
+    // events are pushed before it does.
+    let r = m
+        .client
+        .post(m.at("/__mockrig/sse/close?path=/feed"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::json_of(r).await["closed"], 1);
+    for body in ["a", "b", "c"] {
+        push(body).await;
+    }
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(&opened("2")))
+        .await
+        .expect("the EventSource reconnects by itself");
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath("//li[@class='ev' and text()='e4:c']"))
+        .await
+        .expect("the events pushed while it was away arrive");
+    let mut shown = Vec::new();
+    for li in browser.find_all(Locator::Css("li.ev")).await.unwrap() {
+        shown.push(li.text().await.unwrap());
+    }
+    assert_eq!(shown, ["e1:one", "e2:a", "e3:b", "e4:c"]);
+    browser.close().await.unwrap();
+}

@@ -454,7 +454,8 @@ resources:
         json!({"type": "order", "shop": "berlin", "total": 12.5})
     );
     let body = read_sse(&mut events, |s| s.ends_with("\n\n")).await;
-    assert_eq!(body, "event: order.created\ndata: 12.5\n\n");
+    // An emitted event without an id gets one of mockrig's, for `Last-Event-ID`.
+    assert_eq!(body, "id: e1\nevent: order.created\ndata: 12.5\n\n");
 
     let r = m.post_json("/users", &json!({"name": "Ada"})).await;
     assert_eq!(r.status(), StatusCode::CREATED);
@@ -465,7 +466,7 @@ resources:
     let body = read_sse(&mut events, |s| s.ends_with("\n\n")).await;
     assert_eq!(
         body,
-        "event: user\ndata: {\"what\":\"created\",\"name\":\"Ada\"}\n\n"
+        "id: e2\nevent: user\ndata: {\"what\":\"created\",\"name\":\"Ada\"}\n\n"
     );
     let r = m.client.delete(m.at("/users/1")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
@@ -864,4 +865,83 @@ async fn an_upgrade_to_a_path_without_a_channel_is_a_404_at_once() {
         tokio_tungstenite::tungstenite::Error::Http(r) => assert_eq!(r.status(), 200),
         other => panic!("expected an HTTP answer, got {other}"),
     }
+}
+
+/// A client that loses its stream while events are pushed gets them all when it reconnects
+/// with `Last-Event-ID`, and scripted ids are templates like emitted ones.
+#[tokio::test]
+async fn sse_replays_pushed_events_after_last_event_id_and_renders_scripted_ids() {
+    let m = Mock::start(
+        r#"
+sse:
+  - path: /feed
+    events:
+      - { data: first, id: "s{{ counter }}" }
+      - { data: second, id: "s{{ counter }}" }
+  - path: /quiet
+    replay: 0
+"#,
+        &[],
+    );
+    let push = |path: &'static str, body: &'static str| {
+        let c = m.client.clone();
+        let url = m.at(&format!("/__mockrig/sse/send?path={path}"));
+        async move {
+            let r = c
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        }
+    };
+    let mut r = m.get("/feed").await;
+    let body = read_sse(&mut r, |s| s.contains("data: second\n\n")).await;
+    assert!(body.contains("id: s1\ndata: first\n\n"), "{body}");
+    assert!(body.contains("id: s2\ndata: second\n\n"), "{body}");
+    // A pushed event without an id gets one of mockrig's.
+    push("/feed", r#""live""#).await;
+    let body = read_sse(&mut r, |s| s.contains("data: live\n\n")).await;
+    assert!(body.ends_with("id: e1\ndata: live\n\n"), "{body}");
+    // The connection is lost (whether mockrig has noticed yet or not changes nothing: the
+    // path keeps what is pushed); three events are pushed meanwhile.
+    drop(r);
+    for body in [r#""a""#, r#""b""#, r#""c""#] {
+        push("/feed", body).await;
+    }
+    // Reconnecting with the last id seen: the three, in order, and no script again.
+    let mut r = m
+        .client
+        .get(m.at("/feed"))
+        .header("Last-Event-ID", "e1")
+        .send()
+        .await
+        .unwrap();
+    let body = read_sse(&mut r, |s| s.contains("data: c\n\n")).await;
+    assert!(
+        body.contains("id: e2\ndata: a\n\nid: e3\ndata: b\n\nid: e4\ndata: c\n\n"),
+        "{body}"
+    );
+    assert!(!body.contains("data: first"), "{body}");
+    // And live events follow.
+    push("/feed", r#""after""#).await;
+    read_sse(&mut r, |s| s.contains("id: e5\ndata: after\n\n")).await;
+    // Resuming from a scripted id renders the ids as the script did.
+    let mut r = m
+        .client
+        .get(m.at("/feed"))
+        .header("Last-Event-ID", "s1")
+        .send()
+        .await
+        .unwrap();
+    let body = read_sse(&mut r, |s| s.contains("data: second\n\n")).await;
+    assert!(!body.contains("data: first"), "{body}");
+    // With `replay: 0` nothing is kept, and pushed events carry no id of mockrig's.
+    let mut q = m.get("/quiet").await;
+    read_sse(&mut q, |s| s.contains(": mockrig")).await;
+    push("/quiet", r#""x""#).await;
+    let body = read_sse(&mut q, |s| s.contains("data: x\n\n")).await;
+    assert!(!body.contains("id:"), "{body}");
 }

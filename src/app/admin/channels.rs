@@ -97,6 +97,17 @@ pub(crate) async fn sse_send(
     Ok(delivered(&app, path, count, false))
 }
 
+/// Ends the streams of every subscriber of `?path=`, as a dropped connection would: their
+/// clients reconnect (after `retry`) with `Last-Event-ID`, and get what was pushed meanwhile.
+pub(crate) async fn sse_close(
+    app: web::Data<AppState>,
+    q: web::Query<PushQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let path = q.path()?;
+    let closed = app.hub.close_sse(path);
+    Ok(HttpResponse::Ok().json(json!({"path": path, "closed": closed})))
+}
+
 /// Open WebSocket and SSE connections, by concrete path.
 pub(crate) async fn connections(app: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(app.hub.connections())

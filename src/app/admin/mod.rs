@@ -48,6 +48,7 @@ pub(crate) fn scope() -> actix_web::Scope<
         .route("/sessions", web::get().to(data::sessions))
         .route("/ws/send", web::post().to(channels::ws_send))
         .route("/sse/send", web::post().to(channels::sse_send))
+        .route("/sse/close", web::post().to(channels::sse_close))
         .route("/connections", web::get().to(channels::connections))
         .default_service(web::to(status::unknown))
 }

@@ -57,7 +57,54 @@ async fn send_frame(s: &mut actix_ws::Session, f: Frame) -> Result<(), actix_ws:
 pub(crate) struct Hub {
     next: AtomicU64,
     ws: Mutex<HashMap<String, Vec<WsConn>>>,
-    sse: Mutex<HashMap<String, Vec<SseSub>>>,
+    /// Subscribers and the events kept for `Last-Event-ID`, by concrete path, under one lock:
+    /// a subscriber that resumes gets what it missed and then every later event, none twice.
+    sse: Mutex<SseState>,
+}
+
+#[derive(Default)]
+struct SseState {
+    subs: HashMap<String, Vec<SseSub>>,
+    history: HashMap<String, History>,
+}
+
+/// Pushed events kept for one concrete SSE path, oldest first, bounded in count and bytes.
+struct History {
+    capacity: usize,
+    next: u64,
+    bytes: usize,
+    events: std::collections::VecDeque<(String, Bytes)>,
+}
+
+/// The bytes of pushed events one SSE path keeps at most, whatever `replay` says.
+const HISTORY_BYTES: usize = 256 * 1024;
+/// Concrete SSE paths with a history at most (paths with parameters make one each); beyond
+/// it, the history of a path nobody is subscribed to goes.
+const HISTORIES: usize = 1024;
+
+impl History {
+    fn keep(&mut self, id: String, bytes: Bytes) {
+        self.bytes += bytes.len();
+        self.events.push_back((id, bytes));
+        while self.events.len() > self.capacity || self.bytes > HISTORY_BYTES {
+            match self.events.pop_front() {
+                Some((_, b)) => self.bytes -= b.len(),
+                None => break,
+            }
+        }
+    }
+
+    /// The events after the one with `id`, or none when it is not kept.
+    fn after(&self, id: &str) -> Option<Vec<Bytes>> {
+        let i = self.events.iter().position(|(e, _)| e == id)?;
+        Some(
+            self.events
+                .iter()
+                .skip(i + 1)
+                .map(|(_, b)| b.clone())
+                .collect(),
+        )
+    }
 }
 
 impl Hub {
@@ -95,32 +142,72 @@ impl Hub {
         }
     }
 
+    /// Registers an SSE subscriber. With `replay` > 0 the path keeps pushed events from now
+    /// on; when `last_event` names one it kept, the events after it are queued first and the
+    /// last value is true (the subscriber resumed from pushed events).
     pub(crate) fn add_sse(
         &self,
         path: &str,
         channel: &str,
         tx: tokio::sync::mpsc::Sender<Bytes>,
-    ) -> (u64, Arc<tokio::sync::Notify>) {
+        replay: usize,
+        last_event: Option<&str>,
+    ) -> (u64, Arc<tokio::sync::Notify>, bool) {
         let id = self.id();
         let stop = Arc::new(tokio::sync::Notify::new());
-        lock(&self.sse)
-            .entry(path.to_owned())
-            .or_default()
-            .push(SseSub {
-                id,
-                channel: channel.to_owned(),
-                tx,
-                stop: stop.clone(),
+        let mut sse = lock(&self.sse);
+        let mut resumed = false;
+        if replay > 0 {
+            if !sse.history.contains_key(path) && sse.history.len() >= HISTORIES {
+                let idle = sse
+                    .history
+                    .keys()
+                    .find(|p| !sse.subs.contains_key(*p))
+                    .cloned();
+                if let Some(p) = idle {
+                    sse.history.remove(&p);
+                }
+            }
+            let history = sse.history.entry(path.to_owned()).or_insert(History {
+                capacity: replay,
+                next: 0,
+                bytes: 0,
+                events: Default::default(),
             });
-        (id, stop)
+            history.capacity = replay;
+            if let Some(missed) = last_event.and_then(|last| history.after(last)) {
+                for event in missed {
+                    // The queue holds more than `replay` events: these fit.
+                    let _ = tx.try_send(event);
+                }
+                resumed = true;
+            }
+        }
+        sse.subs.entry(path.to_owned()).or_default().push(SseSub {
+            id,
+            channel: channel.to_owned(),
+            tx,
+            stop: stop.clone(),
+        });
+        (id, stop, resumed)
+    }
+
+    /// Ends the streams of `path`'s subscribers; how many there were.
+    pub(crate) fn close_sse(&self, path: &str) -> usize {
+        let subs = lock(&self.sse).subs.remove(path).unwrap_or_default();
+        for s in &subs {
+            // notify_one stores a permit, so a stream not yet waiting still ends.
+            s.stop.notify_one();
+        }
+        subs.len()
     }
 
     pub(crate) fn remove_sse(&self, path: &str, id: u64) {
         let mut sse = lock(&self.sse);
-        if let Some(list) = sse.get_mut(path) {
+        if let Some(list) = sse.subs.get_mut(path) {
             list.retain(|c| c.id != id);
             if list.is_empty() {
-                sse.remove(path);
+                sse.subs.remove(path);
             }
         }
     }
@@ -220,10 +307,25 @@ impl Hub {
     }
 
     /// Queues an encoded event for every subscriber of `path`; one whose queue is full misses
-    /// it rather than holding up the others.
+    /// it rather than holding up the others. A path that keeps events keeps this one too,
+    /// with an id of mockrig's (`e1`, `e2`, …) when it has none.
     pub(crate) fn send_sse(&self, path: &str, event: &SseFrame) -> usize {
-        let bytes = event.encode();
-        lock(&self.sse)
+        let mut sse = lock(&self.sse);
+        let bytes = match sse.history.get_mut(path) {
+            Some(history) => {
+                history.next += 1;
+                let mut event = event.clone();
+                let id = event
+                    .id
+                    .get_or_insert_with(|| format!("e{}", history.next))
+                    .clone();
+                let bytes = event.encode();
+                history.keep(id, bytes.clone());
+                bytes
+            }
+            None => event.encode(),
+        };
+        sse.subs
             .get(path)
             .map(|l| {
                 l.iter()
@@ -242,7 +344,7 @@ impl Hub {
         }
         json!({
             "websockets": count(&lock(&self.ws)),
-            "sse": count(&lock(&self.sse)),
+            "sse": count(&lock(&self.sse).subs),
         })
     }
 
@@ -268,7 +370,8 @@ impl Hub {
                 "closing WebSocket connections of removed channels"
             );
         }
-        let mut sse = lock(&self.sse);
+        let mut guard = lock(&self.sse);
+        let sse = &mut guard.subs;
         for list in sse.values_mut() {
             list.retain(|s| {
                 let keep = sse_channels.contains(&s.channel.as_str());

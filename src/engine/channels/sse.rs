@@ -32,26 +32,41 @@ pub(crate) fn subscribe(
     ctx: Value,
     seed: Option<u64>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
-    let (id, stop) = hub.add_sse(&path, &def.path, tx.clone());
+    let last = req
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok());
+    // Room for the events replayed to a resuming client besides the usual queue.
+    let (tx, rx) = mpsc::channel::<Bytes>(QUEUE + def.replay);
+    // Resumption from a pushed event: what the path kept after it is queued at once.
+    let (id, stop, resumed) = hub.add_sse(&path, &def.path, tx.clone(), def.replay, last);
     // Registered first, looked up second (as WebSockets are): a reload that retired the
     // channel before the registration would otherwise never end this stream.
-    let Some(def) = live.load().spec.sse_channel(&def.path).cloned() else {
+    let snapshot = live.load();
+    let Some(def) = snapshot.spec.sse_channel(&def.path).cloned() else {
         hub.remove_sse(&path, id);
         return Err(ApiError::ChannelRemoved);
     };
     let def = &def;
-    // Resumption: start after the event the client saw last, when it is one of ours.
-    let start = req
-        .headers()
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|last| {
-            def.events
-                .iter()
-                .position(|e| e.id.as_deref() == Some(last))
+    // A client that resumed from a pushed event has had the script; one that resumes from a
+    // scripted event starts after it, its id rendered as the script's first pass renders it.
+    let start = if resumed {
+        def.events.len()
+    } else {
+        last.and_then(|last| {
+            let templates = &snapshot.spec.templates;
+            let mut ctx = ctx.clone();
+            def.events.iter().enumerate().position(|(i, e)| {
+                ctx["counter"] = json!(i + 1);
+                let rng = SeededRng::for_answer(seed, fnv1a(path.as_bytes(), 4), i as u64 + 1)
+                    .map(Arc::new);
+                e.id.as_ref()
+                    .is_some_and(|t| id_text(templates, t, &ctx, rng.as_ref()) == last)
+            })
         })
-        .map_or(0, |i| i + 1);
+        .map_or(0, |i| i + 1)
+    };
+    drop(snapshot);
     actix_web::rt::spawn(script(
         def.clone(),
         tx,
@@ -82,9 +97,23 @@ fn render_event(
 ) -> SseFrame {
     SseFrame {
         event: e.event.clone(),
-        id: e.id.clone(),
+        id: e.id.as_ref().map(|t| id_text(templates, t, ctx, rng)),
         data: e.data.as_ref().map(|d| templates.render(d, ctx, rng)),
     }
+}
+
+/// An event id as sent: rendered, on one line (a line break would end the field early).
+fn id_text(
+    templates: &TemplateSet,
+    id: &crate::template::Template,
+    ctx: &Value,
+    rng: Option<&Arc<SeededRng>>,
+) -> String {
+    match templates.render(id, ctx, rng) {
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+    .replace(['\r', '\n', '\0'], " ")
 }
 
 /// Sends the channel's events and keep-alive comments until the subscriber goes away (its
