@@ -108,6 +108,7 @@ pub(crate) fn for_response(
     params: &Map<String, Value>,
     needs: RequestParts,
     rng: Option<&Arc<SeededRng>>,
+    extra: &[(&'static str, Jinja)],
 ) -> Jinja {
     let strings = |m: BTreeMap<String, String>| {
         Jinja::from_object(
@@ -147,6 +148,9 @@ pub(crate) fn for_response(
     if let Some(rng) = rng {
         let (name, value) = crate::template::functions::rng_entry(rng);
         ctx.insert(name, value);
+    }
+    for (name, value) in extra {
+        ctx.insert(name, value.clone());
     }
     Jinja::from_object(ctx)
 }

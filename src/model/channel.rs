@@ -75,6 +75,8 @@ pub(crate) struct WsChannel {
     pub(crate) subprotocols: Vec<String>,
     pub(crate) max_message: usize,
     pub(crate) ping_interval: Duration,
+    /// The long-polling topic each client message is published on.
+    pub(crate) publish: Option<Template>,
 }
 
 /// One event of a stream's script: `data` may hold templates.
@@ -106,6 +108,8 @@ pub(crate) struct SseChannel {
 pub(crate) enum EmitTarget {
     WebSocket(Template),
     Sse(Template),
+    /// A long-polling topic's name.
+    Topic(Template),
 }
 
 /// A route's or resource's `emit`, compiled.
@@ -269,6 +273,10 @@ pub(crate) fn websocket(
         at(here, &["ping_interval"]),
         &mut cx.problems,
     );
+    let publish = w
+        .publish
+        .as_deref()
+        .and_then(|t| cx.text(t, at(here, &["publish"]), &["params"]));
     if cx.problems.failed_since(mark) {
         return None;
     }
@@ -283,6 +291,7 @@ pub(crate) fn websocket(
         subprotocols: w.subprotocols.clone(),
         max_message: w.max_message_bytes.unwrap_or(DEFAULT_MAX_MESSAGE),
         ping_interval,
+        publish,
     })
 }
 
@@ -387,25 +396,28 @@ pub(crate) fn emits(
     for (i, e) in list.iter().enumerate() {
         let mark = cx.problems.mark();
         let here = index(here, i);
-        let target = match (&e.websocket, &e.sse) {
-            (Some(_), Some(_)) => {
+        let target = match (&e.websocket, &e.sse, &e.topic) {
+            (None, None, None) => {
                 cx.problems.value(
                     here.clone(),
-                    "an emit goes to one websocket or one sse path",
+                    "an emit needs a target: websocket: PATH, sse: PATH or topic: NAME",
                 );
                 None
             }
-            (None, None) => {
-                cx.problems.value(
-                    here.clone(),
-                    "an emit needs a target: websocket: PATH or sse: PATH",
-                );
-                None
-            }
-            (Some(p), None) => cx
+            (Some(p), None, None) => cx
                 .text(p, at(&here, &["websocket"]), known)
                 .map(EmitTarget::WebSocket),
-            (None, Some(p)) => cx.text(p, at(&here, &["sse"]), known).map(EmitTarget::Sse),
+            (None, Some(p), None) => cx.text(p, at(&here, &["sse"]), known).map(EmitTarget::Sse),
+            (None, None, Some(t)) => cx
+                .text(t, at(&here, &["topic"]), known)
+                .map(EmitTarget::Topic),
+            _ => {
+                cx.problems.value(
+                    here.clone(),
+                    "an emit goes to one target: a websocket path, an sse path or a topic",
+                );
+                None
+            }
         };
         let given: Vec<&str> = [
             ("json", e.json.is_some()),
@@ -435,7 +447,7 @@ pub(crate) fn emits(
             .as_deref()
             .and_then(|v| cx.text(v, at(&here, &["event"]), known));
         let id = scalar(&e.id).and_then(|v| cx.text(&v, at(&here, &["id"]), known));
-        if e.websocket.is_some() && (e.event.is_some() || e.id.is_some()) {
+        if (e.websocket.is_some() || e.topic.is_some()) && (e.event.is_some() || e.id.is_some()) {
             cx.problems
                 .value(here.clone(), "event and id belong to sse emits");
         }

@@ -18,10 +18,10 @@ use crate::spec::{self, Method};
 
 use super::channel;
 use super::checks;
-use super::compiled::{Action, CompiledRoute, CompiledSpec, Counts, ScenarioStep};
+use super::compiled::{Action, CompiledRoute, CompiledSpec, Counts, ScenarioStep, WaitAction};
 use super::input::CompileInput;
 use super::matcher::Matcher;
-use super::pass::{CompilePass, RESOURCE_EMIT_NAMES, ROUTE_EMIT_NAMES};
+use super::pass::{CompilePass, RESOURCE_EMIT_NAMES, RESPONSE_NAMES, ROUTE_EMIT_NAMES, WAIT_NAMES};
 use super::problems::reserved;
 use super::proxy;
 use super::resource;
@@ -259,8 +259,16 @@ fn route(
         // With every header name valid, compiling cannot fail.
         ok.then(|| Matcher::compile(m).ok()).flatten()
     });
-    let action = match &r.proxy {
-        Some(p) => {
+    let action = match (&r.proxy, &r.wait) {
+        (Some(_), Some(_)) => {
+            cx.problems.key(
+                at(here, &["wait"]),
+                "a route proxies or waits for an event, not both",
+            );
+            None
+        }
+        (None, Some(w)) => wait(r, w, here, cx).map(|w| Action::Wait(Box::new(w))),
+        (Some(p), None) => {
             for (key, given) in [
                 ("response", r.response.is_some()),
                 ("responses", !r.responses.is_empty()),
@@ -277,7 +285,7 @@ fn route(
             proxy::compile(p, &at(here, &["proxy"]), &captures, &mut cx.problems)
                 .map(|t| Action::Proxy(Arc::new(t)))
         }
-        None => response::compile_set(r, here, cx).map(Action::Respond),
+        (None, None) => response::compile_set(r, here, cx).map(Action::Respond),
     };
     if r.scenario.is_none() {
         for (key, v) in [("when", &r.when), ("then", &r.then)] {
@@ -306,7 +314,11 @@ fn route(
     // Only a route whose answers can vary (or whose emits may draw random values under
     // `--seed`) needs a count, and so a key for it: the fingerprint of a route's whole
     // definition is not free with 10,000 routes.
-    let varies = matches!(&action, Action::Respond(set) if set.counted(true));
+    let varies = match &action {
+        Action::Respond(set) => set.counted(true),
+        Action::Wait(w) => w.answer.counted(true),
+        _ => false,
+    };
     let key = if varies || !emit.is_empty() {
         fnv1a(format!("{r:?}").as_bytes(), 0)
     } else {
@@ -328,6 +340,65 @@ fn route(
         key,
     })
 }
+
+/// A long-polling route: its topic, timeout and two answers.
+fn wait(
+    r: &spec::Route,
+    w: &spec::Wait,
+    here: &KeyPath,
+    cx: &mut CompilePass<'_>,
+) -> Option<WaitAction> {
+    let mark = cx.problems.mark();
+    let wait_here = at(here, &["wait"]);
+    let topic = cx.text(&w.topic, at(&wait_here, &["topic"]), RESPONSE_NAMES);
+    if w.topic.trim().is_empty() {
+        cx.problems
+            .value(at(&wait_here, &["topic"]), "name the topic to wait on");
+    }
+    let timeout = match &w.timeout {
+        None => DEFAULT_WAIT,
+        Some(t) => match duration::parse(&t.0) {
+            Ok(d) if d.is_zero() => {
+                cx.problems
+                    .value(at(&wait_here, &["timeout"]), "must be more than 0");
+                DEFAULT_WAIT
+            }
+            Ok(d) => d,
+            Err(e) => {
+                cx.problems
+                    .value(at(&wait_here, &["timeout"]), e.to_string());
+                DEFAULT_WAIT
+            }
+        },
+    };
+    let on_timeout = match &w.on_timeout {
+        Some(resp) => response::compile_one(resp, &at(&wait_here, &["on_timeout"]), cx),
+        None => response::compile_one(
+            &spec::Response {
+                status: 204,
+                ..spec::Response::default()
+            },
+            &wait_here,
+            cx,
+        ),
+    };
+    cx.response_names = WAIT_NAMES;
+    let answer = response::compile_set(r, here, cx);
+    cx.response_names = RESPONSE_NAMES;
+    if cx.problems.failed_since(mark) {
+        return None;
+    }
+    Some(WaitAction {
+        topic: topic?,
+        timeout,
+        answer: answer?,
+        on_timeout: response::ResponseSet::One(on_timeout?),
+    })
+}
+
+/// How long a long-polling route holds a request when its `wait` says nothing: below the 60 s
+/// that proxies and browsers commonly allow an idle request.
+const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Adds the states a route's step mentions to its scenario's list.
 fn note_states(scenarios: &mut Vec<(String, Vec<String>)>, step: &ScenarioStep) {

@@ -18,6 +18,7 @@ use super::proxy::ProxyTarget;
 use super::resource::{Op, ResourceDef};
 use super::response::ResponseSet;
 use super::router::{Pattern, Router};
+use crate::template::Template;
 
 /// Everything needed to answer requests for one version of the spec.
 pub(crate) struct CompiledSpec {
@@ -130,6 +131,20 @@ pub(crate) enum Action {
     Sse(usize),
     /// Passed to a backend.
     Proxy(Arc<ProxyTarget>),
+    /// Long polling: held until an event on a topic, then answered.
+    Wait(Box<WaitAction>),
+}
+
+/// A long-polling route: the topic it waits on, for how long, and its two answers.
+#[derive(Debug)]
+pub(crate) struct WaitAction {
+    /// Rendered with the request's `params`.
+    pub(crate) topic: Template,
+    pub(crate) timeout: std::time::Duration,
+    /// The route's responses, which see `event`, `event_id` and `events`.
+    pub(crate) answer: ResponseSet,
+    /// `on_timeout`, as a set of one.
+    pub(crate) on_timeout: ResponseSet,
 }
 
 impl Action {
@@ -142,6 +157,7 @@ impl Action {
             Action::WebSocket(_) => "websocket",
             Action::Sse(_) => "sse",
             Action::Proxy(_) => "proxy",
+            Action::Wait(_) => "wait",
         }
     }
 }

@@ -23,6 +23,8 @@ pub(crate) const REQUEST_FIELDS: &[&str] = &[
 
 /// What the templates of each place see.
 pub(crate) const RESPONSE_NAMES: &[&str] = &["request", "params"];
+/// A long-polling route's answer also sees the event that ended the wait.
+pub(crate) const WAIT_NAMES: &[&str] = &["request", "params", "event", "event_id", "events"];
 pub(crate) const MESSAGE_NAMES: &[&str] = &["message", "params", "counter"];
 pub(crate) const SSE_NAMES: &[&str] = &["request", "params", "counter"];
 pub(crate) const ROUTE_EMIT_NAMES: &[&str] = &["request", "params"];
@@ -39,6 +41,9 @@ pub(crate) struct CompilePass<'a> {
     pub(crate) problems: Problems,
     /// `server.delay`: the wait of every response that sets none.
     pub(crate) default_delay: Option<Delay>,
+    /// The names a response's templates may read: `RESPONSE_NAMES`, or `WAIT_NAMES` while a
+    /// long-polling route's answer is compiled.
+    pub(crate) response_names: &'static [&'static str],
 }
 
 impl<'a> CompilePass<'a> {
@@ -53,6 +58,7 @@ impl<'a> CompilePass<'a> {
             templates: TemplateBuilder::new(template_budget),
             problems: Problems::default(),
             default_delay: None,
+            response_names: RESPONSE_NAMES,
         }
     }
 

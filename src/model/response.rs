@@ -23,7 +23,7 @@ use crate::suggest::did_you_mean;
 use crate::template::{Template, is_template};
 
 use super::negotiate;
-use super::pass::{CompilePass, RESPONSE_NAMES};
+use super::pass::CompilePass;
 
 /// A header value: fixed, or a template.
 #[derive(Debug)]
@@ -252,6 +252,15 @@ pub(crate) fn compile_set(
     (!cx.problems.failed_since(mark)).then_some(set)
 }
 
+/// Compiles one response at `here` (a long-polling route's `on_timeout`).
+pub(crate) fn compile_one(
+    r: &spec::Response,
+    here: &KeyPath,
+    cx: &mut CompilePass<'_>,
+) -> Option<ResponseTemplate> {
+    compile(r, here, None, cx)
+}
+
 fn weight_only_in_random(here: &[spec::locate::Seg], r: &spec::Response, cx: &mut CompilePass<'_>) {
     if r.weight.is_some() {
         cx.problems.key(
@@ -290,7 +299,7 @@ fn compile(
         };
         for v in &values.0 {
             if is_template(v) {
-                if let Some(tpl) = cx.text(v, key.clone(), RESPONSE_NAMES) {
+                if let Some(tpl) = cx.text(v, key.clone(), cx.response_names) {
                     templated.push(tpl.clone());
                     headers.push((header_name.clone(), HeaderTemplate::Templated(tpl)));
                 }
@@ -345,7 +354,7 @@ fn compile(
     };
     let body = if let Some(v) = &r.body {
         default_type("application/json", &mut headers);
-        match cx.json(v, at(here, &["body"]), RESPONSE_NAMES) {
+        match cx.json(v, at(here, &["body"]), cx.response_names) {
             Some(Template::Fixed(v)) => BodyTemplate::Bytes(Bytes::from(v.to_string())),
             Some(tpl) => {
                 templated.push(tpl.clone());
@@ -355,7 +364,7 @@ fn compile(
         }
     } else if let Some(text) = &r.text {
         default_type("text/plain; charset=utf-8", &mut headers);
-        match cx.text(text, at(here, &["text"]), RESPONSE_NAMES) {
+        match cx.text(text, at(here, &["text"]), cx.response_names) {
             Some(Template::Fixed(_)) => BodyTemplate::Bytes(Bytes::from(text.clone())),
             Some(tpl) => {
                 templated.push(tpl.clone());

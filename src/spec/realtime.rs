@@ -43,6 +43,10 @@ pub struct WebSocket {
     /// intervals is dropped.
     #[serde(default)]
     pub ping_interval: Option<DurationText>,
+    /// Publish every message a client sends on this long-polling topic (JSON parsed, else
+    /// text); may use `params`.
+    #[serde(default)]
+    pub publish: Option<String>,
 }
 
 /// What a WebSocket channel does with incoming messages.
@@ -205,6 +209,9 @@ pub struct Emit {
     /// Send as an event to every subscriber of this SSE path.
     #[serde(default)]
     pub sse: Option<String>,
+    /// Publish on this long-polling topic (see a route's `wait:`).
+    #[serde(default)]
+    pub topic: Option<String>,
     /// SSE event type.
     #[serde(default)]
     pub event: Option<String>,

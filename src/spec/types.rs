@@ -328,6 +328,26 @@ pub struct Route {
     /// detailed form. Instead of `response`, `responses` and `content`.
     #[serde(default)]
     pub proxy: Option<Proxy>,
+    /// Long polling: hold the request until an event is published on a topic (then answer
+    /// with `response`, which sees `event`), or until the timeout (then `on_timeout`).
+    #[serde(default)]
+    pub wait: Option<Wait>,
+}
+
+/// How a long-polling route waits.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    /// The topic: events come from an `emit` with `topic:`, `POST
+    /// /__mockrig/topics/send?topic=NAME`, or a WebSocket channel's `publish:`. May use
+    /// `params` (`orders-{{ params.id }}`).
+    pub topic: String,
+    /// How long to hold the request: `30s` (the default), `500ms`.
+    #[serde(default)]
+    pub timeout: Option<DurationText>,
+    /// The answer when nothing came in time (default: an empty 204).
+    #[serde(default)]
+    pub on_timeout: Option<Response>,
 }
 
 impl Route {

@@ -13,6 +13,7 @@ mod harness;
 mod http;
 mod journal;
 mod json_server;
+mod long_poll;
 mod memory;
 mod persistence;
 mod properties;

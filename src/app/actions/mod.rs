@@ -8,6 +8,7 @@ pub(crate) mod proxy;
 pub(crate) mod resource;
 pub(crate) mod respond;
 pub(crate) mod static_files;
+mod wait;
 
 use crate::engine::routing::RouteMatch;
 use crate::model::compiled::Action;
@@ -28,5 +29,6 @@ pub(crate) async fn run(cx: &RequestContext<'_>, found: &RouteMatch<'_>) -> Outc
         Action::WebSocket(_) => channel::upgrade_required(found.route),
         Action::Sse(i) => channel::subscribe(cx, found.route, *i),
         Action::Proxy(target) => proxy::run(cx, Some(found.route), target).await,
+        Action::Wait(w) => wait::run(cx, found.route, w).await,
     }
 }

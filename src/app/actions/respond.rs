@@ -24,6 +24,16 @@ pub(crate) async fn run(
     route: &CompiledRoute,
     set: &ResponseSet,
 ) -> Outcome {
+    run_with(cx, route, set, &[]).await
+}
+
+/// [`run`], with more names for the templates (a long poll's `event`).
+pub(crate) async fn run_with(
+    cx: &RequestContext<'_>,
+    route: &CompiledRoute,
+    set: &ResponseSet,
+    extra: &[(&'static str, minijinja::Value)],
+) -> Outcome {
     let (req, state, seed) = (cx.req, cx.route_state(), cx.app.seed);
     // Only routes whose answer can vary count their answers; a fixed one costs nothing here.
     // The count also seeds the answer's generator under `--seed`, which the route's emits
@@ -51,7 +61,14 @@ pub(crate) async fn run(
                 }
                 let ctx = t.reads.map(|parts| {
                     let params = route.pattern.params(&cx.segments);
-                    template_context::for_response(req, cx.body, &params, parts, rng.as_ref())
+                    template_context::for_response(
+                        req,
+                        cx.body,
+                        &params,
+                        parts,
+                        rng.as_ref(),
+                        extra,
+                    )
                 });
                 respond(t, req, &route.source, cx.spec(), ctx.as_ref())
                     .await

@@ -108,6 +108,27 @@ pub(crate) async fn sse_close(
     Ok(HttpResponse::Ok().json(json!({"path": path, "closed": closed})))
 }
 
+/// `?topic=`, for publishing on a long-polling topic.
+#[derive(serde::Deserialize)]
+pub(crate) struct TopicQuery {
+    topic: Option<String>,
+}
+
+/// Publishes the body (JSON, or text) on `?topic=`: every request waiting on it is answered.
+pub(crate) async fn topic_send(
+    app: web::Data<AppState>,
+    q: web::Query<TopicQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let topic = q
+        .topic
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("name the topic: ?topic=orders".into()))?;
+    let (id, woken) = app.hub.topics.publish(topic, message(&body)?);
+    Ok(HttpResponse::Ok().json(json!({"topic": topic, "id": id, "woken": woken})))
+}
+
 /// Open WebSocket and SSE connections, by concrete path.
 pub(crate) async fn connections(app: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(app.hub.connections())

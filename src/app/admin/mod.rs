@@ -49,6 +49,7 @@ pub(crate) fn scope() -> actix_web::Scope<
         .route("/ws/send", web::post().to(channels::ws_send))
         .route("/sse/send", web::post().to(channels::sse_send))
         .route("/sse/close", web::post().to(channels::sse_close))
+        .route("/topics/send", web::post().to(channels::topic_send))
         .route("/connections", web::get().to(channels::connections))
         .default_service(web::to(status::unknown))
 }

@@ -60,6 +60,8 @@ pub(crate) struct Hub {
     /// Subscribers and the events kept for `Last-Event-ID`, by concrete path, under one lock:
     /// a subscriber that resumes gets what it missed and then every later event, none twice.
     sse: Mutex<SseState>,
+    /// Long-polling topics: what `wait:` routes hold their requests on.
+    pub(crate) topics: super::topics::Topics,
 }
 
 #[derive(Default)]
@@ -345,6 +347,7 @@ impl Hub {
         json!({
             "websockets": count(&lock(&self.ws)),
             "sse": count(&lock(&self.sse).subs),
+            "waiting": self.topics.waiting(),
         })
     }
 

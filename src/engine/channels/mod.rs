@@ -9,4 +9,5 @@ pub(crate) mod frame;
 pub(crate) mod frame_guard;
 pub(crate) mod hub;
 pub(crate) mod sse;
+pub(crate) mod topics;
 pub(crate) mod ws;

@@ -275,6 +275,15 @@ async fn incoming(
     use std::sync::atomic::Ordering;
     state.received += 1;
     let limit = send_limit(def);
+    // `publish:`: the message, as JSON when it is, wakes the long polls on the topic.
+    if let (Some(topic), Incoming::Text(text)) = (&def.publish, &msg) {
+        let name = match templates.render(topic, &json!({"params": conn.params}), None) {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let data = serde_json::from_str::<Value>(text).unwrap_or_else(|_| json!(&**text));
+        conn.hub.topics.publish(&name, data);
+    }
     if let Incoming::Text(text) = &msg
         && !def.replies.is_empty()
     {

@@ -1,0 +1,155 @@
+//! Long polling (`wait:`): requests held until an event on a topic or a timeout, over real
+//! sockets.
+
+use std::time::{Duration, Instant};
+
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::common::{self, Mock, eventually, json_of};
+
+const SPEC: &str = r#"
+routes:
+  - path: /orders/poll
+    wait: { topic: orders, timeout: 10s }
+    response:
+      body: { id: "{{ event_id }}", order: "{{ event }}", count: "{{ events | length }}" }
+  - path: /orders/quick
+    wait:
+      topic: orders
+      timeout: 200ms
+      on_timeout: { status: 200, body: { timeout: true } }
+  - path: /orders/default
+    wait: { topic: orders, timeout: 100ms }
+  - path: /rooms/{room}/poll
+    wait: { topic: "room-{{ params.room }}", timeout: 10s }
+    response: { body: "{{ event }}" }
+  - method: POST
+    path: /orders
+    response: { status: 201 }
+    emit:
+      - { topic: orders, json: "{{ request.body }}" }
+websockets:
+  - path: /ws/rooms/{room}
+    mode: silent
+    publish: "room-{{ params.room }}"
+"#;
+
+/// Waits until `n` requests wait on `topic`.
+async fn waiting(m: &Mock, topic: &str, n: u64) {
+    eventually("the waiters", Duration::from_secs(20), || async {
+        let c = json_of(m.get("/__mockrig/connections").await).await;
+        (c["waiting"][topic].as_u64().unwrap_or(0) == n).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn one_emit_answers_every_waiter_at_once() {
+    let m = Mock::start(SPEC, &[]);
+    const N: usize = 300;
+    // A client per waiter: each holds its own connection while it waits.
+    let waiters: Vec<_> = (0..N)
+        .map(|_| {
+            let url = m.at("/orders/poll");
+            tokio::spawn(async move {
+                let r = common::client().get(url).send().await.unwrap();
+                let answered = Instant::now();
+                (r.status(), json_of(r).await, answered)
+            })
+        })
+        .collect();
+    waiting(&m, "orders", N as u64).await;
+    let sent = Instant::now();
+    let r = m.post_json("/orders", &json!({"item": "tea"})).await;
+    assert_eq!(r.status(), 201);
+    let mut last = Duration::ZERO;
+    for w in waiters {
+        let (status, body, answered) = w.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(body["order"], json!({"item": "tea"}));
+        assert_eq!(body["id"], 1);
+        assert_eq!(body["count"], 1);
+        last = last.max(answered.saturating_duration_since(sent));
+    }
+    // Generous for a debug build on two shared cores; bench/longpoll.py measures release.
+    assert!(
+        last < Duration::from_secs(3),
+        "the last answer came {last:?} after the emit"
+    );
+    waiting(&m, "orders", 0).await;
+}
+
+#[tokio::test]
+async fn a_wait_times_out_into_its_own_answer_or_204() {
+    let m = Mock::start(SPEC, &[]);
+    let started = Instant::now();
+    let r = m.get("/orders/quick").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(json_of(r).await, json!({"timeout": true}));
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    let r = m.get("/orders/default").await;
+    assert_eq!(r.status(), 204);
+}
+
+#[tokio::test]
+async fn since_answers_at_once_from_what_the_topic_kept() {
+    let m = Mock::start(SPEC, &[]);
+    for item in ["a", "b", "c"] {
+        let r = m
+            .client
+            .post(m.at("/__mockrig/topics/send?topic=orders"))
+            .header("content-type", "application/json")
+            .body(format!("{item:?}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let started = Instant::now();
+    let body = json_of(m.get("/orders/poll?since=1").await).await;
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The newest as `event`, with its id as the next cursor; all newer ones in `events`.
+    assert_eq!(body["id"], 3);
+    assert_eq!(body["order"], "c");
+    assert_eq!(body["count"], 2);
+    // Nothing newer than the cursor: it waits for the next.
+    let next = tokio::spawn({
+        let url = m.at("/orders/poll?since=3");
+        async move { json_of(common::client().get(url).send().await.unwrap()).await }
+    });
+    waiting(&m, "orders", 1).await;
+    m.post_json("/orders", &json!("d")).await;
+    assert_eq!(next.await.unwrap()["id"], 4);
+}
+
+#[tokio::test]
+async fn a_waiter_that_goes_away_is_dropped_at_once() {
+    let m = Mock::start(SPEC, &[]);
+    let gone = tokio::spawn({
+        let url = m.at("/orders/poll");
+        async move { common::client().get(url).send().await }
+    });
+    waiting(&m, "orders", 1).await;
+    gone.abort();
+    waiting(&m, "orders", 0).await;
+}
+
+#[tokio::test]
+async fn a_websocket_message_wakes_the_long_polls_of_its_topic() {
+    let m = Mock::start(SPEC, &[]);
+    let poll = tokio::spawn({
+        let url = m.at("/rooms/blue/poll");
+        async move { json_of(common::client().get(url).send().await.unwrap()).await }
+    });
+    waiting(&m, "room-blue", 1).await;
+    let url = m.url.replacen("http://", "ws://", 1) + "/ws/rooms/blue";
+    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    ws.send(Message::text(r#"{"text":"hi"}"#)).await.unwrap();
+    let got: Value = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .expect("answered")
+        .unwrap();
+    assert_eq!(got, json!({"text": "hi"}));
+}
