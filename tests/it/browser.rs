@@ -310,3 +310,57 @@ async fn an_event_source_gets_the_events_pushed_while_it_was_disconnected() {
     assert_eq!(shown, ["e1:one", "e2:a", "e3:b", "e4:c"]);
     browser.close().await.unwrap();
 }
+
+/// The realtime example: one order's status shown by polling, long polling, SSE and a
+/// WebSocket; each press of "Advance" reaches all four.
+#[tokio::test]
+async fn the_realtime_page_updates_all_four_ways() {
+    let server = common::serve(&common::repo_path("examples/realtime.yaml")).unwrap();
+    let (browser, _driver, _profile) = browser().await;
+    browser.goto(&(server.url() + "/")).await.unwrap();
+    let all_show = |status: &'static str| {
+        let browser = browser.clone();
+        async move {
+            for id in ["poll", "long", "sse", "ws"] {
+                browser
+                    .wait()
+                    .at_most(WAIT)
+                    .for_element(Locator::XPath(&format!(
+                        "//span[@id='{id}' and text()='{status}']"
+                    )))
+                    .await
+                    .unwrap_or_else(|_| panic!("#{id} never showed {status}"));
+            }
+        }
+    };
+    all_show("placed").await;
+    // The live channels must be connected before the first write, or they would miss it
+    // (the stream and the socket show the state read at load until then).
+    let client = common::client();
+    common::eventually("the page's channels", WAIT, || async {
+        let c = common::json_of(
+            client
+                .get(server.url() + "/__mockrig/connections")
+                .send()
+                .await
+                .ok()?,
+        )
+        .await;
+        let ready = c["websockets"]["/ws/order"] == 1
+            && c["sse"]["/events/order"] == 1
+            && c["waiting"]["order"] == 1;
+        ready.then_some(())
+    })
+    .await;
+    for status in ["paid", "packed"] {
+        browser
+            .find(Locator::Id("advance"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        all_show(status).await;
+    }
+    browser.close().await.unwrap();
+}

@@ -79,9 +79,9 @@ async fn every_example_serves_every_unconditional_route() {
             if route.matcher.is_some() || route.when.as_deref().is_some_and(|w| w != "started") {
                 continue;
             }
-            // A proxied route answers what its backend answers; `proxy.rs` tests those against
-            // real backends.
-            if route.proxy.is_some() {
+            // A proxied route answers what its backend answers (`proxy.rs` tests those against
+            // real backends); a long poll waits for an event (`long_poll.rs`, the browser test).
+            if route.proxy.is_some() || route.wait.is_some() {
                 continue;
             }
             // Only the first route of a method and path is reachable without conditions.
