@@ -75,7 +75,8 @@ struct History {
     capacity: usize,
     next: u64,
     bytes: usize,
-    events: std::collections::VecDeque<(String, Bytes)>,
+    /// Each event: its id, its number on the path (`next` when it was pushed), its bytes.
+    events: std::collections::VecDeque<(String, u64, Bytes)>,
 }
 
 /// The bytes of pushed events one SSE path keeps at most, whatever `replay` says.
@@ -87,25 +88,36 @@ const HISTORIES: usize = 1024;
 impl History {
     fn keep(&mut self, id: String, bytes: Bytes) {
         self.bytes += bytes.len();
-        self.events.push_back((id, bytes));
+        self.events.push_back((id, self.next, bytes));
         while self.events.len() > self.capacity || self.bytes > HISTORY_BYTES {
             match self.events.pop_front() {
-                Some((_, b)) => self.bytes -= b.len(),
+                Some((_, _, b)) => self.bytes -= b.len(),
                 None => break,
             }
         }
     }
 
-    /// The events after the one with `id`, or none when it is not kept.
+    /// The events after the one with `id`; or, for an id of mockrig's (`e7`) that is no
+    /// longer kept, every kept event after it (the oldest missed ones are gone); none for
+    /// another id it does not know.
     fn after(&self, id: &str) -> Option<Vec<Bytes>> {
-        let i = self.events.iter().position(|(e, _)| e == id)?;
-        Some(
+        let rest = |from: usize| -> Vec<Bytes> {
             self.events
                 .iter()
-                .skip(i + 1)
-                .map(|(_, b)| b.clone())
-                .collect(),
-        )
+                .skip(from)
+                .map(|(_, _, b)| b.clone())
+                .collect()
+        };
+        if let Some(i) = self.events.iter().position(|(e, _, _)| e == id) {
+            return Some(rest(i + 1));
+        }
+        let n: u64 = id.strip_prefix('e')?.parse().ok()?;
+        let seen = self
+            .events
+            .iter()
+            .take_while(|(_, seq, _)| *seq <= n)
+            .count();
+        (n <= self.next).then(|| rest(seen))
     }
 }
 
@@ -386,5 +398,33 @@ impl Hub {
             });
         }
         sse.retain(|_, l| !l.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod history_tests {
+    use super::*;
+
+    #[test]
+    fn a_kept_id_replays_what_followed_and_an_evicted_one_of_ours_what_is_left() {
+        let mut h = History {
+            capacity: 3,
+            next: 0,
+            bytes: 0,
+            events: Default::default(),
+        };
+        for i in 1..=5u64 {
+            h.next += 1;
+            h.keep(format!("e{i}"), Bytes::from(format!("event {i}")));
+        }
+        // e3, e4, e5 are kept.
+        assert_eq!(h.after("e4").unwrap(), [Bytes::from("event 5")]);
+        assert_eq!(h.after("e5").unwrap(), Vec::<Bytes>::new());
+        // e1 was dropped: everything kept is newer than it.
+        assert_eq!(h.after("e1").unwrap().len(), 3);
+        assert_eq!(h.after("e2").unwrap().len(), 3);
+        // Not one of ours, or from the future: unknown.
+        assert!(h.after("custom").is_none());
+        assert!(h.after("e9").is_none());
     }
 }

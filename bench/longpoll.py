@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Long polling and SSE replay, measured on a release build (127.0.0.1 only).
+
+    python3 bench/longpoll.py [--waiters 1000 10000] [--replay 1000]
+
+For each waiter count: that many requests held on one topic (each on its own connection),
+the server's RSS per waiter, and the time from one publish to the last answer. Then SSE
+replay: a client reconnects with Last-Event-ID after that many events were pushed, and the
+time until it has them all. Needs nothing but Python 3 (asyncio sockets).
+"""
+import argparse
+import asyncio
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MOCKRIG = os.path.join(ROOT, "target", "release", "mockrig")
+SPEC = """
+routes:
+  - path: /poll
+    wait: { topic: t, timeout: 120s }
+    response: { body: "{{ event }}" }
+sse:
+  - path: /feed
+    replay: 1000
+"""
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def get_json(url):
+    import json
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return json.loads(r.read())
+
+
+def post(url, body=b'"go"'):
+    req = urllib.request.Request(url, data=body, method="POST", headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return r.read()
+
+
+async def waiter(host, port, started, done_times):
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    started.append(1)
+    await reader.readuntil(b"\r\n\r\n")
+    done_times.append(time.perf_counter())
+    writer.close()
+
+
+async def held(base, n):
+    host, port = base.removeprefix("http://").split(":")
+    started, done = [], []
+    tasks = []
+    for i in range(n):
+        tasks.append(asyncio.create_task(waiter(host, int(port), started, done)))
+        if i % 500 == 499:
+            await asyncio.sleep(0.01)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        waiting = (await asyncio.to_thread(get_json, base + "/__mockrig/connections"))["waiting"].get("t", 0)
+        if waiting == n:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        sys.exit(f"only {waiting} of {n} waiters registered")
+    return tasks, done
+
+
+def measure(n, seconds_to_settle=0.5):
+    work = tempfile.mkdtemp()
+    spec = os.path.join(work, "lp.yaml")
+    with open(spec, "w") as f:
+        f.write(SPEC)
+    p = subprocess.Popen([MOCKRIG, "serve", spec, "--port", "0", "--quiet", "--no-watch",
+                          "--max-connections", str(n + 1000), "--journal", "0"],
+                         stdout=subprocess.PIPE, text=True)
+    base = p.stdout.readline().split()[-1]
+    try:
+        before = rss_kib(p.pid)
+
+        async def run():
+            tasks, done = await held(base, n)
+            await asyncio.sleep(seconds_to_settle)
+            during = rss_kib(p.pid)
+            sent = time.perf_counter()
+            await asyncio.to_thread(post, base + "/__mockrig/topics/send?topic=t")
+            await asyncio.gather(*tasks)
+            return during, (max(done) - sent) * 1000
+        during, last_ms = asyncio.run(run())
+        return (during - before) / n, last_ms
+    finally:
+        p.kill()
+        p.wait()
+
+
+async def sse_replay(base, events):
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    await reader.readuntil(b": mockrig\n")
+    await asyncio.to_thread(post, base + "/__mockrig/sse/send?path=/feed", b'"first"')
+    seen = (await reader.readuntil(b"data: first\n\n")).decode()
+    last_id = re.findall(r"id: (\S+)\ndata: first", seen)[-1]
+    writer.close()
+    for i in range(events):
+        await asyncio.to_thread(post, base + "/__mockrig/sse/send?path=/feed", f'"n{i}"'.encode())
+    started = time.perf_counter()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET /feed HTTP/1.1\r\nHost: x\r\nLast-Event-ID: {last_id}\r\n\r\n".encode())
+    await writer.drain()
+    await reader.readuntil(f"data: n{events - 1}\n\n".encode())
+    writer.close()
+    return (time.perf_counter() - started) * 1000
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--waiters", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--replay", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(args.waiters) * 2 + 1000
+    if soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "mockrig"], cwd=ROOT, check=True)
+    for n in args.waiters:
+        runs = [measure(n) for _ in range(args.runs)]
+        per = statistics.median(r[0] for r in runs)
+        last = statistics.median(r[1] for r in runs)
+        print(f"{n:>6} waiters on one topic: {per:5.1f} KiB RSS each; one publish answers the last "
+              f"in {last:6.1f} ms (median of {args.runs}; runs {', '.join(f'{r[1]:.0f}' for r in runs)} ms)")
+    work = tempfile.mkdtemp()
+    spec = os.path.join(work, "sse.yaml")
+    with open(spec, "w") as f:
+        f.write(SPEC)
+    p = subprocess.Popen([MOCKRIG, "serve", spec, "--port", "0", "--quiet", "--no-watch", "--journal", "0"],
+                         stdout=subprocess.PIPE, text=True)
+    base = p.stdout.readline().split()[-1]
+    try:
+        times = [asyncio.run(sse_replay(base, args.replay)) for _ in range(args.runs)]
+        print(f"SSE replay of {args.replay} missed events after Last-Event-ID: "
+              f"{statistics.median(times):.1f} ms to the last (runs {', '.join(f'{t:.1f}' for t in times)})")
+    finally:
+        p.kill()
+        p.wait()
+
+
+if __name__ == "__main__":
+    main()
