@@ -387,10 +387,15 @@ fn serve(args: ServeArgs) -> ExitCode {
 /// it until it is stopped.
 fn run_server(config: ServeConfig, log: &str, quiet: bool, started: Box<dyn FnOnce()>) -> ExitCode {
     // actix logs a body that fails as an error; in mockrig only a `fault:` does that, on
-    // purpose, and the request line says so already.
-    const DEFAULT_FILTER: &str = "mockrig=info,warn,actix_http::h1::dispatcher=off";
+    // purpose, and the request line says so already. A client's bad WebSocket frame is logged
+    // by mockrig itself when it closes the connection.
+    const DEFAULT_FILTER: &str =
+        "mockrig=info,warn,actix_http::h1::dispatcher=off,actix_http::ws::codec=off";
     let (json, filter) = match log {
-        _ if quiet => (log == "json", "warn,actix_http::h1::dispatcher=off"),
+        _ if quiet => (
+            log == "json",
+            "warn,actix_http::h1::dispatcher=off,actix_http::ws::codec=off",
+        ),
         "json" => (true, DEFAULT_FILTER),
         "pretty" => (false, DEFAULT_FILTER),
         filter => (false, filter),

@@ -221,7 +221,9 @@ async fn run(
                     }
                     Err(e) => {
                         let (code, why) = close_for(&e);
-                        tracing::debug!(path = %conn.path, "closing WebSocket: {why}");
+                        // actix's codec logs these as errors (filtered out): said once here,
+                        // at mockrig's level, so `--quiet` silences it.
+                        tracing::info!(path = %conn.path, code = u16::from(code), "closing WebSocket: {why}");
                         close_with(&session, code, &why).await;
                         break;
                     }
