@@ -100,7 +100,14 @@ pub(crate) async fn guard<B: MessageBody + 'static>(
         .and_then(|app| check_head(req.request(), &app.limits).err());
     if let Some(refused) = refused {
         let response = refused.error_response();
-        log_request(req.request(), response.status(), None, None, Instant::now());
+        log_request(
+            req.request(),
+            response.status(),
+            None,
+            None,
+            None,
+            Instant::now(),
+        );
         return Ok(req.into_response(response).map_into_right_body());
     }
     next.call(req)

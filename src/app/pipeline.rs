@@ -35,7 +35,7 @@ pub(crate) async fn handle(
     // but kept out of the journal: keeping it would hold the oversized headers it refused.
     if let Err(e) = limits::check_head(&req, &app.limits) {
         let response = e.error_response();
-        log_request(&req, response.status(), None, None, started);
+        log_request(&req, response.status(), None, None, None, started);
         return response;
     }
     // A panic is a bug in mockrig; it must cost one 500, not the worker and its connections.

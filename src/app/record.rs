@@ -22,22 +22,14 @@ pub(crate) fn finish(
     outcome: Outcome,
     started: Instant,
 ) -> HttpResponse {
-    match &outcome.upstream {
-        None => log_request(
-            req,
-            outcome.response.status(),
-            outcome.route.as_deref(),
-            outcome.fault,
-            started,
-        ),
-        Some(up) => log_proxied(
-            req,
-            outcome.response.status(),
-            outcome.route.as_deref(),
-            up,
-            started,
-        ),
-    }
+    log_request(
+        req,
+        outcome.response.status(),
+        outcome.route.as_deref(),
+        outcome.fault,
+        outcome.upstream.as_ref(),
+        started,
+    );
     let journal = match &outcome.session {
         Some(s) => &s.journal,
         None => &app.journal,
@@ -96,12 +88,14 @@ fn detached_head(req: &HttpRequest) -> (Bytes, Vec<(HeaderName, HeaderValue)>) {
     (buf.slice(..target.len()), headers)
 }
 
-/// The request's log line (target `mockrig::request`).
+/// The request's log line (target `mockrig::request`); a proxied request's also names the
+/// backend's URL, status and time.
 pub(crate) fn log_request(
     req: &HttpRequest,
     status: StatusCode,
     route: Option<&str>,
     fault: Option<Fault>,
+    upstream: Option<&UpstreamCall>,
     started: Instant,
 ) {
     tracing::info!(
@@ -112,26 +106,8 @@ pub(crate) fn log_request(
         route = route.unwrap_or("-"),
         micros = started.elapsed().as_micros() as u64,
         fault = fault.map(fault::name),
-    );
-}
-
-/// The log line of a proxied request: the backend's URL, status and time besides the request's.
-fn log_proxied(
-    req: &HttpRequest,
-    status: StatusCode,
-    route: Option<&str>,
-    up: &UpstreamCall,
-    started: Instant,
-) {
-    tracing::info!(
-        target: super::logs::REQUEST,
-        method = %req.method(),
-        path = %req.path(),
-        status = status.as_u16(),
-        route = route.unwrap_or("-"),
-        micros = started.elapsed().as_micros() as u64,
-        upstream = %up.url,
-        upstream_status = up.status,
-        upstream_micros = up.elapsed.as_micros() as u64,
+        upstream = upstream.map(|u| u.url.as_str()),
+        upstream_status = upstream.and_then(|u| u.status),
+        upstream_micros = upstream.map(|u| u.elapsed.as_micros() as u64),
     );
 }

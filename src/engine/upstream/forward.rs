@@ -152,6 +152,23 @@ fn strip_segments<'p>(path: &'p str, prefix: &str) -> &'p str {
     rest
 }
 
+/// What the journal will say of the call, and the backend's URL (or the refusal of a path
+/// that cannot be passed on).
+pub(crate) fn begin(
+    target: &ProxyTarget,
+    req: &HttpRequest,
+    params: &Map<String, Value>,
+    websocket: bool,
+) -> (UpstreamCall, Result<String, ApiError>) {
+    let url = upstream_url(target, req, params, websocket);
+    let call = UpstreamCall {
+        url: url.as_ref().map_or_else(|_| String::new(), String::clone),
+        status: None,
+        elapsed: Duration::ZERO,
+    };
+    (call, url)
+}
+
 /// Whether a header is the connection's own, not to be passed on by a proxy (the fixed list,
 /// and whatever `Connection` names).
 pub(crate) fn hop_by_hop(name: &HeaderName, headers: &HeaderMap) -> bool {
@@ -268,16 +285,11 @@ pub(crate) async fn forward(
     recorder: Option<&Arc<Recorder>>,
 ) -> (Result<HttpResponse, ApiError>, UpstreamCall) {
     let started = Instant::now();
-    let mut call = UpstreamCall {
-        url: String::new(),
-        status: None,
-        elapsed: Duration::ZERO,
-    };
-    let url = match upstream_url(f.target, f.req, f.params, false) {
+    let (mut call, url) = begin(f.target, f.req, f.params, false);
+    let url = match url {
         Ok(url) => url,
         Err(e) => return (Err(e), call),
     };
-    call.url.clone_from(&url);
     if upstream.looped(f.req) {
         return (Err(loop_detected(f.target, f.route)), call);
     }

@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Map, Value};
 
 use super::client::Upstream;
-use super::forward::{UpstreamCall, request_headers, upstream_url};
+use super::forward::{UpstreamCall, begin, request_headers};
 use crate::engine::channels::frame_guard::FrameGuard;
 use crate::engine::channels::ws::close_for;
 use crate::error::ApiError;
@@ -35,16 +35,11 @@ pub(crate) async fn upgrade(
     secure: bool,
 ) -> (Result<HttpResponse, ApiError>, UpstreamCall) {
     let started = Instant::now();
-    let mut call = UpstreamCall {
-        url: String::new(),
-        status: None,
-        elapsed: Duration::ZERO,
-    };
-    let url = match upstream_url(target, req, params, true) {
+    let (mut call, url) = begin(target, req, params, true);
+    let url = match url {
         Ok(url) => url,
         Err(e) => return (Err(e), call),
     };
-    call.url.clone_from(&url);
     if upstream.looped(req) {
         return (Err(super::forward::loop_detected(target, route)), call);
     }
