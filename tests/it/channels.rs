@@ -945,3 +945,21 @@ sse:
     let body = read_sse(&mut q, |s| s.contains("data: x\n\n")).await;
     assert!(!body.contains("id:"), "{body}");
 }
+
+/// A reserved bit set without an agreed extension is a protocol error (1002, not 1007), and
+/// the valid message sent just before it is still answered.
+#[tokio::test]
+async fn a_reserved_bit_closes_with_1002_after_answering_what_came_first() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let m = Mock::start(CHAT, &[]);
+    let mut ws = connect(&m, "/ws/echo").await;
+    let mut bad = Frame::message(b"bad".to_vec(), OpCode::Data(Data::Text), true);
+    bad.header_mut().rsv1 = true;
+    // Queued together, so both may arrive in one read.
+    ws.feed(Message::text("first")).await.unwrap();
+    ws.feed(Message::Frame(bad)).await.unwrap();
+    ws.flush().await.unwrap();
+    assert_eq!(text(&mut ws).await, "first");
+    assert_eq!(close_code(&mut ws).await, CloseCode::Protocol);
+}

@@ -35,6 +35,10 @@ pub(crate) struct FrameGuard {
     position: Position,
     /// Bytes handed on since the guard last yielded.
     burst: usize,
+    /// A refusal found after some good frames of a chunk: those are handed on first, then
+    /// the guard yields once (actix-ws decodes what it holds only when the stream is
+    /// pending), so the messages that came before the bad frame are still answered.
+    failed: Option<(PayloadError, bool)>,
 }
 
 impl FrameGuard {
@@ -47,11 +51,14 @@ impl FrameGuard {
                 len: 0,
             },
             burst: 0,
+            failed: None,
         }
     }
 
-    /// Follows `chunk` through frame headers and payloads; Err at a header over the limit.
-    fn check(&mut self, chunk: &[u8]) -> Result<(), PayloadError> {
+    /// Follows `chunk` through frame headers and payloads; Err at a header over the limit or
+    /// with a reserved bit set, with where in `chunk` that frame begins (0 when it began in an
+    /// earlier chunk).
+    fn check(&mut self, chunk: &[u8]) -> Result<(), (usize, PayloadError)> {
         let mut i = 0;
         while i < chunk.len() {
             match &mut self.position {
@@ -70,13 +77,17 @@ impl FrameGuard {
                     bytes[*len] = chunk[i];
                     *len += 1;
                     i += 1;
+                    // RSV1-3 mean an extension; mockrig agrees to none (RFC 6455 §5.2).
+                    if *len == 1 && bytes[0] & 0x70 != 0 {
+                        return Err((i - 1, reserved_bits()));
+                    }
                     if let Some((header, payload)) = header_size(&bytes[..*len])
                         && *len == header
                     {
                         let control = bytes[0] & 0x08 != 0;
                         let limit = if control { CONTROL_MAX } else { self.max };
                         if payload > limit {
-                            return Err(PayloadError::Overflow);
+                            return Err(((i).saturating_sub(header), PayloadError::Overflow));
                         }
                         self.position = if payload == 0 {
                             Position::Header {
@@ -92,6 +103,13 @@ impl FrameGuard {
         }
         Ok(())
     }
+}
+
+fn reserved_bits() -> PayloadError {
+    PayloadError::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "a reserved bit (RSV) is set, and no extension was agreed",
+    ))
 }
 
 /// From the first bytes of a frame header: its whole length and the payload length it
@@ -127,10 +145,23 @@ impl Stream for FrameGuard {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
+        match this.failed.take() {
+            Some((e, true)) => return Poll::Ready(Some(Err(e))),
+            Some((e, false)) => {
+                this.failed = Some((e, true));
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            None => {}
+        }
         match Pin::new(&mut this.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
-                if let Err(e) = this.check(&chunk) {
-                    return Poll::Ready(Some(Err(e)));
+                if let Err((at, e)) = this.check(&chunk) {
+                    if at == 0 {
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    this.failed = Some((e, false));
+                    return Poll::Ready(Some(Ok(chunk.slice(..at))));
                 }
                 this.burst += chunk.len();
                 Poll::Ready(Some(Ok(chunk)))
