@@ -36,10 +36,18 @@ websockets:
     publish: "room-{{ params.room }}"
 "#;
 
-/// Waits until `n` requests wait on `topic`.
+/// Waits until `n` requests wait on `topic`. Each look is a request on a connection of its
+/// own: a CI run once saw a reused keep-alive connection fail here (hyper `UnexpectedMessage`)
+/// while 300 others were being opened; the cause is not yet known (see the closing note).
 async fn waiting(m: &Mock, topic: &str, n: u64) {
+    let fresh = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let url = m.at("/__mockrig/connections");
     eventually("the waiters", Duration::from_secs(20), || async {
-        let c = json_of(m.get("/__mockrig/connections").await).await;
+        let c = json_of(fresh.get(&url).send().await.ok()?).await;
         (c["waiting"][topic].as_u64().unwrap_or(0) == n).then_some(())
     })
     .await;
