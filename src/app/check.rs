@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use crate::model::build::build;
+use crate::model::build::{Known, build};
 use crate::model::private::PrivateFiles;
-use crate::spec::load::{SpecSource, parse};
+use crate::spec::load::{SpecSource, parse_source};
 use crate::spec::{LoadError, SpecReport};
 
 /// A spec that can be served: what it declares, and its warnings.
@@ -29,20 +29,20 @@ pub fn check_text(text: &str, path: &Path) -> Result<Checked, LoadError> {
 }
 
 fn checked(source: SpecSource) -> Result<Checked, LoadError> {
-    let parsed = parse(&source.text);
+    let parsed = parse_source(&source);
     let built = build(
         &source,
         &parsed,
         &[],
         &PrivateFiles::default(),
-        &[],
+        Known::default(),
         crate::template::bounds::DEFAULT_BUDGET,
     );
     if built.compiled.is_none() {
         return Err(LoadError::Invalid(built.report));
     }
     Ok(Checked {
-        summary: parsed.spec.summary(),
+        summary: built.summary(&parsed.spec),
         warnings: built.report,
     })
 }

@@ -37,6 +37,16 @@ pub(crate) enum Command {
     /// Pass every request to a backend and write what it answers as a spec, one route per
     /// distinct request; `mockrig serve` that spec to answer the same without the backend.
     Record(Box<RecordArgs>),
+    /// Write an OpenAPI 3.x document as an editable spec (to standard output): one route per
+    /// operation answering what serving the document answers first.
+    Import {
+        /// The OpenAPI document (YAML or JSON).
+        document: PathBuf,
+        /// Write REST collections (GET/POST /things, GET/PUT/PATCH/DELETE /things/{id}) as
+        /// resources seeded from the document's examples.
+        #[arg(long)]
+        resources: bool,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -277,6 +287,19 @@ pub(crate) fn run(cli: Cli) -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Record(args) => record(*args),
+        Command::Import {
+            document,
+            resources,
+        } => match super::import::import(&document, resources) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(exit::BAD_SPEC)
+            }
+        },
     }
 }
 

@@ -10,10 +10,10 @@ use crate::engine::channels::hub::Hub;
 use crate::engine::resources::stores::{Stores, SyncReport};
 use crate::engine::resources::wal::WalError;
 use crate::engine::snapshot::{LiveSnapshot, Snapshot};
-use crate::model::build::{Built, build};
+use crate::model::build::{Built, Known, build};
 use crate::model::compiled::Stub;
 use crate::model::private::PrivateFiles;
-use crate::spec::load::{Parsed, SpecSource, parse};
+use crate::spec::load::{Parsed, SpecSource, parse_source};
 use crate::spec::{Route, Severity, Spec, SpecReport};
 use crate::sync::lock;
 
@@ -83,8 +83,15 @@ impl LiveSpec {
         private: PrivateFiles,
         template_budget: usize,
     ) -> Result<FirstBuild, SwapError> {
-        let parsed = parse(&source.text);
-        let built = build(&source, &parsed, &[], &private, &[], template_budget);
+        let parsed = parse_source(&source);
+        let built = build(
+            &source,
+            &parsed,
+            &[],
+            &private,
+            Known::default(),
+            template_budget,
+        );
         if built.compiled.is_none() {
             return Err(SwapError::Spec(built.report));
         }
@@ -111,7 +118,8 @@ impl LiveSpec {
             private,
             template_budget,
         } = first;
-        let (snapshot, swapped) = finish(built, &stores, parsed.spec.summary())?;
+        let summary = built.summary(&parsed.spec);
+        let (snapshot, swapped) = finish(built, &stores, summary)?;
         let live = LiveSpec {
             snapshot: Arc::new(LiveSnapshot::from_pointee(snapshot)),
             stores,
@@ -133,6 +141,17 @@ impl LiveSpec {
         &self.snapshot
     }
 
+    /// The files of the OpenAPI document now serving (none without one).
+    pub(crate) fn document_files(&self) -> Vec<std::path::PathBuf> {
+        let serving = self.snapshot.load();
+        serving
+            .spec
+            .openapi
+            .as_ref()
+            .map(|o| o.files.clone())
+            .unwrap_or_default()
+    }
+
     /// Runs `f` with the source and the spec now serving.
     pub(crate) fn with_spec<R>(&self, f: impl FnOnce(&SpecSource, &Spec) -> R) -> R {
         let inputs = lock(&self.inputs);
@@ -142,12 +161,16 @@ impl LiveSpec {
     /// Serves `source` (read as `parsed`) instead of the spec now serving.
     pub(crate) fn replace(&self, source: SpecSource, parsed: Parsed) -> Result<Swapped, SwapError> {
         let mut inputs = lock(&self.inputs);
+        let serving = self.snapshot.load();
         let built = build(
             &source,
             &parsed,
             &inputs.stubs,
             &self.private,
-            &[],
+            Known {
+                resources: &[],
+                openapi: serving.spec.openapi.as_ref(),
+            },
             self.template_budget,
         );
         let changes = describe_changes(&inputs.parsed.spec, &parsed.spec);
@@ -212,7 +235,10 @@ impl LiveSpec {
             &inputs.parsed,
             stubs,
             &self.private,
-            &serving.spec.resources,
+            Known {
+                resources: &serving.spec.resources,
+                openapi: serving.spec.openapi.as_ref(),
+            },
             self.template_budget,
         );
         self.swap(built, String::new())

@@ -14,6 +14,7 @@ pub(crate) mod config;
 pub(crate) mod context;
 pub(crate) mod harness;
 pub(crate) mod head_watch;
+pub(crate) mod import;
 pub(crate) mod limits;
 pub(crate) mod live;
 pub(crate) mod logs;

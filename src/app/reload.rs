@@ -13,7 +13,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::files::{INPUT_CAP, read_regular_text};
 use crate::spec::Spec;
-use crate::spec::load::{SpecSource, parse};
+use crate::spec::load::{SpecSource, parse_source};
 use crate::sync::lock;
 
 use super::live::LiveSpec;
@@ -61,7 +61,8 @@ pub(crate) struct Reloader {
 impl Reloader {
     /// `spec` is the spec now serving, as read at start from `source`.
     pub(crate) fn new(source: &SpecSource, spec: &Spec, live: Arc<LiveSpec>) -> Reloader {
-        let files = files_named(&source.dir, spec);
+        let mut files = files_named(&source.dir, spec);
+        files.extend(live.document_files());
         Reloader {
             spec_path: source.file.clone(),
             live,
@@ -109,11 +110,14 @@ impl Reloader {
             Ok(s) => s,
             Err(e) => return self.failed(e.to_string()),
         };
-        let parsed = parse(&source.text);
+        let parsed = parse_source(&source);
         // The files a spec names count as part of it: a changed seed file is a changed spec.
         // Read from what could be parsed, so that a file whose absence is the error is
         // watched for the fix.
-        let files = files_named(&source.dir, &parsed.spec);
+        let mut files = files_named(&source.dir, &parsed.spec);
+        // The files an OpenAPI document's references reach, as the serving one read them: a
+        // save of any of them is a change. One the new version adds is watched once it serves.
+        files.extend(self.live.document_files());
         let print = fingerprint(source.text.as_bytes(), &files);
         let previous = std::mem::replace(&mut *lock(&self.last_seen), print);
         *lock(&self.named_files) = files;
@@ -126,6 +130,14 @@ impl Reloader {
             Ok(s) => s,
             Err(e) => return self.failed(e.to_string()),
         };
+        {
+            let mut named = lock(&self.named_files);
+            for f in self.live.document_files() {
+                if !named.contains(&f) {
+                    named.push(f);
+                }
+            }
+        }
         if swapped.warnings.warnings() > 0 {
             tracing::warn!("{}", swapped.warnings);
         }
@@ -166,9 +178,11 @@ fn files_named(dir: &Path, spec: &Spec) -> Vec<PathBuf> {
         .filter_map(|r| r.file.as_ref());
     let seeds = spec.resources.values().filter_map(|r| r.seed_file.as_ref());
     let folders = spec.statics.iter().map(|s| &s.dir);
+    let document = spec.openapi.iter().map(|o| &o.file);
     bodies
         .chain(seeds)
         .chain(folders)
+        .chain(document)
         .map(|f| dir.join(f))
         .collect()
 }

@@ -12,6 +12,7 @@ pub(crate) mod cors;
 pub(crate) mod fault;
 pub(crate) mod journal;
 pub(crate) mod near_miss;
+pub(crate) mod openapi;
 pub(crate) mod recording;
 pub(crate) mod request_view;
 pub(crate) mod resources;

@@ -47,6 +47,14 @@ pub(crate) fn find<'s>(
             {
                 return None;
             }
+            // A document path with text around a parameter (`{Sid}.json`) routes as a plain
+            // parameter; the text must fit as well.
+            if let Action::OpenApi { op, .. } = &route.action
+                && !op.affixes.is_empty()
+                && op.path_values(segments).is_none()
+            {
+                return None;
+            }
             let file = match &route.action {
                 // A missing file falls through to less specific routes, like an unmet match.
                 Action::Static { root, .. } => {

@@ -1,6 +1,10 @@
 //! A spec file to a serving model, or to the report of everything wrong with it: the read
 //! spec (`spec::load`) compiled (`compile`), and every problem of both placed on its line.
 
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::spec::Diagnostic;
 use crate::spec::load::{Parsed, SpecSource, locate_problems};
 use crate::spec::locate::{Problem, Seg, display_path};
 use crate::spec::{Severity, SpecReport};
@@ -8,7 +12,10 @@ use crate::spec::{Severity, SpecReport};
 use super::compile::compile;
 use super::compiled::{CompiledSpec, Stub};
 use super::input::CompileInput;
+use super::openapi::OpenApiModel;
+use super::openapi::document::locate;
 use super::private::PrivateFiles;
+use super::problems::DocProblem;
 use super::resource::ResourceDef;
 
 /// What a build found.
@@ -23,6 +30,16 @@ pub(crate) struct Built {
 }
 
 impl Built {
+    /// The spec's summary line, with the document's operations when it has one.
+    pub(crate) fn summary(&self, spec: &crate::spec::Spec) -> String {
+        let mut text = spec.summary();
+        if let Some(m) = self.compiled.as_ref().and_then(|c| c.openapi.as_ref()) {
+            let n = m.operations.len();
+            text += &format!(", {n} OpenAPI operation{}", if n == 1 { "" } else { "s" });
+        }
+        text
+    }
+
     /// The stubs' problems of `severity`, one line each.
     pub(crate) fn stub_lines(&self, severity: Severity) -> Vec<String> {
         self.stubs
@@ -33,18 +50,26 @@ impl Built {
     }
 }
 
+/// What the serving spec compiled to, which a new build may reuse.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Known<'a> {
+    /// The resources, when only the stubs changed (their seed files are not read again).
+    pub(crate) resources: &'a [ResourceDef],
+    /// The OpenAPI document, reused when none of its files changed.
+    pub(crate) openapi: Option<&'a Arc<OpenApiModel>>,
+}
+
 /// Compiles the spec `parsed` from `source`, with `stubs` in front of its routes.
-/// `known_resources`: what this same spec's resources compiled to before, when only the stubs
-/// changed; `template_budget`: `--max-template-bytes`.
+/// `template_budget`: `--max-template-bytes`.
 pub(crate) fn build(
     source: &SpecSource,
     parsed: &Parsed,
     stubs: &[Stub],
     private: &PrivateFiles,
-    known_resources: &[ResourceDef],
+    known: Known<'_>,
     template_budget: usize,
 ) -> Built {
-    let (compiled, problems) = compile(&CompileInput {
+    let (compiled, problems, documents) = compile(&CompileInput {
         spec: &parsed.spec,
         dir: &source.dir,
         spec_file: Some(&source.file),
@@ -52,7 +77,8 @@ pub(crate) fn build(
         stubs,
         unread_channels: &parsed.unread_channels,
         file_indices: &parsed.file_indices,
-        known_resources,
+        known_resources: known.resources,
+        known_openapi: known.openapi,
         template_budget,
     });
     let (stub_problems, spec_problems): (Vec<Problem>, Vec<Problem>) = problems
@@ -60,7 +86,12 @@ pub(crate) fn build(
         .partition(|p| p.path.first() == Some(&Seg::Key("stubs".into())));
     let mut diagnostics = parsed.problems.clone();
     diagnostics.extend(locate_problems(&source.text, &spec_problems));
-    let report = source.report(diagnostics);
+    let (same_file, others): (Vec<DocProblem>, Vec<DocProblem>) = documents
+        .into_iter()
+        .partition(|p| is_same_file(&p.file, &source.file));
+    diagnostics.extend(doc_diagnostics(&source.text, &same_file));
+    let mut report = source.report(diagnostics);
+    report.others = document_reports(&source.dir, others);
     // The loader's own errors (items it could not read) stop the spec too.
     let compiled = compiled.filter(|_| report.errors() == 0);
     Built {
@@ -68,4 +99,61 @@ pub(crate) fn build(
         report,
         stubs: stub_problems,
     }
+}
+
+fn is_same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// Problems in a document's file placed on their lines, the JSON pointer as their path.
+fn doc_diagnostics(text: &str, problems: &[DocProblem]) -> Vec<Diagnostic> {
+    problems
+        .iter()
+        .map(|p| {
+            let (line, column, width) = locate(text, &p.pointer);
+            Diagnostic {
+                severity: p.severity,
+                path: if p.pointer.is_empty() {
+                    String::new()
+                } else {
+                    format!("#{}", p.pointer)
+                },
+                message: p.message.clone(),
+                line,
+                column,
+                width,
+            }
+        })
+        .collect()
+}
+
+/// One report per document file with problems, each named relative to the spec's folder.
+fn document_reports(dir: &Path, problems: Vec<DocProblem>) -> Vec<SpecReport> {
+    let mut files: Vec<&Path> = problems.iter().map(|p| p.file.as_path()).collect();
+    files.sort();
+    files.dedup();
+    files
+        .into_iter()
+        .map(|file| {
+            let here: Vec<DocProblem> = problems
+                .iter()
+                .filter(|p| p.file == file)
+                .cloned()
+                .collect();
+            let text =
+                crate::files::read_regular_text(file, crate::files::INPUT_CAP).unwrap_or_default();
+            let mut diagnostics = doc_diagnostics(&text, &here);
+            diagnostics.sort_by_key(|d| (d.line, d.column, d.severity));
+            let name = file.strip_prefix(dir).unwrap_or(file).display().to_string();
+            SpecReport {
+                file: name,
+                source: text,
+                diagnostics,
+                others: Vec::new(),
+            }
+        })
+        .collect()
 }

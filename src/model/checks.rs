@@ -476,7 +476,7 @@ routes:
         let spec_file = root.join("api.yaml");
         std::fs::write(&spec_file, "").unwrap();
         let spec: spec::Spec = serde_yaml::from_str("static:\n  - { path: /, dir: . }\n").unwrap();
-        let (compiled, list) = compile(&CompileInput {
+        let (compiled, list, _) = compile(&CompileInput {
             spec: &spec,
             dir: &root,
             spec_file: Some(&spec_file),
@@ -488,6 +488,7 @@ routes:
             unread_channels: &[],
             file_indices: &Default::default(),
             known_resources: &[],
+            known_openapi: None,
             template_budget: crate::template::bounds::DEFAULT_BUDGET,
         });
         assert!(compiled.is_some(), "warnings do not stop a spec");

@@ -21,8 +21,9 @@ use super::checks;
 use super::compiled::{Action, CompiledRoute, CompiledSpec, Counts, ScenarioStep, WaitAction};
 use super::input::CompileInput;
 use super::matcher::Matcher;
+use super::openapi;
 use super::pass::{CompilePass, RESOURCE_EMIT_NAMES, RESPONSE_NAMES, ROUTE_EMIT_NAMES, WAIT_NAMES};
-use super::problems::reserved;
+use super::problems::{DocProblem, reserved};
 use super::proxy;
 use super::resource;
 use super::response;
@@ -33,7 +34,9 @@ pub(crate) const STARTED: &str = "started";
 
 /// Compiles a spec. The model comes back only when there is no error; the problems are
 /// every error and warning found, by key path.
-pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Problem>) {
+pub(crate) fn compile(
+    input: &CompileInput<'_>,
+) -> (Option<CompiledSpec>, Vec<Problem>, Vec<DocProblem>) {
     let spec = input.spec;
     let mut cx = CompilePass::new(input.dir, input.private, input.template_budget);
     let Server { cors, fallback } = server(&spec.server, &mut cx);
@@ -89,6 +92,17 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
             sse.push(Arc::new(def));
         }
     }
+    // The OpenAPI document, compiled before the resources: its collections may become some.
+    let openapi = spec.openapi.as_ref().and_then(|o| {
+        let mut found = Vec::new();
+        let model =
+            openapi::compile(o, cx.dir, input.known_openapi, &mut found).unwrap_or_else(|e| {
+                cx.problems.value(at(&[], &["openapi", "file"]), e);
+                None
+            });
+        cx.problems.documents(found);
+        model
+    });
     let mut resources = Vec::new();
     let mut resource_emit = Vec::new();
     for (name, r) in &spec.resources {
@@ -103,8 +117,31 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
             resource_emit.push(Arc::from(emit));
         }
     }
-    for i in 0..resources.len() {
-        for (path, method, op) in resource::endpoints(&resources, i) {
+    let spec_resources = resources.len();
+    // The document's collections, unless the spec has a resource of that name: each is
+    // answered through its operations (validated first), so it gets no endpoints of its own.
+    let mut collection_index = Vec::new();
+    for c in openapi.iter().flat_map(|m| &m.collections) {
+        let here = at(&[], &["openapi", "resources"]);
+        let known = input.known_resources.iter().find(|d| d.name == c.name);
+        let def = if resources
+            .iter()
+            .any(|d: &resource::ResourceDef| d.name == c.name)
+        {
+            None
+        } else if let Some(known) = known {
+            Some(known.clone())
+        } else {
+            resource::compile(&c.name, &c.resource, cx.dir, &here, &mut cx.problems)
+        };
+        collection_index.push(def.as_ref().map(|_| resources.len()));
+        if let Some(def) = def {
+            resources.push(def);
+            resource_emit.push(Arc::from(Vec::new()));
+        }
+    }
+    for i in 0..spec_resources {
+        for (path, method, op) in resource::endpoints(&resources[..spec_resources], i) {
             // The path was checked with the resource: it is plain text, so it parses.
             let Ok(pattern) = Pattern::parse(&path) else {
                 continue;
@@ -136,6 +173,31 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
         }
         routes.extend(mount);
     }
+    // The document's operations, beneath everything the spec declares itself.
+    for (i, op) in openapi.iter().flat_map(|m| m.operations.iter().enumerate()) {
+        let resource = openapi
+            .iter()
+            .flat_map(|m| m.collections.iter().enumerate())
+            .find_map(|(ci, c)| {
+                let (_, res_op) = c.ops.iter().find(|(oi, _)| *oi == i)?;
+                Some((collection_index[ci]?, *res_op))
+            });
+        routes.push(CompiledRoute {
+            source: op.label.as_str().into(),
+            method: op.method,
+            path: op.path.clone(),
+            pattern: op.pattern.clone(),
+            matcher: None,
+            action: Action::OpenApi {
+                op: op.clone(),
+                resource,
+            },
+            emit: Arc::new([]),
+            scenario: None,
+            // Answers vary with `--seed` and the count: keyed by the operation.
+            key: fnv1a(op.label.as_bytes(), 0x0a91),
+        });
+    }
     let parsed = checks::Parsed {
         stubs: &stub_routes,
         routes: &spec_routes_compiled,
@@ -145,7 +207,8 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
     };
     checks::across_items(input, &parsed, &mut cx.problems);
     if cx.problems.has_errors() {
-        return (None, cx.problems.into_list());
+        let (problems, documents) = cx.problems.into_parts();
+        return (None, problems, documents);
     }
     let routes: Vec<CompiledRoute> = stub_routes
         .into_iter()
@@ -172,6 +235,7 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
         templates: cx.templates.finish(),
         cors,
         fallback,
+        openapi,
         scenarios,
         counts: Counts {
             routes: spec.routes.len(),
@@ -181,7 +245,8 @@ pub(crate) fn compile(input: &CompileInput<'_>) -> (Option<CompiledSpec>, Vec<Pr
         },
         private: input.private.clone(),
     };
-    (Some(compiled), cx.problems.into_list())
+    let (problems, documents) = cx.problems.into_parts();
+    (Some(compiled), problems, documents)
 }
 
 /// `server:`: the default delay, CORS, the TLS files and the fallback.

@@ -13,6 +13,8 @@ use crate::template::TemplateSet;
 use super::channel::{CompiledEmit, SseChannel, WsChannel};
 use super::cors::Cors;
 use super::matcher::Matcher;
+use super::openapi::OpenApiModel;
+use super::openapi::operation::Operation;
 use super::private::PrivateFiles;
 use super::proxy::ProxyTarget;
 use super::resource::{Op, ResourceDef};
@@ -37,6 +39,8 @@ pub(crate) struct CompiledSpec {
     pub(crate) cors: Option<Cors>,
     /// `server.fallback.proxy`: where requests nothing else takes are passed.
     pub(crate) fallback: Option<Arc<ProxyTarget>>,
+    /// The OpenAPI document whose operations are among `routes`.
+    pub(crate) openapi: Option<Arc<OpenApiModel>>,
     /// Whether any route takes a WebSocket upgrade (a channel, a proxy, the fallback): the
     /// others skip looking.
     pub(crate) takes_upgrades: bool,
@@ -95,6 +99,10 @@ impl CompiledRoute {
     pub(crate) fn accepts(&self, method: &HttpMethod) -> bool {
         match self.method {
             Method::Any => true,
+            // A contract that declares no HEAD does not offer one (Prism answers 405 too).
+            Method::Get if matches!(self.action, Action::OpenApi { .. }) => {
+                method == HttpMethod::GET
+            }
             Method::Get => method == HttpMethod::GET || method == HttpMethod::HEAD,
             m => m.as_str() == method.as_str(),
         }
@@ -133,6 +141,12 @@ pub(crate) enum Action {
     Proxy(Arc<ProxyTarget>),
     /// Long polling: held until an event on a topic, then answered.
     Wait(Box<WaitAction>),
+    /// An operation of the OpenAPI document; with `openapi.resources`, one that is an
+    /// endpoint of resource `resource.0` (an index into `resources`) once validated.
+    OpenApi {
+        op: Arc<Operation>,
+        resource: Option<(usize, Op)>,
+    },
 }
 
 /// A long-polling route: the topic it waits on, for how long, and its two answers.
@@ -158,6 +172,7 @@ impl Action {
             Action::Sse(_) => "sse",
             Action::Proxy(_) => "proxy",
             Action::Wait(_) => "wait",
+            Action::OpenApi { .. } => "openapi",
         }
     }
 }

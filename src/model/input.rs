@@ -30,6 +30,8 @@ pub(crate) struct CompileInput<'a> {
     /// as they are, so a stub added reads no seed file again (one that changed on disk since
     /// would otherwise replace the data without a reload).
     pub(crate) known_resources: &'a [ResourceDef],
+    /// The document this same spec compiled to before: reused when no file of it changed.
+    pub(crate) known_openapi: Option<&'a std::sync::Arc<super::openapi::OpenApiModel>>,
     /// The bytes one response's templates may render (`--max-template-bytes`).
     pub(crate) template_budget: usize,
 }

@@ -13,6 +13,7 @@ pub(crate) mod cors;
 pub(crate) mod input;
 pub(crate) mod matcher;
 pub(crate) mod negotiate;
+pub(crate) mod openapi;
 mod pass;
 pub(crate) mod private;
 pub(crate) mod problems;

@@ -1,8 +1,21 @@
 //! What the compiler collects instead of stopping: every problem of a spec, by key path, so
 //! one run reports them all. The loader (`spec::load`) places them on their lines.
 
+use std::path::PathBuf;
+
 use crate::spec::Severity;
 use crate::spec::locate::{KeyPath, Problem};
+
+/// A problem in another file than the spec (an OpenAPI document or a file it refers to), at a
+/// JSON pointer into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DocProblem {
+    pub(crate) file: PathBuf,
+    /// `/paths/~1pets/get`; empty for the whole file.
+    pub(crate) pointer: String,
+    pub(crate) message: String,
+    pub(crate) severity: Severity,
+}
 
 /// The URL prefix of mockrig's own endpoints; spec routes may not claim it.
 pub(crate) const RESERVED_PREFIX: &str = "/__mockrig";
@@ -11,6 +24,8 @@ pub(crate) const RESERVED_PREFIX: &str = "/__mockrig";
 #[derive(Debug, Default)]
 pub(crate) struct Problems {
     list: Vec<Problem>,
+    /// Problems in the OpenAPI document and its files.
+    documents: Vec<DocProblem>,
     errors: usize,
 }
 
@@ -56,8 +71,23 @@ impl Problems {
         self.errors > 0
     }
 
+    /// Problems in a document the spec names.
+    pub(crate) fn documents(&mut self, found: Vec<DocProblem>) {
+        self.errors += found
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .count();
+        self.documents.extend(found);
+    }
+
+    #[cfg(test)]
     pub(crate) fn into_list(self) -> Vec<Problem> {
         self.list
+    }
+
+    /// The spec's problems and the documents'.
+    pub(crate) fn into_parts(self) -> (Vec<Problem>, Vec<DocProblem>) {
+        (self.list, self.documents)
     }
 }
 

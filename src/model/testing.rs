@@ -14,7 +14,7 @@ use crate::spec::locate::Problem;
 pub(crate) fn compile_yaml(yaml: &str) -> (Option<CompiledSpec>, Vec<Problem>) {
     let spec: crate::spec::Spec = serde_yaml::from_str(yaml).expect("YAML the types accept");
     let dir = std::env::temp_dir().canonicalize().unwrap();
-    compile(&CompileInput {
+    let (compiled, problems, _) = compile(&CompileInput {
         spec: &spec,
         dir: &dir,
         spec_file: None,
@@ -23,8 +23,10 @@ pub(crate) fn compile_yaml(yaml: &str) -> (Option<CompiledSpec>, Vec<Problem>) {
         unread_channels: &[],
         file_indices: &Default::default(),
         known_resources: &[],
+        known_openapi: None,
         template_budget: crate::template::bounds::DEFAULT_BUDGET,
-    })
+    });
+    (compiled, problems)
 }
 
 /// A request's parts, as route conditions read them.

@@ -15,6 +15,7 @@ use crate::files::{INPUT_CAP, read_regular_text};
 
 use super::fields::fields_of;
 use super::locate::{self, KeyPath, Problem, Seg, display_path, key_text, untag};
+use super::openapi::{OpenApi, looks_like_document};
 use super::realtime::{SseStream, WebSocket};
 use super::recover::{Found, recover};
 use super::report::{Diagnostic, Severity, SpecReport};
@@ -76,6 +77,7 @@ impl SpecSource {
             file: self.name(),
             source: self.text.clone(),
             diagnostics,
+            others: Vec::new(),
         }
     }
 }
@@ -116,6 +118,26 @@ impl FileIndices {
             self.lists.push((list, kept));
         }
     }
+}
+
+/// Reads a spec file's text: an OpenAPI document given in place of a spec is served as a
+/// spec holding only `openapi: { file: <itself> }`.
+pub(crate) fn parse_source(source: &SpecSource) -> Parsed {
+    if looks_like_document(&source.text) {
+        let name = source
+            .file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Parsed {
+            spec: Spec {
+                openapi: Some(OpenApi::document(name)),
+                ..Spec::default()
+            },
+            ..Parsed::default()
+        };
+    }
+    parse(&source.text)
 }
 
 /// Parses spec text. Never fails: what cannot be read is in `problems`.
@@ -223,6 +245,11 @@ fn recover_spec(doc: &MarkedYaml<'_>) -> Parsed {
                     .extend(read.unread.into_iter().map(|p| ("sse", p)));
             }
             "resources" => resources(value, &here, &mut out.spec, &mut found),
+            "openapi" => {
+                let (v, f) = recover::<OpenApi>(value, here);
+                found.extend(f);
+                out.spec.openapi = v;
+            }
             other => {
                 let fields = fields_of::<Spec>();
                 let hint = match crate::suggest::did_you_mean(other, fields) {

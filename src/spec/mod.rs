@@ -6,6 +6,7 @@
 mod fields;
 pub(crate) mod load;
 pub(crate) mod locate;
+pub(crate) mod openapi;
 mod realtime;
 mod recover;
 mod report;
@@ -14,6 +15,7 @@ mod types;
 mod values;
 
 pub use load::LoadError;
+pub use openapi::OpenApi;
 pub use realtime::*;
 pub use report::{Diagnostic, Severity, SpecReport};
 pub use schema::json_schema_text;

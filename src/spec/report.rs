@@ -39,6 +39,9 @@ pub struct SpecReport {
     pub source: String,
     /// Errors and warnings, in the order of the file.
     pub diagnostics: Vec<Diagnostic>,
+    /// The problems of other files the spec names (an OpenAPI document and the files it
+    /// refers to), one report each.
+    pub others: Vec<SpecReport>,
 }
 
 impl SpecReport {
@@ -57,6 +60,7 @@ impl SpecReport {
             .iter()
             .filter(|d| d.severity == severity)
             .count()
+            + self.others.iter().map(|o| o.count(severity)).sum::<usize>()
     }
 
     fn headline(&self, d: &Diagnostic) -> String {
@@ -79,6 +83,21 @@ fn plural(n: usize, noun: &str) -> String {
 
 impl fmt::Display for SpecReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_located(f)?;
+        for other in &self.others {
+            other.write_located(f)?;
+        }
+        match (self.errors(), self.warnings()) {
+            (e, 0) => write!(f, "{}", plural(e, "error")),
+            (0, w) => write!(f, "{}", plural(w, "warning")),
+            (e, w) => write!(f, "{}, {}", plural(e, "error"), plural(w, "warning")),
+        }
+    }
+}
+
+impl SpecReport {
+    /// Each problem with its line and a caret under the column.
+    fn write_located(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let gutter = self
             .diagnostics
             .iter()
@@ -106,11 +125,7 @@ impl fmt::Display for SpecReport {
                 writeln!(f, "{:>gutter$} | {pad}{}", "", "^".repeat(width))?;
             }
         }
-        match (self.errors(), self.warnings()) {
-            (e, 0) => write!(f, "{}", plural(e, "error")),
-            (0, w) => write!(f, "{}", plural(w, "warning")),
-            (e, w) => write!(f, "{}, {}", plural(e, "error"), plural(w, "warning")),
-        }
+        Ok(())
     }
 }
 
@@ -140,6 +155,7 @@ mod tests {
                 d(Severity::Error, 2, 11, "must start with '/'"),
                 d(Severity::Warning, 2, 5, "never answers"),
             ],
+            others: Vec::new(),
         };
         assert_eq!(
             report.to_string(),

@@ -39,6 +39,9 @@ pub struct Spec {
     /// Server-Sent Events streams.
     #[serde(default)]
     pub sse: Vec<SseStream>,
+    /// An OpenAPI 3.x document whose operations are served beneath everything above.
+    #[serde(default)]
+    pub openapi: Option<super::openapi::OpenApi>,
 }
 
 /// Settings that apply to the whole server.

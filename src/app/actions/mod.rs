@@ -4,6 +4,7 @@
 
 pub(crate) mod channel;
 mod delay;
+mod openapi;
 pub(crate) mod proxy;
 pub(crate) mod resource;
 pub(crate) mod respond;
@@ -30,5 +31,6 @@ pub(crate) async fn run(cx: &RequestContext<'_>, found: &RouteMatch<'_>) -> Outc
         Action::Sse(i) => channel::subscribe(cx, found.route, *i),
         Action::Proxy(target) => proxy::run(cx, Some(found.route), target).await,
         Action::Wait(w) => wait::run(cx, found.route, w).await,
+        Action::OpenApi { op, resource } => openapi::run(cx, found, op, *resource).await,
     }
 }
