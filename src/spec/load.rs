@@ -522,6 +522,7 @@ mod tests {
             "websockets",
             "sse",
             "resources",
+            "openapi",
         ];
         let mut fields = fields_of::<Spec>().to_vec();
         fields.sort();

@@ -170,6 +170,10 @@ fn every_readme_example_checks_clean() {
         ("public/index.html", "<p>hi</p>"),
         ("certs/localhost.pem", "-"),
         ("certs/localhost-key.pem", "-"),
+        (
+            "contracts/petstore.yaml",
+            "openapi: 3.1.0\ninfo: { title: t, version: '1' }\npaths:\n  /pets/{petId}:\n    get:\n      responses: { '200': { description: one } }\n",
+        ),
     ] {
         let path = dir.path().join(file);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -190,6 +194,8 @@ fn every_readme_example_checks_clean() {
             block.to_string()
         };
         let spec = dir.path().join(format!("example-{i}.yaml"));
+        // On disk too: a block that is an OpenAPI document is read from its file.
+        std::fs::write(&spec, &text).unwrap();
         match mockrig::check_text(&text, &spec) {
             Ok(checked) if checked.warnings.warnings() == 0 => {}
             Ok(checked) => failed.push(format!("example {i}:\n{}", checked.warnings)),

@@ -51,7 +51,12 @@ pub(crate) async fn run(
             return Outcome::answered(&route.source, answer);
         }
     }
-    if let Some((index, res_op)) = resource {
+    // A request that asks for one of the contract's answers by name gets it, even from a
+    // collection served as a resource.
+    let asks = prefs.code.is_some() || prefs.example.is_some();
+    if let Some((index, res_op)) = resource
+        && !asks
+    {
         return super::resource::run(cx, found, index, res_op, None).await;
     }
     let n = cx.route_state().hit(route.key);

@@ -213,11 +213,25 @@ pub(crate) fn check(op: &Operation, req: &Incoming<'_>) -> Result<(), Refused> {
         }
     }
     let mut status = 422;
-    if let Some(body) = &op.body
-        && let Err((s, v)) = check_body(body, req, &mut violations)
-    {
-        status = s;
-        violations.push(v);
+    match &op.body {
+        Some(body) => {
+            if let Err(refused) = check_body(body, req, &mut violations) {
+                let (s, v) = *refused;
+                status = s;
+                violations.push(v);
+            }
+        }
+        // A body the operation does not take is a client mistake worth telling (Prism: 415).
+        None if !req.body.is_empty() => {
+            status = 415;
+            violations.push(Violation {
+                location: "body".into(),
+                message: "the operation takes no request body".into(),
+                expected: Value::Null,
+                actual: Value::String(format!("{} bytes", req.body.len())),
+            });
+        }
+        None => {}
     }
     if violations.is_empty() {
         Ok(())
@@ -232,7 +246,7 @@ fn check_body(
     body: &Body,
     req: &Incoming<'_>,
     violations: &mut Vec<Violation>,
-) -> Result<(), (u16, Violation)> {
+) -> Result<(), Box<(u16, Violation)>> {
     let at = |message: String, actual: Value| Violation {
         location: "body".into(),
         message,
@@ -269,7 +283,7 @@ fn check_body(
             .iter()
             .map(|(m, _)| Value::String(m.clone()))
             .collect();
-        return Err((
+        return Err(Box::new((
             415,
             Violation {
                 location: "header/Content-Type".into(),
@@ -277,7 +291,7 @@ fn check_body(
                 expected: Value::Array(declared),
                 actual: Value::String(content_type.into()),
             },
-        ));
+        )));
     };
     let Some(checked) = schema else {
         return Ok(());
@@ -286,10 +300,10 @@ fn check_body(
         match serde_json::from_slice::<Value>(req.body) {
             Ok(v) => v,
             Err(e) => {
-                return Err((
+                return Err(Box::new((
                     400,
                     at(format!("the body is not valid JSON: {e}"), Value::Null),
-                ));
+                )));
             }
         }
     } else if media == "application/x-www-form-urlencoded" {
@@ -300,10 +314,10 @@ fn check_body(
         match super::multipart::fields(content_type, req.body) {
             Some(pairs) => form_object(pairs, &checked.schema),
             None => {
-                return Err((
+                return Err(Box::new((
                     400,
                     at("the multipart body cannot be read".into(), Value::Null),
-                ));
+                )));
             }
         }
     } else if media.starts_with("text/") {

@@ -2,6 +2,7 @@
 //! references. Problems are kept by file and JSON pointer; `locate` turns them into lines only
 //! when there is something to report, so a valid document is parsed once, by serde.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -69,6 +70,9 @@ pub(crate) struct Documents {
     files: HashMap<Arc<Path>, Value>,
     /// Files a reference names that could not be read, and why.
     unreadable: HashMap<PathBuf, String>,
+    /// Each (folder, relative path) a reference names, canonical: a document refers to the
+    /// same few files thousands of times, and canonicalising is a system call per segment.
+    canonical: Canonical,
 }
 
 /// Why a document cannot be served at all.
@@ -96,10 +100,11 @@ impl Documents {
             version,
             files: HashMap::new(),
             unreadable: HashMap::new(),
+            canonical: RefCell::new(HashMap::new()),
         };
         let mut total = text.len();
         let mut pending = Vec::new();
-        refs_in(&value, &root, &mut pending);
+        refs_in(&value, &root, &docs.canonical, &mut pending);
         docs.files.insert(root, value);
         // Every file reachable through references, read once, breadth first.
         while let Some(next) = pending.pop() {
@@ -125,7 +130,7 @@ impl Documents {
             match read {
                 Ok(v) => {
                     let at: Arc<Path> = Arc::from(next.as_path());
-                    refs_in(&v, &at, &mut pending);
+                    refs_in(&v, &at, &docs.canonical, &mut pending);
                     docs.files.insert(at, v);
                 }
                 Err(e) => {
@@ -184,9 +189,8 @@ impl Documents {
         let file: Arc<Path> = if path.is_empty() {
             from.file.clone()
         } else {
-            let decoded = percent_decode_str(path).decode_utf8_lossy();
-            let joined = from.file.parent().unwrap_or(Path::new("/")).join(&*decoded);
-            let canonical = joined.canonicalize().unwrap_or(joined);
+            let folder = from.file.parent().unwrap_or(Path::new("/"));
+            let canonical = canonical(&self.canonical, folder, path);
             if let Some(why) = self.unreadable.get(&canonical) {
                 return Err(format!("'{target}' cannot be read: {why}"));
             }
@@ -347,29 +351,47 @@ fn version_of(doc: &Value) -> Result<Version, String> {
     }
 }
 
-/// The files named by references anywhere in `value` (written in `file`).
-fn refs_in(value: &Value, file: &Path, out: &mut Vec<PathBuf>) {
+/// The files named by references anywhere in `value` (written in `file`), canonical
+/// through `cache`.
+fn refs_in(value: &Value, file: &Path, cache: &Canonical, out: &mut Vec<PathBuf>) {
     match value {
         Value::Object(map) => {
             if let Some(Value::String(target)) = map.get("$ref") {
                 let path = target.split('#').next().unwrap_or("");
                 if !path.is_empty() && !path.contains("://") && !path.starts_with("//") {
-                    let decoded = percent_decode_str(path).decode_utf8_lossy();
-                    let joined = file.parent().unwrap_or(Path::new("/")).join(&*decoded);
-                    out.push(joined.canonicalize().unwrap_or(joined));
+                    out.push(canonical(
+                        cache,
+                        file.parent().unwrap_or(Path::new("/")),
+                        path,
+                    ));
                 }
             }
             for v in map.values() {
-                refs_in(v, file, out);
+                refs_in(v, file, cache, out);
             }
         }
         Value::Array(items) => {
             for v in items {
-                refs_in(v, file, out);
+                refs_in(v, file, cache, out);
             }
         }
         _ => {}
     }
+}
+
+type Canonical = RefCell<HashMap<(PathBuf, String), PathBuf>>;
+
+/// The canonical path of the reference `path` written in `folder`, looked up once.
+fn canonical(cache: &Canonical, folder: &Path, path: &str) -> PathBuf {
+    let key = (folder.to_path_buf(), path.to_owned());
+    if let Some(c) = cache.borrow().get(&key) {
+        return c.clone();
+    }
+    let decoded = percent_decode_str(path).decode_utf8_lossy();
+    let joined = folder.join(&*decoded);
+    let c = joined.canonicalize().unwrap_or(joined);
+    cache.borrow_mut().insert(key, c.clone());
+    c
 }
 
 /// The line and column (1-based) of `pointer` in `text`, at the key that names it where there

@@ -21,11 +21,13 @@ pub(crate) mod document;
 pub(crate) mod generate;
 pub(crate) mod operation;
 pub(crate) mod params;
+mod pass;
 pub(crate) mod responses;
 pub(crate) mod schema;
 
 use document::Documents;
-use operation::{DocPass, METHODS, Operation, route_pattern};
+use operation::{METHODS, Operation, route_pattern};
+use pass::DocPass;
 
 /// A document, compiled.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::document::Place;
 use super::generate::{Fill, generate};
-use super::operation::DocPass;
+use super::pass::DocPass;
 use super::schema::{Direction, bundle};
 
 /// How a response is keyed in the document.
