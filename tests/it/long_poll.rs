@@ -57,12 +57,21 @@ async fn waiting(m: &Mock, topic: &str, n: u64) {
 async fn one_emit_answers_every_waiter_at_once() {
     let m = Mock::start(SPEC, &[]);
     const N: usize = 300;
-    // A client per waiter: each holds its own connection while it waits.
+    // One client, built before anything connects: concurrent HTTP/1.1 requests each open a
+    // connection of their own. (A client built per waiter kept the runtime busy building
+    // clients between a connect and its request, long enough in a debug build for the
+    // server's request timeout to answer 408 on a connection hyper had not written to yet.)
+    let waiters_client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let waiters: Vec<_> = (0..N)
         .map(|_| {
             let url = m.at("/orders/poll");
+            let client = waiters_client.clone();
             tokio::spawn(async move {
-                let r = common::client().get(url).send().await.unwrap();
+                let r = client.get(url).send().await.unwrap();
                 let answered = Instant::now();
                 (r.status(), json_of(r).await, answered)
             })
