@@ -131,12 +131,16 @@ impl Reloader {
             Err(e) => return self.failed(e.to_string()),
         };
         {
+            // A set: a document can bring thousands of files.
             let mut named = lock(&self.named_files);
-            for f in self.live.document_files() {
-                if !named.contains(&f) {
-                    named.push(f);
-                }
-            }
+            let known: std::collections::HashSet<PathBuf> = named.iter().cloned().collect();
+            let new: Vec<PathBuf> = self
+                .live
+                .document_files()
+                .into_iter()
+                .filter(|f| !known.contains(f))
+                .collect();
+            named.extend(new);
         }
         if swapped.warnings.warnings() > 0 {
             tracing::warn!("{}", swapped.warnings);

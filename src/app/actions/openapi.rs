@@ -115,11 +115,6 @@ fn respond(op: &Operation, chosen: Chosen<'_>, accept: Option<&str>) -> HttpResp
             &format!("the operation declares no response for status {code}"),
             json!({ "operation": op.label, "declared": declared(op) }),
         ),
-        Chosen::NoResponse => problem(
-            500,
-            "the operation declares no response",
-            json!({ "operation": op.label }),
-        ),
         Chosen::NoSuchExample(name) => problem(
             404,
             &format!("the response has no example named '{name}'"),

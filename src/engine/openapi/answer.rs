@@ -66,11 +66,16 @@ pub(crate) enum Chosen<'o> {
     NotAcceptable(Vec<String>),
     /// The status asked for is not among the responses: 404.
     NoSuchStatus(u16),
-    /// The operation declares no response at all: 500.
-    NoResponse,
     /// The example asked for is not among the media type's: 404.
     NoSuchExample(String),
 }
+
+/// What an operation without responses answers with.
+static NO_RESPONSE: OpResponse = OpResponse {
+    key: StatusKey::Default,
+    headers: Vec::new(),
+    contents: Vec::new(),
+};
 
 /// The status a response is sent with when its own key does not name one.
 fn status_of(key: StatusKey) -> u16 {
@@ -137,10 +142,9 @@ pub(crate) fn choose<'o>(
             Some(r) => (code, r),
             None => return Chosen::NoSuchStatus(code),
         },
-        None => match default_response(op) {
-            Some(found) => found,
-            None => return Chosen::NoResponse,
-        },
+        // An operation that declares no response (3.1 allows it) says nothing about its
+        // answer: an empty 200 is the least surprising.
+        None => default_response(op).unwrap_or((200, &NO_RESPONSE)),
     };
     if response.contents.is_empty() {
         return Chosen::Answer {

@@ -5,7 +5,6 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
@@ -32,10 +31,15 @@ pub(crate) enum Version {
     V31,
 }
 
+/// One of the loaded files, by its index: places are hashed and compared by the thousand,
+/// and a path's hash walks its components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct FileId(u32);
+
 /// A place in the loaded files: a file and a JSON pointer into it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Place {
-    pub(crate) file: Arc<Path>,
+    pub(crate) file: FileId,
     pub(crate) pointer: String,
 }
 
@@ -43,7 +47,7 @@ impl Place {
     /// The place `key` below this one.
     pub(crate) fn child(&self, key: &str) -> Place {
         Place {
-            file: self.file.clone(),
+            file: self.file,
             pointer: format!("{}/{}", self.pointer, escape(key)),
         }
     }
@@ -51,7 +55,7 @@ impl Place {
     /// The place of item `i` below this one.
     pub(crate) fn item(&self, i: usize) -> Place {
         Place {
-            file: self.file.clone(),
+            file: self.file,
             pointer: format!("{}/{i}", self.pointer),
         }
     }
@@ -65,9 +69,10 @@ pub(crate) fn escape(key: &str) -> String {
 /// The root document and the files it refers to, parsed.
 #[derive(Debug)]
 pub(crate) struct Documents {
-    pub(crate) root: Arc<Path>,
     pub(crate) version: Version,
-    files: HashMap<Arc<Path>, Value>,
+    /// Each file's canonical path and value, the root first (`FileId(0)`).
+    files: Vec<(PathBuf, Value)>,
+    by_path: HashMap<PathBuf, FileId>,
     /// Files a reference names that could not be read, and why.
     unreadable: HashMap<PathBuf, String>,
     /// Each (folder, relative path) a reference names, canonical: a document refers to the
@@ -94,21 +99,20 @@ impl Documents {
             .map_err(|e| fatal(format!("cannot read the OpenAPI document: {e}")))?;
         let value = parse(&text).map_err(|e| fatal(e.to_string()))?;
         let version = version_of(&value).map_err(fatal)?;
-        let root: Arc<Path> = Arc::from(canonical.as_path());
         let mut docs = Documents {
-            root: root.clone(),
             version,
-            files: HashMap::new(),
+            files: Vec::new(),
+            by_path: HashMap::new(),
             unreadable: HashMap::new(),
             canonical: RefCell::new(HashMap::new()),
         };
         let mut total = text.len();
         let mut pending = Vec::new();
-        refs_in(&value, &root, &docs.canonical, &mut pending);
-        docs.files.insert(root, value);
-        // Every file reachable through references, read once, breadth first.
+        refs_in(&value, &canonical, &docs.canonical, &mut pending);
+        docs.add(canonical, value);
+        // Every file reachable through references, read once.
         while let Some(next) = pending.pop() {
-            if docs.files.contains_key(next.as_path()) || docs.unreadable.contains_key(&next) {
+            if docs.by_path.contains_key(&next) || docs.unreadable.contains_key(&next) {
                 continue;
             }
             if docs.files.len() >= MAX_FILES || total > MAX_TOTAL_BYTES {
@@ -129,9 +133,8 @@ impl Documents {
                 });
             match read {
                 Ok(v) => {
-                    let at: Arc<Path> = Arc::from(next.as_path());
-                    refs_in(&v, &at, &docs.canonical, &mut pending);
-                    docs.files.insert(at, v);
+                    refs_in(&v, &next, &docs.canonical, &mut pending);
+                    docs.add(next, v);
                 }
                 Err(e) => {
                     docs.unreadable.insert(next, e);
@@ -141,10 +144,21 @@ impl Documents {
         Ok(docs)
     }
 
+    fn add(&mut self, path: PathBuf, value: Value) {
+        let id = FileId(self.files.len() as u32);
+        self.by_path.insert(path.clone(), id);
+        self.files.push((path, value));
+    }
+
+    /// The canonical path of a loaded file.
+    pub(crate) fn path(&self, id: FileId) -> &Path {
+        &self.files[id.0 as usize].0
+    }
+
     /// The place of the root document's top.
     pub(crate) fn top(&self) -> Place {
         Place {
-            file: self.root.clone(),
+            file: FileId(0),
             pointer: String::new(),
         }
     }
@@ -152,20 +166,17 @@ impl Documents {
     /// Every file read, the root first, and those a reference names that could not be read
     /// (creating one is a fix): what a reload watches.
     pub(crate) fn files(&self) -> Vec<PathBuf> {
-        let mut list = vec![self.root.to_path_buf()];
-        list.extend(
-            self.files
-                .keys()
-                .filter(|p| **p != self.root)
-                .map(|p| p.to_path_buf()),
-        );
+        let mut list: Vec<PathBuf> = self.files.iter().map(|(p, _)| p.clone()).collect();
         list.extend(self.unreadable.keys().cloned());
         list
     }
 
     /// The value at `place`.
     pub(crate) fn get(&self, place: &Place) -> Option<&Value> {
-        self.files.get(&place.file)?.pointer(&place.pointer)
+        self.files
+            .get(place.file.0 as usize)?
+            .1
+            .pointer(&place.pointer)
     }
 
     /// Where the reference `target`, written in `from`'s file, points.
@@ -186,16 +197,16 @@ impl Documents {
                 "'{target}': only JSON pointer fragments (#/components/...) are supported"
             ));
         }
-        let file: Arc<Path> = if path.is_empty() {
-            from.file.clone()
+        let file = if path.is_empty() {
+            from.file
         } else {
-            let folder = from.file.parent().unwrap_or(Path::new("/"));
+            let folder = self.path(from.file).parent().unwrap_or(Path::new("/"));
             let canonical = canonical(&self.canonical, folder, path);
             if let Some(why) = self.unreadable.get(&canonical) {
                 return Err(format!("'{target}' cannot be read: {why}"));
             }
-            match self.files.get_key_value(canonical.as_path()) {
-                Some((k, _)) => k.clone(),
+            match self.by_path.get(&canonical) {
+                Some(id) => *id,
                 None => return Err(format!("'{target}' names no file that was read")),
             }
         };
@@ -209,7 +220,7 @@ impl Documents {
             let last = last.replace("~1", "/").replace("~0", "~");
             let siblings: Vec<&str> = self
                 .get(&Place {
-                    file: place.file.clone(),
+                    file: place.file,
                     pointer: parent.to_owned(),
                 })
                 .and_then(Value::as_object)

@@ -191,6 +191,14 @@ impl DocPass<'_> {
             };
             for i in 0..items.len() {
                 if let Some(p) = self.param(&at.item(i)) {
+                    // OpenAPI: header parameters named Accept, Content-Type or Authorization
+                    // are ignored; the media types and security schemes say those.
+                    let reserved = ["accept", "content-type", "authorization"];
+                    if p.at == In::Header
+                        && reserved.contains(&p.name.to_ascii_lowercase().as_str())
+                    {
+                        continue;
+                    }
                     list.retain(|q| !(q.name == p.name && q.at == p.at));
                     list.push(p);
                 }

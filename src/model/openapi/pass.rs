@@ -32,7 +32,7 @@ pub(crate) struct DocPass<'d> {
 impl DocPass<'_> {
     pub(crate) fn error(&mut self, at: &Place, message: impl Into<String>) {
         self.problems.push(DocProblem {
-            file: at.file.to_path_buf(),
+            file: self.docs.path(at.file).to_path_buf(),
             pointer: at.pointer.clone(),
             message: message.into(),
             severity: crate::spec::Severity::Error,
@@ -41,7 +41,7 @@ impl DocPass<'_> {
 
     pub(crate) fn warn(&mut self, at: &Place, message: impl Into<String>) {
         self.problems.push(DocProblem {
-            file: at.file.to_path_buf(),
+            file: self.docs.path(at.file).to_path_buf(),
             pointer: at.pointer.clone(),
             message: message.into(),
             severity: crate::spec::Severity::Warning,

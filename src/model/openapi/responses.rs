@@ -2,11 +2,11 @@
 //! examples, the schema, and the value generated from it once (static mode), so answering
 //! the first response costs no generation at request time.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 
-use super::document::Place;
+use super::document::{Place, Version};
 use super::generate::{Fill, generate};
 use super::pass::DocPass;
 use super::schema::{Direction, bundle};
@@ -57,17 +57,22 @@ pub(crate) struct Content {
     pub(crate) examples: Vec<(String, Value)>,
     /// The schema, bundled, for dynamic generation.
     pub(crate) schema: Option<Arc<Value>>,
-    /// The static value generated from the schema.
-    pub(crate) generated: Option<Value>,
+    /// The static value generated from the schema, on first use: a large document loads
+    /// without generating a value for every response, and each one is generated once.
+    pub(crate) generated: OnceLock<Value>,
 }
 
 impl Content {
     /// The body of the static answer: the first example, else the generated value.
     pub(crate) fn static_body(&self) -> Option<&Value> {
-        self.examples
-            .first()
-            .map(|(_, v)| v)
-            .or(self.generated.as_ref())
+        if let Some((_, v)) = self.examples.first() {
+            return Some(v);
+        }
+        let schema = self.schema.as_ref()?;
+        Some(
+            self.generated
+                .get_or_init(|| generate(schema, Fill::Static)),
+        )
     }
 }
 
@@ -76,9 +81,14 @@ impl DocPass<'_> {
     /// neither a success nor `default` is declared).
     pub(crate) fn responses(&mut self, op: &Place) -> Vec<OpResponse> {
         let at = op.child("responses");
-        let Some(Value::Object(map)) = self.docs.get(&at).cloned() else {
-            self.error(op, "an operation needs `responses`");
-            return Vec::new();
+        let map = match self.docs.get(&at).cloned() {
+            Some(Value::Object(map)) => map,
+            // 3.1 made `responses` optional; such an operation answers that it has none.
+            None if self.docs.version == Version::V31 => return Vec::new(),
+            _ => {
+                self.error(op, "an operation needs `responses`");
+                return Vec::new();
+            }
         };
         let mut out = Vec::new();
         for key in map.keys() {
@@ -147,10 +157,9 @@ impl DocPass<'_> {
                 for (p, why) in broken {
                     self.error(&p, why);
                 }
-                let generated = generate(&schema, Fill::Static);
-                (Some(Arc::new(schema)), Some(generated))
+                (Some(Arc::new(schema)), OnceLock::new())
             }
-            None => (None, None),
+            None => (None, OnceLock::new()),
         };
         Content {
             media_type: media.to_ascii_lowercase(),

@@ -205,7 +205,12 @@ impl Bundler<'_> {
             .rsplit('/')
             .next()
             .filter(|s| !s.is_empty())
-            .or_else(|| place.file.file_stem().and_then(|s| s.to_str()))
+            .or_else(|| {
+                self.docs
+                    .path(place.file)
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+            })
             .unwrap_or("schema");
         let base: String = last
             .chars()
