@@ -2,7 +2,7 @@
 //! routes override single operations, resources from its collections, hot reload of the
 //! document and the files it refers to, and `mockrig import` round-tripping. The documents are
 //! written here so that what is asserted is visible next to it; the real public documents
-//! are `openapi.rs`'s and `prism.rs`'s.
+//! are tested in `openapi/` and `prism.rs`.
 
 use std::process::Command;
 use std::time::Duration;
@@ -426,7 +426,7 @@ async fn a_broken_document_is_reported_at_its_lines_and_swagger_is_refused() {
     let doc = dir.path().join("bad.yaml");
     std::fs::write(
         &doc,
-        "openapi: 3.0.0\ninfo: { title: t, version: '1' }\npaths:\n  /a:\n    get:\n      parameters:\n        - { name: q, in: querry }\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: { $ref: '#/components/schemas/Pett' }\n  /b:\n    get:\n      responses:\n        '200': { $ref: 'https://example.com/r.yaml' }\ncomponents:\n  schemas:\n    Pet: { type: object }\n",
+        "openapi: 3.0.0\ninfo: { title: t, version: '1' }\npaths:\n  /a:\n    get:\n      parameters:\n        - { name: q, in: querry }\n      responses:\n        '200':\n          description: ok\n          content:\n            application/json:\n              schema: { $ref: '#/components/schemas/Pett' }\n  /b:\n    get:\n      responses:\n        '200': { $ref: 'https://example.com/r.yaml' }\n  /c:\n    post:\n      requestBody:\n        content:\n          application/json:\n            schema:\n              type: object\n              properties: { code: { type: string, pattern: '([a-z' } }\n      responses: { '200': { description: ok } }\ncomponents:\n  schemas:\n    Pet: { type: object }\n",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_mockrig"))
@@ -443,7 +443,11 @@ async fn a_broken_document_is_reported_at_its_lines_and_swagger_is_refused() {
     );
     assert!(text.contains("remote reference"), "{text}");
     assert!(
-        text.contains("3 errors"),
+        text.contains("bad.yaml:25:51: #/paths/~1c/post/requestBody/content/application~1json/schema/properties/code/pattern: the schema cannot be compiled"),
+        "{text}"
+    );
+    assert!(
+        text.contains("4 errors"),
         "every problem in one run: {text}"
     );
     let swagger = common::repo_path("../shared/fixtures/openapi/examples/v2.0/petstore.yaml");

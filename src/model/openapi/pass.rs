@@ -80,7 +80,19 @@ impl DocPass<'_> {
                 validator,
             }),
             Err(e) => {
-                self.error(place, format!("the schema cannot be compiled: {e}"));
+                // The validator checks the schema as an instance of the meta-schema: its
+                // path is where in the schema the mistake is, when that is inline (a path
+                // into `$defs` is into a copy of another place).
+                let inner = e.instance_path().as_str();
+                let at = if inner.is_empty() || inner.starts_with("/$defs") {
+                    place.clone()
+                } else {
+                    Place {
+                        file: place.file,
+                        pointer: format!("{}{inner}", place.pointer),
+                    }
+                };
+                self.error(&at, format!("the schema cannot be compiled: {e}"));
                 None
             }
         }
