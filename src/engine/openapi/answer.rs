@@ -25,7 +25,14 @@ impl Preferences {
         let mut set = |key: &str, value: &str| {
             let value = value.trim().trim_matches('"');
             match key.trim().to_ascii_lowercase().as_str() {
-                "code" => p.code = value.parse().ok().or(p.code),
+                // Only a status a response can have; another is no preference.
+                "code" => {
+                    p.code = value
+                        .parse()
+                        .ok()
+                        .filter(|c| (100..=599).contains(c))
+                        .or(p.code)
+                }
                 "example" => p.example = Some(value.to_owned()),
                 "dynamic" => p.dynamic = value.parse().ok().or(p.dynamic),
                 _ => {}

@@ -62,6 +62,7 @@ pub(crate) fn bundle(
         names: HashMap::new(),
         defs: Map::new(),
         problems: Vec::new(),
+        depth: 0,
     };
     let mut root = match docs.get(place) {
         Some(v) => b.schema(place, v),
@@ -89,7 +90,14 @@ struct Bundler<'d> {
     names: HashMap<Place, String>,
     defs: Map<String, Value>,
     problems: Vec<(Place, String)>,
+    /// How many references are being followed inside each other now: a chain of thousands
+    /// of distinct schemas would otherwise recurse until the stack ends.
+    depth: usize,
 }
+
+/// The longest chain of references, each inside the one before, that is followed: real
+/// documents nest a dozen; a reload runs on a thread with a 2 MiB stack.
+const MAX_REF_DEPTH: usize = 100;
 
 impl Bundler<'_> {
     fn schema(&mut self, at: &Place, value: &Value) -> Value {
@@ -188,12 +196,21 @@ impl Bundler<'_> {
         if let Some(name) = self.names.get(&place) {
             return json!({ "$ref": format!("#/$defs/{name}") });
         }
+        if self.depth >= MAX_REF_DEPTH {
+            self.problems.push((
+                at.child("$ref"),
+                format!("references nest more than {MAX_REF_DEPTH} deep"),
+            ));
+            return Value::Bool(true);
+        }
         let name = self.name_for(&place);
         self.names.insert(place.clone(), name.clone());
         // Reserved first, so a reference back to it from inside finds the name.
         self.defs.insert(name.clone(), Value::Bool(true));
         let value = self.docs.get(&place).cloned().unwrap_or(Value::Bool(true));
+        self.depth += 1;
         let converted = self.schema(&place, &value);
+        self.depth -= 1;
         self.defs.insert(name.clone(), converted);
         json!({ "$ref": format!("#/$defs/{name}") })
     }
@@ -358,6 +375,35 @@ mod tests {
         assert!(req["properties"]["id"].get("minimum").is_none());
         let (resp, _) = bundle(&d, &pet, Direction::Response);
         assert_eq!(resp["required"], json!(["id", "name"]));
+    }
+
+    #[test]
+    fn a_chain_of_references_too_deep_to_follow_is_a_problem_not_a_stack_overflow() {
+        let mut text = String::from("openapi: 3.1.0\ncomponents:\n  schemas:\n");
+        for i in 0..2000 {
+            text.push_str(&format!(
+                "    S{i}: {{ type: object, properties: {{ next: {{ $ref: '#/components/schemas/S{}' }} }} }}\n",
+                i + 1
+            ));
+        }
+        text.push_str("    S2000: { type: string }\n");
+        // On a stack the size of the watcher's, where reloads compile.
+        let problems = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let (_dir, d) = docs(&text);
+                let s0 = d.top().child("components").child("schemas").child("S0");
+                bundle(&d, &s0, Direction::Response).1
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].1.contains("nest more than 100"),
+            "{}",
+            problems[0].1
+        );
     }
 
     #[test]
