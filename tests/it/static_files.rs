@@ -37,8 +37,8 @@ async fn serves_files_with_their_content_types() {
         ("/app/css/site.css", "text/css", "body{}"),
         ("/app/data/items.json", "application/json", "[1,2]"),
         ("/app/", "text/html", "<h1>home</h1>"),
-        ("/app", "text/html", "<h1>home</h1>"),
-        ("/app/docs", "text/html", "<h1>docs</h1>"),
+        ("/app/docs/", "text/html", "<h1>docs</h1>"),
+        ("/app/docs/index.html", "text/html", "<h1>docs</h1>"),
     ] {
         let r = m.get(path).await;
         assert_eq!(r.status(), StatusCode::OK, "{path}");
@@ -46,6 +46,27 @@ async fn serves_files_with_their_content_types() {
         assert!(ct.starts_with(content_type), "{path}: {ct}");
         assert_eq!(r.text().await.unwrap(), body, "{path}");
     }
+}
+
+/// A folder without its trailing slash would serve its page with every relative link one
+/// level off (`/app` + `style.css` is `/style.css`): it redirects to the folder instead.
+#[tokio::test]
+async fn a_folder_without_its_slash_redirects_to_it() {
+    let m = mock();
+    for (path, location) in [
+        ("/app", "/app/"),
+        ("/app/docs", "/app/docs/"),
+        ("/app/docs?tab=2", "/app/docs/?tab=2"),
+    ] {
+        let r = m.get(path).await;
+        assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT, "{path}");
+        assert_eq!(r.headers()["location"], location, "{path}");
+    }
+    // What a browser does with it.
+    let browser = reqwest::Client::builder().no_proxy().build().unwrap();
+    let r = browser.get(m.at("/app/docs")).send().await.unwrap();
+    assert_eq!(r.url().path(), "/app/docs/");
+    assert_eq!(r.text().await.unwrap(), "<h1>docs</h1>");
 }
 
 #[tokio::test]

@@ -19,6 +19,15 @@ pub(crate) async fn run(
     delay: Option<Delay>,
 ) -> Outcome {
     let route = found.route;
+    // A folder asked for without its trailing slash (`/app`) would serve its index.html with
+    // the page's relative links (`style.css`) resolving one level too high: send the browser
+    // to `/app/` instead, as web servers do.
+    if let Some(location) = folder_redirect(cx, found) {
+        let response = actix_web::HttpResponse::PermanentRedirect()
+            .insert_header((actix_web::http::header::LOCATION, location))
+            .finish();
+        return Outcome::answered(&route.source, response);
+    }
     wait(cx, route, delay).await;
     let served = match &found.file {
         Some(file) => serve_file(cx.req, file.clone(), StatusCode::OK).await,
@@ -32,4 +41,20 @@ pub(crate) async fn run(
         .error_response()
     });
     Outcome::answered(&route.source, response)
+}
+
+/// `/app/` (with the query) for a request to the folder `/app` that found its index.html.
+fn folder_redirect(cx: &RequestContext<'_>, found: &RouteMatch<'_>) -> Option<String> {
+    let file = found.file.as_ref()?;
+    let path = cx.req.path();
+    let asked_index = path.rsplit('/').next() == Some("index.html");
+    if path.ends_with('/') || asked_index || file.file_name()? != "index.html" {
+        return None;
+    }
+    let query = cx.req.query_string();
+    Some(if query.is_empty() {
+        format!("{path}/")
+    } else {
+        format!("{path}/?{query}")
+    })
 }
