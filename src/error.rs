@@ -99,6 +99,9 @@ pub(crate) enum ApiError {
         method: String,
         path: String,
         near_misses: Vec<Value>,
+        /// The last reload's error while it is pending: the spec serving is the one before
+        /// that save, which is often why nothing matched.
+        reload_error: Option<String>,
     },
     #[error("method not allowed")]
     MethodNotAllowed {
@@ -229,8 +232,13 @@ impl ApiError {
                 method,
                 path,
                 near_misses,
+                reload_error,
             } => {
-                json!({"error": error, "method": method, "path": path, "near_misses": near_misses})
+                let mut body = json!({"error": error, "method": method, "path": path, "near_misses": near_misses});
+                if let Some(e) = reload_error {
+                    body["reload_error"] = json!(e);
+                }
+                body
             }
             ApiError::MethodNotAllowed {
                 method,

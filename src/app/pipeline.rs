@@ -123,6 +123,12 @@ async fn route_and_act(cx: &RequestContext<'_>) -> Outcome {
             actions::proxy::run(cx, None, target).await
         }
         None => {
+            // A save that failed to load is often why nothing matched: the 404 says so.
+            let reload_error = match cx.app.reloader.status().last {
+                Some((_, Err(e))) => Some(e),
+                _ => None,
+            };
+            let pending = reload_error.is_some();
             let (answer, nearest) = near_miss::no_match(
                 spec,
                 req.method(),
@@ -130,10 +136,20 @@ async fn route_and_act(cx: &RequestContext<'_>) -> Outcome {
                 &cx.segments,
                 &cx.view,
                 state,
+                reload_error,
             );
+            let mut response = answer.unwrap_or_else(|e| e.error_response());
+            if pending {
+                response.headers_mut().insert(
+                    actix_web::http::header::HeaderName::from_static("x-mockrig-reload-error"),
+                    actix_web::http::header::HeaderValue::from_static(
+                        "the last save did not load; see reload_error or /__mockrig/status",
+                    ),
+                );
+            }
             Outcome {
                 nearest,
-                ..Outcome::unrouted(answer.unwrap_or_else(|e| e.error_response()))
+                ..Outcome::unrouted(response)
             }
         }
     }

@@ -39,6 +39,7 @@ pub(crate) fn no_match(
     segments: &[Cow<'_, str>],
     view: &impl Parts,
     state: &RouteState,
+    reload_error: Option<String>,
 ) -> (Result<HttpResponse, ApiError>, Option<Value>) {
     let mut allowed: BTreeSet<usize> = BTreeSet::new();
     let mut path_known = false;
@@ -51,7 +52,7 @@ pub(crate) fn no_match(
             for (i, m) in METHOD_ORDER.iter().enumerate() {
                 let implied = route.method == Method::Any
                     || route.method == *m
-                    || (route.method == Method::Get && *m == Method::Head);
+                    || (*m == Method::Head && route.accepts(&HttpMethod::HEAD));
                 if implied {
                     allowed.insert(i);
                 }
@@ -80,6 +81,7 @@ pub(crate) fn no_match(
             method: method.as_str().to_owned(),
             path: path.to_owned(),
             near_misses: misses,
+            reload_error,
         }
     };
     (Err(error), nearest)

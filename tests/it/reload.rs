@@ -385,3 +385,32 @@ async fn a_spec_swapped_for_a_fifo_or_a_device_is_refused_at_once() {
     );
     assert_eq!(m.get("/greeting").await.text().await.unwrap(), "first");
 }
+
+/// A user who saved a broken spec and gets a 404 is told why: the route they just added is in
+/// the save that did not load.
+#[tokio::test]
+async fn a_404_says_that_the_last_save_did_not_load() {
+    let m = Mock::start(&spec("v1"), &[]);
+    let broken = format!(
+        "{}  - path: /new\n    response: {{ status: nope }}\n",
+        spec("v1")
+    );
+    std::fs::write(spec_path(&m), broken).unwrap();
+    wait_for_status(&m, |s| s["last_reload"]["result"] == "error").await;
+    let r = m.get("/new").await;
+    assert_eq!(r.status(), 404);
+    assert!(r.headers().contains_key("x-mockrig-reload-error"));
+    let body: Value = r.json().await.unwrap();
+    let why = body["reload_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("api.yaml:5:25: routes[1].response.status"),
+        "{body}"
+    );
+    // Fixed: the 404 is an ordinary one again.
+    std::fs::write(spec_path(&m), spec("v2")).unwrap();
+    wait_for_body(&m, "v2").await;
+    let r = m.get("/new").await;
+    assert!(!r.headers().contains_key("x-mockrig-reload-error"));
+    let body: Value = r.json().await.unwrap();
+    assert!(body.get("reload_error").is_none(), "{body}");
+}
