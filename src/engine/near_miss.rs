@@ -270,6 +270,7 @@ mod tests {
             &segments,
             &Fake::default(),
             &state,
+            None,
         );
         match answer {
             Err(ApiError::MethodNotAllowed { allowed, .. }) => {
@@ -285,6 +286,7 @@ mod tests {
             &segments,
             &Fake::default(),
             &state,
+            None,
         );
         let res = answer.unwrap();
         assert_eq!(res.status(), 204);
