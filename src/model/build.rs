@@ -13,7 +13,7 @@ use super::compile::compile;
 use super::compiled::{CompiledSpec, Stub};
 use super::input::CompileInput;
 use super::openapi::OpenApiModel;
-use super::openapi::document::locate;
+use super::openapi::document::Locator;
 use super::private::PrivateFiles;
 use super::problems::DocProblem;
 use super::resource::ResourceDef;
@@ -110,10 +110,15 @@ fn is_same_file(a: &Path, b: &Path) -> bool {
 
 /// Problems in a document's file placed on their lines, the JSON pointer as their path.
 fn doc_diagnostics(text: &str, problems: &[DocProblem]) -> Vec<Diagnostic> {
+    if problems.is_empty() {
+        return Vec::new();
+    }
+    // Parsed once for all of them: a large file can have thousands.
+    let locator = Locator::new(text);
     problems
         .iter()
         .map(|p| {
-            let (line, column, width) = locate(text, &p.pointer);
+            let (line, column, width) = locator.locate(&p.pointer);
             Diagnostic {
                 severity: p.severity,
                 path: if p.pointer.is_empty() {

@@ -36,8 +36,9 @@ pub(crate) async fn run(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     if op.validate {
+        let raw = validate::raw_segments(req.path());
         let incoming = Incoming {
-            segments: &cx.segments,
+            segments: &raw,
             query,
             headers: req.headers(),
             body: cx.body,

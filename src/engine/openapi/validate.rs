@@ -1,5 +1,6 @@
 //! A request checked against its operation: credentials first, then every parameter and the
-//! body, with every violation found rather than the first.
+//! body, with every violation found rather than the first (up to 100; for a body over
+//! 64 KiB, the first only, since the validator builds every error before handing one over).
 
 use std::borrow::Cow;
 
@@ -37,12 +38,34 @@ pub(crate) enum Refused {
 
 /// What validation reads of a request.
 pub(crate) struct Incoming<'a> {
-    /// The path's segments, percent-decoded.
+    /// The path's segments as sent, still percent-encoded ([`raw_segments`]): a parameter's
+    /// style splits before it decodes, so an encoded `%2C` stays inside its value.
     pub(crate) segments: &'a [Cow<'a, str>],
     /// The raw query string, without `?`.
     pub(crate) query: &'a str,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: &'a [u8],
+}
+
+/// A request path's segments as sent, split as the router splits them (one leading and one
+/// trailing `/` ignored), not decoded.
+pub(crate) fn raw_segments(path: &str) -> Vec<Cow<'_, str>> {
+    let trimmed = path.strip_prefix('/').unwrap_or(path);
+    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
+    if trimmed.is_empty() {
+        return Vec::new();
+    }
+    trimmed.split('/').map(Cow::Borrowed).collect()
+}
+
+/// The query without Prism's `__code`, `__example` and `__dynamic`: they address mockrig, not
+/// the operation, and a free-form object parameter would otherwise take them in.
+fn operation_query(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| !pair.starts_with("__"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// Whether the request carries the credentials of one of the operation's security
@@ -96,8 +119,8 @@ fn authorizes(scheme: &str, value: &str) -> bool {
         return false;
     }
     if scheme.eq_ignore_ascii_case("basic") {
-        return base64_decode(rest.trim())
-            .is_some_and(|d| d.iter().filter(|b| **b == b':').count() == 1);
+        // `user-id:password`; the password may itself hold colons (RFC 7617).
+        return base64_decode(rest.trim()).is_some_and(|d| d.contains(&b':'));
     }
     if scheme.eq_ignore_ascii_case("digest") {
         return ["username=", "realm=", "nonce=", "uri=", "response="]
@@ -145,6 +168,7 @@ fn cookies(headers: &HeaderMap) -> impl Iterator<Item = (&str, &str)> {
 pub(crate) fn check(op: &Operation, req: &Incoming<'_>) -> Result<(), Refused> {
     let mut violations = Vec::new();
     let path_values = op.path_values(req.segments).unwrap_or_default();
+    let query = operation_query(req.query);
     let query_names: Vec<&str> = op
         .params
         .iter()
@@ -183,7 +207,7 @@ pub(crate) fn check(op: &Operation, req: &Incoming<'_>) -> Result<(), Refused> {
                     .copied()
                     .filter(|n| *n != p.name)
                     .collect();
-                params::query(&spec, req.query, &others)
+                params::query(&spec, &query, &others)
             }
             In::Header => match req.headers.get(p.name.as_str()) {
                 Some(v) => params::header(&spec, &String::from_utf8_lossy(v.as_bytes())).map(Some),
@@ -207,7 +231,7 @@ pub(crate) fn check(op: &Operation, req: &Incoming<'_>) -> Result<(), Refused> {
             Ok(None) => {}
             Ok(Some(v)) => {
                 if let Some(checked) = &p.schema {
-                    schema_violations(checked, &v, &location, &mut violations);
+                    schema_violations(checked, &v, &location, true, &mut violations);
                 }
             }
         }
@@ -326,7 +350,8 @@ fn check_body(
         // Binary and other media types: nothing to check the bytes against.
         return Ok(());
     };
-    schema_violations(checked, &value, "body", violations);
+    let small = req.body.len() <= 64 * 1024;
+    schema_violations(checked, &value, "body", small, violations);
     Ok(())
 }
 
@@ -384,9 +409,30 @@ pub(crate) fn media_fits(range: &str, media: &str) -> bool {
     }
 }
 
-/// The validator's errors for `value`, each at `prefix/<instance path>`.
-fn schema_violations(checked: &Checked, value: &Value, prefix: &str, out: &mut Vec<Violation>) {
-    for e in checked.validator.iter_errors(value) {
+/// The validator's errors for `value`, each at `prefix/<instance path>`: all of them (up to
+/// 100) when `every`, else the first. jsonschema builds every error before the first is
+/// handed over, so a large body full of mistakes would cost one error object per mistake.
+fn schema_violations(
+    checked: &Checked,
+    value: &Value,
+    prefix: &str,
+    every: bool,
+    out: &mut Vec<Violation>,
+) {
+    if checked.validator.is_valid(value) {
+        return;
+    }
+    let errors: Vec<jsonschema::ValidationError<'_>> = if every {
+        checked.validator.iter_errors(value).take(100).collect()
+    } else {
+        checked
+            .validator
+            .validate(value)
+            .err()
+            .into_iter()
+            .collect()
+    };
+    for e in errors {
         let path = e.instance_path().as_str();
         // A missing property is reported where it is missing: `body/name`, not `body`.
         let location = match e.kind() {
@@ -440,6 +486,7 @@ mod tests {
         assert!(authorizes("Basic", "Basic dXNlcjpwYXNz"));
         assert!(authorizes("Basic", "basic dXNlcjpwYXNz"));
         assert!(!authorizes("Basic", "Basic dXNlcg=="), "no colon");
+        assert!(authorizes("Basic", "Basic dXNlcjpwYTpzcw=="), "user:pa:ss");
         assert!(!authorizes("Basic", "Basic !!"));
         assert!(!authorizes("Basic", "Bearer abc"));
         assert!(authorizes("Bearer", "Bearer abc"));

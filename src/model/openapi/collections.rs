@@ -126,7 +126,7 @@ fn id_field(item: &Operation) -> String {
         .unwrap_or_else(|| "id".into());
     let props = success_json(item)
         .and_then(|c| c.schema.as_deref())
-        .and_then(|s| properties(s, s));
+        .and_then(|s| properties(s, s, 32));
     match props {
         Some(p) if p.contains_key("id") => "id".into(),
         Some(p) if p.contains_key(&param) => param,
@@ -134,29 +134,30 @@ fn id_field(item: &Operation) -> String {
     }
 }
 
-/// A schema's `properties`, through a top-level `$ref` into `$defs` and `allOf` branches.
+/// A schema's `properties`, through a top-level `$ref` into `$defs` and `allOf` branches,
+/// at most `budget` steps deep: a cycle of references (`A: {$ref: B}`, `B: {$ref: A}`) ends.
 fn properties<'s>(
     schema: &'s Value,
     root: &'s Value,
+    budget: u32,
 ) -> Option<&'s serde_json::Map<String, Value>> {
     if let Some(p) = schema.get("properties").and_then(Value::as_object) {
         return Some(p);
     }
+    let budget = budget.checked_sub(1)?;
     if let Some(name) = schema
         .get("$ref")
         .and_then(Value::as_str)
         .and_then(|r| r.strip_prefix("#/$defs/"))
     {
         let target = root.get("$defs")?.get(name)?;
-        if !std::ptr::eq(target, schema) {
-            return properties(target, root);
-        }
+        return properties(target, root, budget);
     }
     schema
         .get("allOf")
         .and_then(Value::as_array)?
         .iter()
-        .find_map(|b| properties(b, root))
+        .find_map(|b| properties(b, root, budget))
 }
 
 /// The records the resource starts with: the list's example when it is a list of objects,
@@ -173,5 +174,21 @@ fn seed(list: &Operation, item: &Operation) -> Value {
             Some(v @ Value::Object(_)) => Value::Array(vec![v]),
             _ => Value::Array(Vec::new()),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn properties_end_on_a_cycle_of_references() {
+        let root = json!({
+            "$ref": "#/$defs/A",
+            "$defs": { "A": { "$ref": "#/$defs/B" }, "B": { "allOf": [{ "$ref": "#/$defs/A" }] } }
+        });
+        assert!(properties(&root, &root, 32).is_none());
+        let found = json!({ "allOf": [{ "$ref": "#/$defs/P" }], "$defs": { "P": { "properties": { "id": {} } } } });
+        assert!(properties(&found, &found, 32).unwrap().contains_key("id"));
     }
 }

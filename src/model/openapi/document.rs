@@ -407,46 +407,64 @@ fn canonical(cache: &Canonical, folder: &Path, path: &str) -> PathBuf {
 
 /// The line and column (1-based) of `pointer` in `text`, at the key that names it where there
 /// is one; the nearest enclosing place that exists when the pointer runs past the file.
+#[cfg(test)]
 pub(crate) fn locate(text: &str, pointer: &str) -> (usize, usize, usize) {
-    use crate::spec::locate::{Seg, locate as find};
-    use saphyr::{LoadableYamlNode, MarkedYaml};
-    let Ok(docs) = MarkedYaml::load_from_str(text) else {
-        return (1, 1, 1);
-    };
-    let Some(doc) = docs.first() else {
-        return (1, 1, 1);
-    };
-    let segs: Vec<String> = pointer
-        .split('/')
-        .skip(1)
-        .map(|s| s.replace("~1", "/").replace("~0", "~"))
-        .collect();
-    // The longest prefix of the pointer that is in the file.
-    for len in (0..=segs.len()).rev() {
-        let path: Vec<Seg> = segs[..len].iter().map(|s| Seg::Key(s.clone())).collect();
-        let found = find(doc, &path).or_else(|| {
-            // A list index is written as a number in the pointer.
-            let path: Vec<Seg> = segs[..len]
-                .iter()
-                .map(|s| match s.parse::<usize>() {
-                    Ok(i) => Seg::Index(i),
-                    Err(_) => Seg::Key(s.clone()),
-                })
-                .collect();
-            find(doc, &path)
-        });
-        if let Some((key, node)) = found {
-            let at = key.unwrap_or(node);
-            let width = at
-                .span
-                .end
-                .index()
-                .saturating_sub(at.span.start.index())
-                .max(1);
-            return (at.span.start.line(), at.span.start.col() + 1, width);
+    Locator::new(text).locate(pointer)
+}
+
+/// A file parsed once with its positions, to place any number of problems in it.
+pub(crate) struct Locator<'t> {
+    docs: Vec<saphyr::MarkedYaml<'t>>,
+}
+
+impl<'t> Locator<'t> {
+    pub(crate) fn new(text: &'t str) -> Locator<'t> {
+        use saphyr::LoadableYamlNode;
+        Locator {
+            docs: saphyr::MarkedYaml::load_from_str(text).unwrap_or_default(),
         }
     }
-    (1, 1, 1)
+
+    /// The line, column (1-based) and width of `pointer`, at the key that names it where
+    /// there is one; the nearest enclosing place that exists when the pointer runs past the
+    /// file.
+    pub(crate) fn locate(&self, pointer: &str) -> (usize, usize, usize) {
+        use crate::spec::locate::{Seg, locate as find};
+        let Some(doc) = self.docs.first() else {
+            return (1, 1, 1);
+        };
+        let segs: Vec<String> = pointer
+            .split('/')
+            .skip(1)
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect();
+        // The longest prefix of the pointer that is in the file.
+        for len in (0..=segs.len()).rev() {
+            let path: Vec<Seg> = segs[..len].iter().map(|s| Seg::Key(s.clone())).collect();
+            let found = find(doc, &path).or_else(|| {
+                // A list index is written as a number in the pointer.
+                let path: Vec<Seg> = segs[..len]
+                    .iter()
+                    .map(|s| match s.parse::<usize>() {
+                        Ok(i) => Seg::Index(i),
+                        Err(_) => Seg::Key(s.clone()),
+                    })
+                    .collect();
+                find(doc, &path)
+            });
+            if let Some((key, node)) = found {
+                let at = key.unwrap_or(node);
+                let width = at
+                    .span
+                    .end
+                    .index()
+                    .saturating_sub(at.span.start.index())
+                    .max(1);
+                return (at.span.start.line(), at.span.start.col() + 1, width);
+            }
+        }
+        (1, 1, 1)
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub(crate) fn generate(root: &Value, fill: Fill<'_>) -> Value {
         rng,
         alt: None,
         nodes: 0,
+        steps: 0,
     }
     .value(root, 0)
 }
@@ -61,7 +62,13 @@ struct Gen<'a, 'r> {
     /// items, property names): the output stays the same from run to run.
     alt: Option<StdRng>,
     nodes: usize,
+    /// Steps taken writing the current pattern's match: `((|a){65535}){65535}` writes
+    /// nothing for billions of steps, which no length check would stop.
+    steps: u32,
 }
+
+/// The steps one pattern's match may take.
+const PATTERN_STEPS: u32 = 200_000;
 
 impl<'a> Gen<'a, '_> {
     fn rng(&mut self) -> Option<&mut StdRng> {
@@ -327,6 +334,7 @@ impl<'a> Gen<'a, '_> {
         let mut first = None;
         for extra in [0, 1, 2, 4, 8, 16, 64, 256] {
             let mut out = String::new();
+            self.steps = 0;
             if !self.hir(&hir, extra, &mut out) {
                 break;
             }
@@ -345,6 +353,10 @@ impl<'a> Gen<'a, '_> {
 
     /// Writes a match of `h` to `out`; false when it grows past `MAX_STRING` or cannot match.
     fn hir(&mut self, h: &Hir, extra: u32, out: &mut String) -> bool {
+        self.steps += 1;
+        if self.steps > PATTERN_STEPS {
+            return false;
+        }
         match h.kind() {
             HirKind::Empty | HirKind::Look(_) => {}
             HirKind::Literal(l) => out.push_str(&String::from_utf8_lossy(&l.0)),
@@ -448,7 +460,10 @@ impl<'a> Gen<'a, '_> {
             let req = required.contains(&k.as_str());
             // A response leaves out what only requests carry, unless the schema insists.
             if req
-                || (!lean && self.nodes < SOFT_NODES && optional < room && !self.write_only(sub, 0))
+                || (!lean
+                    && self.nodes < SOFT_NODES
+                    && optional < room
+                    && !self.write_only(sub, &mut 16))
             {
                 optional += usize::from(!req);
                 out.insert(k.clone(), self.value(sub, depth + 1));
@@ -495,17 +510,22 @@ impl<'a> Gen<'a, '_> {
 
     /// Whether `schema`, what it refers to or includes (`allOf`) is marked `writeOnly`. Asked of
     /// every optional property of every object, so it reads in place where flattening copies.
-    fn write_only(&self, schema: &Value, hops: u32) -> bool {
+    /// `budget` bounds the schemas looked at: `X: {allOf: [{$ref: X}, {$ref: X}, …]}` would
+    /// otherwise branch exponentially.
+    fn write_only(&self, schema: &Value, budget: &mut u32) -> bool {
         let Value::Object(o) = schema else {
             return false;
         };
+        if o.get("writeOnly") == Some(&TRUE) {
+            return true;
+        }
+        if *budget == 0 {
+            return false;
+        }
+        *budget -= 1;
         let target = text(o, "$ref").and_then(|r| self.lookup(r));
-        o.get("writeOnly") == Some(&TRUE)
-            || (hops < 8
-                && (target.is_some_and(|t| self.write_only(t, hops + 1))
-                    || list(o, "allOf")
-                        .iter()
-                        .any(|b| self.write_only(b, hops + 1))))
+        target.is_some_and(|t| self.write_only(t, budget))
+            || list(o, "allOf").iter().any(|b| self.write_only(b, budget))
     }
 
     fn array(&mut self, s: &Schema, depth: usize, lean: bool) -> Value {

@@ -44,9 +44,9 @@ pub(crate) struct OpenApiModel {
 }
 
 /// Compiles the document `settings` names (relative to `dir`). `known`: what the serving spec
-/// compiled its document to, reused when neither the settings nor a file changed. Problems
-/// are located by file and JSON pointer; `at_key` is where `openapi.file` was written, for a
-/// document that cannot be read at all.
+/// compiled its document to, reused when neither the settings nor a file changed. Problems in
+/// the document go to `problems` (by file and JSON pointer); `Err` is a `file` that is no
+/// file, which the caller reports at `openapi.file`.
 pub(crate) fn compile(
     settings: &OpenApi,
     dir: &Path,

@@ -105,7 +105,7 @@ impl Operation {
 }
 
 /// The route pattern of a document path, and the text around parameters that share their
-/// segment with it. `None` with the reason when the path cannot be routed.
+/// segment with it; the reason when the path cannot be routed.
 pub(crate) fn route_pattern(path: &str) -> Result<RoutePath, String> {
     let mut plain = String::new();
     let mut affixes = Vec::new();
@@ -127,8 +127,8 @@ pub(crate) fn route_pattern(path: &str) -> Result<RoutePath, String> {
                 plain.push_str(&param_ident(name));
                 plain.push('}');
             }
-            (Some(_), Some(_)) => {
-                let name = &seg[1..seg.len() - 1];
+            (Some(0), Some(close)) if close == seg.len() - 1 && close > 0 => {
+                let name = &seg[1..close];
                 if name.contains(['{', '}']) {
                     return Err(format!(
                         "'{seg}' has more than one parameter in one segment"
@@ -139,7 +139,8 @@ pub(crate) fn route_pattern(path: &str) -> Result<RoutePath, String> {
                 plain.push_str(&param_ident(name));
                 plain.push('}');
             }
-            _ => plain.push_str(seg),
+            (None, None) => plain.push_str(seg),
+            _ => return Err(format!("'{seg}' has unbalanced braces")),
         }
     }
     if plain.is_empty() {
@@ -431,6 +432,11 @@ mod tests {
         assert_eq!(r.pattern.captures().collect::<Vec<_>>(), vec!["pet_id"]);
         assert_eq!(r.names, vec!["pet-id"]);
         assert!(route_pattern("/a/{x}{y}").is_err());
+        assert!(
+            route_pattern("/}{é").is_err(),
+            "no slicing inside a character"
+        );
+        assert!(route_pattern("/a/}x{").is_err());
         assert_eq!(route_pattern("/").unwrap().pattern.segments.len(), 0);
     }
 }

@@ -1,5 +1,6 @@
-//! What compiling one document shares: the files, the problems found so far, and the step
-//! every schema takes (bundled, then compiled into a validator).
+//! What compiling one document shares: the files, the problems found so far, and the step a
+//! request's schema takes (bundled, then compiled into a validator; a response's schema is
+//! only bundled, for generating values).
 
 use std::sync::Arc;
 

@@ -90,17 +90,31 @@ struct Bundler<'d> {
     names: HashMap<Place, String>,
     defs: Map<String, Value>,
     problems: Vec<(Place, String)>,
-    /// How many references are being followed inside each other now: a chain of thousands
-    /// of distinct schemas would otherwise recurse until the stack ends.
+    /// How deep the schema being copied is, counting both nesting and references followed:
+    /// a chain of thousands of distinct schemas would otherwise recurse until the stack ends.
     depth: usize,
 }
 
-/// The longest chain of references, each inside the one before, that is followed: real
-/// documents nest a dozen; a reload runs on a thread with a 2 MiB stack.
-const MAX_REF_DEPTH: usize = 100;
+/// The deepest schema, nesting and references together, that is copied: real documents nest
+/// a few dozen; a reload runs on a thread with a 2 MiB stack.
+const MAX_DEPTH: usize = 200;
 
 impl Bundler<'_> {
     fn schema(&mut self, at: &Place, value: &Value) -> Value {
+        if self.depth >= MAX_DEPTH {
+            self.problems.push((
+                at.clone(),
+                format!("schemas nest more than {MAX_DEPTH} deep (references included)"),
+            ));
+            return Value::Bool(true);
+        }
+        self.depth += 1;
+        let out = self.schema_inner(at, value);
+        self.depth -= 1;
+        out
+    }
+
+    fn schema_inner(&mut self, at: &Place, value: &Value) -> Value {
         let Value::Object(map) = value else {
             // `true`/`false` are schemas; anything else is a mistake the validator reports.
             return value.clone();
@@ -196,21 +210,12 @@ impl Bundler<'_> {
         if let Some(name) = self.names.get(&place) {
             return json!({ "$ref": format!("#/$defs/{name}") });
         }
-        if self.depth >= MAX_REF_DEPTH {
-            self.problems.push((
-                at.child("$ref"),
-                format!("references nest more than {MAX_REF_DEPTH} deep"),
-            ));
-            return Value::Bool(true);
-        }
         let name = self.name_for(&place);
         self.names.insert(place.clone(), name.clone());
         // Reserved first, so a reference back to it from inside finds the name.
         self.defs.insert(name.clone(), Value::Bool(true));
         let value = self.docs.get(&place).cloned().unwrap_or(Value::Bool(true));
-        self.depth += 1;
         let converted = self.schema(&place, &value);
-        self.depth -= 1;
         self.defs.insert(name.clone(), converted);
         json!({ "$ref": format!("#/$defs/{name}") })
     }
@@ -400,7 +405,7 @@ mod tests {
             .unwrap();
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(
-            problems[0].1.contains("nest more than 100"),
+            problems[0].1.contains("nest more than 200"),
             "{}",
             problems[0].1
         );
