@@ -532,6 +532,27 @@ mod tests {
     }
 
     #[test]
+    fn a_key_written_one_level_too_shallow_is_told_where_it_belongs() {
+        let text = "routes:\n  - path: /a\n    response:\n    status: 201\n";
+        let parsed = parse(text);
+        let messages: Vec<&str> = parsed.problems.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "unknown key 'status', it belongs under 'response:' (line 3), indented one level deeper"
+            ]
+        );
+        assert_eq!((parsed.problems[0].line, parsed.problems[0].column), (4, 5));
+        // Without such a sibling, the did-you-mean as before.
+        let parsed = parse("routes:\n  - path: /a\n    mathc: {}\n");
+        assert!(
+            parsed.problems[0].message.contains("did you mean 'match'"),
+            "{:?}",
+            parsed.problems
+        );
+    }
+
+    #[test]
     fn an_item_with_only_unknown_keys_is_kept_and_a_broken_one_is_dropped() {
         let text = "\
 routes:

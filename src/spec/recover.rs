@@ -478,6 +478,34 @@ impl<'de> de::SeqAccess<'de> for SeqAcc<'_, '_, '_> {
     }
 }
 
+/// The keys of the mappings that a key of the same mapping opens, for the commonest
+/// indentation slip: a key written one level too shallow, beside the key it belongs under.
+fn child_fields(key: &str) -> Option<&'static [&'static str]> {
+    use super::fields::fields_of;
+    use super::types::{Match, Response, ServerSettings};
+    Some(match key {
+        "response" | "on_timeout" => fields_of::<Response>(),
+        "match" => fields_of::<Match>(),
+        "server" => fields_of::<ServerSettings>(),
+        "openapi" => fields_of::<super::openapi::OpenApi>(),
+        _ => return None,
+    })
+}
+
+/// "it belongs under 'response:' (line 4)" when `name` is a key of the mapping a sibling key
+/// opens.
+fn belongs_under(map: &AnnotatedMapping<'_, MarkedYaml<'_>>, name: &str) -> Option<String> {
+    map.iter().find_map(|(k, _)| {
+        let key = key_text(k)?;
+        child_fields(&key)?.contains(&name).then(|| {
+            format!(
+                "it belongs under '{key}:' (line {}), indented one level deeper",
+                k.span.start.line()
+            )
+        })
+    })
+}
+
 struct MapAcc<'p, 'a, 'i> {
     parent: &'p De<'a, 'i>,
     entries: Vec<(String, &'a MarkedYaml<'i>)>,
@@ -507,9 +535,10 @@ impl<'p, 'a, 'i> MapAcc<'p, 'a, 'i> {
             if let Some(fields) = fields
                 && !fields.contains(&name.as_str())
             {
-                let hint = match did_you_mean(&name, fields) {
-                    Some(c) => format!("did you mean '{c}'?"),
-                    None => format!("expected one of {}", fields.join(", ")),
+                let hint = match (belongs_under(map, &name), did_you_mean(&name, fields)) {
+                    (Some(home), _) => home,
+                    (None, Some(c)) => format!("did you mean '{c}'?"),
+                    (None, None) => format!("expected one of {}", fields.join(", ")),
                 };
                 let mut path = parent.path.clone();
                 path.push(Seg::Key(name.clone()));
