@@ -219,7 +219,7 @@ fn is_identifier(s: &str) -> bool {
 
 /// Splits a path into raw segments. One trailing slash is ignored, as most web frameworks
 /// users test against do, so `/users/` reaches `/users`.
-fn split(path: &str) -> impl Iterator<Item = &str> {
+pub(crate) fn split(path: &str) -> impl Iterator<Item = &str> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     trimmed.split('/').filter(move |_| !trimmed.is_empty())

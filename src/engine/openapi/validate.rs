@@ -50,12 +50,9 @@ pub(crate) struct Incoming<'a> {
 /// A request path's segments as sent, split as the router splits them (one leading and one
 /// trailing `/` ignored), not decoded.
 pub(crate) fn raw_segments(path: &str) -> Vec<Cow<'_, str>> {
-    let trimmed = path.strip_prefix('/').unwrap_or(path);
-    let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
-    if trimmed.is_empty() {
-        return Vec::new();
-    }
-    trimmed.split('/').map(Cow::Borrowed).collect()
+    crate::model::router::split(path)
+        .map(Cow::Borrowed)
+        .collect()
 }
 
 /// The query without Prism's `__code`, `__example` and `__dynamic`: they address mockrig, not
