@@ -132,6 +132,8 @@ pub(crate) enum Op {
         child: usize,
     },
     SingletonGet,
+    /// `POST` to a singleton replaces it, as json-server does.
+    SingletonCreate,
     SingletonReplace,
     SingletonPatch,
 }
@@ -145,6 +147,7 @@ impl Op {
                 | Op::Replace
                 | Op::Patch
                 | Op::ChildCreate { .. }
+                | Op::SingletonCreate
                 | Op::SingletonReplace
                 | Op::SingletonPatch
         )
@@ -178,6 +181,7 @@ pub(crate) fn endpoints(defs: &[ResourceDef], i: usize) -> Vec<(String, Method, 
     if def.singleton {
         return vec![
             (base.clone(), Method::Get, Op::SingletonGet),
+            (base.clone(), Method::Post, Op::SingletonCreate),
             (base.clone(), Method::Put, Op::SingletonReplace),
             (base, Method::Patch, Op::SingletonPatch),
         ];

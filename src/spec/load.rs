@@ -121,7 +121,7 @@ impl FileIndices {
 }
 
 /// Reads a spec file's text: an OpenAPI document given in place of a spec is served as a
-/// spec holding only `openapi: { file: <itself> }`.
+/// spec holding only `openapi: { file: <itself> }`, a json-server database as its resources.
 pub(crate) fn parse_source(source: &SpecSource) -> Parsed {
     if looks_like_document(&source.text) {
         let name = source
@@ -134,6 +134,17 @@ pub(crate) fn parse_source(source: &SpecSource) -> Parsed {
                 openapi: Some(OpenApi::document(name)),
                 ..Spec::default()
             },
+            ..Parsed::default()
+        };
+    }
+    let name = source
+        .file
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy();
+    if let Some(spec) = super::db::as_spec(&name, &source.text) {
+        return Parsed {
+            spec,
             ..Parsed::default()
         };
     }

@@ -3,6 +3,7 @@
 //! (`schema`). Nothing here knows HTTP: the compiler (`crate::model`) turns a spec into what
 //! requests are served from.
 
+mod db;
 mod fields;
 pub(crate) mod load;
 pub(crate) mod locate;

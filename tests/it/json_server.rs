@@ -59,3 +59,84 @@ async fn list_queries_answer_like_json_server() {
         assert_eq!(body, case["body"], "{path}: body");
     }
 }
+
+/// What an axios or jQuery client sends beyond the basics: array parameters, relations on
+/// lists, records and nested routes, cache-busters and delays; and a mistaken `_` parameter
+/// answered, not ignored.
+#[tokio::test]
+async fn axios_params_relations_and_unknown_parameters() {
+    let m = Mock::start(
+        r#"
+resources:
+  users:
+    seed: [{id: 1, name: Ada}, {id: 2, name: Linus}]
+  posts:
+    seed:
+      - {id: 1, title: one, userId: 1, at: "2024-05-01T10:00:00+02:00"}
+      - {id: 2, title: two, userId: 2, at: "2024-05-02"}
+      - {id: 3, title: three, userId: 1}
+  comments:
+    seed: [{id: 1, postId: 1, text: a}, {id: 2, postId: 1, text: b}, {id: 3, postId: 2, text: c}]
+  settings:
+    singleton: true
+    seed: {theme: dark}
+"#,
+        &[],
+    );
+    let ids = |v: &Value| -> Vec<u64> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect()
+    };
+    // axios `params: {id: [1, 3]}` and a repeated key mean the same.
+    let got = common::json_of(m.get("/posts?id[]=1&id[]=3").await).await;
+    assert_eq!(ids(&got), [1, 3]);
+    // A field no post has is dropped, `_` is jQuery's cache-buster.
+    let got = common::json_of(m.get("/posts?colour=red&_=1712345").await).await;
+    assert_eq!(ids(&got), [1, 2, 3]);
+    // `_ne` keeps only posts that have the field; dates compare as instants.
+    let got = common::json_of(m.get("/posts?at_ne=x").await).await;
+    assert_eq!(ids(&got), [1, 2]);
+    let got = common::json_of(m.get("/posts?at_gte=2024-05-01T09:00:00Z").await).await;
+    assert_eq!(ids(&got), [2], "10:00+02:00 is 08:00Z, before 09:00Z");
+    // Relations on a list, a record and a nested route.
+    let got = common::json_of(m.get("/posts?_embed=comments&_expand=user&id=1").await).await;
+    assert_eq!(got[0]["user"], serde_json::json!({"id": 1, "name": "Ada"}));
+    assert_eq!(got[0]["comments"].as_array().unwrap().len(), 2);
+    let got = common::json_of(m.get("/users/1?_embed=posts").await).await;
+    assert_eq!(ids(&got["posts"]), [1, 3]);
+    let got = common::json_of(m.get("/users/1/posts?_embed=comments").await).await;
+    assert_eq!(ids(&got), [1, 3]);
+    assert_eq!(ids(&got[0]["comments"]), [1, 2]);
+    assert_eq!(got[1]["comments"], serde_json::json!([]));
+    // A mistaken parameter or relation is a 400 that says what there is.
+    let r = m.get("/posts?_sortt=title").await;
+    assert_eq!(r.status(), 400);
+    let body = common::json_of(r).await;
+    let reason = body["error"].as_str().unwrap();
+    assert!(reason.contains("did you mean _sort?"), "{reason}");
+    assert!(reason.contains("_embed"), "{reason}");
+    let r = m.get("/posts?_embed=coments").await;
+    assert_eq!(r.status(), 400);
+    let reason = common::json_of(r).await["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("did you mean comments?"), "{reason}");
+    let r = m.get("/comments?_expand=usr").await;
+    assert_eq!(r.status(), 400);
+    // `_delay` holds the answer that long.
+    let started = std::time::Instant::now();
+    assert_eq!(m.get("/posts/1?_delay=300").await.status(), 200);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    assert_eq!(m.get("/posts?_delay=soon").await.status(), 400);
+    // POST to a singleton replaces it, as json-server does.
+    let r = m
+        .post_json("/settings", &serde_json::json!({"lang": "fr"}))
+        .await;
+    assert_eq!(r.status(), 201);
+    let got = common::json_of(m.get("/settings").await).await;
+    assert_eq!(got, serde_json::json!({"lang": "fr"}));
+}

@@ -14,6 +14,7 @@ mod harness;
 mod http;
 mod journal;
 mod json_server;
+mod json_server_suite;
 mod long_poll;
 mod memory;
 mod openapi;

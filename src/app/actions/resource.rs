@@ -2,6 +2,7 @@
 //! resource's emits for a write that happened.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::ResponseError;
 use serde_json::json;
@@ -30,6 +31,18 @@ pub(crate) async fn run(
 ) -> Outcome {
     let route = found.route;
     wait(cx, route, delay).await;
+    match asked_delay(cx.req.query_string()) {
+        Ok(Some(d)) => actix_web::rt::time::sleep(d).await,
+        Ok(None) => {}
+        Err(reason) => {
+            let name = cx.spec().resources[resource].name.clone();
+            let e = crate::error::ApiError::ListQuery {
+                resource: name,
+                reason,
+            };
+            return Outcome::answered(&route.source, e.error_response());
+        }
+    }
     let id = found
         .first_capture
         .clone()
@@ -63,6 +76,34 @@ pub(crate) async fn run(
         Err(e) => e.error_response(),
     };
     Outcome::answered(&route.source, response)
+}
+
+/// The longest `?_delay=` honoured: what a test of a slow backend needs, not a way to hold
+/// connections open for hours.
+const MAX_ASKED_DELAY: Duration = Duration::from_secs(60);
+
+/// json-server's `?_delay=MS`, for one request's answer to come late.
+fn asked_delay(query: &str) -> Result<Option<Duration>, String> {
+    // Scanned without parsing the query: nearly every request has no `_delay`.
+    if !query.contains("_delay=") {
+        return Ok(None);
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    let Some((_, text)) = pairs.iter().find(|(k, _)| k == "_delay") else {
+        return Ok(None);
+    };
+    let ms: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("_delay takes milliseconds, got '{text}'"))?;
+    let d = Duration::from_millis(ms);
+    if d > MAX_ASKED_DELAY {
+        return Err(format!(
+            "_delay={ms} is more than the {} ms mockrig waits at most",
+            MAX_ASKED_DELAY.as_millis()
+        ));
+    }
+    Ok(Some(d))
 }
 
 /// The emits of the resource the write landed in (which is another one for

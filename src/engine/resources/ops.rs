@@ -52,12 +52,14 @@ pub(crate) fn handle(
     };
     let id = id.unwrap_or_default();
     Ok(match op {
-        Op::List => (list(req, links, s, |_| true)?, None),
+        Op::List => (list(req, links, stores, store, |_| true)?, None),
         Op::Get => {
-            let v = s
+            let query = list_query(req, s)?.0;
+            let mut v = s
                 .get(id)
                 .ok_or_else(|| StoreError::NotFound(id.to_owned()))
                 .map_err(failed(s))?;
+            relate(stores, store, std::slice::from_mut(&mut v), &query)?;
             (ok_json(StatusCode::OK, &v), None)
         }
         Op::Create => {
@@ -86,7 +88,7 @@ pub(crate) fn handle(
                 .map_err(failed(s))?;
             let fk = foreign_key(&s.def.name);
             let keep = |r: &Map<String, Value>| r.get(&fk).and_then(id_key).as_deref() == Some(id);
-            (list(req, links, &stores[child], keep)?, None)
+            (list(req, links, stores, child, keep)?, None)
         }
         Op::ChildCreate { child } => {
             let parent = s
@@ -101,11 +103,17 @@ pub(crate) fn handle(
             (created(child, &v), wrote("created", child, &v))
         }
         Op::SingletonGet => (ok_json(StatusCode::OK, &s.snapshot()), None),
-        Op::SingletonReplace | Op::SingletonPatch => {
+        Op::SingletonReplace | Op::SingletonPatch | Op::SingletonCreate => {
             let v = s
                 .set_singleton(record.unwrap_or_default(), op == Op::SingletonPatch)
                 .map_err(failed(s))?;
-            (ok_json(StatusCode::OK, &v), wrote("updated", s, &v))
+            // json-server answers a POST to a singular resource, which replaces it, with 201.
+            let status = if op == Op::SingletonCreate {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            (ok_json(status, &v), wrote("updated", s, &v))
         }
     })
 }
@@ -131,46 +139,172 @@ fn created(s: &Store, v: &Value) -> HttpResponse {
     );
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
+        // A page on another origin may read where its record went, as json-server allows.
+        res.headers_mut().insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Location"),
+        );
     }
     res
 }
 
-/// Lists the records `keep` accepts, with the request's filters, sort and paging applied.
-fn list(
+/// The request's query pairs and their reading as a list query (a 400 naming the resource
+/// when they cannot be read).
+fn list_query(
     req: &HttpRequest,
-    links: Links,
     s: &Store,
-    keep: impl Fn(&Map<String, Value>) -> bool,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<(ListQuery, Vec<(String, String)>), ApiError> {
     let pairs: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let query = ListQuery::parse(&pairs).map_err(|e| ApiError::ListQuery {
         resource: s.def.name.clone(),
         reason: e.to_string(),
     })?;
-    Ok(s.read(|data| {
+    Ok((query, pairs))
+}
+
+/// Lists the records of `stores[store]` that `keep` accepts, with the request's filters,
+/// sort, paging, `_embed` and `_expand` applied.
+fn list(
+    req: &HttpRequest,
+    links: Links,
+    stores: &[Arc<Store>],
+    store: usize,
+    keep: impl Fn(&Map<String, Value>) -> bool,
+) -> Result<HttpResponse, ApiError> {
+    let s = &stores[store];
+    let (query, pairs) = list_query(req, s)?;
+    let relations = !query.embed.is_empty() || !query.expand.is_empty();
+    // Without relations the page is written while the records are borrowed; with them it is
+    // copied out first, since filling them in reads other stores.
+    let (body, total, pages) = s.read(|data| {
         let Data::Collection(c) = data else {
-            return ok_json(StatusCode::OK, &data.to_json());
+            return (Err(data.to_json()), 0, None);
         };
         let page = query.apply(
             c.records
                 .values()
                 .filter(|v| v.as_object().is_some_and(&keep)),
         );
-        let body = serde_json::to_vec(&page.items).unwrap_or_default();
-        let mut res = HttpResponse::Ok();
-        res.content_type("application/json")
-            .insert_header(("X-Total-Count", page.total.to_string()))
-            // Browsers hide both headers from scripts on another origin unless told.
-            .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "X-Total-Count, Link"));
-        if let Some((page_no, limit, last)) = page.pages {
-            res.insert_header((
-                header::LINK,
-                link_header(req, links, &pairs, page_no, limit, last),
-            ));
+        let body = if relations {
+            Err(Value::Array(page.items.into_iter().cloned().collect()))
+        } else {
+            Ok(serde_json::to_vec(&page.items).unwrap_or_default())
+        };
+        (body, page.total, page.pages)
+    });
+    let body = match body {
+        Ok(bytes) => bytes,
+        Err(Value::Array(mut items)) => {
+            relate(stores, store, &mut items, &query)?;
+            serde_json::to_vec(&items).unwrap_or_default()
         }
-        res.body(body)
-    }))
+        Err(other) => return Ok(ok_json(StatusCode::OK, &other)),
+    };
+    let mut res = HttpResponse::Ok();
+    res.content_type("application/json")
+        .insert_header(("X-Total-Count", total.to_string()));
+    // Browsers hide these headers from scripts on another origin unless told.
+    if let Some((page_no, limit, last)) = pages {
+        res.insert_header((
+            header::LINK,
+            link_header(req, links, &pairs, page_no, limit, last),
+        ))
+        .insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "X-Total-Count, Link"));
+    } else {
+        res.insert_header((header::ACCESS_CONTROL_EXPOSE_HEADERS, "X-Total-Count"));
+    }
+    Ok(res.body(body))
+}
+
+/// json-server's relations, filled into `records` of `stores[store]`: `_embed=comments` adds
+/// each record's comments (those whose `postId` is its id), `_expand=user` adds the user its
+/// `userId` names. A name that is no collection is a 400 that lists the ones there are.
+fn relate(
+    stores: &[Arc<Store>],
+    store: usize,
+    records: &mut [Value],
+    query: &ListQuery,
+) -> Result<(), ApiError> {
+    let s = &stores[store];
+    let collections = || {
+        stores
+            .iter()
+            .filter(|o| !o.def.singleton)
+            .map(|o| o.def.name.as_str())
+            .collect::<Vec<_>>()
+    };
+    let unknown = |what: &str, name: &str, known: Vec<String>| {
+        let names: Vec<&str> = known.iter().map(String::as_str).collect();
+        let hint = crate::suggest::did_you_mean(name, &names)
+            .map(|n| format!(" (did you mean {n}?)"))
+            .unwrap_or_default();
+        ApiError::ListQuery {
+            resource: s.def.name.clone(),
+            reason: format!(
+                "{what}={name}: no such collection{hint}; {what} takes one of: {}",
+                known.join(", ")
+            ),
+        }
+    };
+    let own_id = |r: &Value| r.get(&s.def.id_field).and_then(id_key);
+    for name in &query.embed {
+        let child = stores
+            .iter()
+            .find(|o| !o.def.singleton && o.def.name == *name)
+            .ok_or_else(|| {
+                let known = collections().iter().map(|n| n.to_string()).collect();
+                unknown("_embed", name, known)
+            })?;
+        let fk = foreign_key(&s.def.name);
+        let wanted: std::collections::HashSet<String> = records.iter().filter_map(own_id).collect();
+        // One pass over the child collection for the whole page.
+        let mut by_parent: std::collections::HashMap<String, Vec<Value>> = child.read(|data| {
+            let mut out: std::collections::HashMap<String, Vec<Value>> = Default::default();
+            if let Data::Collection(c) = data {
+                for r in c.records.values() {
+                    if let Some(key) = r.get(&fk).and_then(id_key)
+                        && wanted.contains(&key)
+                    {
+                        out.entry(key).or_default().push(r.clone());
+                    }
+                }
+            }
+            out
+        });
+        for r in records.iter_mut() {
+            let found = own_id(r)
+                .and_then(|k| by_parent.get(&k).cloned())
+                .unwrap_or_default();
+            if let Some(m) = r.as_object_mut() {
+                m.insert(name.clone(), Value::Array(found));
+            }
+        }
+        by_parent.clear();
+    }
+    for name in &query.expand {
+        // `_expand=user` names the collection whose singular is `user` (`users`).
+        let parent = stores
+            .iter()
+            .find(|o| !o.def.singleton && foreign_key(&o.def.name) == format!("{name}Id"))
+            .ok_or_else(|| {
+                let known = collections()
+                    .iter()
+                    .map(|n| foreign_key(n).trim_end_matches("Id").to_owned())
+                    .collect();
+                unknown("_expand", name, known)
+            })?;
+        let fk = format!("{name}Id");
+        for r in records.iter_mut() {
+            let Some(m) = r.as_object_mut() else { continue };
+            let found = m.get(&fk).and_then(id_key).and_then(|k| parent.get(&k));
+            // Like json-server: no parent, no field.
+            if let Some(found) = found {
+                m.insert(name.clone(), found);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// How absolute links name this server.

@@ -10,22 +10,51 @@ use serde_json::Value;
 
 use crate::error::Invalid;
 
-#[derive(Debug)]
-enum Test {
-    /// Any of these values (a repeated key means OR).
-    Eq(Vec<String>),
-    /// None of these values.
-    Ne(Vec<String>),
-    Gte(String),
-    Lte(String),
-    Like(Regex),
+/// How a filter compares a record's value with the values asked for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Op {
+    Eq,
+    Ne,
+    Gte,
+    Lte,
+    Like,
 }
 
+impl Op {
+    const SUFFIXES: [(&'static str, Op); 4] = [
+        ("_gte", Op::Gte),
+        ("_lte", Op::Lte),
+        ("_ne", Op::Ne),
+        ("_like", Op::Like),
+    ];
+}
+
+/// One field's test, with every value asked for it: a repeated key means any of them (`_ne`:
+/// none of them), as json-server has it.
 #[derive(Debug)]
 struct Filter {
     path: Vec<String>,
-    test: Test,
+    op: Op,
+    values: Vec<String>,
+    /// `_like`'s values, compiled (case-insensitive).
+    patterns: Vec<Regex>,
 }
+
+/// The query parameters mockrig knows besides filters and `q`; any other starting with `_` is
+/// a mistake worth a 400, not a filter that quietly matches nothing.
+pub(crate) const KNOWN: [&str; 11] = [
+    "_sort",
+    "_order",
+    "_page",
+    "_limit",
+    "_per_page",
+    "_start",
+    "_end",
+    "_embed",
+    "_expand",
+    "_delay",
+    "_",
+];
 
 /// A parsed list query.
 #[derive(Debug, Default)]
@@ -37,6 +66,10 @@ pub(crate) struct ListQuery {
     limit: Option<usize>,
     start: Option<usize>,
     end: Option<usize>,
+    /// `_embed=comments`: child collections to include in each record.
+    pub(crate) embed: Vec<String>,
+    /// `_expand=user`: parent records to include in each record.
+    pub(crate) expand: Vec<String>,
 }
 
 /// One page of results and what the response headers need to know about it.
@@ -54,7 +87,8 @@ fn number(what: &str, v: &str) -> Result<usize, String> {
 }
 
 impl ListQuery {
-    /// Parses the query pairs; an unusable value (a bad regex, `_page=x`) is an error.
+    /// Parses the query pairs; an unusable value (a bad regex, `_page=x`) or an unknown
+    /// `_`-parameter is an error.
     pub(crate) fn parse(pairs: &[(String, String)]) -> Result<ListQuery, Invalid> {
         Self::parse_pairs(pairs).map_err(Invalid)
     }
@@ -64,15 +98,35 @@ impl ListQuery {
         let mut orders: Vec<String> = Vec::new();
         let mut sort_keys: Vec<String> = Vec::new();
         for (key, value) in pairs {
-            match key.as_str() {
-                "q" => q.q = Some(value.to_lowercase()),
+            // axios and jQuery send arrays as `id[]=1&id[]=2`: the same as a repeated key.
+            let key = key.strip_suffix("[]").unwrap_or(key);
+            match key {
+                // The first `q` counts, as in json-server.
+                "q" => {
+                    q.q.get_or_insert_with(|| value.to_lowercase());
+                }
                 "_sort" => sort_keys.extend(value.split(',').map(|s| s.trim().to_owned())),
                 "_order" => orders.extend(value.split(',').map(|s| s.trim().to_lowercase())),
                 "_page" => q.page = Some(number("_page", value)?.max(1)),
                 "_limit" | "_per_page" => q.limit = Some(number(key, value)?),
                 "_start" => q.start = Some(number("_start", value)?),
                 "_end" => q.end = Some(number("_end", value)?),
-                k if k.starts_with('_') => {}
+                "_embed" => q.embed.extend(names(value)),
+                "_expand" => q.expand.extend(names(value)),
+                // `_delay` is taken before the request reaches the data; `_` is jQuery's
+                // cache-buster.
+                "_delay" | "_" => {}
+                // Prism's preferences, read by an OpenAPI operation before its collection.
+                "__code" | "__example" | "__dynamic" => {}
+                k if k.starts_with('_') => {
+                    let hint = crate::suggest::did_you_mean(k, &KNOWN)
+                        .map(|s| format!("did you mean {s}? "))
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "unknown query parameter '{k}'; {hint}the known ones are q, {}",
+                        KNOWN.join(", ")
+                    ));
+                }
                 k => q.add_filter(k, value)?,
             }
         }
@@ -87,37 +141,54 @@ impl ListQuery {
     }
 
     fn add_filter(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let (field, op) = ["_gte", "_lte", "_ne", "_like"]
+        let (field, op) = Op::SUFFIXES
             .iter()
-            .find_map(|op| key.strip_suffix(op).map(|f| (f, *op)))
-            .unwrap_or((key, ""));
+            .find_map(|(suffix, op)| key.strip_suffix(suffix).map(|f| (f, *op)))
+            .unwrap_or((key, Op::Eq));
         let path = split_path(field);
-        let existing = self.filters.iter_mut().find(|f| {
-            f.path == path && matches!((&f.test, op), (Test::Eq(_), "") | (Test::Ne(_), "_ne"))
-        });
-        if let Some(f) = existing {
-            if let Test::Eq(v) | Test::Ne(v) = &mut f.test {
-                v.push(value.to_owned());
+        let at = match self
+            .filters
+            .iter()
+            .position(|f| f.path == path && f.op == op)
+        {
+            Some(i) => i,
+            None => {
+                self.filters.push(Filter {
+                    path,
+                    op,
+                    values: Vec::new(),
+                    patterns: Vec::new(),
+                });
+                self.filters.len() - 1
             }
-            return Ok(());
-        }
-        let test = match op {
-            "_gte" => Test::Gte(value.to_owned()),
-            "_lte" => Test::Lte(value.to_owned()),
-            "_ne" => Test::Ne(vec![value.to_owned()]),
-            "_like" => Test::Like(
-                Regex::new(&format!("(?i){value}"))
-                    .map_err(|e| format!("{key}: '{value}' is not a regular expression: {e}"))?,
-            ),
-            _ => Test::Eq(vec![value.to_owned()]),
         };
-        self.filters.push(Filter { path, test });
+        let f = &mut self.filters[at];
+        if op == Op::Like {
+            let re = regex::RegexBuilder::new(value)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("{key}: '{value}' is not a regular expression: {e}"))?;
+            f.patterns.push(re);
+        }
+        f.values.push(value.to_owned());
         Ok(())
     }
 
     /// Filters, sorts and pages the records.
     pub(crate) fn apply<'a>(&self, records: impl Iterator<Item = &'a Value>) -> Page<'a> {
-        let mut items: Vec<&Value> = records.filter(|r| self.keeps(r)).collect();
+        let records: Vec<&Value> = records.collect();
+        // json-server drops an equality filter on a field no record has, rather than answer
+        // an empty list for a parameter the data knows nothing about.
+        let filters: Vec<&Filter> = self
+            .filters
+            .iter()
+            .filter(|f| f.op != Op::Eq || records.iter().any(|r| lookup(r, &f.path).is_some()))
+            .collect();
+        let mut items: Vec<&Value> = records
+            .into_iter()
+            .filter(|r| filters.iter().all(|f| f.keeps(r)) && self.q_keeps(r))
+            .collect();
         if !self.sort.is_empty() {
             items.sort_by(|a, b| {
                 self.sort
@@ -158,18 +229,35 @@ impl ListQuery {
         }
     }
 
-    fn keeps(&self, record: &Value) -> bool {
-        self.filters.iter().all(|f| {
-            let value = lookup(record, &f.path);
-            match &f.test {
-                Test::Eq(wanted) => value.is_some_and(|v| wanted.iter().any(|w| text(v) == *w)),
-                Test::Ne(unwanted) => value.is_none_or(|v| unwanted.iter().all(|w| text(v) != *w)),
-                Test::Gte(bound) => value.is_some_and(|v| compare_text(v, bound).is_ge()),
-                Test::Lte(bound) => value.is_some_and(|v| compare_text(v, bound).is_le()),
-                Test::Like(re) => value.is_some_and(|v| re.is_match(&text(v))),
-            }
-        }) && self.q.as_ref().is_none_or(|q| contains_text(record, q))
+    fn q_keeps(&self, record: &Value) -> bool {
+        self.q.as_ref().is_none_or(|q| contains_text(record, q))
     }
+}
+
+impl Filter {
+    /// A record without the field (or with `null` there) passes no test, `_ne` included, as
+    /// in json-server.
+    fn keeps(&self, record: &Value) -> bool {
+        let Some(v) = lookup(record, &self.path).filter(|v| !v.is_null()) else {
+            return false;
+        };
+        match self.op {
+            Op::Eq => self.values.iter().any(|w| text(v) == *w),
+            Op::Ne => self.values.iter().all(|w| text(v) != *w),
+            Op::Gte => self.values.iter().any(|w| compare_text(v, w).is_ge()),
+            Op::Lte => self.values.iter().any(|w| compare_text(v, w).is_le()),
+            Op::Like => self.patterns.iter().any(|re| re.is_match(&text(v))),
+        }
+    }
+}
+
+/// `_embed=a,b` and `_embed=a&_embed=b` alike.
+fn names(value: &str) -> impl Iterator<Item = String> + '_ {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
 }
 
 fn split_path(field: &str) -> Vec<String> {
@@ -195,11 +283,37 @@ fn text(v: &Value) -> Cow<'_, str> {
 }
 
 /// Numbers compare as numbers when the bound is one too; everything else as text.
+/// Dates (RFC 3339 or `YYYY-MM-DD`, both sides) compare as instants, so `2024-05-01` and
+/// `2024-05-01T10:00:00+02:00` order by time rather than by text.
 fn compare_text(v: &Value, bound: &str) -> Ordering {
     match (v.as_f64(), bound.parse::<f64>()) {
         (Some(a), Ok(b)) => a.total_cmp(&b),
-        _ => text(v).as_ref().cmp(bound),
+        _ => {
+            let t = text(v);
+            match (instant(&t), instant(bound)) {
+                (Some(a), Some(b)) => a.cmp(&b),
+                _ => t.as_ref().cmp(bound),
+            }
+        }
     }
+}
+
+/// A date or a date and time, as a UTC instant.
+fn instant(text: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    // Only text that starts like a date is tried: most values are not dates.
+    if text.len() < 10 || !text.as_bytes()[..4].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(t.to_utc());
+    }
+    if let Ok(t) = chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f") {
+        return Some(t.and_utc());
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
 }
 
 /// Sort order: numbers numerically, strings by text, booleans false first; missing values and
@@ -231,6 +345,8 @@ fn contains_text(v: &Value, q: &str) -> bool {
     match v {
         Value::String(s) => s.to_lowercase().contains(q),
         Value::Number(n) => n.to_string().contains(q),
+        // json-server compares the text of any scalar it finds; `false` and `null` it skips.
+        Value::Bool(true) => "true".contains(q),
         Value::Array(a) => a.iter().any(|v| contains_text(v, q)),
         Value::Object(m) => m.values().any(|v| contains_text(v, q)),
         _ => false,
@@ -279,7 +395,13 @@ mod tests {
 
     #[test]
     fn rejects_unusable_values() {
-        for bad in ["name_like=(", "_page=x", "_limit=-1"] {
+        for bad in [
+            "name_like=(",
+            "_page=x",
+            "_limit=-1",
+            "_sortt=id",
+            "_embedd=posts",
+        ] {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_str(bad).unwrap();
             assert!(ListQuery::parse(&pairs).is_err(), "{bad}");
         }
@@ -287,7 +409,7 @@ mod tests {
 
     proptest::proptest! {
         /// Equality filters keep exactly the records whose field has one of the values asked
-        /// for; paging takes a contiguous window of that list, and the total counts all of it.
+        /// for (every record when none has the field); paging takes a contiguous window of that list, and the total counts all of it.
         #[test]
         fn filters_keep_exactly_the_matching_records_and_pages_are_windows(
             roles in proptest::collection::vec(proptest::option::of("[ab]"), 0..12),
@@ -306,9 +428,14 @@ mod tests {
             let mut pairs: Vec<(String, String)> =
                 wanted.iter().map(|w| ("role".to_owned(), w.clone())).collect();
             let all = ListQuery::parse(&pairs).unwrap().apply(records.iter());
+            // A field no record has is no filter at all (json-server drops it).
+            let any_role = records.iter().any(|r| r.get("role").is_some());
             let expected: Vec<&Value> = records
                 .iter()
-                .filter(|r| r["role"].as_str().is_some_and(|role| wanted.iter().any(|w| w == role)))
+                .filter(|r| {
+                    !any_role
+                        || r["role"].as_str().is_some_and(|role| wanted.iter().any(|w| w == role))
+                })
                 .collect();
             proptest::prop_assert_eq!(&all.items, &expected);
             proptest::prop_assert_eq!(all.total, expected.len());
