@@ -30,6 +30,7 @@ pub(crate) fn finish(
         outcome.upstream.as_ref(),
         started,
     );
+    app.reloader.remind_if_pending();
     let journal = match &outcome.session {
         Some(s) => &s.journal,
         None => &app.journal,

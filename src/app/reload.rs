@@ -8,6 +8,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
@@ -56,7 +57,16 @@ pub(crate) struct Reloader {
     named_files: Mutex<Vec<PathBuf>>,
     /// One reload at a time, so the fingerprint and the status follow the swaps' order.
     running: Mutex<()>,
+    /// The last save did not load: read by every request's log step, so an atomic.
+    pending: AtomicBool,
+    /// When a request last came while a failed save was pending (ms since `started`, 0:
+    /// none since the failure): the log reminds of the failure once per burst of requests.
+    reminded: AtomicU64,
+    started: Instant,
 }
+
+/// Requests closer together than this are one burst: one reminder for all of them.
+const BURST_GAP_MS: u64 = 1000;
 
 impl Reloader {
     /// `spec` is the spec now serving, as read at start from `source`.
@@ -75,7 +85,32 @@ impl Reloader {
             last_seen: Mutex::new(fingerprint(source.text.as_bytes(), &files)),
             named_files: Mutex::new(files),
             running: Mutex::new(()),
+            pending: AtomicBool::new(false),
+            reminded: AtomicU64::new(0),
+            started: Instant::now(),
         }
+    }
+
+    /// While a failed save is pending, the log says so once per burst of requests: the user
+    /// watching requests fail learns why without scrolling back to the reload error.
+    pub(crate) fn remind_if_pending(&self) {
+        if !self.pending.load(Ordering::Relaxed) {
+            return;
+        }
+        let now = (self.started.elapsed().as_millis() as u64).max(1);
+        let last = self.reminded.swap(now, Ordering::Relaxed);
+        if last != 0 && now.saturating_sub(last) < BURST_GAP_MS {
+            return;
+        }
+        let error = match &lock(&self.status).last {
+            Some((_, Err(e))) => e.lines().next().unwrap_or_default().to_owned(),
+            _ => return,
+        };
+        tracing::warn!(
+            "the last save of {} did not load ({error}); these requests are answered by the \
+             spec before it (details: /__mockrig/status)",
+            self.spec_path.display()
+        );
     }
 
     pub(crate) fn spec_path(&self) -> &Path {
@@ -151,6 +186,7 @@ impl Reloader {
             status.loaded_at = now;
             status.reloads += 1;
             status.last = Some((now, Ok(())));
+            self.pending.store(false, Ordering::Relaxed);
         }
         let ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut changes = swapped.changes;
@@ -167,6 +203,8 @@ impl Reloader {
             let mut status = lock(&self.status);
             status.failures += 1;
             status.last = Some((SystemTime::now(), Err(error.clone())));
+            self.reminded.store(0, Ordering::Relaxed);
+            self.pending.store(true, Ordering::Relaxed);
         }
         tracing::error!("reload failed, still serving the previous spec: {error}");
         ReloadResult::Failed(error)

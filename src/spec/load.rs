@@ -554,6 +554,24 @@ mod tests {
             ]
         );
         assert_eq!((parsed.problems[0].line, parsed.problems[0].column), (4, 5));
+        // One level too deep: a key of the route written inside its response.
+        let parsed =
+            parse("routes:\n  - path: /a\n    response:\n      status: 201\n      match: {}\n");
+        let messages: Vec<&str> = parsed.problems.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "unknown key 'match', it belongs beside 'response:' (line 3), indented one level less"
+            ]
+        );
+        assert_eq!((parsed.problems[0].line, parsed.problems[0].column), (5, 7));
+        // A key the route already has is no such slip.
+        let parsed = parse("routes:\n  - path: /a\n    response:\n      path: /b\n");
+        assert!(
+            !parsed.problems[0].message.contains("belongs"),
+            "{:?}",
+            parsed.problems
+        );
         // Without such a sibling, the did-you-mean as before.
         let parsed = parse("routes:\n  - path: /a\n    mathc: {}\n");
         assert!(

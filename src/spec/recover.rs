@@ -129,11 +129,27 @@ struct De<'a, 'i> {
     node: &'a MarkedYaml<'i>,
     path: KeyPath,
     ctx: &'a Ctx,
+    /// The struct whose key this value is, for a key written one level too deep.
+    outer: Option<Outer<'a, 'i>>,
+}
+
+/// A struct's mapping as seen from the value of one of its keys.
+#[derive(Clone, Copy)]
+struct Outer<'a, 'i> {
+    fields: &'static [&'static str],
+    map: &'a AnnotatedMapping<'i, MarkedYaml<'i>>,
+    /// The key whose value this is, and its line.
+    key: &'a MarkedYaml<'i>,
 }
 
 impl<'a, 'i> De<'a, 'i> {
     fn new(node: &'a MarkedYaml<'i>, path: KeyPath, ctx: &'a Ctx) -> Self {
-        De { node, path, ctx }
+        De {
+            node,
+            path,
+            ctx,
+            outer: None,
+        }
     }
 
     fn child(&self, node: &'a MarkedYaml<'i>, seg: Seg) -> Self {
@@ -492,6 +508,23 @@ fn child_fields(key: &str) -> Option<&'static [&'static str]> {
     })
 }
 
+/// "it belongs beside 'response:' (line 3)" when `name` is a key the enclosing struct takes
+/// and does not have yet: the slip of a key indented one level too deep.
+fn belongs_beside(outer: Option<Outer<'_, '_>>, name: &str) -> Option<String> {
+    let o = outer?;
+    let taken = o
+        .map
+        .iter()
+        .any(|(k, _)| key_text(k).as_deref() == Some(name));
+    (o.fields.contains(&name) && !taken).then(|| {
+        format!(
+            "it belongs beside '{}:' (line {}), indented one level less",
+            key_text(o.key).unwrap_or_default(),
+            o.key.span.start.line()
+        )
+    })
+}
+
 /// "it belongs under 'response:' (line 4)" when `name` is a key of the mapping a sibling key
 /// opens.
 fn belongs_under(map: &AnnotatedMapping<'_, MarkedYaml<'_>>, name: &str) -> Option<String> {
@@ -508,10 +541,13 @@ fn belongs_under(map: &AnnotatedMapping<'_, MarkedYaml<'_>>, name: &str) -> Opti
 
 struct MapAcc<'p, 'a, 'i> {
     parent: &'p De<'a, 'i>,
-    entries: Vec<(String, &'a MarkedYaml<'i>)>,
+    /// Each entry's name, key and value.
+    entries: Vec<(String, &'a MarkedYaml<'i>, &'a MarkedYaml<'i>)>,
     next: usize,
     /// Set for structs: the keys serde knows, to catch the ones it does not.
     is_struct: bool,
+    map: &'a AnnotatedMapping<'i, MarkedYaml<'i>>,
+    fields: Option<&'static [&'static str]>,
 }
 
 impl<'p, 'a, 'i> MapAcc<'p, 'a, 'i> {
@@ -535,7 +571,9 @@ impl<'p, 'a, 'i> MapAcc<'p, 'a, 'i> {
             if let Some(fields) = fields
                 && !fields.contains(&name.as_str())
             {
-                let hint = match (belongs_under(map, &name), did_you_mean(&name, fields)) {
+                let home =
+                    belongs_under(map, &name).or_else(|| belongs_beside(parent.outer, &name));
+                let hint = match (home, did_you_mean(&name, fields)) {
                     (Some(home), _) => home,
                     (None, Some(c)) => format!("did you mean '{c}'?"),
                     (None, None) => format!("expected one of {}", fields.join(", ")),
@@ -551,13 +589,15 @@ impl<'p, 'a, 'i> MapAcc<'p, 'a, 'i> {
                 );
                 continue;
             }
-            entries.push((name, v));
+            entries.push((name, k, v));
         }
         MapAcc {
             parent,
             entries,
             next: 0,
             is_struct: fields.is_some(),
+            map,
+            fields,
         }
     }
 }
@@ -569,7 +609,7 @@ impl<'de> de::MapAccess<'de> for MapAcc<'_, '_, '_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        while let Some((name, _)) = self.entries.get(self.next) {
+        while let Some((name, _, _)) = self.entries.get(self.next) {
             if !self.is_struct {
                 let mut path = self.parent.path.clone();
                 path.push(Seg::Key(name.clone()));
@@ -585,9 +625,14 @@ impl<'de> de::MapAccess<'de> for MapAcc<'_, '_, '_> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
-        let (name, node) = self.entries[self.next].clone();
+        let (name, key, node) = self.entries[self.next].clone();
         self.next += 1;
-        let de = self.parent.child(node, Seg::Key(name));
+        let mut de = self.parent.child(node, Seg::Key(name));
+        de.outer = self.fields.map(|fields| Outer {
+            fields,
+            map: self.map,
+            key,
+        });
         let path = de.path.clone();
         seed.deserialize(de).map_err(|mut e| {
             // A free-form map (headers, a JSON body) can drop one entry and go on; a struct

@@ -893,3 +893,74 @@ fn check_reports_fifty_thousand_broken_routes_in_linear_time() {
         large.as_secs_f64() / small.as_secs_f64()
     );
 }
+
+#[test]
+fn the_log_reminds_of_a_failed_save_once_per_burst_of_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(
+        &spec,
+        "routes:\n  - { path: /v, response: { text: one } }\n",
+    )
+    .unwrap();
+    let mut child = common::Proc(
+        mockrig()
+            .args(["serve", "--port", "0", "--workers", "1", "--no-watch"])
+            .arg(&spec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let url = common::listening_url(&mut child.0);
+    std::fs::write(&spec, "routes:\n  - { path: /v, respons: {} }\n").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let c = common::client();
+        let r = c
+            .post(format!("{url}/__mockrig/reload"))
+            .send()
+            .await
+            .unwrap();
+        assert!(!r.status().is_success(), "the broken save fails to load");
+        let status: serde_json::Value = c
+            .get(format!("{url}/__mockrig/status"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            status["reload_error"].as_str().unwrap().contains("respons"),
+            "{status}"
+        );
+        // One burst of three requests, a pause, then one more.
+        for _ in 0..3 {
+            assert_eq!(
+                c.get(format!("{url}/v")).send().await.unwrap().status(),
+                200
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert_eq!(
+            c.get(format!("{url}/v")).send().await.unwrap().status(),
+            200
+        );
+    });
+    let stopped = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    common::eventually_blocking("mockrig stops", Duration::from_secs(10), || {
+        child.0.try_wait().unwrap()
+    });
+    let mut log = String::new();
+    std::io::Read::read_to_string(child.0.stderr.as_mut().unwrap(), &mut log).unwrap();
+    let reminders = log
+        .lines()
+        .filter(|l| l.contains("the last save of") && l.contains("did not load"))
+        .count();
+    assert_eq!(reminders, 2, "one per burst:\n{log}");
+}

@@ -406,6 +406,11 @@ async fn a_404_says_that_the_last_save_did_not_load() {
         why.contains("api.yaml:5:25: routes[1].response.status"),
         "{body}"
     );
+    // /__mockrig/status says the same.
+    let r = m.get("/__mockrig/status").await;
+    assert!(r.headers().contains_key("x-mockrig-reload-error"));
+    let status: Value = r.json().await.unwrap();
+    assert_eq!(status["reload_error"].as_str(), Some(why));
     // Fixed: the 404 is an ordinary one again.
     std::fs::write(spec_path(&m), spec("v2")).unwrap();
     wait_for_body(&m, "v2").await;
@@ -413,4 +418,6 @@ async fn a_404_says_that_the_last_save_did_not_load() {
     assert!(!r.headers().contains_key("x-mockrig-reload-error"));
     let body: Value = r.json().await.unwrap();
     assert!(body.get("reload_error").is_none(), "{body}");
+    let status: Value = m.get("/__mockrig/status").await.json().await.unwrap();
+    assert!(status["reload_error"].is_null(), "{status}");
 }

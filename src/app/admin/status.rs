@@ -29,7 +29,20 @@ pub(crate) async fn status(app: web::Data<AppState>) -> HttpResponse {
         Some((at, Ok(()))) => json!({"result": "ok", "at": rfc3339(*at)}),
         Some((at, Err(e))) => json!({"result": "error", "at": rfc3339(*at), "error": e}),
     };
-    HttpResponse::Ok().json(json!({
+    // The same field and header as a 404 carries while a failed save is pending.
+    let pending = match &s.last {
+        Some((_, Err(e))) => Some(e.clone()),
+        _ => None,
+    };
+    let mut res = HttpResponse::Ok();
+    if pending.is_some() {
+        res.insert_header((
+            "X-Mockrig-Reload-Error",
+            "the last save did not load; see reload_error",
+        ));
+    }
+    res.json(json!({
+        "reload_error": pending,
         "spec": app.reloader.spec_path().display().to_string(),
         "loaded_at": rfc3339(s.loaded_at),
         "reload_count": s.reloads,
