@@ -4,6 +4,7 @@
 //! write-ahead log, `query` json-server's list parameters, and `ops` what each REST endpoint
 //! does.
 
+pub(crate) mod computed;
 pub(crate) mod data;
 pub(crate) mod ops;
 pub(crate) mod query;
