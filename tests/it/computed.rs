@@ -464,3 +464,59 @@ async fn computed_values_survive_a_restart_and_editing_a_computed_field_keeps_th
         "the edited template: {next}"
     );
 }
+
+#[tokio::test]
+async fn computed_output_is_bounded_in_bytes_and_depth() {
+    let m = Mock::start(
+        r#"
+resources:
+  notes:
+    seed: [{ id: 1 }]
+    computed:
+      history: { value: "{{ previous }}", on: update }
+  blobs:
+    computed:
+      pad: "{{ 'x' * (record.n | int) }}"
+"#,
+        &[],
+    );
+    // Each update nests the record one level deeper, until it would be deeper than a
+    // state file keeps.
+    let mut refused = None;
+    for i in 0..80 {
+        let (status, body) = send(
+            &m,
+            reqwest::Method::PATCH,
+            "/notes/1",
+            None,
+            &json!({"n": i}),
+        )
+        .await;
+        if status != 200 {
+            refused = Some((i, status, body));
+            break;
+        }
+    }
+    let (i, status, body) = refused.expect("refused before 80 levels");
+    assert!(i > 50, "refused only near the limit: {i}");
+    assert_eq!(
+        (status, body["field"].clone()),
+        (500, json!("history")),
+        "{body}"
+    );
+    // A client's number cannot make the output pass the template budget.
+    let (status, body) = send(
+        &m,
+        reqwest::Method::POST,
+        "/blobs",
+        None,
+        &json!({"n": 50_000_000}),
+    )
+    .await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("budget"),
+        "{body}"
+    );
+    assert_eq!(json_of(m.get("/blobs").await).await, json!([]));
+}

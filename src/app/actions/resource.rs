@@ -12,7 +12,7 @@ use crate::app::outcome::Outcome;
 use crate::duration::Delay;
 use crate::engine::channels::emit::emit;
 use crate::engine::resources::computed::WriteContext;
-use crate::engine::resources::ops::{self, Links, Written};
+use crate::engine::resources::ops::{self, Links, Serving, Written};
 use crate::engine::routing::RouteMatch;
 use crate::engine::template_context;
 use crate::hash::fnv1a;
@@ -87,11 +87,13 @@ pub(crate) async fn run(
         cx.req,
         cx.body,
         id.as_deref(),
-        Links {
-            secure: cx.app.admin.scheme() == Some("https"),
-            trust_forwarded: cx.app.trust_forwarded,
+        &Serving {
+            links: Links {
+                secure: cx.app.admin.scheme() == Some("https"),
+                trust_forwarded: cx.app.trust_forwarded,
+            },
+            writes,
         },
-        &writes,
     ) {
         Ok((response, written)) => {
             if let Some(w) = written {

@@ -36,9 +36,9 @@ pub(crate) fn handle(
     req: &HttpRequest,
     body: &Bytes,
     id: Option<&str>,
-    links: Links,
-    writes: &WriteContext<'_>,
+    how: &Serving<'_>,
 ) -> Result<(HttpResponse, Option<Written>), ApiError> {
+    let (links, writes) = (how.links, &how.writes);
     let s = &stores[store];
     let wrote = |action: &'static str, store: &Store, record: &Value| {
         Some(Written {
@@ -121,6 +121,12 @@ pub(crate) fn handle(
             (ok_json(StatusCode::OK, &v), wrote("updated", s, &v))
         }
     })
+}
+
+/// How this server answers: its links, and what the spec adds to writes.
+pub(crate) struct Serving<'a> {
+    pub(crate) links: Links,
+    pub(crate) writes: WriteContext<'a>,
 }
 
 /// A store's refusal as an answer naming the resource.
