@@ -47,6 +47,12 @@ pub(crate) enum StoreError {
         "no integer id is left to give: the largest, 18446744073709551615, is taken; send the id yourself"
     )]
     IdsExhausted,
+    /// The resource's `new_id` template could not make an id.
+    #[error("new_id could not make an id: {0}")]
+    NewId(String),
+    /// A computed field's template failed.
+    #[error("the computed field '{field}' failed: {reason}")]
+    Computed { field: String, reason: String },
     /// A reload replaced this resource while the request was in flight.
     #[error("the resource was re-seeded by a reload while this request was in flight; retry")]
     Retired,
@@ -278,6 +284,14 @@ impl ApiError {
                 file,
                 reason,
             } => json!({"error": error, "route": &**route, "file": file, "reason": reason}),
+            ApiError::Store {
+                resource,
+                error: StoreError::Computed { field, reason },
+            } => json!({"error": error, "resource": resource, "field": field, "reason": reason}),
+            ApiError::Store {
+                resource,
+                error: StoreError::NewId(reason),
+            } => json!({"error": error, "resource": resource, "field": "new_id", "reason": reason}),
             ApiError::Store { resource, .. } | ApiError::ListQuery { resource, .. } => {
                 json!({"error": error, "resource": resource})
             }
@@ -366,7 +380,9 @@ impl ResponseError for ApiError {
                 StoreError::NotFound(_) => StatusCode::NOT_FOUND,
                 StoreError::Conflict(_) => StatusCode::CONFLICT,
                 StoreError::BadId(_) => StatusCode::BAD_REQUEST,
-                StoreError::Persist(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                StoreError::Persist(_) | StoreError::NewId(_) | StoreError::Computed { .. } => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
                 StoreError::Retired => StatusCode::SERVICE_UNAVAILABLE,
                 StoreError::IdsExhausted => StatusCode::INSUFFICIENT_STORAGE,
             },

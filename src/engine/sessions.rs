@@ -304,6 +304,7 @@ mod tests {
                         .as_object()
                         .unwrap()
                         .clone(),
+                    &crate::engine::resources::store::Plain,
                 )
                 .unwrap();
             sessions.enforce_byte_limit(name);

@@ -19,6 +19,7 @@ use crate::spec::{self, Method};
 use super::channel;
 use super::checks;
 use super::compiled::{Action, CompiledRoute, CompiledSpec, Counts, ScenarioStep, WaitAction};
+use super::computed;
 use super::input::CompileInput;
 use super::matcher::Matcher;
 use super::openapi;
@@ -105,6 +106,7 @@ pub(crate) fn compile(
     });
     let mut resources = Vec::new();
     let mut resource_emit = Vec::new();
+    let mut resource_writes = Vec::new();
     for (name, r) in &spec.resources {
         let here = at(&[], &["resources", name]);
         let def = match input.known_resources.iter().find(|d| d.name == *name) {
@@ -112,9 +114,11 @@ pub(crate) fn compile(
             None => resource::compile(name, r, cx.dir, &here, &mut cx.problems),
         };
         let emit = channel::emits(&r.emit, &at(&here, &["emit"]), RESOURCE_EMIT_NAMES, &mut cx);
+        let writes = computed::compile(r, &here, &mut cx);
         if let Some(def) = def {
             resources.push(def);
             resource_emit.push(Arc::from(emit));
+            resource_writes.push(Arc::new(writes));
         }
     }
     let spec_resources = resources.len();
@@ -138,6 +142,7 @@ pub(crate) fn compile(
         if let Some(def) = def {
             resources.push(def);
             resource_emit.push(Arc::from(Vec::new()));
+            resource_writes.push(Arc::default());
         }
     }
     for i in 0..spec_resources {
@@ -232,6 +237,7 @@ pub(crate) fn compile(
         sse,
         resources,
         resource_emit,
+        resource_writes,
         templates: cx.templates.finish(),
         cors,
         fallback,

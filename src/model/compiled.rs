@@ -11,6 +11,7 @@ use crate::spec::{self, Method};
 use crate::template::TemplateSet;
 
 use super::channel::{CompiledEmit, SseChannel, WsChannel};
+use super::computed::Writes;
 use super::cors::Cors;
 use super::matcher::Matcher;
 use super::openapi::OpenApiModel;
@@ -34,6 +35,8 @@ pub(crate) struct CompiledSpec {
     pub(crate) resources: Vec<ResourceDef>,
     /// Each resource's `emit`, by resource index.
     pub(crate) resource_emit: Vec<Arc<[CompiledEmit]>>,
+    /// Each resource's `new_id` and `computed`, by resource index.
+    pub(crate) resource_writes: Vec<Arc<Writes>>,
     /// Every template of the spec, compiled.
     pub(crate) templates: TemplateSet,
     pub(crate) cors: Option<Cors>,

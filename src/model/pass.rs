@@ -30,6 +30,11 @@ pub(crate) const SSE_NAMES: &[&str] = &["request", "params", "counter"];
 pub(crate) const ROUTE_EMIT_NAMES: &[&str] = &["request", "params"];
 pub(crate) const RESOURCE_EMIT_NAMES: &[&str] =
     &["request", "params", "action", "resource", "record"];
+/// A resource's computed fields see the record being written and the one stored before
+/// (`previous`, none on create); its `new_id` template sees `counter`, one more than the
+/// records the collection has held.
+pub(crate) const COMPUTED_NAMES: &[&str] = &["request", "params", "record", "previous"];
+pub(crate) const NEW_ID_NAMES: &[&str] = &["request", "params", "record", "counter"];
 
 /// The state of one compile pass.
 pub(crate) struct CompilePass<'a> {

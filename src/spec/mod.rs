@@ -3,6 +3,7 @@
 //! (`schema`). Nothing here knows HTTP: the compiler (`crate::model`) turns a spec into what
 //! requests are served from.
 
+mod computed;
 mod db;
 mod fields;
 pub(crate) mod load;
@@ -15,6 +16,7 @@ mod schema;
 mod types;
 mod values;
 
+pub use computed::{Computed, ComputedField, Events};
 pub use load::LoadError;
 pub use openapi::OpenApi;
 pub use realtime::*;

@@ -271,6 +271,19 @@ pub struct Resource {
     /// payload, `{action, resource, record}`.
     #[serde(default)]
     pub emit: Vec<Emit>,
+    /// How a created record that comes without an id gets one: `int` (one more than the
+    /// largest integer id), `uuid` (a random v4 UUID), or a template (`"ord-{{ counter }}"`,
+    /// seeing `request`, `params`, `record` and `counter`). Default: `int`, or `uuid` when the
+    /// seed's ids are text. An id the client sends is kept.
+    #[serde(default)]
+    pub new_id: Option<String>,
+    /// Fields the server sets on writes, by name: `createdAt: "{{ now() }}"` (on create), or
+    /// `{ value: "{{ now() }}", on: [create, update], overridable: false }`. Templates see
+    /// `request`, `params`, `record` (the record as written, before computed fields) and
+    /// `previous` (the stored record an update changes; none on create). A
+    /// value the client sends for a computed field is replaced, unless it is `overridable`.
+    #[serde(default, deserialize_with = "unique_keys")]
+    pub computed: IndexMap<String, super::computed::Computed>,
 }
 
 fn default_id_field() -> String {

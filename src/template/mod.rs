@@ -279,6 +279,23 @@ impl TemplateSet {
             .map_err(RenderError)
     }
 
+    /// Renders each of `tpls` with `ctx`, all of them within one budget (a record's computed
+    /// fields); the error comes with the index of the one that failed.
+    pub(crate) fn try_render_each(
+        &self,
+        tpls: &[&Template],
+        ctx: &minijinja::Value,
+    ) -> Result<Vec<Value>, (usize, RenderError)> {
+        let mut left = self.budget;
+        tpls.iter()
+            .enumerate()
+            .map(|(i, tpl)| {
+                self.render_with(tpl, ctx, &mut left, &mut |e| Err(describe(&e)))
+                    .map_err(|e| (i, RenderError(e)))
+            })
+            .collect()
+    }
+
     /// Renders `tpl` straight to JSON text, without building the value first: the body of a
     /// templated response.
     pub(crate) fn try_render_json(

@@ -7,6 +7,7 @@ mod browser;
 mod channels;
 mod cli;
 mod common;
+mod computed;
 mod contract;
 mod dynamic;
 mod hardening;

@@ -12,7 +12,8 @@ use crate::app::context::RequestContext;
 use crate::app::outcome::Outcome;
 use crate::duration::Delay;
 use crate::engine::channels::emit::emit;
-use crate::engine::resources::ops::{self, Links, Written};
+use crate::engine::resources::computed::WriteContext;
+use crate::engine::resources::ops::{self, Links, Serving, Written};
 use crate::engine::routing::RouteMatch;
 use crate::engine::template_context;
 use crate::hash::fnv1a;
@@ -55,6 +56,43 @@ pub(crate) async fn run(
         }
         None => &cx.snapshot.stores,
     };
+    // The resource the write lands in: another one for `POST /users/1/posts`.
+    let target = match op {
+        Op::ChildCreate { child } => child,
+        _ => resource,
+    };
+    let spec = cx.spec();
+    let renders = op.takes_body()
+        && spec
+            .resource_writes
+            .get(target)
+            .is_some_and(|w| w.renders());
+    // Under `--seed`, ids and computed values draw from a generator of the resource and its
+    // count of writes, as its emits do.
+    let rng = match cx.app.seed {
+        Some(seed) if renders => {
+            let key = fnv1a(
+                format!("write {}", spec.resources[target].name).as_bytes(),
+                0,
+            );
+            Some(Arc::new(SeededRng::new(
+                seed,
+                key,
+                cx.route_state().hit(key),
+            )))
+        }
+        _ => None,
+    };
+    let writes = WriteContext {
+        writes: &spec.resource_writes,
+        templates: &spec.templates,
+        params: if renders {
+            found.route.pattern.params(&cx.segments)
+        } else {
+            Default::default()
+        },
+        rng,
+    };
     let response = match ops::handle(
         stores,
         resource,
@@ -62,9 +100,12 @@ pub(crate) async fn run(
         cx.req,
         cx.body,
         id.as_deref(),
-        Links {
-            secure: cx.app.admin.scheme() == Some("https"),
-            trust_forwarded: cx.app.trust_forwarded,
+        &Serving {
+            links: Links {
+                secure: cx.app.admin.scheme() == Some("https"),
+                trust_forwarded: cx.app.trust_forwarded,
+            },
+            writes,
         },
     ) {
         Ok((response, written)) => {

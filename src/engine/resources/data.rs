@@ -22,6 +22,9 @@ pub(crate) struct Collection {
     next_int: u64,
     /// Whether ids are text, so generated ones are UUIDs.
     string_ids: bool,
+    /// The records it has held since it was loaded (its seed or restored data, then every one
+    /// created): `counter` in a `new_id` template is one more.
+    count: u64,
 }
 
 impl Collection {
@@ -33,6 +36,7 @@ impl Collection {
             records: IndexMap::with_capacity(items.len()),
             next_int: 1,
             string_ids,
+            count: 0,
         };
         for mut record in items {
             let id = match record.get(id_field) {
@@ -47,6 +51,7 @@ impl Collection {
             c.note_id(&id);
             if let Some(key) = id_key(&id) {
                 c.records.insert(key, Value::Object(record));
+                c.count += 1;
             }
         }
         c
@@ -59,11 +64,33 @@ impl Collection {
         if self.string_ids {
             return Ok(Value::String(uuid::Uuid::new_v4().to_string()));
         }
+        self.next_int()
+    }
+
+    /// The next integer id, text ids in the seed or not (`new_id: int`).
+    pub(crate) fn next_int(&self) -> Result<Value, StoreError> {
         let mut n = self.next_int;
         while self.records.contains_key(&n.to_string()) {
             n = n.checked_add(1).ok_or(StoreError::IdsExhausted)?;
         }
         Ok(json!(n))
+    }
+
+    /// Whether a record has id `id` (`1` and `"1"` are the same id).
+    pub(crate) fn taken(&self, id: &Value) -> bool {
+        id_key(id).is_some_and(|k| self.records.contains_key(&k))
+    }
+
+    /// How many records the collection has held since it was loaded.
+    pub(crate) fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Stores a new record with id `id` under `key`, the id's text.
+    pub(crate) fn add(&mut self, key: String, id: &Value, record: Value) {
+        self.note_id(id);
+        self.records.insert(key, record);
+        self.count = self.count.saturating_add(1);
     }
 
     pub(crate) fn note_id(&mut self, id: &Value) {

@@ -1,9 +1,10 @@
 //! Stateful resources: records that POST, PUT, PATCH and DELETE change. The data lives here,
 //! beside the compiled spec rather than in it, so a reload keeps it: `data` is one resource's
 //! records as values, `store` holds them behind a lock, `stores` all of them across reloads, `wal` the state file and its
-//! write-ahead log, `query` json-server's list parameters, and `ops` what each REST endpoint
-//! does.
+//! write-ahead log, `query` json-server's list parameters, `computed` the ids and fields the
+//! spec has the server set on writes, and `ops` what each REST endpoint does.
 
+pub(crate) mod computed;
 pub(crate) mod data;
 pub(crate) mod ops;
 pub(crate) mod query;

@@ -10,6 +10,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
+use super::computed::WriteContext;
 use super::data::Data;
 use super::query::ListQuery;
 use super::store::Store;
@@ -35,8 +36,9 @@ pub(crate) fn handle(
     req: &HttpRequest,
     body: &Bytes,
     id: Option<&str>,
-    links: Links,
+    how: &Serving<'_>,
 ) -> Result<(HttpResponse, Option<Written>), ApiError> {
+    let (links, writes) = (how.links, &how.writes);
     let s = &stores[store];
     let wrote = |action: &'static str, store: &Store, record: &Value| {
         Some(Written {
@@ -63,18 +65,24 @@ pub(crate) fn handle(
             (ok_json(StatusCode::OK, &v), None)
         }
         Op::Create => {
-            let v = s.create(record.unwrap_or_default()).map_err(failed(s))?;
+            let v = s
+                .create(record.unwrap_or_default(), &writes.of(store, req, body))
+                .map_err(failed(s))?;
             (created(s, &v), wrote("created", s, &v))
         }
         Op::Replace => {
             let v = s
-                .replace(id, record.unwrap_or_default())
+                .replace(id, record.unwrap_or_default(), &writes.of(store, req, body))
                 .map_err(failed(s))?;
             (ok_json(StatusCode::OK, &v), wrote("updated", s, &v))
         }
         Op::Patch => {
             let v = s
-                .patch(id, &Value::Object(record.unwrap_or_default()))
+                .patch(
+                    id,
+                    &record.unwrap_or_default(),
+                    &writes.of(store, req, body),
+                )
                 .map_err(failed(s))?;
             (ok_json(StatusCode::OK, &v), wrote("updated", s, &v))
         }
@@ -98,14 +106,19 @@ pub(crate) fn handle(
             let mut record = record.unwrap_or_default();
             let parent_id = parent.get(&s.def.id_field).cloned().unwrap_or(json!(id));
             record.insert(foreign_key(&s.def.name), parent_id);
+            let w = writes.of(child, req, body);
             let child = &stores[child];
-            let v = child.create(record).map_err(failed(child))?;
+            let v = child.create(record, &w).map_err(failed(child))?;
             (created(child, &v), wrote("created", child, &v))
         }
         Op::SingletonGet => (ok_json(StatusCode::OK, &s.snapshot()), None),
         Op::SingletonReplace | Op::SingletonPatch | Op::SingletonCreate => {
             let v = s
-                .set_singleton(record.unwrap_or_default(), op == Op::SingletonPatch)
+                .set_singleton(
+                    record.unwrap_or_default(),
+                    op == Op::SingletonPatch,
+                    &writes.of(store, req, body),
+                )
                 .map_err(failed(s))?;
             // json-server answers a POST to a singular resource, which replaces it, with 201.
             let status = if op == Op::SingletonCreate {
@@ -116,6 +129,12 @@ pub(crate) fn handle(
             (ok_json(status, &v), wrote("updated", s, &v))
         }
     })
+}
+
+/// How this server answers: its links, and what the spec adds to writes.
+pub(crate) struct Serving<'a> {
+    pub(crate) links: Links,
+    pub(crate) writes: WriteContext<'a>,
 }
 
 /// A store's refusal as an answer naming the resource.

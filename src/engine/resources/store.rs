@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
 use serde_json::{Map, Value, json};
 
-use super::data::{Data, collection, merge_patch};
+use super::data::{Collection, Data, collection, merge_patch};
 use super::wal::WriteAheadLog;
 use crate::error::StoreError;
 use crate::model::resource::{ResourceDef, id_key, kind};
@@ -39,6 +39,43 @@ impl SharedSeed {
 /// The bytes `v` serializes to.
 fn json_bytes(v: &Value) -> usize {
     serde_json::to_vec(v).map_or(0, |b| b.len())
+}
+
+/// What a write adds to the record it stores, decided under the write lock before anything
+/// changes: the resource's `new_id` and `computed` (`super::computed`), or nothing ([`Plain`]).
+/// An error refuses the write.
+pub(crate) trait Writer {
+    /// The id of a created `record` that came without one, for collection `c`.
+    fn new_id(&self, record: &Map<String, Value>, c: &Collection) -> Result<Value, StoreError>;
+    /// Sets the computed fields of `record`: a create when `old` is none, else an update of
+    /// `old`. `patch`: the client's fields when they were merged into `old` (PATCH); none
+    /// when `record` holds just what the client sent (and the id).
+    fn compute(
+        &self,
+        record: &mut Map<String, Value>,
+        old: Option<&Map<String, Value>>,
+        patch: Option<&Map<String, Value>>,
+    ) -> Result<(), StoreError>;
+}
+
+/// A write as the client sent it: ids as the collection makes them, no computed fields.
+#[cfg(test)]
+pub(crate) struct Plain;
+
+#[cfg(test)]
+impl Writer for Plain {
+    fn new_id(&self, _: &Map<String, Value>, c: &Collection) -> Result<Value, StoreError> {
+        c.generate_id()
+    }
+
+    fn compute(
+        &self,
+        _: &mut Map<String, Value>,
+        _: Option<&Map<String, Value>>,
+        _: Option<&Map<String, Value>>,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// One resource's live data.
@@ -147,19 +184,22 @@ impl Store {
         }
     }
 
-    /// Adds a record, generating its id when it has none.
-    pub(crate) fn create(&self, mut record: Map<String, Value>) -> Result<Value, StoreError> {
+    /// Adds a record, its id made by `w` when it has none, its computed fields set by `w`.
+    pub(crate) fn create(
+        &self,
+        mut record: Map<String, Value>,
+        w: &dyn Writer,
+    ) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
-        if !matches!(**guard, Data::Collection(_)) {
-            return Err(StoreError::NotFound(String::new()));
-        }
-        let Data::Collection(c) = self.own(&mut guard) else {
+        // Everything that can fail is decided on the data as it is: a refused write costs a
+        // shared seed no copy.
+        let Data::Collection(c) = &**guard else {
             return Err(StoreError::NotFound(String::new()));
         };
         let id_field = &self.def.id_field;
         let id = match record.get(id_field) {
             Some(id) => id.clone(),
-            None => c.generate_id()?,
+            None => w.new_id(&record, c)?,
         };
         let key = id_key(&id).ok_or(StoreError::BadId(kind(&id)))?;
         if c.records.contains_key(&key) {
@@ -172,10 +212,13 @@ impl Store {
             with_id.extend(record);
             record = with_id;
         }
+        w.compute(&mut record, None, None)?;
         let value = Value::Object(record);
         self.log(|| json!({"op": "put", "key": key, "record": value}))?;
-        c.note_id(&id);
-        c.records.insert(key, value.clone());
+        let Data::Collection(c) = self.own(&mut guard) else {
+            return Err(StoreError::NotFound(String::new()));
+        };
+        c.add(key, &id, value.clone());
         self.grew_by(&value);
         Ok(value)
     }
@@ -185,33 +228,57 @@ impl Store {
         &self,
         key: &str,
         record: Map<String, Value>,
+        w: &dyn Writer,
     ) -> Result<Value, StoreError> {
-        self.update(key, |_| Value::Object(record))
+        self.update(key, |_| Value::Object(record), None, w)
     }
 
     /// Applies a JSON merge patch (RFC 7396); the id stays what it was.
-    pub(crate) fn patch(&self, key: &str, patch: &Value) -> Result<Value, StoreError> {
-        self.update(key, |old| {
-            let mut value = old.clone();
-            merge_patch(&mut value, patch);
-            value
-        })
+    pub(crate) fn patch(
+        &self,
+        key: &str,
+        patch: &Map<String, Value>,
+        w: &dyn Writer,
+    ) -> Result<Value, StoreError> {
+        self.update(
+            key,
+            |old| {
+                let mut value = old.clone();
+                merge_patch(&mut value, &Value::Object(patch.clone()));
+                value
+            },
+            Some(patch),
+            w,
+        )
     }
 
-    /// Replaces record `key` with what `change` makes of it, keeping its id.
-    fn update(&self, key: &str, change: impl FnOnce(&Value) -> Value) -> Result<Value, StoreError> {
+    /// Replaces record `key` with what `change` makes of it, keeping its id; `patch` is the
+    /// client's fields when they were merged into the record rather than replaced it.
+    fn update(
+        &self,
+        key: &str,
+        change: impl FnOnce(&Value) -> Value,
+        patch: Option<&Map<String, Value>>,
+        w: &dyn Writer,
+    ) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
         has_record(&guard, key)?;
-        let c = collection(self.own(&mut guard))?;
+        let Data::Collection(c) = &**guard else {
+            return Err(StoreError::NotFound(String::new()));
+        };
         let old = c
             .records
             .get(key)
             .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
         let mut value = change(old);
-        if let (Some(id), Value::Object(m)) = (old.get(&self.def.id_field), &mut value) {
-            m.insert(self.def.id_field.clone(), id.clone());
+        if let Value::Object(m) = &mut value {
+            if let Some(id) = old.get(&self.def.id_field) {
+                m.insert(self.def.id_field.clone(), id.clone());
+            }
+            w.compute(m, Some(old.as_object().unwrap_or(&Map::new())), patch)?;
         }
         self.log(|| json!({"op": "put", "key": key, "record": value}))?;
+        let c = collection(self.own(&mut guard))?;
         c.records.insert(key.to_owned(), value.clone());
         self.grew_by(&value);
         Ok(value)
@@ -231,27 +298,32 @@ impl Store {
         &self,
         body: Map<String, Value>,
         patch: bool,
+        w: &dyn Writer,
     ) -> Result<Value, StoreError> {
         let mut guard = write(&self.data);
         if !matches!(**guard, Data::Singleton(_)) {
             return Err(StoreError::NotFound(String::new()));
         }
-        let Data::Singleton(m) = self.own(&mut guard) else {
+        let Data::Singleton(old) = &**guard else {
             return Err(StoreError::NotFound(String::new()));
         };
-        let new = if patch {
-            let mut value = Value::Object(m.clone());
-            merge_patch(&mut value, &Value::Object(body));
+        let mut new = if patch {
+            let mut value = Value::Object(old.clone());
+            merge_patch(&mut value, &Value::Object(body.clone()));
             match value {
                 Value::Object(new) => new,
                 // An object patched with an object stays an object.
                 _ => Map::new(),
             }
         } else {
-            body
+            body.clone()
         };
+        w.compute(&mut new, Some(old), patch.then_some(&body))?;
         let value = Value::Object(new.clone());
         self.log(|| json!({"op": "set", "record": value}))?;
+        let Data::Singleton(m) = self.own(&mut guard) else {
+            return Err(StoreError::NotFound(String::new()));
+        };
         *m = new;
         self.grew_by(&value);
         Ok(value)
@@ -278,10 +350,14 @@ impl Store {
         let key = entry["key"].as_str().unwrap_or_default();
         match (self.own(&mut guard), entry["op"].as_str()) {
             (Data::Collection(c), Some("put")) => {
-                if let Some(id) = entry["record"].get(&self.def.id_field) {
-                    c.note_id(id);
+                let record = entry["record"].clone();
+                let id = record.get(&self.def.id_field).cloned().unwrap_or_default();
+                if c.records.contains_key(key) {
+                    c.note_id(&id);
+                    c.records.insert(key.to_owned(), record);
+                } else {
+                    c.add(key.to_owned(), &id, record);
                 }
-                c.records.insert(key.to_owned(), entry["record"].clone());
             }
             (Data::Collection(c), Some("delete")) => {
                 c.records.shift_remove(key);
@@ -341,15 +417,17 @@ mod tests {
             Data::from_seed(&Seed::Collection(vec![]), "id"),
             None,
         );
-        store.create(record(json!({"id": u64::MAX}))).unwrap();
+        store
+            .create(record(json!({"id": u64::MAX})), &Plain)
+            .unwrap();
         let before = store.snapshot();
         assert!(matches!(
-            store.create(record(json!({"name": "next"}))),
+            store.create(record(json!({"name": "next"})), &Plain),
             Err(StoreError::IdsExhausted)
         ));
         assert_eq!(store.snapshot(), before, "nothing changed");
         // Ids given by the client still go in.
-        store.create(record(json!({"id": 5}))).unwrap();
+        store.create(record(json!({"id": 5})), &Plain).unwrap();
     }
 
     #[test]
@@ -369,7 +447,7 @@ mod tests {
         // A refused write copies nothing.
         assert!(a.delete("9").is_err());
         assert_eq!(a.own_bytes(), 0);
-        a.create(record(json!({"name": "Grace"}))).unwrap();
+        a.create(record(json!({"name": "Grace"})), &Plain).unwrap();
         assert!(!Arc::ptr_eq(&read(&a.data), &seed.data));
         assert!(a.own_bytes() > seed.bytes, "the copy and the record count");
         assert_eq!(
