@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse};
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
 use super::computed::WriteContext;
@@ -148,13 +148,21 @@ fn ok_json(status: StatusCode, v: &Value) -> HttpResponse {
         .body(v.to_string())
 }
 
+/// What an id is escaped from in a `Location` path: everything but RFC 3986's unreserved
+/// characters, so `ord-2` and UUIDs stay readable and `/` or `?` in an id cannot change the URL.
+const ID_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 fn created(s: &Store, v: &Value) -> HttpResponse {
     let mut res = ok_json(StatusCode::CREATED, v);
     let key = v.get(&s.def.id_field).and_then(id_key).unwrap_or_default();
     let location = format!(
         "{}/{}",
         s.def.path,
-        utf8_percent_encode(&key, NON_ALPHANUMERIC)
+        utf8_percent_encode(&key, ID_SEGMENT)
     );
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
