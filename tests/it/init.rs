@@ -88,7 +88,11 @@ fn init_writes_a_starter_that_checks_and_serves_and_never_overwrites() {
     let one = mockrig().arg("init").arg(&dir).output().unwrap();
     assert_eq!(one.status.code(), Some(1));
     assert!(!schema.exists(), "a refusal writes nothing");
-    let forced = mockrig().args(["init", "--force"]).arg(&dir).output().unwrap();
+    let forced = mockrig()
+        .args(["init", "--force"])
+        .arg(&dir)
+        .output()
+        .unwrap();
     assert!(forced.status.success());
     assert_eq!(std::fs::read_to_string(&spec).unwrap(), starter);
     assert!(schema.exists());

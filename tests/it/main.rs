@@ -22,6 +22,7 @@ mod persistence;
 mod prism;
 mod properties;
 mod proxy;
+mod readme;
 mod reload;
 mod resources;
 mod schema_and_examples;
