@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check`, `schema` and `record`. Doc comments here are the `--help` text.
+//! The command line: `init`, `serve`, `check`, `schema`, `record` and `import`. Doc comments here are the `--help` text.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +25,17 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Write a starter spec (api.yaml: routes, a resource, a WebSocket and an SSE channel,
+    /// each commented) and the JSON Schema beside it (mockrig.schema.json), for editors.
+    Init {
+        /// The folder to write into; created if missing.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Replace api.yaml and mockrig.schema.json if they exist (otherwise an existing one
+        /// stops init, and nothing is written).
+        #[arg(long)]
+        force: bool,
+    },
     /// Serve a spec.
     Serve(Box<ServeArgs>),
     /// Check a spec and print every error it has.
@@ -271,6 +282,8 @@ fn log_value(s: &str) -> Result<String, String> {
 pub(crate) mod exit {
     /// The spec has errors.
     pub(crate) const BAD_SPEC: u8 = 1;
+    /// `init`: a file it would write exists, or cannot be written.
+    pub(crate) const REFUSED: u8 = 1;
     /// The address cannot be bound, or the server failed while running.
     pub(crate) const CANNOT_SERVE: u8 = 2;
     /// Refused: the admin API would be reachable from other machines without a token.
@@ -280,6 +293,16 @@ pub(crate) mod exit {
 /// Runs a parsed command line and returns the process exit code.
 pub(crate) fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Init { dir, force } => match super::init::init(&dir, force) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(exit::REFUSED)
+            }
+        },
         Command::Serve(args) => serve(*args),
         Command::Check { spec } => check(&spec),
         Command::Schema => {

@@ -1,7 +1,7 @@
 //! The application: the request pipeline (`pipeline`, one module per step and per action),
 //! the admin API (`admin`), the live spec and how it changes (`live`, `reload`, `watch`),
 //! startup (`server`, `config`, `tls`, `transport`: the guard on each connection,
-//! following its requests with `head_watch`), the command line (`cli`, `check`, `logs`) and
+//! following its requests with `head_watch`), the command line (`cli`, `check`, `init`, `logs`) and
 //! mockrig inside a test (`harness`, `background`).
 
 pub(crate) mod actions;
@@ -15,6 +15,7 @@ pub(crate) mod context;
 pub(crate) mod harness;
 pub(crate) mod head_watch;
 pub(crate) mod import;
+pub(crate) mod init;
 pub(crate) mod limits;
 pub(crate) mod live;
 pub(crate) mod logs;
