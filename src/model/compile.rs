@@ -8,8 +8,6 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderName;
-
 use crate::duration;
 use crate::files::resolve_inside;
 use crate::hash::fnv1a;
@@ -310,20 +308,10 @@ fn route(
             None
         }
     };
-    let matcher = r.matcher.as_ref().and_then(|m| {
-        let mut ok = true;
-        for name in m.headers.keys() {
-            if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                cx.problems.key(
-                    at(here, &["match", "headers", name]),
-                    format!("'{name}' is not a valid header name"),
-                );
-                ok = false;
-            }
-        }
-        // With every header name valid, compiling cannot fail.
-        ok.then(|| Matcher::compile(m).ok()).flatten()
-    });
+    let matcher = r
+        .matcher
+        .as_ref()
+        .and_then(|m| Matcher::compile_at(m, &at(here, &["match"]), &mut cx.problems));
     let action = match (&r.proxy, &r.wait) {
         (Some(_), Some(_)) => {
             cx.problems.key(

@@ -9,6 +9,7 @@ pub(crate) mod channel;
 mod checks;
 pub(crate) mod compile;
 pub(crate) mod compiled;
+pub(crate) mod condition;
 pub(crate) mod cors;
 pub(crate) mod input;
 pub(crate) mod matcher;

@@ -3,6 +3,7 @@
 //! (`schema`). Nothing here knows HTTP: the compiler (`crate::model`) turns a spec into what
 //! requests are served from.
 
+mod conditions;
 mod fields;
 pub(crate) mod load;
 pub(crate) mod locate;
@@ -14,6 +15,7 @@ mod schema;
 mod types;
 mod values;
 
+pub use conditions::{MatchText, MatchValue, OPERATOR_NAMES, Operators};
 pub use load::LoadError;
 pub use openapi::OpenApi;
 pub use realtime::*;
