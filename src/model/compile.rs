@@ -17,6 +17,7 @@ use crate::spec::{self, Method};
 use super::channel;
 use super::checks;
 use super::compiled::{Action, CompiledRoute, CompiledSpec, Counts, ScenarioStep, WaitAction};
+use super::gate;
 use super::input::CompileInput;
 use super::matcher::Matcher;
 use super::openapi;
@@ -103,6 +104,7 @@ pub(crate) fn compile(
     });
     let mut resources = Vec::new();
     let mut resource_emit = Vec::new();
+    let mut resource_gate = Vec::new();
     for (name, r) in &spec.resources {
         let here = at(&[], &["resources", name]);
         let def = match input.known_resources.iter().find(|d| d.name == *name) {
@@ -110,9 +112,11 @@ pub(crate) fn compile(
             None => resource::compile(name, r, cx.dir, &here, &mut cx.problems),
         };
         let emit = channel::emits(&r.emit, &at(&here, &["emit"]), RESOURCE_EMIT_NAMES, &mut cx);
+        let gate = gate::compile(r, &here, &mut cx);
         if let Some(def) = def {
             resources.push(def);
             resource_emit.push(Arc::from(emit));
+            resource_gate.push(gate);
         }
     }
     let spec_resources = resources.len();
@@ -136,6 +140,7 @@ pub(crate) fn compile(
         if let Some(def) = def {
             resources.push(def);
             resource_emit.push(Arc::from(Vec::new()));
+            resource_gate.push(None);
         }
     }
     for i in 0..spec_resources {
@@ -230,6 +235,7 @@ pub(crate) fn compile(
         sse,
         resources,
         resource_emit,
+        resource_gate,
         templates: cx.templates.finish(),
         cors,
         fallback,

@@ -12,6 +12,7 @@ use crate::template::TemplateSet;
 
 use super::channel::{CompiledEmit, SseChannel, WsChannel};
 use super::cors::Cors;
+use super::gate::Gate;
 use super::matcher::Matcher;
 use super::openapi::OpenApiModel;
 use super::openapi::operation::Operation;
@@ -34,6 +35,8 @@ pub(crate) struct CompiledSpec {
     pub(crate) resources: Vec<ResourceDef>,
     /// Each resource's `emit`, by resource index.
     pub(crate) resource_emit: Vec<Arc<[CompiledEmit]>>,
+    /// Each resource's `match:` and `otherwise:`, by resource index.
+    pub(crate) resource_gate: Vec<Option<Arc<Gate>>>,
     /// Every template of the spec, compiled.
     pub(crate) templates: TemplateSet,
     pub(crate) cors: Option<Cors>,

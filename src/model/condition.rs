@@ -274,7 +274,17 @@ fn regex(pattern: &str) -> Result<Regex, String> {
                 "this regular expression is too large (its compiled form passes {} KiB)",
                 REGEX_SIZE_LIMIT / 1024
             ),
-            other => format!("not a valid regular expression: {other}"),
+            other => {
+                // The syntax error's text draws a caret under the pattern on lines of its
+                // own; a report line takes its last one, the reason.
+                let text = other.to_string();
+                let reason = text
+                    .lines()
+                    .rev()
+                    .find_map(|l| l.strip_prefix("error: "))
+                    .unwrap_or(text.trim());
+                format!("not a valid regular expression: {reason}")
+            }
         })
 }
 

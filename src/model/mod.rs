@@ -11,6 +11,7 @@ pub(crate) mod compile;
 pub(crate) mod compiled;
 pub(crate) mod condition;
 pub(crate) mod cors;
+pub(crate) mod gate;
 pub(crate) mod input;
 pub(crate) mod matcher;
 pub(crate) mod negotiate;

@@ -15,6 +15,7 @@ mod http;
 mod journal;
 mod json_server;
 mod long_poll;
+mod matching;
 mod memory;
 mod openapi;
 mod persistence;
