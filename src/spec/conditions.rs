@@ -30,36 +30,45 @@ pub enum MatchValue {
 
 /// Conditions on one value; every one given must hold.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, default)]
 pub struct Operators {
     /// `true`: the value is there (any value); `false`: it is absent.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "bool")]
     pub present: Option<bool>,
     /// A regular expression (Rust `regex` syntax) found somewhere in the value; anchor it with
     /// `^…$` to match the whole value.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
     pub regex: Option<String>,
     /// One of these values, exactly.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Vec<MatchText>")]
     pub one_of: Option<Vec<MatchText>>,
     /// Holds exactly when the condition inside does not: a value, or an operator map. For a
     /// repeated query parameter: no value meets it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "MatchValue")]
     pub not: Option<Box<MatchValue>>,
     /// A number greater than this (a value that is not a number fails).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "serde_json::Number")]
     pub gt: Option<serde_json::Number>,
     /// A number greater than or equal to this.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "serde_json::Number")]
     pub gte: Option<serde_json::Number>,
     /// A number less than this.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "serde_json::Number")]
     pub lt: Option<serde_json::Number>,
     /// A number less than or equal to this.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "serde_json::Number")]
     pub lte: Option<serde_json::Number>,
     /// Exactly this value (the long form of writing the value alone).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "MatchText")]
     pub equals: Option<MatchText>,
     /// Keys that are no operator, for the compiler to report where they are.
     #[serde(skip)]
