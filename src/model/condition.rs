@@ -126,7 +126,8 @@ fn number(s: &str) -> Option<f64> {
 fn same(v: Actual<'_>, lit: &Value) -> bool {
     match (v, lit) {
         (Actual::Text(s), Value::String(t)) => s == t,
-        (Actual::Text(s), Value::Number(_) | Value::Bool(_)) => lit.to_string() == s,
+        (Actual::Text(s), Value::Number(n)) => n.to_string() == s,
+        (Actual::Text(s), Value::Bool(b)) => s == if *b { "true" } else { "false" },
         (Actual::Text(_), _) => false,
         (Actual::Json(a), _) => contains(a, lit),
     }
