@@ -165,6 +165,12 @@ pub(crate) enum ApiError {
     ListQuery { resource: String, reason: String },
     #[error("{0}")]
     Body(#[from] BodyError),
+    /// A request that fails a resource's `match:` (and the resource has no `otherwise:`).
+    #[error("the request does not meet the conditions of this resource (its match:)")]
+    Gate {
+        resource: String,
+        failed: Vec<Value>,
+    },
 
     // The admin API.
     #[error("the admin API needs Authorization: Bearer <token> (--admin-token)")]
@@ -295,6 +301,9 @@ impl ApiError {
             ApiError::Store { resource, .. } | ApiError::ListQuery { resource, .. } => {
                 json!({"error": error, "resource": resource})
             }
+            ApiError::Gate { resource, failed } => {
+                json!({"error": error, "resource": resource, "failed": failed})
+            }
             ApiError::Body(BodyError::Unsupported(_)) => json!({
                 "error": error,
                 "supported": ["application/json", "application/x-www-form-urlencoded"],
@@ -388,7 +397,7 @@ impl ResponseError for ApiError {
             },
             ApiError::Body(BodyError::Unsupported(_)) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Body(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::Gate { .. } => StatusCode::UNAUTHORIZED,
             ApiError::AdminRefused(_) => StatusCode::FORBIDDEN,
             ApiError::AdminContentType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::VerificationFailed { .. } => StatusCode::EXPECTATION_FAILED,

@@ -1,7 +1,8 @@
 //! `mockrig import openapi.yaml [--resources]`: a document written out as an editable spec.
 //! Each operation becomes a route answering what serving the document answers first (its
 //! lowest success, the first example or the value generated from the schema, with the
-//! document's headers); a required query parameter with an example becomes a `match`;
+//! document's headers); a required query parameter becomes a `match` (its example, or
+//! `{present: true}` without one);
 //! recognised collections become resources with `--resources`.
 
 use std::path::Path;
@@ -105,7 +106,14 @@ fn route(op: &Operation) -> Value {
         .params
         .iter()
         .filter(|p| p.at == In::Query && p.required)
-        .filter_map(|p| Some((p.name.clone(), json!(example_text(p.example.as_ref()?)))))
+        .map(|p| {
+            // Without an example, any value does: the route still asks for the parameter.
+            let want = p
+                .example
+                .as_ref()
+                .map_or_else(|| json!({"present": true}), |e| json!(example_text(e)));
+            (p.name.clone(), want)
+        })
         .collect();
     if !query.is_empty() {
         r.insert("match".into(), json!({ "query": query }));

@@ -349,11 +349,11 @@ pub(crate) struct RequestPattern {
     /// A route path: `/users/{id}`, `/files/{*rest}`.
     pub(crate) path: Option<String>,
     #[serde(default)]
-    pub(crate) query: IndexMap<String, String>,
+    pub(crate) query: IndexMap<String, crate::spec::MatchValue>,
     #[serde(default)]
-    pub(crate) headers: IndexMap<String, String>,
+    pub(crate) headers: IndexMap<String, crate::spec::MatchValue>,
     #[serde(default)]
-    pub(crate) cookies: IndexMap<String, String>,
+    pub(crate) cookies: IndexMap<String, crate::spec::MatchValue>,
     pub(crate) body: Option<Value>,
     pub(crate) count: Option<usize>,
     pub(crate) at_least: Option<usize>,
@@ -369,7 +369,7 @@ struct Compiled<'a> {
 
 impl RequestPattern {
     fn compile(&self) -> Result<Compiled<'_>, Invalid> {
-        let conditions = Matcher::compile(&crate::spec::Match {
+        let conditions = Matcher::compile_one_error(&crate::spec::Match {
             query: self.query.clone(),
             headers: self.headers.clone(),
             cookies: self.cookies.clone(),

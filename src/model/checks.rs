@@ -277,7 +277,9 @@ fn unreachable_routes(routes: &[(KeyPath, CompiledRoute)], problems: &mut Proble
                 at(here, &["path"]),
                 format!(
                     "this route never answers: {first} ({method} {first_path}) takes every \
-                     request it would; give one of them a `match:`, or remove this one"
+                     request it would; give {first} a `match:` that only some requests meet \
+                     (`query: {{page: {{present: true}}}}`), or, for answers in turn, make \
+                     them one route with `responses:` and `sequence:`"
                 ),
             );
         }

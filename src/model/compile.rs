@@ -8,8 +8,6 @@
 
 use std::sync::Arc;
 
-use actix_web::http::header::HeaderName;
-
 use crate::duration;
 use crate::files::resolve_inside;
 use crate::hash::fnv1a;
@@ -20,6 +18,7 @@ use super::channel;
 use super::checks;
 use super::compiled::{Action, CompiledRoute, CompiledSpec, Counts, ScenarioStep, WaitAction};
 use super::computed;
+use super::gate;
 use super::input::CompileInput;
 use super::matcher::Matcher;
 use super::openapi;
@@ -107,6 +106,7 @@ pub(crate) fn compile(
     let mut resources = Vec::new();
     let mut resource_emit = Vec::new();
     let mut resource_writes = Vec::new();
+    let mut resource_gate = Vec::new();
     for (name, r) in &spec.resources {
         let here = at(&[], &["resources", name]);
         let def = match input.known_resources.iter().find(|d| d.name == *name) {
@@ -115,10 +115,12 @@ pub(crate) fn compile(
         };
         let emit = channel::emits(&r.emit, &at(&here, &["emit"]), RESOURCE_EMIT_NAMES, &mut cx);
         let writes = computed::compile(r, &here, &mut cx);
+        let gate = gate::compile(r, &here, &mut cx);
         if let Some(def) = def {
             resources.push(def);
             resource_emit.push(Arc::from(emit));
             resource_writes.push(Arc::new(writes));
+            resource_gate.push(gate);
         }
     }
     let spec_resources = resources.len();
@@ -143,6 +145,7 @@ pub(crate) fn compile(
             resources.push(def);
             resource_emit.push(Arc::from(Vec::new()));
             resource_writes.push(Arc::default());
+            resource_gate.push(None);
         }
     }
     for i in 0..spec_resources {
@@ -238,6 +241,7 @@ pub(crate) fn compile(
         resources,
         resource_emit,
         resource_writes,
+        resource_gate,
         templates: cx.templates.finish(),
         cors,
         fallback,
@@ -316,20 +320,10 @@ fn route(
             None
         }
     };
-    let matcher = r.matcher.as_ref().and_then(|m| {
-        let mut ok = true;
-        for name in m.headers.keys() {
-            if HeaderName::from_bytes(name.as_bytes()).is_err() {
-                cx.problems.key(
-                    at(here, &["match", "headers", name]),
-                    format!("'{name}' is not a valid header name"),
-                );
-                ok = false;
-            }
-        }
-        // With every header name valid, compiling cannot fail.
-        ok.then(|| Matcher::compile(m).ok()).flatten()
-    });
+    let matcher = r
+        .matcher
+        .as_ref()
+        .and_then(|m| Matcher::compile_at(m, &at(here, &["match"]), &mut cx.problems));
     let action = match (&r.proxy, &r.wait) {
         (Some(_), Some(_)) => {
             cx.problems.key(

@@ -13,6 +13,7 @@ use crate::template::TemplateSet;
 use super::channel::{CompiledEmit, SseChannel, WsChannel};
 use super::computed::Writes;
 use super::cors::Cors;
+use super::gate::Gate;
 use super::matcher::Matcher;
 use super::openapi::OpenApiModel;
 use super::openapi::operation::Operation;
@@ -37,6 +38,8 @@ pub(crate) struct CompiledSpec {
     pub(crate) resource_emit: Vec<Arc<[CompiledEmit]>>,
     /// Each resource's `new_id` and `computed`, by resource index.
     pub(crate) resource_writes: Vec<Arc<Writes>>,
+    /// Each resource's `match:` and `otherwise:`, by resource index.
+    pub(crate) resource_gate: Vec<Option<Arc<Gate>>>,
     /// Every template of the spec, compiled.
     pub(crate) templates: TemplateSet,
     pub(crate) cors: Option<Cors>,

@@ -5,6 +5,11 @@ use serde_json::Value;
 
 use crate::error::Invalid;
 use crate::spec;
+use crate::spec::locate::{KeyPath, at};
+
+pub(crate) use super::condition::contains;
+use super::condition::{self, Actual, BodyCond, Cond, CondProblem, Ctx};
+use super::problems::Problems;
 
 /// What conditions read of a request. Implemented by a live request (`engine::request_view`) and
 /// by a journal entry, so that `match:` and `/__mockrig/verify` share one set of conditions.
@@ -60,33 +65,88 @@ pub(crate) struct Failure {
     pub(crate) actual: Value,
 }
 
-/// The compiled `match:` of a route.
+/// What one query parameter, header or cookie must be.
+#[derive(Debug)]
+enum Want {
+    /// The common case, kept as cheap as it always was: a comparison, no allocation.
+    Exact(String),
+    Cond(Cond),
+}
+
+/// The compiled `match:` of a route (or of a resource's gate).
 #[derive(Debug, Default)]
 pub(crate) struct Matcher {
-    query: Vec<(String, String)>,
-    headers: Vec<(HeaderName, String)>,
-    cookies: Vec<(String, String)>,
-    body: Option<Value>,
+    query: Vec<(String, Want)>,
+    headers: Vec<(HeaderName, Want)>,
+    cookies: Vec<(String, Want)>,
+    body: Option<BodyCond>,
 }
 
 impl Matcher {
-    /// Compiles the conditions; an invalid header name is the error (the compile pass
-    /// reports it at its key first).
-    pub(crate) fn compile(m: &spec::Match) -> Result<Matcher, Invalid> {
-        let headers = m
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                HeaderName::from_bytes(k.as_bytes())
-                    .map(|name| (name, v.clone()))
-                    .map_err(|_| Invalid(format!("'{k}' is not a valid header name")))
+    /// Compiles the conditions, or says every problem, each at its keys below `match`.
+    pub(crate) fn compile(m: &spec::Match) -> Result<Matcher, Vec<CondProblem>> {
+        let mut problems = Vec::new();
+        let query = wants("query", &m.query, &mut problems);
+        let cookies = wants("cookies", &m.cookies, &mut problems);
+        let headers = wants("headers", &m.headers, &mut problems)
+            .into_iter()
+            .filter_map(|(k, want)| match HeaderName::from_bytes(k.as_bytes()) {
+                Ok(name) => Some((name, want)),
+                Err(_) => {
+                    problems.push(CondProblem {
+                        path: vec!["headers".into(), k.clone()],
+                        message: format!("'{k}' is not a valid header name"),
+                        at_key: true,
+                    });
+                    None
+                }
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
+        let body = m
+            .body
+            .as_ref()
+            .and_then(|b| condition::body(b, &["body".into()], &mut problems));
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         Ok(Matcher {
-            query: m.query.clone().into_iter().collect(),
+            query,
             headers,
-            cookies: m.cookies.clone().into_iter().collect(),
-            body: m.body.clone(),
+            cookies,
+            body,
+        })
+    }
+
+    /// [`Matcher::compile`] for the compile pass: each problem reported at its key under
+    /// `here` (the `match:` key).
+    pub(crate) fn compile_at(
+        m: &spec::Match,
+        here: &KeyPath,
+        problems: &mut Problems,
+    ) -> Option<Matcher> {
+        Matcher::compile(m)
+            .map_err(|found| {
+                for p in found {
+                    let keys: Vec<&str> = p.path.iter().map(String::as_str).collect();
+                    let at = at(here, &keys);
+                    if p.at_key {
+                        problems.key(at, p.message);
+                    } else {
+                        problems.value(at, p.message);
+                    }
+                }
+            })
+            .ok()
+    }
+
+    /// [`Matcher::compile`] with every problem in one message (the admin API's verify).
+    pub(crate) fn compile_one_error(m: &spec::Match) -> Result<Matcher, Invalid> {
+        Matcher::compile(m).map_err(|found| {
+            let all: Vec<String> = found
+                .iter()
+                .map(|p| format!("{}: {}", p.path.join("."), p.message))
+                .collect();
+            Invalid(all.join("; "))
         })
     }
 
@@ -101,13 +161,13 @@ impl Matcher {
             if out.len() >= limit {
                 return out;
             }
-            let mut got = view
+            let got = view
                 .query()
                 .iter()
                 .filter(|(k, _)| k == key)
                 .map(|(_, v)| v.as_str());
-            if !got.clone().any(|v| v == want) {
-                out.push(fail(format!("query.{key}"), want, got.next()));
+            if !holds(want, got.clone()) {
+                out.push(fail(format!("query.{key}"), want, got.clone().next()));
             }
         }
         for (name, want) in &self.headers {
@@ -115,7 +175,7 @@ impl Matcher {
                 return out;
             }
             let got = view.header_values(name);
-            if !got.iter().any(|v| v == want) {
+            if !holds(want, got.iter().copied()) {
                 out.push(fail(format!("headers.{name}"), want, got.first().copied()));
             }
         }
@@ -124,35 +184,69 @@ impl Matcher {
                 return out;
             }
             let got = view.cookie(name);
-            if got.as_deref() != Some(want.as_str()) {
+            if !holds(want, got.as_deref().into_iter()) {
                 out.push(fail(format!("cookies.{name}"), want, got.as_deref()));
             }
         }
         if let Some(want) = &self.body
             && out.len() < limit
         {
-            match view.json() {
-                Some(got) => {
-                    if let Some((path, expected, actual)) = difference(want, got, "body") {
-                        out.push(Failure {
-                            criterion: path,
-                            expected: expected.clone(),
-                            actual: actual.map_or(Value::Null, preview),
-                        });
-                    }
-                }
-                None => out.push(Failure {
-                    criterion: "body".into(),
-                    expected: want.clone(),
-                    actual: Value::String(if view.body().is_empty() {
+            let got = view.json();
+            if let Some((path, expected, actual)) = want.difference(got, "body") {
+                let actual = match (got, actual) {
+                    (_, Some(a)) => preview(a),
+                    (Some(_), None) => Value::Null,
+                    (None, None) => Value::String(if view.body().is_empty() {
                         "(empty body)".into()
                     } else {
                         "(not JSON)".into()
                     }),
-                }),
+                };
+                out.push(Failure {
+                    criterion: path,
+                    expected: expected.clone(),
+                    actual,
+                });
             }
         }
         out
+    }
+}
+
+fn wants(
+    part: &str,
+    conditions: &indexmap::IndexMap<String, spec::MatchValue>,
+    problems: &mut Vec<CondProblem>,
+) -> Vec<(String, Want)> {
+    conditions
+        .iter()
+        .filter_map(|(name, v)| {
+            let want = match v {
+                spec::MatchValue::Exact(text) => Want::Exact(text.clone()),
+                spec::MatchValue::Operators(_) => {
+                    let path = [part.to_owned(), name.clone()];
+                    let before = problems.len();
+                    condition::unknown_operators(v, &path, problems);
+                    let Value::Object(map) = v.as_json() else {
+                        return None;
+                    };
+                    let cond = condition::compile(&map, Ctx::Text, &path, problems);
+                    if problems.len() > before {
+                        return None;
+                    }
+                    Want::Cond(cond?)
+                }
+            };
+            Some((name.clone(), want))
+        })
+        .collect()
+}
+
+/// Whether the values a request has for one name meet what is wanted of them.
+fn holds<'a>(want: &Want, mut got: impl Iterator<Item = &'a str> + Clone) -> bool {
+    match want {
+        Want::Exact(text) => got.any(|v| v == text),
+        Want::Cond(c) => c.holds(got.map(Actual::Text)),
     }
 }
 
@@ -198,54 +292,21 @@ pub(crate) fn preview(v: &Value) -> Value {
 /// How much of a request's value a failure shows.
 pub(crate) const PREVIEW_BYTES: usize = 256;
 
-fn fail(criterion: String, want: &str, got: Option<&str>) -> Failure {
+fn fail(criterion: String, want: &Want, got: Option<&str>) -> Failure {
     Failure {
         criterion,
-        expected: Value::String(want.to_owned()),
+        expected: match want {
+            Want::Exact(text) => Value::String(text.clone()),
+            Want::Cond(c) => c.written.clone(),
+        },
         actual: got.map_or(Value::Null, |g| preview(&Value::String(g.to_owned()))),
     }
-}
-
-/// Whether `actual` contains `expected`: objects by their listed keys, arrays by each listed
-/// element appearing somewhere, numbers by value (`1` equals `1.0`), the rest by equality.
-pub(crate) fn contains(actual: &Value, expected: &Value) -> bool {
-    match (expected, actual) {
-        (Value::Object(e), Value::Object(a)) => e
-            .iter()
-            .all(|(k, ev)| a.get(k).is_some_and(|av| contains(av, ev))),
-        (Value::Array(e), Value::Array(a)) => {
-            e.iter().all(|ev| a.iter().any(|av| contains(av, ev)))
-        }
-        (Value::Number(e), Value::Number(a)) => e.as_f64() == a.as_f64(),
-        _ => expected == actual,
-    }
-}
-
-/// The first place where `actual` does not contain `expected`, as a dotted path with the
-/// expected and actual values there.
-fn difference<'v>(
-    expected: &'v Value,
-    actual: &'v Value,
-    path: &str,
-) -> Option<(String, &'v Value, Option<&'v Value>)> {
-    if contains(actual, expected) {
-        return None;
-    }
-    if let (Value::Object(e), Value::Object(a)) = (expected, actual) {
-        return e.iter().find_map(|(k, ev)| {
-            let here = format!("{path}.{k}");
-            match a.get(k) {
-                Some(av) => difference(ev, av, &here),
-                None => Some((here, ev, None)),
-            }
-        });
-    }
-    Some((path.to_owned(), expected, Some(actual)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::condition::difference;
     use serde_json::json;
 
     #[test]

@@ -4,6 +4,7 @@
 //! requests are served from.
 
 mod computed;
+mod conditions;
 mod db;
 mod fields;
 pub(crate) mod load;
@@ -17,6 +18,7 @@ mod types;
 mod values;
 
 pub use computed::{Computed, ComputedField, Events};
+pub use conditions::{MatchText, MatchValue, OPERATOR_NAMES, Operators};
 pub use load::LoadError;
 pub use openapi::OpenApi;
 pub use realtime::*;

@@ -12,6 +12,7 @@ use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::conditions::MatchValue;
 use super::realtime::{Emit, SseStream, WebSocket};
 use super::values::{DelayText, DurationText, HeaderValues, unique_keys, yes};
 
@@ -284,6 +285,16 @@ pub struct Resource {
     /// value the client sends for a computed field is replaced, unless it is `overridable`.
     #[serde(default, deserialize_with = "unique_keys")]
     pub computed: IndexMap<String, super::computed::Computed>,
+    /// Conditions every request to the resource must meet (all its operations, nested
+    /// endpoints included), e.g. `{cookies: {session: {present: true}}}`. A request that
+    /// fails them gets `otherwise` (default: 401 with the failed conditions); it is not
+    /// passed on to other routes.
+    #[serde(default, rename = "match")]
+    pub matcher: Option<Match>,
+    /// The answer to a request that fails `match` (default: 401, JSON
+    /// `{error, resource, failed}`).
+    #[serde(default)]
+    pub otherwise: Option<Response>,
 }
 
 fn default_id_field() -> String {
@@ -443,20 +454,29 @@ impl fmt::Display for Method {
 }
 
 /// Conditions on the request beyond method and path. All given conditions must hold.
+///
+/// Each value is the exact value, or a map of operators that must all hold:
+/// `{present: true}`, `{present: false}`, `{regex: "^Bearer .+"}`, `{one_of: [a, b]}`,
+/// `{not: …}`, `{gt: 1}`, `{gte: 1, lte: 10}`, `{equals: …}`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Match {
-    /// Query parameters that must have exactly these values (any of a repeated key's values).
+    /// Query parameters, by name: `page: 2` or `page: {gte: 1}`. A repeated parameter meets
+    /// a condition when any of its values does (`present: false`: it has none; `not`: none of
+    /// its values meets what is inside).
     #[serde(default, deserialize_with = "unique_keys")]
-    pub query: IndexMap<String, String>,
-    /// Request headers that must have exactly these values; names are case-insensitive.
+    pub query: IndexMap<String, MatchValue>,
+    /// Request headers, by name (case-insensitive): `authorization: {regex: "^Bearer .+"}`.
     #[serde(default, deserialize_with = "unique_keys")]
-    pub headers: IndexMap<String, String>,
-    /// Cookies that must have exactly these values.
+    pub headers: IndexMap<String, MatchValue>,
+    /// Cookies, by name: `session: {present: true}`.
     #[serde(default, deserialize_with = "unique_keys")]
-    pub cookies: IndexMap<String, String>,
+    pub cookies: IndexMap<String, MatchValue>,
     /// A JSON subset: the request body must contain these keys with these values (nested
-    /// objects compare the same way; each listed array element must appear in the array).
+    /// objects compare the same way; each listed array element must appear in the array). An
+    /// object whose keys are all operator names is a condition on the value there:
+    /// `{user: {role: {one_of: [admin, owner]}}}`; `{equals: …}` matches such an object
+    /// literally.
     #[serde(default)]
     pub body: Option<serde_json::Value>,
 }

@@ -18,6 +18,7 @@ mod journal;
 mod json_server;
 mod json_server_suite;
 mod long_poll;
+mod matching;
 mod memory;
 mod openapi;
 mod persistence;

@@ -129,13 +129,23 @@ async fn every_example_serves_every_unconditional_route() {
             let r = sent.unwrap_or_else(|e| panic!("{what}: {e}"));
             assert_eq!(r.status().as_u16(), first.status, "{what}");
         }
-        for (name, r) in resources {
-            let path = r.path.clone().unwrap_or_else(|| format!("/{name}"));
+        for (name, r_def) in resources {
+            let path = r_def.path.clone().unwrap_or_else(|| format!("/{name}"));
             let r = client
                 .get(format!("{}{path}", server.url()))
                 .send()
                 .await
                 .unwrap();
+            // A gated resource refuses a request that carries nothing: its `otherwise`, or 401.
+            if r_def.matcher.is_some() {
+                let refused = r_def.otherwise.as_ref().map_or(401, |o| o.status);
+                assert_eq!(
+                    r.status().as_u16(),
+                    refused,
+                    "{path}: gated resource {name}"
+                );
+                continue;
+            }
             assert_eq!(r.status(), StatusCode::OK, "{}: resource {name}", path);
             let body: serde_json::Value = r.json().await.unwrap();
             assert!(body.is_array() || body.is_object(), "{name}: {body}");

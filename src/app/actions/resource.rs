@@ -16,6 +16,7 @@ use crate::engine::resources::computed::WriteContext;
 use crate::engine::resources::ops::{self, Links, Serving, Written};
 use crate::engine::routing::RouteMatch;
 use crate::engine::template_context;
+use crate::error::ApiError;
 use crate::hash::fnv1a;
 use crate::model::resource::Op;
 use crate::model::response::RequestParts;
@@ -31,6 +32,9 @@ pub(crate) async fn run(
     delay: Option<Delay>,
 ) -> Outcome {
     let route = found.route;
+    if let Some(refused) = gate(cx, found, resource, op, delay).await {
+        return refused;
+    }
     wait(cx, route, delay).await;
     match asked_delay(cx.req.query_string()) {
         Ok(Some(d)) => actix_web::rt::time::sleep(d).await,
@@ -145,6 +149,39 @@ fn asked_delay(query: &str) -> Result<Option<Duration>, String> {
         ));
     }
     Ok(Some(d))
+}
+
+/// The answer to a request that fails the `match:` of the resource (or, for a nested
+/// endpoint such as `/users/1/posts`, of the child resource too); `None` when it passes.
+async fn gate(
+    cx: &RequestContext<'_>,
+    found: &RouteMatch<'_>,
+    resource: usize,
+    op: Op,
+    delay: Option<Delay>,
+) -> Option<Outcome> {
+    let spec = cx.spec();
+    let child = match op {
+        Op::ChildList { child } | Op::ChildCreate { child } => Some(child),
+        _ => None,
+    };
+    let (i, gate, failed) = std::iter::once(resource).chain(child).find_map(|i| {
+        let gate = spec.resource_gate.get(i)?.as_ref()?;
+        let failed = gate.matcher.failures(&cx.view, usize::MAX);
+        (!failed.is_empty()).then_some((i, gate, failed))
+    })?;
+    if let Some(set) = &gate.otherwise {
+        return Some(super::respond::run(cx, found.route, set).await);
+    }
+    wait(cx, found.route, delay).await;
+    let error = ApiError::Gate {
+        resource: spec.resources[i].name.clone(),
+        failed: failed.into_iter().map(|f| json!(f)).collect(),
+    };
+    Some(Outcome::answered(
+        &found.route.source,
+        error.error_response(),
+    ))
 }
 
 /// The emits of the resource the write landed in (which is another one for

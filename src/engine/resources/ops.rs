@@ -159,11 +159,7 @@ const ID_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 fn created(s: &Store, v: &Value) -> HttpResponse {
     let mut res = ok_json(StatusCode::CREATED, v);
     let key = v.get(&s.def.id_field).and_then(id_key).unwrap_or_default();
-    let location = format!(
-        "{}/{}",
-        s.def.path,
-        utf8_percent_encode(&key, ID_SEGMENT)
-    );
+    let location = format!("{}/{}", s.def.path, utf8_percent_encode(&key, ID_SEGMENT));
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
         // A page on another origin may read where its record went, as json-server allows.
