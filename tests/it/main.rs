@@ -33,3 +33,4 @@ mod security;
 mod sessions;
 mod static_files;
 mod stubs;
+mod todo_example;

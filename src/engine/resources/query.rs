@@ -176,17 +176,17 @@ impl ListQuery {
     }
 
     /// Filters, sorts and pages the records.
-    pub(crate) fn apply<'a>(&self, records: impl Iterator<Item = &'a Value>) -> Page<'a> {
-        let records: Vec<&Value> = records.collect();
+    pub(crate) fn apply<'a>(&self, records: impl Iterator<Item = &'a Value> + Clone) -> Page<'a> {
         // json-server drops an equality filter on a field no record has, rather than answer
         // an empty list for a parameter the data knows nothing about.
         let filters: Vec<&Filter> = self
             .filters
             .iter()
-            .filter(|f| f.op != Op::Eq || records.iter().any(|r| lookup(r, &f.path).is_some()))
+            .filter(|f| {
+                f.op != Op::Eq || records.clone().any(|r| lookup(r, &f.path).is_some())
+            })
             .collect();
         let mut items: Vec<&Value> = records
-            .into_iter()
             .filter(|r| filters.iter().all(|f| f.keeps(r)) && self.q_keeps(r))
             .collect();
         if !self.sort.is_empty() {
