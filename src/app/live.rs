@@ -152,6 +152,14 @@ impl LiveSpec {
             .unwrap_or_default()
     }
 
+    /// The files `include:` joined into the spec last loaded, and the folders its globs
+    /// searched.
+    pub(crate) fn included(&self) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) {
+        let inputs = lock(&self.inputs);
+        let files = inputs.parsed.parts.iter().map(|p| p.path.clone()).collect();
+        (files, inputs.parsed.searched.clone())
+    }
+
     /// Runs `f` with the source and the spec now serving.
     pub(crate) fn with_spec<R>(&self, f: impl FnOnce(&SpecSource, &Spec) -> R) -> R {
         let inputs = lock(&self.inputs);

@@ -14,6 +14,7 @@ use saphyr::{LoadableYamlNode, MarkedYaml, YamlData};
 use crate::files::{INPUT_CAP, read_regular_text};
 
 use super::fields::fields_of;
+use super::include::{Origins, Part, join};
 use super::locate::{self, KeyPath, Problem, Seg, display_path, key_text, untag};
 use super::openapi::{OpenApi, looks_like_document};
 use super::realtime::{SseStream, WebSocket};
@@ -94,6 +95,12 @@ pub(crate) struct Parsed {
     pub(crate) unread_channels: Vec<(&'static str, String)>,
     /// Where the items that were read sit in their lists, once some were left out.
     pub(crate) file_indices: FileIndices,
+    /// The files `include:` joined in, in order, with their own problems.
+    pub(crate) parts: Vec<Part>,
+    /// Which file, at which index, each item of the joined spec comes from.
+    pub(crate) origins: Origins,
+    /// The folders `include:` globs searched (canonical): a file added there may be included.
+    pub(crate) searched: Vec<PathBuf>,
 }
 
 /// The index in the file of each item read, for the lists that lost items: problems found
@@ -137,7 +144,9 @@ pub(crate) fn parse_source(source: &SpecSource) -> Parsed {
             ..Parsed::default()
         };
     }
-    parse(&source.text)
+    let mut parsed = parse(&source.text);
+    join(source, &mut parsed);
+    parsed
 }
 
 /// Parses spec text. Never fails: what cannot be read is in `problems`.
@@ -249,6 +258,11 @@ fn recover_spec(doc: &MarkedYaml<'_>) -> Parsed {
                 let (v, f) = recover::<OpenApi>(value, here);
                 found.extend(f);
                 out.spec.openapi = v;
+            }
+            "include" => {
+                let (v, f) = recover::<Vec<String>>(value, here);
+                found.extend(f);
+                out.spec.include = v.unwrap_or_default();
             }
             other => {
                 let fields = fields_of::<Spec>();
@@ -523,6 +537,7 @@ mod tests {
             "sse",
             "resources",
             "openapi",
+            "include",
         ];
         let mut fields = fields_of::<Spec>().to_vec();
         fields.sort();

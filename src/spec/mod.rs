@@ -4,6 +4,7 @@
 //! requests are served from.
 
 mod fields;
+pub(crate) mod include;
 pub(crate) mod load;
 pub(crate) mod locate;
 pub(crate) mod openapi;

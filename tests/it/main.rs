@@ -12,6 +12,7 @@ mod dynamic;
 mod hardening;
 mod harness;
 mod http;
+mod include;
 mod journal;
 mod json_server;
 mod long_poll;
