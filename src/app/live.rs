@@ -13,7 +13,8 @@ use crate::engine::snapshot::{LiveSnapshot, Snapshot};
 use crate::model::build::{Built, Known, build};
 use crate::model::compiled::Stub;
 use crate::model::private::PrivateFiles;
-use crate::spec::load::{Parsed, SpecSource, parse_source};
+use crate::spec::include::parse_source;
+use crate::spec::load::{Parsed, SpecSource};
 use crate::spec::{Route, Severity, Spec, SpecReport};
 use crate::sync::lock;
 

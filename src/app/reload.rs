@@ -13,7 +13,8 @@ use std::time::{Instant, SystemTime};
 
 use crate::files::{INPUT_CAP, read_regular_text};
 use crate::spec::Spec;
-use crate::spec::load::{SpecSource, parse_source};
+use crate::spec::include::parse_source;
+use crate::spec::load::SpecSource;
 use crate::sync::lock;
 
 use super::live::LiveSpec;

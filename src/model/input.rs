@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::spec::Spec;
-use crate::spec::include::Origins;
+use crate::spec::origins::Origins;
 
 use super::compiled::Stub;
 use super::private::PrivateFiles;

@@ -16,9 +16,10 @@ use globset::GlobBuilder;
 
 use crate::files::{FileError, INPUT_CAP, read_regular_text, resolve_inside};
 
-use super::load::{Parsed, SpecSource, locate_problems, parse};
+use super::load::{Parsed, SpecSource, locate_problems, parse, parse_document};
 use super::locate::{self, KeyPath, Problem, Seg, at, index};
-use super::report::{Diagnostic, Severity};
+use super::origins::{LISTS, Origins, Part};
+use super::report::Severity;
 use super::types::Spec;
 
 /// At most this many files are joined into one spec.
@@ -31,79 +32,22 @@ const MAX_DEPTH: usize = 32;
 /// folder holding `node_modules` is refused rather than walked for minutes.
 const MAX_WALK: usize = 100_000;
 
-/// A file joined into the spec by `include:`.
-#[derive(Debug, Clone)]
-pub(crate) struct Part {
-    /// As reports name it: the spec's folder as the user gave it, then the path inside it.
-    pub(crate) name: String,
-    /// Canonical.
-    pub(crate) path: PathBuf,
-    pub(crate) text: String,
-    /// Its problems found while reading and joining, located in it.
-    pub(crate) problems: Vec<Diagnostic>,
-}
-
-/// Where each item of a joined spec was written: which file (0 is the main spec, `n` is
-/// `parts[n - 1]`) and its index in that file's list.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Origins {
-    /// For each list (`routes`, `static`, …) with items from other files or items the loader
-    /// left out: (file, index in file) of each item of the joined list. A list not here is the
-    /// main spec's, as written.
-    lists: Vec<(&'static str, Vec<(usize, usize)>)>,
-    /// The file of each resource not written in the main spec.
-    resources: HashMap<String, usize>,
-    /// Each included file's path inside the spec's folder, for labels (`routes/a.yaml`).
-    files: Vec<String>,
-}
-
-/// The top-level lists whose items are joined in order.
-const LISTS: [&str; 4] = ["routes", "websockets", "sse", "static"];
-
-impl Origins {
-    /// The file and the index in it of item `i` of the joined list `list`.
-    pub(crate) fn place(&self, list: &str, i: usize) -> (usize, usize) {
-        self.lists
-            .iter()
-            .find(|(name, _)| *name == list)
-            .and_then(|(_, places)| places.get(i).copied())
-            .unwrap_or((0, i))
+/// Reads a spec file's text and every file it includes, joined into one spec. An OpenAPI
+/// document given in place of a spec is served as a spec holding only
+/// `openapi: { file: <itself> }`.
+pub(crate) fn parse_source(source: &SpecSource) -> Parsed {
+    if let Some(parsed) = parse_document(source) {
+        return parsed;
     }
-
-    /// How logs and the journal name item `i` of `list`: `routes[3]` in the main spec,
-    /// `routes/users.yaml:routes[0]` in an included file.
-    pub(crate) fn label(&self, list: &str, i: usize) -> String {
-        match self.place(list, i) {
-            (0, j) => format!("{list}[{j}]"),
-            (f, j) => format!("{}:{list}[{j}]", self.files[f - 1]),
-        }
-    }
-
-    /// A key path into the joined spec as the file it points into and the path in that file.
-    pub(crate) fn split(&self, path: &[Seg]) -> (usize, KeyPath) {
-        match path {
-            [Seg::Key(list), Seg::Index(i), rest @ ..] => {
-                let Some(list) = LISTS.iter().find(|l| **l == list) else {
-                    return (0, path.to_vec());
-                };
-                let (file, j) = self.place(list, *i);
-                let mut local = index(&[Seg::Key((*list).into())], j);
-                local.extend_from_slice(rest);
-                (file, local)
-            }
-            [Seg::Key(r), Seg::Key(name), ..] if r == "resources" => (
-                self.resources.get(name).copied().unwrap_or(0),
-                path.to_vec(),
-            ),
-            _ => (0, path.to_vec()),
-        }
-    }
+    let mut parsed = parse(&source.text);
+    join(source, &mut parsed);
+    parsed
 }
 
 /// Reads every file `parsed` (the main spec, read from `source`) includes and joins their items
 /// into `parsed.spec`; their problems go to `parsed.parts`, those of the main spec's entries to
 /// `parsed.problems`.
-pub(crate) fn join(source: &SpecSource, parsed: &mut Parsed) {
+fn join(source: &SpecSource, parsed: &mut Parsed) {
     let main_path = source
         .file
         .canonicalize()
@@ -513,4 +457,50 @@ pub(crate) fn line_in(doc: &saphyr::MarkedYaml<'_>, path: &[Seg]) -> usize {
         }
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_normalized_inside_the_folder_or_refused() {
+        let n = |base: &str, e: &str| normalize(Path::new(base), e);
+        assert_eq!(n("", "routes/*.yaml").as_deref(), Some("routes/*.yaml"));
+        assert_eq!(
+            n("routes", "../shared.yaml").as_deref(),
+            Some("shared.yaml")
+        );
+        assert_eq!(
+            n("routes", "./a/./b.yaml").as_deref(),
+            Some("routes/a/b.yaml")
+        );
+        assert_eq!(n("", "../outside.yaml"), None);
+        assert_eq!(n("routes", "../../x.yaml"), None);
+        assert_eq!(n("", "/etc/passwd"), None);
+        assert_eq!(n("", "a\\..\\..\\b"), None);
+    }
+
+    #[test]
+    fn a_joined_key_path_is_placed_in_its_file() {
+        let origins = Origins {
+            lists: vec![("routes", vec![(0, 0), (0, 2), (1, 0), (2, 1)])],
+            resources: HashMap::from([("users".to_owned(), 2)]),
+            files: vec!["a.yaml".into(), "b.yaml".into()],
+        };
+        let path = |p: &[Seg]| p.to_vec();
+        let routes = |i| vec![Seg::Key("routes".into()), Seg::Index(i)];
+        assert_eq!(origins.split(&routes(1)), (0, routes(2)), "a left-out item");
+        let mut deep = routes(3);
+        deep.push(Seg::Key("path".into()));
+        let mut local = routes(1);
+        local.push(Seg::Key("path".into()));
+        assert_eq!(origins.split(&deep), (2, local));
+        let users = at(&[], &["resources", "users", "seed"]);
+        assert_eq!(origins.split(&users), (2, path(&users)));
+        assert_eq!(origins.split(&at(&[], &["server"])).0, 0);
+        assert_eq!(origins.label("routes", 1), "routes[2]");
+        assert_eq!(origins.label("routes", 2), "a.yaml:routes[0]");
+        assert_eq!(origins.label("static", 4), "static[4]");
+    }
 }

@@ -14,9 +14,9 @@ use saphyr::{LoadableYamlNode, MarkedYaml, YamlData};
 use crate::files::{INPUT_CAP, read_regular_text};
 
 use super::fields::fields_of;
-use super::include::{Origins, Part, join};
 use super::locate::{self, KeyPath, Problem, Seg, display_path, key_text, untag};
 use super::openapi::{OpenApi, looks_like_document};
+use super::origins::{Origins, Part};
 use super::realtime::{SseStream, WebSocket};
 use super::recover::{Found, recover};
 use super::report::{Diagnostic, Severity, SpecReport};
@@ -127,26 +127,24 @@ impl FileIndices {
     }
 }
 
-/// Reads a spec file's text: an OpenAPI document given in place of a spec is served as a
-/// spec holding only `openapi: { file: <itself> }`.
-pub(crate) fn parse_source(source: &SpecSource) -> Parsed {
-    if looks_like_document(&source.text) {
-        let name = source
-            .file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        return Parsed {
-            spec: Spec {
-                openapi: Some(OpenApi::document(name)),
-                ..Spec::default()
-            },
-            ..Parsed::default()
-        };
+/// An OpenAPI document given in place of a spec, as a spec holding only
+/// `openapi: { file: <itself> }`; `None` for a spec.
+pub(crate) fn parse_document(source: &SpecSource) -> Option<Parsed> {
+    if !looks_like_document(&source.text) {
+        return None;
     }
-    let mut parsed = parse(&source.text);
-    join(source, &mut parsed);
-    parsed
+    let name = source
+        .file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Some(Parsed {
+        spec: Spec {
+            openapi: Some(OpenApi::document(name)),
+            ..Spec::default()
+        },
+        ..Parsed::default()
+    })
 }
 
 /// Parses spec text. Never fails: what cannot be read is in `problems`.

@@ -8,6 +8,7 @@ pub(crate) mod include;
 pub(crate) mod load;
 pub(crate) mod locate;
 pub(crate) mod openapi;
+pub(crate) mod origins;
 mod realtime;
 mod recover;
 mod report;
