@@ -356,17 +356,19 @@ mod tests {
     use crate::model::compile::compile;
     use crate::model::input::CompileInput;
     use crate::model::testing::compile_yaml;
-    use crate::spec::Severity;
+    use crate::spec::locate::display_path;
 
     fn problems(yaml: &str) -> Vec<(Severity, String, String)> {
         compile_yaml(yaml)
             .1
             .into_iter()
             .map(|p| {
+                // The place a message names, as `model::build` writes it within one file.
+                let place = p.refer.as_deref().map(display_path).unwrap_or_default();
                 (
                     p.severity,
-                    crate::spec::locate::display_path(&p.path),
-                    p.message,
+                    display_path(&p.path),
+                    p.message.replace(PLACE, &place),
                 )
             })
             .collect()
@@ -479,7 +481,8 @@ routes:
         let root = dir.path().canonicalize().unwrap();
         let spec_file = root.join("api.yaml");
         std::fs::write(&spec_file, "").unwrap();
-        let spec: spec::Spec = serde_yaml::from_str("static:\n  - { path: /, dir: . }\n").unwrap();
+        let spec: crate::spec::Spec =
+            serde_yaml::from_str("static:\n  - { path: /, dir: . }\n").unwrap();
         let (compiled, list, _) = compile(&CompileInput {
             spec: &spec,
             dir: &root,
