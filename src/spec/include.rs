@@ -156,15 +156,15 @@ impl Joiner<'_> {
                     return;
                 }
                 let left = MAX_BYTES.saturating_sub(self.bytes);
+                if left < INPUT_CAP && std::fs::metadata(&path).is_ok_and(|m| m.len() > left) {
+                    error(format!(
+                        "'{rel}': the included files are larger than {MAX_BYTES} bytes in all"
+                    ));
+                    self.stopped = true;
+                    return;
+                }
                 let text = match read_regular_text(&path, left) {
                     Ok(t) => t,
-                    Err(e) if e.kind() == std::io::ErrorKind::InvalidInput && left < INPUT_CAP => {
-                        error(format!(
-                            "'{rel}': the included files are larger than {MAX_BYTES} bytes in all"
-                        ));
-                        self.stopped = true;
-                        return;
-                    }
                     Err(e) => {
                         error(format!("'{rel}' cannot be read: {e}"));
                         continue;
