@@ -5,7 +5,8 @@ use std::path::Path;
 
 use crate::model::build::{Known, build};
 use crate::model::private::PrivateFiles;
-use crate::spec::load::{SpecSource, parse_source};
+use crate::spec::include::parse_source;
+use crate::spec::load::SpecSource;
 use crate::spec::{LoadError, SpecReport};
 
 /// A spec that can be served: what it declares, and its warnings.

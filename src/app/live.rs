@@ -13,7 +13,8 @@ use crate::engine::snapshot::{LiveSnapshot, Snapshot};
 use crate::model::build::{Built, Known, build};
 use crate::model::compiled::Stub;
 use crate::model::private::PrivateFiles;
-use crate::spec::load::{Parsed, SpecSource, parse_source};
+use crate::spec::include::parse_source;
+use crate::spec::load::{Parsed, SpecSource};
 use crate::spec::{Route, Severity, Spec, SpecReport};
 use crate::sync::lock;
 
@@ -150,6 +151,14 @@ impl LiveSpec {
             .as_ref()
             .map(|o| o.files.clone())
             .unwrap_or_default()
+    }
+
+    /// The files `include:` joined into the spec last loaded, and the folders its globs
+    /// searched.
+    pub(crate) fn included(&self) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) {
+        let inputs = lock(&self.inputs);
+        let files = inputs.parsed.parts.iter().map(|p| p.path.clone()).collect();
+        (files, inputs.parsed.searched.clone())
     }
 
     /// Runs `f` with the source and the spec now serving.

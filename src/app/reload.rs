@@ -14,7 +14,8 @@ use std::time::{Instant, SystemTime};
 
 use crate::files::{INPUT_CAP, read_regular_text};
 use crate::spec::Spec;
-use crate::spec::load::{SpecSource, parse_source};
+use crate::spec::include::parse_source;
+use crate::spec::load::SpecSource;
 use crate::sync::lock;
 
 use super::live::LiveSpec;
@@ -55,6 +56,9 @@ pub(crate) struct Reloader {
     last_seen: Mutex<u64>,
     /// The files the last tried spec names, loaded or not: creating a missing one is a fix.
     named_files: Mutex<Vec<PathBuf>>,
+    /// The folders the last tried spec's `include:` globs searched: a file added to one may
+    /// be a new match.
+    searched: Mutex<Vec<PathBuf>>,
     /// One reload at a time, so the fingerprint and the status follow the swaps' order.
     running: Mutex<()>,
     /// The last save did not load: read by every request's log step, so an atomic.
@@ -69,10 +73,18 @@ pub(crate) struct Reloader {
 const BURST_GAP_MS: u64 = 1000;
 
 impl Reloader {
-    /// `spec` is the spec now serving, as read at start from `source`.
-    pub(crate) fn new(source: &SpecSource, spec: &Spec, live: Arc<LiveSpec>) -> Reloader {
+    /// `spec` is the spec now serving, as read at start from `source`; `included`: the files
+    /// it includes and the folders its globs searched ([`LiveSpec::included`]).
+    pub(crate) fn new(
+        source: &SpecSource,
+        spec: &Spec,
+        included: (Vec<PathBuf>, Vec<PathBuf>),
+        live: Arc<LiveSpec>,
+    ) -> Reloader {
         let mut files = files_named(&source.dir, spec);
         files.extend(live.document_files());
+        let (included, searched) = included;
+        files.extend(included);
         Reloader {
             spec_path: source.file.clone(),
             live,
@@ -84,6 +96,7 @@ impl Reloader {
             }),
             last_seen: Mutex::new(fingerprint(source.text.as_bytes(), &files)),
             named_files: Mutex::new(files),
+            searched: Mutex::new(searched),
             running: Mutex::new(()),
             pending: AtomicBool::new(false),
             reminded: AtomicU64::new(0),
@@ -128,6 +141,11 @@ impl Reloader {
         list
     }
 
+    /// The folders whose new files may change the spec (`include:` globs search them).
+    pub(crate) fn watch_folders(&self) -> Vec<PathBuf> {
+        lock(&self.searched).clone()
+    }
+
     /// Reads the spec and, if its content changed (or `force`), compiles it and swaps it in.
     pub(crate) fn reload(&self, force: bool) -> ReloadResult {
         let _one_at_a_time = lock(&self.running);
@@ -153,6 +171,10 @@ impl Reloader {
         // The files an OpenAPI document's references reach, as the serving one read them: a
         // save of any of them is a change. One the new version adds is watched once it serves.
         files.extend(self.live.document_files());
+        // The included files, as this read found them: a glob's new match, or one gone, is a
+        // change of the list itself.
+        files.extend(parsed.parts.iter().map(|p| p.path.clone()));
+        *lock(&self.searched) = parsed.searched.clone();
         let print = fingerprint(source.text.as_bytes(), &files);
         let previous = std::mem::replace(&mut *lock(&self.last_seen), print);
         *lock(&self.named_files) = files;

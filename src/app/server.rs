@@ -130,12 +130,14 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         );
     }
     let live = Arc::new(live);
+    // Taken before `with_spec`, which holds the lock `included` takes.
+    let included = live.included();
     let (reloader, spec_tls) = live.with_spec(|source, spec| {
         let tls = spec.server.tls.as_ref().map(|t| TlsSource::Files {
             cert: source.dir.join(&t.cert),
             key: source.dir.join(&t.key),
         });
-        (Reloader::new(source, spec, live.clone()), tls)
+        (Reloader::new(source, spec, included, live.clone()), tls)
     });
     let reloader = Arc::new(reloader);
     let upstream = Upstream::new(&config.upstream).map_err(StartError::Proxy)?;

@@ -48,7 +48,7 @@ impl Watcher {
                             let relevant = events.iter().any(|e| {
                                 // Reads (including our own) report as Access; they change nothing.
                                 !matches!(e.kind, EventKind::Access(_))
-                                    && e.paths.iter().any(|p| watched.names.contains(p))
+                                    && e.paths.iter().any(|p| watched.matters(p))
                             });
                             if relevant {
                                 // A reload can name files not watched yet; one saved between the
@@ -99,6 +99,8 @@ impl Drop for Watcher {
 struct WatchSet {
     dirs: HashSet<PathBuf>,
     names: HashSet<PathBuf>,
+    /// Folders where any file counts: those `include:` globs search.
+    folders: HashSet<PathBuf>,
 }
 
 impl WatchSet {
@@ -120,7 +122,21 @@ impl WatchSet {
             }
             widened |= self.names.insert(dir.join(name));
         }
+        for dir in reloader.watch_folders() {
+            let Ok(dir) = dir.canonicalize() else {
+                continue;
+            };
+            if self.dirs.insert(dir.clone()) {
+                debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
+            }
+            widened |= self.folders.insert(dir);
+        }
         Ok(widened)
+    }
+
+    /// Whether an event at `path` may change the spec.
+    fn matters(&self, path: &Path) -> bool {
+        self.names.contains(path) || path.parent().is_some_and(|d| self.folders.contains(d))
     }
 }
 

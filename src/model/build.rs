@@ -1,12 +1,16 @@
 //! A spec file to a serving model, or to the report of everything wrong with it: the read
 //! spec (`spec::load`) compiled (`compile`), and every problem of both placed on its line.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use saphyr::{LoadableYamlNode, MarkedYaml};
+
 use crate::spec::Diagnostic;
+use crate::spec::include::line_in;
 use crate::spec::load::{Parsed, SpecSource, locate_problems};
-use crate::spec::locate::{Problem, Seg, display_path};
+use crate::spec::locate::{PLACE, Problem, Seg, display_path};
 use crate::spec::{Severity, SpecReport};
 
 use super::compile::compile;
@@ -76,7 +80,7 @@ pub(crate) fn build(
         private,
         stubs,
         unread_channels: &parsed.unread_channels,
-        file_indices: &parsed.file_indices,
+        origins: &parsed.origins,
         known_resources: known.resources,
         known_openapi: known.openapi,
         template_budget,
@@ -84,14 +88,39 @@ pub(crate) fn build(
     let (stub_problems, spec_problems): (Vec<Problem>, Vec<Problem>) = problems
         .into_iter()
         .partition(|p| p.path.first() == Some(&Seg::Key("stubs".into())));
+    // Stubs have no file: the stub a message names is named by its key path.
+    let stub_problems = stub_problems
+        .into_iter()
+        .map(|mut p| {
+            if let Some(other) = p.refer.take() {
+                p.message = p.message.replace(PLACE, &display_path(&other));
+            }
+            p
+        })
+        .collect();
+    let by_file = by_file(source, parsed, spec_problems);
     let mut diagnostics = parsed.problems.clone();
-    diagnostics.extend(locate_problems(&source.text, &spec_problems));
+    diagnostics.extend(locate_problems(&source.text, &by_file[0]));
     let (same_file, others): (Vec<DocProblem>, Vec<DocProblem>) = documents
         .into_iter()
         .partition(|p| is_same_file(&p.file, &source.file));
     diagnostics.extend(doc_diagnostics(&source.text, &same_file));
     let mut report = source.report(diagnostics);
-    report.others = document_reports(&source.dir, others);
+    for (part, problems) in parsed.parts.iter().zip(&by_file[1..]) {
+        let mut diagnostics = part.problems.clone();
+        diagnostics.extend(locate_problems(&part.text, problems));
+        if diagnostics.is_empty() {
+            continue;
+        }
+        diagnostics.sort_by_key(|d| (d.line, d.column, d.severity));
+        report.others.push(SpecReport {
+            file: part.name.clone(),
+            source: part.text.clone(),
+            diagnostics,
+            others: Vec::new(),
+        });
+    }
+    report.others.extend(document_reports(&source.dir, others));
     // The loader's own errors (items it could not read) stop the spec too.
     let compiled = compiled.filter(|_| report.errors() == 0);
     Built {
@@ -99,6 +128,46 @@ pub(crate) fn build(
         report,
         stubs: stub_problems,
     }
+}
+
+/// The problems of the joined spec, each in the file its item was written in (0: the spec,
+/// `n`: its `n`th included file), at its key path there; a place a message names is its key
+/// path in the same file, or `file:line` in another.
+fn by_file(source: &SpecSource, parsed: &Parsed, problems: Vec<Problem>) -> Vec<Vec<Problem>> {
+    let texts: Vec<&str> = std::iter::once(source.text.as_str())
+        .chain(parsed.parts.iter().map(|p| p.text.as_str()))
+        .collect();
+    let names: Vec<String> = std::iter::once(source.name())
+        .chain(parsed.parts.iter().map(|p| p.name.clone()))
+        .collect();
+    // Each file parsed at most once for the lines of the places named, however many there are.
+    let mut docs: HashMap<usize, Option<MarkedYaml<'_>>> = HashMap::new();
+    let mut out: Vec<Vec<Problem>> = vec![Vec::new(); texts.len()];
+    for mut p in problems {
+        let (file, path) = parsed.origins.split(&p.path);
+        p.path = path;
+        if let Some(other) = p.refer.take() {
+            let (other_file, other_path) = parsed.origins.split(&other);
+            let place = if other_file == file {
+                display_path(&other_path)
+            } else {
+                let doc = docs.entry(other_file).or_insert_with(|| {
+                    MarkedYaml::load_from_str(texts[other_file])
+                        .ok()
+                        .and_then(|d| d.into_iter().next())
+                });
+                let line = doc.as_ref().map_or(1, |d| line_in(d, &other_path));
+                format!(
+                    "{} at {}:{line}",
+                    display_path(&other_path),
+                    names[other_file]
+                )
+            };
+            p.message = p.message.replace(PLACE, &place);
+        }
+        out[file].push(p);
+    }
+    out
 }
 
 fn is_same_file(a: &Path, b: &Path) -> bool {

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::spec::locate::{KeyPath, Seg, at, index};
-use crate::spec::{self, Method};
+use crate::spec::locate::{KeyPath, PLACE, Seg, at, index};
+use crate::spec::{Method, Severity};
 use crate::suggest::did_you_mean;
 use crate::template::is_template;
 
@@ -56,35 +56,39 @@ fn duplicates(input: &CompileInput<'_>, problems: &mut Problems) {
         }
         paths.push((path, name));
     }
-    let ws: Vec<(usize, &spec::WebSocket)> =
-        input.numbered("websockets", &spec.websockets).collect();
-    for (n, (i, w)) in ws.iter().enumerate() {
-        if let Some((first, _)) = ws[..n].iter().find(|(_, o)| o.path == w.path) {
-            problems.value(
-                at(&index(&[Seg::Key("websockets".into())], *i), &["path"]),
-                format!("'{}' is already websockets[{first}]", w.path),
-            );
+    // The first item at each path: one lookup per item, not a scan of those before it.
+    let mut first_at = |list: &'static str, paths: Vec<&str>, what: &str| {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (i, path) in paths.into_iter().enumerate() {
+            let here = index(&[Seg::Key(list.into())], i);
+            match seen.get(path) {
+                Some(&first) => problems.referring(
+                    at(&here, &["path"]),
+                    format!("'{path}' is already {what}{PLACE}"),
+                    index(&[Seg::Key(list.into())], first),
+                    Severity::Error,
+                ),
+                None => {
+                    seen.insert(path, i);
+                }
+            }
         }
-    }
-    let sse: Vec<(usize, &spec::SseStream)> = input.numbered("sse", &spec.sse).collect();
-    for (n, (i, s)) in sse.iter().enumerate() {
-        if let Some((first, _)) = sse[..n].iter().find(|(_, o)| o.path == s.path) {
-            problems.value(
-                at(&index(&[Seg::Key("sse".into())], *i), &["path"]),
-                format!("'{}' is already sse[{first}]", s.path),
-            );
-        }
-    }
-    let statics: Vec<(usize, &spec::StaticMount)> =
-        input.numbered("static", &spec.statics).collect();
-    for (n, (i, s)) in statics.iter().enumerate() {
-        if let Some((first, _)) = statics[..n].iter().find(|(_, o)| o.path == s.path) {
-            problems.value(
-                at(&index(&[Seg::Key("static".into())], *i), &["path"]),
-                format!("'{}' is already served by static[{first}]", s.path),
-            );
-        }
-    }
+    };
+    first_at(
+        "websockets",
+        spec.websockets.iter().map(|w| w.path.as_str()).collect(),
+        "",
+    );
+    first_at(
+        "sse",
+        spec.sse.iter().map(|s| s.path.as_str()).collect(),
+        "",
+    );
+    first_at(
+        "static",
+        spec.statics.iter().map(|s| s.path.as_str()).collect(),
+        "served by ",
+    );
 }
 
 /// The declared channels of one kind: their paths as written and parsed.
@@ -162,7 +166,7 @@ fn emit_targets(input: &CompileInput<'_>, parsed: &Parsed<'_>, problems: &mut Pr
             &s.route.emit,
         )
     });
-    let routes = input.numbered("routes", &spec.routes).map(|(i, r)| {
+    let routes = spec.routes.iter().enumerate().map(|(i, r)| {
         (
             at(&index(&[Seg::Key("routes".into())], i), &["emit"]),
             &r.emit,
@@ -262,7 +266,7 @@ fn templated_target(path: &str, key: KeyPath, channels: &Channels<'_>, problems:
 fn unreachable_routes(routes: &[(KeyPath, CompiledRoute)], problems: &mut Problems) {
     // Routes that take every request of their paths, by what those paths are: a lookup per
     // route, not a scan of all before it (10,000 routes would be 50 million comparisons).
-    let mut takers: HashMap<String, Vec<(&str, Method, &str)>> = HashMap::new();
+    let mut takers: HashMap<String, Vec<(&KeyPath, Method, &str)>> = HashMap::new();
     for (here, r) in routes {
         let key = paths_key(&r.pattern);
         let shadowed_by = takers.get(&key).and_then(|list| {
@@ -273,14 +277,16 @@ fn unreachable_routes(routes: &[(KeyPath, CompiledRoute)], problems: &mut Proble
             })
         });
         if let Some((first, method, first_path)) = shadowed_by {
-            problems.warn(
+            problems.referring(
                 at(here, &["path"]),
                 format!(
-                    "this route never answers: {first} ({method} {first_path}) takes every \
-                     request it would; give {first} a `match:` that only some requests meet \
+                    "this route never answers: {PLACE} ({method} {first_path}) takes every \
+                     request it would; give {PLACE} a `match:` that only some requests meet \
                      (`query: {{page: {{present: true}}}}`), or, for answers in turn, make \
                      them one route with `responses:` and `sequence:`"
                 ),
+                (*first).clone(),
+                Severity::Warning,
             );
         }
         let waits_for_state = r.scenario.as_ref().is_some_and(|s| s.when.is_some());
@@ -288,7 +294,7 @@ fn unreachable_routes(routes: &[(KeyPath, CompiledRoute)], problems: &mut Proble
             takers
                 .entry(key)
                 .or_default()
-                .push((&r.source, r.method, &r.path));
+                .push((here, r.method, &r.path));
         }
     }
 }
@@ -313,10 +319,8 @@ fn paths_key(p: &Pattern) -> String {
 /// file) are never served, but a folder of their own keeps them from being one rename away.
 fn served_secrets(input: &CompileInput<'_>, parsed: &Parsed<'_>, problems: &mut Problems) {
     let spec_file = input.spec_file.and_then(canonical);
-    let statics: Vec<(usize, &spec::StaticMount)> =
-        input.numbered("static", &input.spec.statics).collect();
     for (i, dir) in parsed.static_roots {
-        let Some((_, s)) = statics.iter().find(|(j, _)| j == i) else {
+        let Some(s) = input.spec.statics.get(*i) else {
             continue;
         };
         let here = || at(&index(&[Seg::Key("static".into())], *i), &["dir"]);
@@ -354,17 +358,19 @@ mod tests {
     use crate::model::compile::compile;
     use crate::model::input::CompileInput;
     use crate::model::testing::compile_yaml;
-    use crate::spec::Severity;
+    use crate::spec::locate::display_path;
 
     fn problems(yaml: &str) -> Vec<(Severity, String, String)> {
         compile_yaml(yaml)
             .1
             .into_iter()
             .map(|p| {
+                // The place a message names, as `model::build` writes it within one file.
+                let place = p.refer.as_deref().map(display_path).unwrap_or_default();
                 (
                     p.severity,
-                    crate::spec::locate::display_path(&p.path),
-                    p.message,
+                    display_path(&p.path),
+                    p.message.replace(PLACE, &place),
                 )
             })
             .collect()
@@ -477,7 +483,8 @@ routes:
         let root = dir.path().canonicalize().unwrap();
         let spec_file = root.join("api.yaml");
         std::fs::write(&spec_file, "").unwrap();
-        let spec: spec::Spec = serde_yaml::from_str("static:\n  - { path: /, dir: . }\n").unwrap();
+        let spec: crate::spec::Spec =
+            serde_yaml::from_str("static:\n  - { path: /, dir: . }\n").unwrap();
         let (compiled, list, _) = compile(&CompileInput {
             spec: &spec,
             dir: &root,
@@ -488,7 +495,7 @@ routes:
             )]),
             stubs: &[],
             unread_channels: &[],
-            file_indices: &Default::default(),
+            origins: &Default::default(),
             known_resources: &[],
             known_openapi: None,
             template_budget: crate::template::bounds::DEFAULT_BUDGET,

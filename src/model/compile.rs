@@ -45,9 +45,9 @@ pub(crate) fn compile(
         let here = index(&[Seg::Key("stubs".into())], s.id as usize);
         (true, format!("stubs[{}]", s.id), here, &s.route)
     });
-    let spec_routes = input.numbered("routes", &spec.routes).map(|(i, r)| {
+    let spec_routes = spec.routes.iter().enumerate().map(|(i, r)| {
         let here = index(&[Seg::Key("routes".into())], i);
-        (false, format!("routes[{i}]"), here, r)
+        (false, input.label("routes", i), here, r)
     });
     // Stubs, then the spec's routes, each with its key path for the checks across items.
     let (mut stub_routes, mut spec_routes_compiled) = (Vec::new(), Vec::new());
@@ -67,11 +67,11 @@ pub(crate) fn compile(
     // Channels, resources and static folders, behind the routes.
     let mut routes: Vec<CompiledRoute> = Vec::new();
     let mut ws = Vec::new();
-    for (i, w) in input.numbered("websockets", &spec.websockets) {
+    for (i, w) in spec.websockets.iter().enumerate() {
         let here = index(&[Seg::Key("websockets".into())], i);
         if let Some(def) = channel::websocket(w, &here, &mut cx) {
             routes.push(channel_route(
-                format!("websockets[{i}]"),
+                input.label("websockets", i),
                 &def.path,
                 def.pattern.clone(),
                 Action::WebSocket(ws.len()),
@@ -80,11 +80,11 @@ pub(crate) fn compile(
         }
     }
     let mut sse = Vec::new();
-    for (i, s) in input.numbered("sse", &spec.sse) {
+    for (i, s) in spec.sse.iter().enumerate() {
         let here = index(&[Seg::Key("sse".into())], i);
         if let Some(def) = channel::sse(s, &here, &mut cx) {
             routes.push(channel_route(
-                format!("sse[{i}]"),
+                input.label("sse", i),
                 &def.path,
                 def.pattern.clone(),
                 Action::Sse(sse.len()),
@@ -174,8 +174,8 @@ pub(crate) fn compile(
         }
     }
     let mut static_roots = Vec::new();
-    for (i, s) in input.numbered("static", &spec.statics) {
-        let mount = static_mount(i, s, &mut cx);
+    for (i, s) in spec.statics.iter().enumerate() {
+        let mount = static_mount(i, input.label("static", i), s, &mut cx);
         if let Some(Action::Static { root, .. }) = mount.first().map(|r| &r.action) {
             static_roots.push((i, root.to_path_buf()));
         }
@@ -496,7 +496,12 @@ fn channel_route(label: String, path: &str, pattern: Pattern, action: Action) ->
 }
 
 /// `static[i]`: the folder itself (its index.html) and everything below it.
-fn static_mount(i: usize, s: &spec::StaticMount, cx: &mut CompilePass<'_>) -> Vec<CompiledRoute> {
+fn static_mount(
+    i: usize,
+    label: String,
+    s: &spec::StaticMount,
+    cx: &mut CompilePass<'_>,
+) -> Vec<CompiledRoute> {
     let here = index(&[Seg::Key("static".into())], i);
     let mark = cx.problems.mark();
     match Pattern::parse(&s.path) {
@@ -522,7 +527,7 @@ fn static_mount(i: usize, s: &spec::StaticMount, cx: &mut CompilePass<'_>) -> Ve
     let Some(root) = root.filter(|_| !cx.problems.failed_since(mark)) else {
         return Vec::new();
     };
-    let label: Arc<str> = format!("static[{i}]").into();
+    let label: Arc<str> = label.into();
     let prefix = s.path.trim_end_matches('/');
     let folder = if prefix.is_empty() {
         "/".to_owned()

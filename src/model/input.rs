@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::spec::Spec;
-use crate::spec::load::FileIndices;
+use crate::spec::origins::Origins;
 
 use super::compiled::Stub;
 use super::private::PrivateFiles;
@@ -24,8 +24,9 @@ pub(crate) struct CompileInput<'a> {
     /// Paths of channels the loader could not read (`spec::load::Parsed`): emits to them are
     /// not dangling, only unchecked.
     pub(crate) unread_channels: &'a [(&'static str, String)],
-    /// The index in the file of each item, when the loader left some out.
-    pub(crate) file_indices: &'a FileIndices,
+    /// Where each item was written (which file, its index there): key paths stay those of
+    /// the joined spec, and `model::build` places them in their files.
+    pub(crate) origins: &'a Origins,
     /// The resources this same spec compiled to before, when only the stubs changed: reused
     /// as they are, so a stub added reads no seed file again (one that changed on disk since
     /// would otherwise replace the data without a reload).
@@ -37,16 +38,9 @@ pub(crate) struct CompileInput<'a> {
 }
 
 impl CompileInput<'_> {
-    /// Item `i` of list `list` with the index it has in the file.
-    pub(crate) fn numbered<'s, T>(
-        &self,
-        list: &'static str,
-        items: &'s [T],
-    ) -> impl Iterator<Item = (usize, &'s T)> + use<'s, T> {
-        let file_indices = self.file_indices.clone();
-        items
-            .iter()
-            .enumerate()
-            .map(move |(i, item)| (file_indices.index(list, i), item))
+    /// How logs name item `i` of list `list`: `routes[3]`, or `routes/a.yaml:routes[0]` for
+    /// an item of an included file.
+    pub(crate) fn label(&self, list: &str, i: usize) -> String {
+        self.origins.label(list, i)
     }
 }

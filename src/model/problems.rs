@@ -39,7 +39,23 @@ impl Problems {
             at_key,
             message,
             severity,
+            refer: None,
         });
+    }
+
+    /// A problem whose message names another item: `locate::PLACE` in `message` becomes where
+    /// `other` is written (its file and line when that is another file).
+    pub(crate) fn referring(
+        &mut self,
+        path: KeyPath,
+        message: String,
+        other: KeyPath,
+        severity: Severity,
+    ) {
+        self.push(path, false, message, severity);
+        if let Some(last) = self.list.last_mut() {
+            last.refer = Some(other);
+        }
     }
 
     /// An error in the value at `path`.

@@ -21,7 +21,7 @@ pub(crate) fn compile_yaml(yaml: &str) -> (Option<CompiledSpec>, Vec<Problem>) {
         private: &Default::default(),
         stubs: &[],
         unread_channels: &[],
-        file_indices: &Default::default(),
+        origins: &Default::default(),
         known_resources: &[],
         known_openapi: None,
         template_budget: crate::template::bounds::DEFAULT_BUDGET,

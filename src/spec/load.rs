@@ -16,6 +16,7 @@ use crate::files::{INPUT_CAP, read_regular_text};
 use super::fields::fields_of;
 use super::locate::{self, KeyPath, Problem, Seg, display_path, key_text, untag};
 use super::openapi::{OpenApi, looks_like_document};
+use super::origins::{Origins, Part};
 use super::realtime::{SseStream, WebSocket};
 use super::recover::{Found, recover};
 use super::report::{Diagnostic, Severity, SpecReport};
@@ -94,6 +95,12 @@ pub(crate) struct Parsed {
     pub(crate) unread_channels: Vec<(&'static str, String)>,
     /// Where the items that were read sit in their lists, once some were left out.
     pub(crate) file_indices: FileIndices,
+    /// The files `include:` joined in, in order, with their own problems.
+    pub(crate) parts: Vec<Part>,
+    /// Which file, at which index, each item of the joined spec comes from.
+    pub(crate) origins: Origins,
+    /// The folders `include:` globs searched (canonical): a file added there may be included.
+    pub(crate) searched: Vec<PathBuf>,
 }
 
 /// The index in the file of each item read, for the lists that lost items: problems found
@@ -120,35 +127,27 @@ impl FileIndices {
     }
 }
 
-/// Reads a spec file's text: an OpenAPI document given in place of a spec is served as a
-/// spec holding only `openapi: { file: <itself> }`, a json-server database as its resources.
-pub(crate) fn parse_source(source: &SpecSource) -> Parsed {
-    if looks_like_document(&source.text) {
-        let name = source
-            .file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        return Parsed {
-            spec: Spec {
-                openapi: Some(OpenApi::document(name)),
-                ..Spec::default()
-            },
-            ..Parsed::default()
-        };
-    }
+/// A file given in place of a spec that is no spec: an OpenAPI document, as a spec holding
+/// only `openapi: { file: <itself> }`, or a json-server database, as its resources; `None`
+/// for a spec.
+pub(crate) fn parse_document(source: &SpecSource) -> Option<Parsed> {
     let name = source
         .file
         .file_name()
-        .unwrap_or_default()
-        .to_string_lossy();
-    if let Some(spec) = super::db::as_spec(&name, &source.text) {
-        return Parsed {
-            spec,
-            ..Parsed::default()
-        };
-    }
-    parse(&source.text)
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let spec = if looks_like_document(&source.text) {
+        Spec {
+            openapi: Some(OpenApi::document(name)),
+            ..Spec::default()
+        }
+    } else {
+        super::db::as_spec(&name, &source.text)?
+    };
+    Some(Parsed {
+        spec,
+        ..Parsed::default()
+    })
 }
 
 /// Parses spec text. Never fails: what cannot be read is in `problems`.
@@ -260,6 +259,11 @@ fn recover_spec(doc: &MarkedYaml<'_>) -> Parsed {
                 let (v, f) = recover::<OpenApi>(value, here);
                 found.extend(f);
                 out.spec.openapi = v;
+            }
+            "include" => {
+                let (v, f) = recover::<Vec<String>>(value, here);
+                found.extend(f);
+                out.spec.include = v.unwrap_or_default();
             }
             other => {
                 let fields = fields_of::<Spec>();
@@ -534,6 +538,7 @@ mod tests {
             "sse",
             "resources",
             "openapi",
+            "include",
         ];
         let mut fields = fields_of::<Spec>().to_vec();
         fields.sort();

@@ -142,4 +142,11 @@ pub(crate) struct Problem {
     pub(crate) at_key: bool,
     pub(crate) message: String,
     pub(crate) severity: Severity,
+    /// Another item the message names (the route that shadows this one, the first channel at
+    /// a path), by key path: [`PLACE`] in the message is replaced by where it is, `routes[0]`
+    /// in the same file, `routes/users.yaml:12` in another.
+    pub(crate) refer: Option<KeyPath>,
 }
+
+/// Where [`Problem::refer`]'s place goes in a message.
+pub(crate) const PLACE: &str = "\u{1}";

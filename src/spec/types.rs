@@ -43,6 +43,14 @@ pub struct Spec {
     /// An OpenAPI 3.x document whose operations are served beneath everything above.
     #[serde(default)]
     pub openapi: Option<super::openapi::OpenApi>,
+    /// Other files joined into this spec, in order: paths or globs relative to this file's
+    /// folder (`resources.yaml`, `routes/*.yaml`, `channels/**/*.yaml`), a glob's files sorted
+    /// by path. Each may hold `routes`, `resources`, `websockets`, `sse`, `static` and an
+    /// `include` of its own (relative to it); only the main spec sets `server` and `openapi`.
+    /// Every file stays inside the main spec's folder, and `file:`, `seed_file:` and `dir:`
+    /// paths in any of them are relative to that folder.
+    #[serde(default)]
+    pub include: Vec<String>,
 }
 
 /// Settings that apply to the whole server.

@@ -13,6 +13,7 @@ mod dynamic;
 mod hardening;
 mod harness;
 mod http;
+mod include;
 mod init;
 mod journal;
 mod json_server;

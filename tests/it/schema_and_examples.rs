@@ -180,6 +180,20 @@ fn every_readme_example_checks_clean() {
         ("public/index.html", "<p>hi</p>"),
         ("certs/localhost.pem", "-"),
         ("certs/localhost-key.pem", "-"),
+        // What the `include:` section's main spec joins.
+        (
+            "resources.yaml",
+            "resources:\n  todos:\n    seed:\n      - { id: 1, title: Write the spec, done: true }\n",
+        ),
+        (
+            "routes/users.yaml",
+            "routes:\n  - path: /users/me\n    response:\n      body: { id: 1, name: Ada }\n",
+        ),
+        // What "Growing it" includes.
+        (
+            "todos.yaml",
+            &std::fs::read_to_string(common::repo_path("examples/todo/todos.yaml")).unwrap(),
+        ),
         (
             "contracts/petstore.yaml",
             "openapi: 3.1.0\ninfo: { title: t, version: '1' }\npaths:\n  /pets/{petId}:\n    get:\n      responses: { '200': { description: one } }\n",

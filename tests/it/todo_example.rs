@@ -45,7 +45,7 @@ async fn the_todo_example_signs_in_gates_and_stamps() {
     // A created todo is stamped by the server: a UUID, its owner, its times; a forged owner
     // is replaced.
     let r = signed_in(m.client.post(m.at("/todos")))
-        .json(&json!({"title": "Ship it", "owner": "eve"}))
+        .json(&json!({"title": "Ship it", "done": false, "owner": "eve"}))
         .send()
         .await
         .unwrap();
@@ -57,13 +57,28 @@ async fn the_todo_example_signs_in_gates_and_stamps() {
     let time = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
     assert!(time(&todo["updatedAt"]) >= time(&todo["createdAt"]));
 
-    let chunk = tokio::time::timeout(Duration::from_secs(5), events.chunk())
-        .await
-        .expect("an event within 5 s")
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&chunk);
-    assert!(text.contains("event: todo") && text.contains("Ship it"), "{text}");
+    // The stream opens with a comment; the event follows.
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !text.contains("Ship it") {
+        let chunk = tokio::time::timeout_at(deadline, events.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no event within 5 s: {text}"))
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: todo"), "{text}");
+
+    // The user's open todos, with json-server's queries.
+    let open = common::json_of(
+        signed_in(m.client.get(m.at("/todos?owner=ada&done=false")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(open, json!([todo]));
 
     // Marked done: owner and createdAt kept, updatedAt moves on.
     let r = signed_in(m.client.patch(m.at(&format!("/todos/{id}"))))
@@ -77,16 +92,6 @@ async fn the_todo_example_signs_in_gates_and_stamps() {
     assert_eq!(patched["owner"], "ada");
     assert_eq!(patched["createdAt"], todo["createdAt"]);
     assert!(time(&patched["updatedAt"]) >= time(&todo["updatedAt"]));
-
-    // The list with json-server's queries: the user's open todos.
-    let open = common::json_of(
-        signed_in(m.client.get(m.at("/todos?owner=ada&done=false")))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(open, json!([]), "the seed's todo is done and so is the new one");
     let all = common::json_of(
         signed_in(m.client.get(m.at("/todos?_sort=-createdAt")))
             .send()
@@ -96,4 +101,35 @@ async fn the_todo_example_signs_in_gates_and_stamps() {
     .await;
     assert_eq!(all[0]["id"], id.as_str());
     assert_eq!(all.as_array().unwrap().len(), 2);
+}
+
+/// README's "Growing it" shows the two files as they are in `examples/todo/` (past their
+/// opening comments), so what a reader copies is what this test serves.
+#[test]
+fn the_readme_shows_the_todo_example_as_it_is() {
+    let readme = std::fs::read_to_string(common::repo_path("README.md")).unwrap();
+    let section = readme
+        .split("## Growing it")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a 'Growing it' section");
+    let blocks: Vec<&str> = section
+        .split("```yaml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    for (block, file) in blocks.iter().zip(["api.yaml", "todos.yaml"]) {
+        let text =
+            std::fs::read_to_string(common::repo_path(&format!("examples/todo/{file}"))).unwrap();
+        let body: String = text
+            .lines()
+            .skip_while(|l| l.starts_with('#') || l.is_empty())
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            *block, body,
+            "README's {file} differs from examples/todo/{file}"
+        );
+    }
+    assert_eq!(blocks.len(), 2);
 }

@@ -182,9 +182,7 @@ impl ListQuery {
         let filters: Vec<&Filter> = self
             .filters
             .iter()
-            .filter(|f| {
-                f.op != Op::Eq || records.clone().any(|r| lookup(r, &f.path).is_some())
-            })
+            .filter(|f| f.op != Op::Eq || records.clone().any(|r| lookup(r, &f.path).is_some()))
             .collect();
         let mut items: Vec<&Value> = records
             .filter(|r| filters.iter().all(|f| f.keeps(r)) && self.q_keeps(r))
