@@ -140,3 +140,59 @@ resources:
     let got = common::json_of(m.get("/settings").await).await;
     assert_eq!(got, serde_json::json!({"lang": "fr"}));
 }
+
+/// A real axios (tests/js, installed by `.ci/deps`) with its default array parameters,
+/// `_embed` and `_expand`, getting what json-server 0.17 gives it.
+#[tokio::test]
+async fn axios_gets_what_json_server_gives() {
+    let js = common::repo_path("tests/js");
+    if !js.join("node_modules/axios").exists() {
+        println!("axios test skipped: run .ci/deps (npm ci in tests/js) first");
+        return;
+    }
+    let m = Mock::start(
+        r#"
+resources:
+  users:
+    seed: [{id: 1, name: Ada}, {id: 2, name: Linus}]
+  posts:
+    seed: [{id: 1, title: one, userId: 1}, {id: 2, title: two, userId: 2}, {id: 3, title: three, userId: 1}]
+  comments:
+    seed: [{id: 1, postId: 1, text: a}, {id: 2, postId: 2, text: b}]
+"#,
+        &[],
+    );
+    // The mock serves from threads of its own, so waiting here blocks only the test.
+    let out = std::process::Command::new("node")
+        .arg(js.join("axios_json_server.mjs"))
+        .arg(&m.url)
+        .output()
+        .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = serde_json::json!({
+        "url": format!("{}/posts?id%5B%5D=1&id%5B%5D=3", m.url),
+        "ids": [1, 3],
+        "embedded": {"id": 1, "title": "one", "userId": 1,
+                     "comments": [{"id": 1, "postId": 1, "text": "a"}]},
+        "expanded": [{"id": 2, "postId": 2, "text": "b",
+                      "post": {"id": 2, "title": "two", "userId": 2}}],
+        "both": [{"id": 2, "title": "two", "userId": 2,
+                  "comments": [{"id": 2, "postId": 2, "text": "b"}],
+                  "user": {"id": 2, "name": "Linus"}}],
+    });
+    for key in ["url", "ids", "embedded", "expanded", "both"] {
+        assert_eq!(got[key], want[key], "{key}");
+    }
+    assert_eq!(got["mistake"]["status"], 400);
+    assert!(
+        got["mistake"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean _sort?")
+    );
+}
