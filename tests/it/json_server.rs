@@ -196,3 +196,61 @@ resources:
             .contains("did you mean _sort?")
     );
 }
+
+/// Relations read other collections: their `match:` holds for those reads too, and what one
+/// answer copies is bounded in bytes. A field whose name starts with `_` filters like any.
+#[tokio::test]
+async fn relations_respect_gates_and_a_byte_budget() {
+    let big = "x".repeat(900 * 1024);
+    let comments: Vec<String> = (1..=40)
+        .map(|i| format!("{{id: {i}, postId: 1}}"))
+        .collect();
+    let m = Mock::start(
+        &format!(
+            r#"
+resources:
+  users:
+    match: {{ cookies: {{ session: {{ present: true }} }} }}
+    seed: [{{id: 1, name: Ada}}]
+  posts:
+    seed: [{{id: 1, userId: 1, body: "{big}"}}, {{id: 2, userId: 1, body: short}}]
+  comments:
+    seed: [{}]
+  items:
+    id: _id
+    seed: [{{_id: 1, _tag: a}}, {{_id: 2, _tag: b}}]
+"#,
+            comments.join(", ")
+        ),
+        &[],
+    );
+    // The gated users cannot be read through the open posts.
+    assert_eq!(m.get("/posts?_expand=user").await.status(), 401);
+    assert_eq!(m.get("/posts/2?_expand=user").await.status(), 401);
+    let r = m
+        .client
+        .get(m.at("/posts/2?_expand=user"))
+        .header("cookie", "session=s")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::json_of(r).await["user"]["name"], "Ada");
+    // 40 copies of a 900 KiB post: over the 32 MiB an answer's relations may add.
+    let r = m.get("/comments?_expand=post").await;
+    assert_eq!(r.status(), 400);
+    let reason = common::json_of(r).await["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(reason.contains("_limit"), "{reason}");
+    // A page of them is fine.
+    let r = m.get("/comments?_expand=post&_limit=2").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(common::json_of(r).await[1]["post"]["id"], 1);
+    // `_id` and `_tag` are fields here, not mistakes.
+    let got = common::json_of(m.get("/items?_tag=b").await).await;
+    assert_eq!(got, serde_json::json!([{"_id": 2, "_tag": "b"}]));
+    let got = common::json_of(m.get("/items?_id[]=1&_id[]=2").await).await;
+    assert_eq!(got.as_array().unwrap().len(), 2);
+    assert_eq!(m.get("/items?_tagg=b").await.status(), 400);
+}

@@ -165,7 +165,11 @@ async fn gate(
         Op::ChildList { child } | Op::ChildCreate { child } => Some(child),
         _ => None,
     };
-    let (i, gate, failed) = std::iter::once(resource).chain(child).find_map(|i| {
+    // The collections `_embed` and `_expand` would read: their gates hold too, or a gated
+    // resource would be read through an open one.
+    let related = ops::related(&spec.resources, cx.req.query_string());
+    let gated = std::iter::once(resource).chain(child).chain(related);
+    let (i, gate, failed) = gated.into_iter().find_map(|i| {
         let gate = spec.resource_gate.get(i)?.as_ref()?;
         let failed = gate.matcher.failures(&cx.view, usize::MAX);
         (!failed.is_empty()).then_some((i, gate, failed))

@@ -1,6 +1,7 @@
 //! The REST endpoints of a resource: what each operation does to the store, and the status
 //! codes and headers a REST client expects back.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use actix_web::http::StatusCode;
@@ -15,7 +16,7 @@ use super::data::Data;
 use super::query::ListQuery;
 use super::store::Store;
 use crate::error::{ApiError, BodyError, StoreError};
-use crate::model::resource::{MAX_DEPTH, Op, depth, foreign_key, id_key, kind};
+use crate::model::resource::{MAX_DEPTH, Op, ResourceDef, depth, foreign_key, id_key, kind};
 
 /// A successful write, for the resource's `emit`.
 #[derive(Debug, Clone)]
@@ -56,12 +57,21 @@ pub(crate) fn handle(
     Ok(match op {
         Op::List => (list(req, links, stores, store, |_| true)?, None),
         Op::Get => {
-            let query = list_query(req, s)?.0;
             let mut v = s
                 .get(id)
                 .ok_or_else(|| StoreError::NotFound(id.to_owned()))
                 .map_err(failed(s))?;
-            relate(stores, store, std::slice::from_mut(&mut v), &query)?;
+            // Most reads of one record carry no query at all.
+            if !req.query_string().is_empty() {
+                let mut query = list_query(req, s)?.0;
+                query
+                    .settle(&s.def.id_field, std::iter::once(&v))
+                    .map_err(|e| ApiError::ListQuery {
+                        resource: s.def.name.clone(),
+                        reason: e.to_string(),
+                    })?;
+                relate(stores, store, std::slice::from_mut(&mut v), &query)?;
+            }
             (ok_json(StatusCode::OK, &v), None)
         }
         Op::Create => {
@@ -159,7 +169,13 @@ const ID_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 fn created(s: &Store, v: &Value) -> HttpResponse {
     let mut res = ok_json(StatusCode::CREATED, v);
     let key = v.get(&s.def.id_field).and_then(id_key).unwrap_or_default();
-    let location = format!("{}/{}", s.def.path, utf8_percent_encode(&key, ID_SEGMENT));
+    // An id of dots alone (`.`, `..`) would be a path step to a client: escaped whole.
+    let segment = if key.bytes().all(|b| b == b'.') {
+        key.replace('.', "%2E")
+    } else {
+        utf8_percent_encode(&key, ID_SEGMENT).to_string()
+    };
+    let location = format!("{}/{segment}", s.def.path);
     if let Ok(v) = HeaderValue::from_str(&location) {
         res.headers_mut().insert(header::LOCATION, v);
         // A page on another origin may read where its record went, as json-server allows.
@@ -196,26 +212,34 @@ fn list(
     keep: impl Fn(&Map<String, Value>) -> bool,
 ) -> Result<HttpResponse, ApiError> {
     let s = &stores[store];
-    let (query, pairs) = list_query(req, s)?;
+    let (mut query, pairs) = list_query(req, s)?;
     let relations = !query.embed.is_empty() || !query.expand.is_empty();
+    let refused = |e: crate::error::Invalid| ApiError::ListQuery {
+        resource: s.def.name.clone(),
+        reason: e.to_string(),
+    };
     // Without relations the page is written while the records are borrowed; with them it is
     // copied out first, since filling them in reads other stores.
-    let (body, total, pages) = s.read(|data| {
-        let Data::Collection(c) = data else {
-            return (Err(data.to_json()), 0, None);
-        };
-        let page = query.apply(
-            c.records
-                .values()
-                .filter(|v| v.as_object().is_some_and(&keep)),
-        );
-        let body = if relations {
-            Err(Value::Array(page.items.into_iter().cloned().collect()))
-        } else {
-            Ok(serde_json::to_vec(&page.items).unwrap_or_default())
-        };
-        (body, page.total, page.pages)
-    });
+    let (body, total, pages) = s
+        .read(|data| {
+            let Data::Collection(c) = data else {
+                return Ok((Err(data.to_json()), 0, None));
+            };
+            query.settle(&s.def.id_field, c.records.values())?;
+            let page = query.apply(
+                c.records
+                    .values()
+                    .filter(|v| v.as_object().is_some_and(&keep)),
+                c.records.values(),
+            );
+            let body = if relations {
+                Err(Value::Array(page.items.into_iter().cloned().collect()))
+            } else {
+                Ok(serde_json::to_vec(&page.items).unwrap_or_default())
+            };
+            Ok((body, page.total, page.pages))
+        })
+        .map_err(refused)?;
     let body = match body {
         Ok(bytes) => bytes,
         Err(Value::Array(mut items)) => {
@@ -271,6 +295,7 @@ fn relate(
         }
     };
     let own_id = |r: &Value| r.get(&s.def.id_field).and_then(id_key);
+    let mut budget = Budget(RELATIONS_MAX_BYTES);
     for name in &query.embed {
         let child = stores
             .iter()
@@ -280,30 +305,32 @@ fn relate(
                 unknown("_embed", name, known)
             })?;
         let fk = foreign_key(&s.def.name);
-        let wanted: std::collections::HashSet<String> = records.iter().filter_map(own_id).collect();
-        // One pass over the child collection for the whole page.
-        let mut by_parent: std::collections::HashMap<String, Vec<Value>> = child.read(|data| {
-            let mut out: std::collections::HashMap<String, Vec<Value>> = Default::default();
+        let wanted: HashSet<String> = records.iter().filter_map(own_id).collect();
+        // One pass over the child collection for the whole page, each match measured once.
+        let by_parent: HashMap<String, Vec<(Value, usize)>> = child.read(|data| {
+            let mut out: HashMap<String, Vec<(Value, usize)>> = HashMap::new();
             if let Data::Collection(c) = data {
                 for r in c.records.values() {
                     if let Some(key) = r.get(&fk).and_then(id_key)
                         && wanted.contains(&key)
                     {
-                        out.entry(key).or_default().push(r.clone());
+                        out.entry(key).or_default().push((r.clone(), size(r)));
                     }
                 }
             }
             out
         });
         for r in records.iter_mut() {
-            let found = own_id(r)
-                .and_then(|k| by_parent.get(&k).cloned())
-                .unwrap_or_default();
+            let found = own_id(r).and_then(|k| by_parent.get(&k));
+            let mut list = Vec::new();
+            for (child, bytes) in found.into_iter().flatten() {
+                budget.take(*bytes, &s.def.name)?;
+                list.push(child.clone());
+            }
             if let Some(m) = r.as_object_mut() {
-                m.insert(name.clone(), Value::Array(found));
+                m.insert(name.clone(), Value::Array(list));
             }
         }
-        by_parent.clear();
     }
     for name in &query.expand {
         // `_expand=user` names the collection whose singular is `user` (`users`).
@@ -318,16 +345,96 @@ fn relate(
                 unknown("_expand", name, known)
             })?;
         let fk = format!("{name}Id");
+        // Many records name the same parent: each is read and measured once.
+        let mut seen: HashMap<String, Option<(Value, usize)>> = HashMap::new();
         for r in records.iter_mut() {
             let Some(m) = r.as_object_mut() else { continue };
-            let found = m.get(&fk).and_then(id_key).and_then(|k| parent.get(&k));
+            let Some(key) = m.get(&fk).and_then(id_key) else {
+                continue;
+            };
+            let found = seen.entry(key).or_insert_with_key(|k| {
+                parent.get(k).map(|v| {
+                    let bytes = size(&v);
+                    (v, bytes)
+                })
+            });
             // Like json-server: no parent, no field.
-            if let Some(found) = found {
-                m.insert(name.clone(), found);
+            if let Some((found, bytes)) = found {
+                budget.take(*bytes, &s.def.name)?;
+                m.insert(name.clone(), found.clone());
             }
         }
     }
     Ok(())
+}
+
+/// The most bytes of related records one answer adds: `_expand` copies a parent into every
+/// child that names it, so a page of small records can ask for many copies of a large one.
+const RELATIONS_MAX_BYTES: usize = 32 << 20;
+
+/// What the related records of one answer may still add.
+struct Budget(usize);
+
+impl Budget {
+    fn take(&mut self, bytes: usize, resource: &str) -> Result<(), ApiError> {
+        self.0 = self
+            .0
+            .checked_sub(bytes)
+            .ok_or_else(|| ApiError::ListQuery {
+                resource: resource.to_owned(),
+                reason: format!(
+                    "with its _embed and _expand this answer would pass {} MiB; ask for fewer \
+                 records (_limit, _page) or fewer relations",
+                    RELATIONS_MAX_BYTES >> 20
+                ),
+            })?;
+        Ok(())
+    }
+}
+
+/// A record's size as JSON text.
+fn size(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut n = Count(0);
+    let _ = serde_json::to_writer(&mut n, v);
+    n.0
+}
+
+/// The collections a request's `_embed` and `_expand` name, by index (unknown names left
+/// out: answering those is `relate`'s), so their own `match:` can be asked before anything is
+/// read from them.
+pub(crate) fn related(defs: &[ResourceDef], query_string: &str) -> Vec<usize> {
+    if !query_string.contains("_embed") && !query_string.contains("_expand") {
+        return Vec::new();
+    }
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string).unwrap_or_default();
+    let mut out = Vec::new();
+    for (key, value) in &pairs {
+        let key = key.strip_suffix("[]").unwrap_or(key);
+        for name in value.split(',').map(str::trim) {
+            let found = defs.iter().position(|d| {
+                !d.singleton
+                    && match key {
+                        "_embed" => d.name == name,
+                        "_expand" => foreign_key(&d.name) == format!("{name}Id"),
+                        _ => false,
+                    }
+            });
+            if let Some(i) = found.filter(|i| !out.contains(i)) {
+                out.push(i);
+            }
+        }
+    }
+    out
 }
 
 /// How absolute links name this server.

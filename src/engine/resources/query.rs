@@ -27,6 +27,14 @@ impl Op {
         ("_ne", Op::Ne),
         ("_like", Op::Like),
     ];
+
+    /// `age_gte` as the field `age` and its test.
+    fn split(key: &str) -> (&str, Op) {
+        Op::SUFFIXES
+            .iter()
+            .find_map(|(suffix, op)| key.strip_suffix(suffix).map(|f| (f, *op)))
+            .unwrap_or((key, Op::Eq))
+    }
 }
 
 /// One field's test, with every value asked for it: a repeated key means any of them (`_ne`:
@@ -70,7 +78,15 @@ pub(crate) struct ListQuery {
     pub(crate) embed: Vec<String>,
     /// `_expand=user`: parent records to include in each record.
     pub(crate) expand: Vec<String>,
+    /// `_`-keys that are no parameter: filters on a field such as `_id` when the data has
+    /// it, else mistakes ([`ListQuery::settle`]).
+    pending: Vec<(String, String)>,
 }
+
+/// At most this many fields a query filters on, and `_like` patterns it compiles: enough for
+/// any screen of filters, and a bound on what one URL can make the server scan and compile.
+const MAX_FILTERS: usize = 64;
+const MAX_PATTERNS: usize = 16;
 
 /// One page of results and what the response headers need to know about it.
 pub(crate) struct Page<'a> {
@@ -111,22 +127,15 @@ impl ListQuery {
                 "_limit" | "_per_page" => q.limit = Some(number(key, value)?),
                 "_start" => q.start = Some(number("_start", value)?),
                 "_end" => q.end = Some(number("_end", value)?),
-                "_embed" => q.embed.extend(names(value)),
-                "_expand" => q.expand.extend(names(value)),
+                // Each name once: a repeated name would only repeat the work.
+                "_embed" => add_names(&mut q.embed, value),
+                "_expand" => add_names(&mut q.expand, value),
                 // `_delay` is taken before the request reaches the data; `_` is jQuery's
                 // cache-buster.
                 "_delay" | "_" => {}
                 // Prism's preferences, read by an OpenAPI operation before its collection.
                 "__code" | "__example" | "__dynamic" => {}
-                k if k.starts_with('_') => {
-                    let hint = crate::suggest::did_you_mean(k, &KNOWN)
-                        .map(|s| format!("did you mean {s}? "))
-                        .unwrap_or_default();
-                    return Err(format!(
-                        "unknown query parameter '{k}'; {hint}the known ones are q, {}",
-                        KNOWN.join(", ")
-                    ));
-                }
+                k if k.starts_with('_') => q.pending.push((k.to_owned(), value.to_owned())),
                 k => q.add_filter(k, value)?,
             }
         }
@@ -140,11 +149,50 @@ impl ListQuery {
         Ok(q)
     }
 
-    fn add_filter(&mut self, key: &str, value: &str) -> Result<(), String> {
-        let (field, op) = Op::SUFFIXES
+    /// Settles the `_`-keys that are no parameter of mockrig's against the data: a filter
+    /// when `universe` has the field (`_id=5` with `id: _id`) or it is `id_field`, else a
+    /// mistake answered with the parameters there are. Err: that answer.
+    pub(crate) fn settle<'a>(
+        &mut self,
+        id_field: &str,
+        universe: impl Iterator<Item = &'a Value>,
+    ) -> Result<(), Invalid> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let base = |key: &str| -> Vec<String> { split_path(Op::split(key).0) };
+        let mut unseen: Vec<Vec<String>> = pending
             .iter()
-            .find_map(|(suffix, op)| key.strip_suffix(suffix).map(|f| (f, *op)))
-            .unwrap_or((key, Op::Eq));
+            .map(|(k, _)| base(k))
+            .filter(|path| path.len() != 1 || path[0] != id_field)
+            .collect();
+        unseen.dedup();
+        for r in universe {
+            unseen.retain(|path| lookup(r, path).is_none());
+            if unseen.is_empty() {
+                break;
+            }
+        }
+        for (key, value) in &pending {
+            if unseen.contains(&base(key)) {
+                let hint = crate::suggest::did_you_mean(key, &KNOWN)
+                    .map(|s| format!("did you mean {s}? "))
+                    .unwrap_or_default();
+                return Err(Invalid(format!(
+                    "unknown query parameter '{key}' (and no record has a field '{}'); \
+                     {hint}the known ones are q, {}",
+                    Op::split(key).0,
+                    KNOWN.join(", ")
+                )));
+            }
+            self.add_filter(key, value).map_err(Invalid)?;
+        }
+        Ok(())
+    }
+
+    fn add_filter(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let (field, op) = Op::split(key);
         let path = split_path(field);
         let at = match self
             .filters
@@ -152,6 +200,11 @@ impl ListQuery {
             .position(|f| f.path == path && f.op == op)
         {
             Some(i) => i,
+            None if self.filters.len() >= MAX_FILTERS => {
+                return Err(format!(
+                    "a list query filters on {MAX_FILTERS} fields at most"
+                ));
+            }
             None => {
                 self.filters.push(Filter {
                     path,
@@ -162,27 +215,48 @@ impl ListQuery {
                 self.filters.len() - 1
             }
         };
-        let f = &mut self.filters[at];
         if op == Op::Like {
+            let patterns: usize = self.filters.iter().map(|f| f.patterns.len()).sum();
+            if patterns >= MAX_PATTERNS {
+                return Err(format!(
+                    "a list query takes {MAX_PATTERNS} _like patterns at most"
+                ));
+            }
             let re = regex::RegexBuilder::new(value)
                 .case_insensitive(true)
                 .size_limit(1 << 20)
                 .build()
                 .map_err(|e| format!("{key}: '{value}' is not a regular expression: {e}"))?;
-            f.patterns.push(re);
+            self.filters[at].patterns.push(re);
         }
-        f.values.push(value.to_owned());
+        self.filters[at].values.push(value.to_owned());
         Ok(())
     }
 
-    /// Filters, sorts and pages the records.
-    pub(crate) fn apply<'a>(&self, records: impl Iterator<Item = &'a Value> + Clone) -> Page<'a> {
-        // json-server drops an equality filter on a field no record has, rather than answer
-        // an empty list for a parameter the data knows nothing about.
-        let filters: Vec<&Filter> = self
-            .filters
-            .iter()
-            .filter(|f| f.op != Op::Eq || records.clone().any(|r| lookup(r, &f.path).is_some()))
+    /// Filters, sorts and pages `records`, which are some of `universe` (a nested route's
+    /// children of all the collection's records).
+    pub(crate) fn apply<'a>(
+        &self,
+        records: impl Iterator<Item = &'a Value>,
+        universe: impl Iterator<Item = &'a Value>,
+    ) -> Page<'a> {
+        // json-server drops an equality filter on a field no record of the collection has,
+        // rather than answer an empty list for a parameter the data knows nothing about. One
+        // pass for all of them, ending once each is seen.
+        let mut unseen: Vec<usize> = (0..self.filters.len())
+            .filter(|&i| self.filters[i].op == Op::Eq)
+            .collect();
+        if !unseen.is_empty() {
+            for r in universe {
+                unseen.retain(|&i| lookup(r, &self.filters[i].path).is_none());
+                if unseen.is_empty() {
+                    break;
+                }
+            }
+        }
+        let filters: Vec<&Filter> = (0..self.filters.len())
+            .filter(|i| !unseen.contains(i))
+            .map(|i| &self.filters[i])
             .collect();
         let mut items: Vec<&Value> = records
             .filter(|r| filters.iter().all(|f| f.keeps(r)) && self.q_keeps(r))
@@ -249,13 +323,13 @@ impl Filter {
     }
 }
 
-/// `_embed=a,b` and `_embed=a&_embed=b` alike.
-fn names(value: &str) -> impl Iterator<Item = String> + '_ {
-    value
-        .split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned)
+/// `_embed=a,b` and `_embed=a&_embed=b` alike, each name once.
+fn add_names(list: &mut Vec<String>, value: &str) {
+    for name in value.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !list.iter().any(|n| n == name) {
+            list.push(name.to_owned());
+        }
+    }
 }
 
 fn split_path(field: &str) -> Vec<String> {
@@ -359,7 +433,7 @@ mod tests {
     fn run(records: &[Value], query: &str) -> Vec<i64> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
         let q = ListQuery::parse(&pairs).unwrap();
-        q.apply(records.iter())
+        q.apply(records.iter(), records.iter())
             .items
             .iter()
             .map(|v| v["id"].as_i64().unwrap())
@@ -393,16 +467,43 @@ mod tests {
 
     #[test]
     fn rejects_unusable_values() {
-        for bad in [
-            "name_like=(",
-            "_page=x",
-            "_limit=-1",
-            "_sortt=id",
-            "_embedd=posts",
-        ] {
+        for bad in ["name_like=(", "_page=x", "_limit=-1"] {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_str(bad).unwrap();
             assert!(ListQuery::parse(&pairs).is_err(), "{bad}");
         }
+        // Too many fields or patterns for one URL to make the server scan and compile.
+        let many: Vec<(String, String)> = (0..=MAX_FILTERS)
+            .map(|i| (format!("f{i}"), "1".to_owned()))
+            .collect();
+        assert!(ListQuery::parse(&many).is_err());
+        let likes: Vec<(String, String)> = (0..=MAX_PATTERNS)
+            .map(|i| ("name_like".to_owned(), format!("a{i}")))
+            .collect();
+        assert!(ListQuery::parse(&likes).is_err());
+    }
+
+    #[test]
+    fn an_underscore_key_filters_a_field_the_data_has_and_is_refused_otherwise() {
+        let records = [
+            json!({"_id": 1, "_tag": "a"}),
+            json!({"_id": 2, "_tag": "b"}),
+        ];
+        let settled = |query: &str, id: &str| {
+            let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+            let mut q = ListQuery::parse(&pairs).unwrap();
+            q.settle(id, records.iter()).map(|()| {
+                q.apply(records.iter(), records.iter())
+                    .items
+                    .iter()
+                    .map(|v| v["_id"].as_i64().unwrap())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(settled("_tag=b", "_id").unwrap(), [2]);
+        assert_eq!(settled("_id[]=1&_id[]=2", "_id").unwrap(), [1, 2]);
+        assert_eq!(settled("_id_ne=1", "_id").unwrap(), [2]);
+        let refused = settled("_sortt=_id", "_id").unwrap_err().to_string();
+        assert!(refused.contains("did you mean _sort?"), "{refused}");
     }
 
     proptest::proptest! {
@@ -425,7 +526,7 @@ mod tests {
                 .collect();
             let mut pairs: Vec<(String, String)> =
                 wanted.iter().map(|w| ("role".to_owned(), w.clone())).collect();
-            let all = ListQuery::parse(&pairs).unwrap().apply(records.iter());
+            let all = ListQuery::parse(&pairs).unwrap().apply(records.iter(), records.iter());
             // A field no record has is no filter at all (json-server drops it).
             let any_role = records.iter().any(|r| r.get("role").is_some());
             let expected: Vec<&Value> = records
@@ -439,7 +540,7 @@ mod tests {
             proptest::prop_assert_eq!(all.total, expected.len());
             pairs.push(("_page".into(), page.to_string()));
             pairs.push(("_limit".into(), limit.to_string()));
-            let paged = ListQuery::parse(&pairs).unwrap().apply(records.iter());
+            let paged = ListQuery::parse(&pairs).unwrap().apply(records.iter(), records.iter());
             let start = ((page - 1) * limit).min(expected.len());
             let end = (start + limit).min(expected.len());
             proptest::prop_assert_eq!(&paged.items[..], &expected[start..end]);
