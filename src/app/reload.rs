@@ -84,6 +84,11 @@ impl Reloader {
         let mut files = files_named(&source.dir, spec);
         files.extend(live.document_files());
         let (included, searched) = included;
+        // Hashed whole, as a reload hashes them: see `fingerprint`.
+        let texts: Vec<Vec<u8>> = included
+            .iter()
+            .map(|f| std::fs::read(f).unwrap_or_default())
+            .collect();
         files.extend(included);
         Reloader {
             spec_path: source.file.clone(),
@@ -94,7 +99,11 @@ impl Reloader {
                 failures: 0,
                 last: None,
             }),
-            last_seen: Mutex::new(fingerprint(source.text.as_bytes(), &files)),
+            last_seen: Mutex::new(fingerprint(
+                source.text.as_bytes(),
+                texts.iter().map(Vec::as_slice),
+                &files,
+            )),
             named_files: Mutex::new(files),
             searched: Mutex::new(searched),
             running: Mutex::new(()),
@@ -175,7 +184,8 @@ impl Reloader {
         // change of the list itself.
         files.extend(parsed.parts.iter().map(|p| p.path.clone()));
         *lock(&self.searched) = parsed.searched.clone();
-        let print = fingerprint(source.text.as_bytes(), &files);
+        let texts = parsed.parts.iter().map(|p| p.text.as_bytes());
+        let print = fingerprint(source.text.as_bytes(), texts, &files);
         let previous = std::mem::replace(&mut *lock(&self.last_seen), print);
         *lock(&self.named_files) = files;
         // After a failure, any save is worth another try: what was missing may be there now.
@@ -251,11 +261,20 @@ fn files_named(dir: &Path, spec: &Spec) -> Vec<PathBuf> {
         .collect()
 }
 
-/// The spec's bytes plus the size and time of each file it names: cheap, and enough to tell
-/// a real save from a repeated event or a touch that changed nothing.
-fn fingerprint(spec: &[u8], files: &[PathBuf]) -> u64 {
+/// The spec's bytes and its included files' (already read: two saves of one length within
+/// a file system's time granularity differ only there), plus the size and time of each file
+/// it names: cheap, and enough to tell a real save from a repeated event or a touch that
+/// changed nothing.
+fn fingerprint<'a>(
+    spec: &[u8],
+    included: impl Iterator<Item = &'a [u8]>,
+    files: &[PathBuf],
+) -> u64 {
     let mut h = DefaultHasher::new();
     spec.hash(&mut h);
+    for text in included {
+        text.hash(&mut h);
+    }
     for f in files {
         f.hash(&mut h);
         if let Ok(m) = std::fs::metadata(f) {

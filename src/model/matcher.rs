@@ -150,8 +150,32 @@ impl Matcher {
         })
     }
 
+    /// Whether every condition holds: what routing asks of each candidate, so it builds no
+    /// account of a failure (that is [`Matcher::failures`], for the 404).
     pub(crate) fn matches(&self, view: &impl Parts) -> bool {
-        self.failures(view, 1).is_empty()
+        let query = || {
+            self.query.iter().all(|(key, want)| {
+                let got = view.query().iter().filter(|(k, _)| k == key);
+                holds(want, got.map(|(_, v)| v.as_str()))
+            })
+        };
+        let headers = || {
+            self.headers
+                .iter()
+                .all(|(name, want)| holds(want, view.header_values(name).iter().copied()))
+        };
+        let cookies = || {
+            self.cookies.iter().all(|(name, want)| {
+                let got = view.cookie(name);
+                holds(want, got.as_deref().into_iter())
+            })
+        };
+        let body = || {
+            self.body
+                .as_ref()
+                .is_none_or(|b| b.difference(view.json(), "body").is_none())
+        };
+        query() && headers() && cookies() && body()
     }
 
     /// Up to `limit` conditions that do not hold, in the order query, headers, cookies, body.

@@ -19,8 +19,9 @@ use crate::model::resource::{MAX_DEPTH, depth, kind};
 use crate::random::SeededRng;
 use crate::template::TemplateSet;
 
-/// How many `counter` values a `new_id` template tries past ids already taken (a record
-/// created with the id the next counter would give, or a restart that forgot deleted ones).
+/// How many `counter` values in a row a `new_id` template tries past ids already taken (a
+/// record created with the id the next counter would give, or a restart that forgot deleted
+/// ones) before it leaps.
 const COUNTER_TRIES: u64 = 100;
 
 /// The writes of one resource for one request.
@@ -133,10 +134,16 @@ impl Writer for Compute<'_> {
             }
             tries += 1;
             // A taken id is the conflict it is, unless another counter makes another id.
-            if !counts || !c.taken(&id) || tries >= COUNTER_TRIES {
+            if !counts || !c.taken(&id) || tries >= COUNTER_TRIES + 62 {
                 return Ok(id);
             }
-            counter = counter.saturating_add(1);
+            // One after another first; past a run of taken ones (a client that took the
+            // next hundred ids itself), leaps that double, so no finite run blocks creating.
+            let step = match tries.checked_sub(COUNTER_TRIES) {
+                None => 1,
+                Some(k) => 1u64 << k.min(62),
+            };
+            counter = counter.saturating_add(step);
         }
     }
 
