@@ -1,4 +1,3 @@
-
 use crate::model::testing::compile_yaml;
 use crate::spec::locate::display_path;
 
