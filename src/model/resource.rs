@@ -156,17 +156,41 @@ impl Op {
 
 /// The field of a child record that names its parent: `userId` for a parent called `users`.
 pub(crate) fn foreign_key(parent: &str) -> String {
-    let singular = if let Some(stem) = parent.strip_suffix("ies") {
+    format!("{}Id", singular(parent))
+}
+
+/// A collection's name for one of its records, json-server's way: `users` → `user`,
+/// `categories` → `category`, `addresses` → `address`.
+pub(crate) fn singular(name: &str) -> String {
+    if let Some(stem) = name.strip_suffix("ies") {
         format!("{stem}y")
-    } else if let Some(stem) = parent
+    } else if let Some(stem) = name
         .strip_suffix("ses")
-        .or_else(|| parent.strip_suffix("xes"))
+        .or_else(|| name.strip_suffix("xes"))
     {
-        format!("{stem}{}", &parent[stem.len()..stem.len() + 1])
+        format!("{stem}{}", &name[stem.len()..stem.len() + 1])
     } else {
-        parent.strip_suffix('s').unwrap_or(parent).to_owned()
-    };
-    format!("{singular}Id")
+        name.strip_suffix('s').unwrap_or(name).to_owned()
+    }
+}
+
+/// The collection a relation names, by index: `_embed=comments` the collection `comments`,
+/// `_expand=user` the one whose record is a `user` (`users`).
+pub(crate) fn relation<'d>(
+    defs: impl Iterator<Item = &'d ResourceDef>,
+    expand: bool,
+    name: &str,
+) -> Option<usize> {
+    defs.enumerate()
+        .find(|(_, d)| {
+            !d.singleton
+                && if expand {
+                    singular(&d.name) == name
+                } else {
+                    d.name == name
+                }
+        })
+        .map(|(i, _)| i)
 }
 
 /// The endpoints of resource `i`: path, method and operation. Collections also get nested

@@ -16,7 +16,9 @@ use super::data::Data;
 use super::query::ListQuery;
 use super::store::Store;
 use crate::error::{ApiError, BodyError, StoreError};
-use crate::model::resource::{MAX_DEPTH, Op, ResourceDef, depth, foreign_key, id_key, kind};
+use crate::model::resource::{
+    MAX_DEPTH, Op, ResourceDef, depth, foreign_key, id_key, kind, relation, singular,
+};
 
 /// A successful write, for the resource's `emit`.
 #[derive(Debug, Clone)]
@@ -297,9 +299,8 @@ fn relate(
     let own_id = |r: &Value| r.get(&s.def.id_field).and_then(id_key);
     let mut budget = Budget(RELATIONS_MAX_BYTES);
     for name in &query.embed {
-        let child = stores
-            .iter()
-            .find(|o| !o.def.singleton && o.def.name == *name)
+        let child = relation(stores.iter().map(|o| &o.def), false, name)
+            .map(|i| &stores[i])
             .ok_or_else(|| {
                 let known = collections().iter().map(|n| n.to_string()).collect();
                 unknown("_embed", name, known)
@@ -334,14 +335,10 @@ fn relate(
     }
     for name in &query.expand {
         // `_expand=user` names the collection whose singular is `user` (`users`).
-        let parent = stores
-            .iter()
-            .find(|o| !o.def.singleton && foreign_key(&o.def.name) == format!("{name}Id"))
+        let parent = relation(stores.iter().map(|o| &o.def), true, name)
+            .map(|i| &stores[i])
             .ok_or_else(|| {
-                let known = collections()
-                    .iter()
-                    .map(|n| foreign_key(n).trim_end_matches("Id").to_owned())
-                    .collect();
+                let known = collections().iter().map(|n| singular(n)).collect();
                 unknown("_expand", name, known)
             })?;
         let fk = format!("{name}Id");
@@ -417,21 +414,16 @@ pub(crate) fn related(defs: &[ResourceDef], query_string: &str) -> Vec<usize> {
         return Vec::new();
     }
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query_string).unwrap_or_default();
+    // A query that cannot be read is a 400 before anything is read: no gate to ask.
+    let Ok(query) = ListQuery::parse(&pairs) else {
+        return Vec::new();
+    };
+    let embeds = query.embed.iter().map(|n| (false, n));
+    let expands = query.expand.iter().map(|n| (true, n));
     let mut out = Vec::new();
-    for (key, value) in &pairs {
-        let key = key.strip_suffix("[]").unwrap_or(key);
-        for name in value.split(',').map(str::trim) {
-            let found = defs.iter().position(|d| {
-                !d.singleton
-                    && match key {
-                        "_embed" => d.name == name,
-                        "_expand" => foreign_key(&d.name) == format!("{name}Id"),
-                        _ => false,
-                    }
-            });
-            if let Some(i) = found.filter(|i| !out.contains(i)) {
-                out.push(i);
-            }
+    for (expand, name) in embeds.chain(expands) {
+        if let Some(i) = relation(defs.iter(), expand, name).filter(|i| !out.contains(i)) {
+            out.push(i);
         }
     }
     out
