@@ -47,6 +47,11 @@ async fn send(
     (r.status().as_u16(), json_of(r).await)
 }
 
+/// A POST of `body` without a cookie.
+async fn post(m: &Mock, path: &str, body: &Value) -> (u16, Value) {
+    send(m, reqwest::Method::POST, path, None, body).await
+}
+
 #[tokio::test]
 async fn uuid_ids_are_distinct_v4_and_readable_at_their_location() {
     let m = Mock::start(TODOS, &[]);
@@ -64,23 +69,9 @@ async fn uuid_ids_are_distinct_v4_and_readable_at_their_location() {
     }
     assert_ne!(ids[0], ids[1]);
     // A client's id is kept, and a taken one is the conflict it always was.
-    let (status, body) = send(
-        &m,
-        reqwest::Method::POST,
-        "/todos",
-        None,
-        &json!({"id": "mine"}),
-    )
-    .await;
+    let (status, body) = post(&m, "/todos", &json!({"id": "mine"})).await;
     assert_eq!((status, body["id"].clone()), (201, json!("mine")));
-    let (status, _) = send(
-        &m,
-        reqwest::Method::POST,
-        "/todos",
-        None,
-        &json!({"id": "mine"}),
-    )
-    .await;
+    let (status, _) = post(&m, "/todos", &json!({"id": "mine"})).await;
     assert_eq!(status, 409);
 }
 
@@ -124,23 +115,9 @@ resources:
     // A whole expression keeps its type, as in response bodies.
     let r = json_of(m.post_json("/numbered", &json!({})).await).await;
     assert_eq!(r["id"], json!(10));
-    let (status, body) = send(
-        &m,
-        reqwest::Method::POST,
-        "/codes",
-        None,
-        &json!({"sku": "ab-1"}),
-    )
-    .await;
+    let (status, body) = post(&m, "/codes", &json!({"sku": "ab-1"})).await;
     assert_eq!((status, body["id"].clone()), (201, json!("AB-1")));
-    let (status, body) = send(
-        &m,
-        reqwest::Method::POST,
-        "/codes",
-        None,
-        &json!({"sku": "AB-1"}),
-    )
-    .await;
+    let (status, body) = post(&m, "/codes", &json!({"sku": "AB-1"})).await;
     assert_eq!(status, 409, "{body}");
     let list = json_of(m.get("/codes").await).await;
     assert_eq!(
@@ -262,14 +239,7 @@ resources:
 "#,
         &[],
     );
-    let (status, post) = send(
-        &m,
-        reqwest::Method::POST,
-        "/users/1/posts",
-        None,
-        &json!({"title": "hi"}),
-    )
-    .await;
+    let (status, post) = post(&m, "/users/1/posts", &json!({"title": "hi"})).await;
     assert_eq!(status, 201, "{post}");
     assert_eq!(
         post,
@@ -313,14 +283,7 @@ resources:
         &[],
     );
     let before = json_of(m.get("/items").await).await;
-    let (status, body) = send(
-        &m,
-        reqwest::Method::POST,
-        "/items",
-        None,
-        &json!({"low": 5, "high": 1}),
-    )
-    .await;
+    let (status, body) = post(&m, "/items", &json!({"low": 5, "high": 1})).await;
     assert_eq!(status, 500, "{body}");
     assert_eq!(
         (body["resource"].clone(), body["field"].clone()),
@@ -346,14 +309,7 @@ resources:
         "nothing stored"
     );
     // An id template that makes no usable id.
-    let (status, body) = send(
-        &m,
-        reqwest::Method::POST,
-        "/tickets",
-        None,
-        &json!({"code": {"a": 1}}),
-    )
-    .await;
+    let (status, body) = post(&m, "/tickets", &json!({"code": {"a": 1}})).await;
     assert_eq!(
         (status, body["field"].clone()),
         (500, json!("new_id")),
@@ -450,14 +406,7 @@ async fn computed_values_survive_a_restart_and_editing_a_computed_field_keeps_th
     .unwrap();
     let m = start();
     assert_eq!(json_of(m.get("/todos").await).await, json!([created]));
-    let (_, next) = send(
-        &m,
-        reqwest::Method::POST,
-        "/todos",
-        None,
-        &json!({"title": "New"}),
-    )
-    .await;
+    let (_, next) = post(&m, "/todos", &json!({"title": "New"})).await;
     assert_eq!(
         next["createdAt"].as_str().map(str::len),
         Some(4),
@@ -505,14 +454,7 @@ resources:
         "{body}"
     );
     // A client's number cannot make the output pass the template budget.
-    let (status, body) = send(
-        &m,
-        reqwest::Method::POST,
-        "/blobs",
-        None,
-        &json!({"n": 50_000_000}),
-    )
-    .await;
+    let (status, body) = post(&m, "/blobs", &json!({"n": 50_000_000})).await;
     assert_eq!(status, 500, "{body}");
     assert!(
         body["reason"].as_str().unwrap().contains("budget"),
