@@ -196,6 +196,8 @@ pub(crate) enum ApiError {
     },
     #[error("no runtime route with that id")]
     NoStub { id: Option<u64> },
+    #[error("the journal holds no request with that id (it keeps the latest ones only)")]
+    NoRequest { id: String },
     #[error("no such resource")]
     NoResource {
         resource: Option<String>,
@@ -321,6 +323,7 @@ impl ApiError {
                 did_you_mean,
             ),
             ApiError::NoStub { id: Some(id) } => json!({"error": error, "id": id}),
+            ApiError::NoRequest { id } => json!({"error": error, "id": id}),
             ApiError::AdminContentType { content_type } => {
                 json!({"error": error, "content_type": content_type})
             }
@@ -372,6 +375,7 @@ impl ResponseError for ApiError {
             | ApiError::NoEndpoint { .. }
             | ApiError::NoScenario { .. }
             | ApiError::NoStub { .. }
+            | ApiError::NoRequest { .. }
             | ApiError::NoResource { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UpgradeRequired { .. } => StatusCode::UPGRADE_REQUIRED,

@@ -5,11 +5,18 @@ use std::collections::BTreeSet;
 
 use crate::spec::{Route, Spec};
 
-/// `+1 route (POST /orders), ~1 route (GET /users/{id}), -0 routes`, and the same for static
-/// folders when they changed.
-pub(crate) fn describe_changes(old: &Spec, new: &Spec) -> String {
-    /// Routes are known by method and path; repeats of one method and path (with different
-    /// `match:`) by their rank among those.
+/// What a reload did to the routes.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub(crate) struct RouteChanges {
+    pub(crate) added: Vec<String>,
+    pub(crate) changed: Vec<String>,
+    pub(crate) removed: Vec<String>,
+}
+
+/// The routes `new` adds, changes and removes, each as `METHOD /path`. Routes are known by
+/// method and path; repeats of one method and path (with different `match:`) by their rank
+/// among those.
+pub(crate) fn route_changes(old: &Spec, new: &Spec) -> RouteChanges {
     fn keyed(routes: &[Route]) -> Vec<(String, usize, &Route)> {
         let mut seen: Vec<String> = Vec::new();
         routes
@@ -29,24 +36,36 @@ pub(crate) fn describe_changes(old: &Spec, new: &Spec) -> String {
             .find(|(k, n, _)| k == key && *n == rank)
             .map(|e| e.2.clone())
     };
-    let mut added = Vec::new();
-    let mut changed = Vec::new();
+    let mut out = RouteChanges::default();
     for (key, rank, route) in &new_routes {
         match find(&old_routes, key, *rank) {
-            None => added.push(key.clone()),
-            Some(old) if old != **route => changed.push(key.clone()),
+            None => out.added.push(key.clone()),
+            Some(old) if old != **route => out.changed.push(key.clone()),
             Some(_) => {}
         }
     }
-    let removed: Vec<String> = old_routes
+    out.removed = old_routes
         .iter()
         .filter(|(k, n, _)| find(&new_routes, k, *n).is_none())
         .map(|e| e.0.clone())
         .collect();
+    out
+}
+
+/// `+1 route (POST /orders), ~1 route (GET /users/{id}), -0 routes`, and the same for static
+/// folders when they changed.
+/// Also the route changes themselves, for the dashboard.
+pub(crate) fn describe_changes(old: &Spec, new: &Spec) -> (String, RouteChanges) {
+    let routes = route_changes(old, new);
+    let RouteChanges {
+        added,
+        changed,
+        removed,
+    } = &routes;
     let mut parts = vec![
-        count("+", &added, "route"),
-        count("~", &changed, "route"),
-        count("-", &removed, "route"),
+        count("+", added, "route"),
+        count("~", changed, "route"),
+        count("-", removed, "route"),
     ];
     let old_static: BTreeSet<_> = old
         .statics
@@ -105,7 +124,7 @@ pub(crate) fn describe_changes(old: &Spec, new: &Spec) -> String {
             parts.push("server settings changed".into());
         }
     }
-    parts.join(", ")
+    (parts.join(", "), routes)
 }
 
 fn count(sign: &str, names: &[String], noun: &str) -> String {
@@ -144,11 +163,11 @@ mod tests {
             "routes:\n  - { path: /a, response: { text: A } }\n  - { path: /b }\n  - { method: POST, path: /orders }\n",
         );
         assert_eq!(
-            describe_changes(&old, &new),
+            describe_changes(&old, &new).0,
             "+1 route (POST /orders), ~1 route (GET /a), -1 route (GET /c)"
         );
         assert_eq!(
-            describe_changes(&old, &old),
+            describe_changes(&old, &old).0,
             "+0 routes, ~0 routes, -0 routes"
         );
     }
@@ -161,7 +180,7 @@ mod tests {
             "websockets:\n  - { path: /ws/a, mode: silent }\n  - { path: /ws/c }\nsse:\n  - { path: /e }\n",
         );
         assert_eq!(
-            describe_changes(&old, &new),
+            describe_changes(&old, &new).0,
             "+0 routes, ~0 routes, -0 routes, +1 websocket (/ws/c), ~1 websocket (/ws/a), -1 websocket (/ws/b)"
         );
     }

@@ -4,9 +4,11 @@
 //! with one store; on any error nothing changes. One change at a time: the inputs' lock is
 //! held from compile to swap, so two changes cannot store out of order.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::engine::channels::hub::Hub;
+use crate::engine::monitor::{Event, Monitor};
 use crate::engine::resources::stores::{Stores, SyncReport};
 use crate::engine::resources::wal::WalError;
 use crate::engine::snapshot::{LiveSnapshot, Snapshot};
@@ -15,10 +17,11 @@ use crate::model::compiled::Stub;
 use crate::model::private::PrivateFiles;
 use crate::spec::include::parse_source;
 use crate::spec::load::{Parsed, SpecSource};
+use crate::spec::places::{Place, places};
 use crate::spec::{Route, Severity, Spec, SpecReport};
 use crate::sync::lock;
 
-use super::changes::describe_changes;
+use super::changes::{RouteChanges, describe_changes};
 
 /// Why a change was not made. The snapshot serving before goes on serving.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,8 @@ pub(crate) struct Swapped {
     /// The stubs' warnings, one line each.
     pub(crate) stub_warnings: Vec<String>,
     pub(crate) resources: SyncReport,
+    /// The routes a reload added, changed and removed (none for a change of the stubs).
+    pub(crate) route_changes: RouteChanges,
 }
 
 struct Inputs {
@@ -60,6 +65,8 @@ pub(crate) struct LiveSpec {
     snapshot: Arc<LiveSnapshot>,
     stores: Arc<Stores>,
     hub: Arc<Hub>,
+    /// Told of every swap, for the dashboard.
+    monitor: Arc<Monitor>,
     /// The files mockrig writes, never served.
     private: PrivateFiles,
     /// `--max-template-bytes`.
@@ -111,6 +118,7 @@ impl LiveSpec {
         first: FirstBuild,
         stores: Arc<Stores>,
         hub: Arc<Hub>,
+        monitor: Arc<Monitor>,
     ) -> Result<(LiveSpec, Swapped), SwapError> {
         let FirstBuild {
             source,
@@ -125,6 +133,7 @@ impl LiveSpec {
             snapshot: Arc::new(LiveSnapshot::from_pointee(snapshot)),
             stores,
             hub,
+            monitor,
             private,
             template_budget,
             inputs: Mutex::new(Inputs {
@@ -135,6 +144,11 @@ impl LiveSpec {
             }),
         };
         Ok((live, swapped))
+    }
+
+    /// Who is told of reloads and swaps.
+    pub(crate) fn monitor(&self) -> &Arc<Monitor> {
+        &self.monitor
     }
 
     /// The cell requests load the serving snapshot from.
@@ -161,6 +175,12 @@ impl LiveSpec {
         (files, inputs.parsed.searched.clone())
     }
 
+    /// Where each item of the spec now serving was written, by label (`routes[3]`).
+    pub(crate) fn places(&self) -> HashMap<String, Place> {
+        let inputs = lock(&self.inputs);
+        places(&inputs.source, &inputs.parsed)
+    }
+
     /// Runs `f` with the source and the spec now serving.
     pub(crate) fn with_spec<R>(&self, f: impl FnOnce(&SpecSource, &Spec) -> R) -> R {
         let inputs = lock(&self.inputs);
@@ -182,8 +202,9 @@ impl LiveSpec {
             },
             self.template_budget,
         );
-        let changes = describe_changes(&inputs.parsed.spec, &parsed.spec);
-        let swapped = self.swap(built, changes)?;
+        let (changes, routes) = describe_changes(&inputs.parsed.spec, &parsed.spec);
+        let mut swapped = self.swap(built, changes)?;
+        swapped.route_changes = routes;
         inputs.source = source;
         inputs.parsed = parsed;
         Ok(swapped)
@@ -262,6 +283,7 @@ impl LiveSpec {
         let ws: Vec<&str> = ws.iter().map(String::as_str).collect();
         let sse: Vec<&str> = sse.iter().map(String::as_str).collect();
         self.hub.retire(&ws, &sse);
+        self.monitor.send(Event::Routes);
         Ok(swapped)
     }
 }
@@ -292,6 +314,7 @@ fn finish(
             warnings: built.report,
             stub_warnings,
             resources,
+            route_changes: RouteChanges::default(),
         },
     ))
 }

@@ -1,8 +1,10 @@
 //! The pipeline's last step: one log line per request, and the request into the journal of
 //! its session (or the shared one).
 
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web::{Bytes, BytesMut};
@@ -11,7 +13,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use super::outcome::Outcome;
 use super::state::AppState;
 use crate::engine::fault;
-use crate::engine::journal::Recorded;
+use crate::engine::journal::{Recorded, SentResponse};
+use crate::engine::monitor::Event;
 use crate::engine::upstream::forward::UpstreamCall;
 use crate::spec::Fault;
 
@@ -35,9 +38,13 @@ pub(crate) fn finish(
         Some(s) => &s.journal,
         None => &app.journal,
     };
-    if journal.enabled() {
+    let watching = app.monitor.watching();
+    let mut response = outcome.response;
+    if journal.enabled() || watching {
         let (target, headers) = detached_head(req);
-        journal.record(Recorded {
+        let (sent, kept) = sent_response(response);
+        response = sent;
+        let entry = journal.record(Recorded {
             id: 0,
             at: SystemTime::now(),
             method: req.method().clone(),
@@ -45,19 +52,50 @@ pub(crate) fn finish(
             headers,
             body: outcome.body,
             route: outcome.route,
-            status: outcome.response.status().as_u16(),
+            status: response.status().as_u16(),
             fault: outcome.fault,
             duration: started.elapsed(),
             nearest: outcome.nearest,
             upstream: outcome.upstream,
+            response: kept,
         });
+        if watching {
+            app.monitor.send(Event::Request {
+                session: outcome.session.as_ref().map(|s| Arc::from(s.name.as_str())),
+                entry,
+            });
+        }
     }
     // A session's request may have grown it (a copy, a write, its journal): all sessions
     // together stay within their byte budget.
     if let Some(s) = &outcome.session {
         app.sessions.enforce_byte_limit(&s.name);
     }
-    outcome.response
+    response
+}
+
+/// The response to send, and what the journal keeps of it: its headers, and its body when the
+/// body is bytes already (a reference-counted handle, not a copy). A streamed body (a file,
+/// an event stream) is sent as it is and not kept.
+fn sent_response(response: HttpResponse) -> (HttpResponse, SentResponse) {
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let (head, body) = response.into_parts();
+    let (body, kept) = match body.try_into_bytes() {
+        Ok(bytes) => (BoxBody::new(bytes.clone()), Some(bytes)),
+        Err(body) => (body, None),
+    };
+    (
+        head.set_body(body),
+        SentResponse {
+            headers,
+            body: kept,
+            truncated: false,
+        },
+    )
 }
 
 /// The request's target (path and query) and headers in one allocation of their own. actix's

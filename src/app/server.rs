@@ -23,6 +23,7 @@ use super::watch::Watcher;
 use crate::engine::channels::hub::Hub;
 use crate::engine::fault;
 use crate::engine::journal::RequestJournal;
+use crate::engine::monitor::Monitor;
 use crate::engine::recording::{RecordOptions, Recorder};
 use crate::engine::resources::stores::Stores;
 use crate::engine::resources::wal::WriteAheadLog;
@@ -118,7 +119,8 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         None => Stores::in_memory(),
     });
     let hub = Arc::new(Hub::default());
-    let (live, started) = LiveSpec::start(first, stores.clone(), hub.clone())?;
+    let monitor = Arc::new(Monitor::default());
+    let (live, started) = LiveSpec::start(first, stores.clone(), hub.clone(), monitor.clone())?;
     tracing::info!(spec = %config.spec.display(), "loaded: {}", started.changes);
     if started.warnings.warnings() > 0 {
         tracing::warn!("{}", started.warnings);
@@ -156,6 +158,7 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         reloader,
         stores,
         hub,
+        monitor,
         journal: RequestJournal::new(config.journal),
         sessions: Sessions::new(
             config.max_sessions,
@@ -378,10 +381,12 @@ impl Server {
     pub async fn run(self) -> std::io::Result<()> {
         if self.handle_signals {
             let (handle, hub) = (self.server.handle(), self.app.hub.clone());
+            let monitor = self.app.monitor.clone();
             actix_web::rt::spawn(async move {
                 shutdown_signal().await;
                 tracing::info!("stopping: closing real-time connections, finishing requests");
                 hub.close_all();
+                monitor.close_all();
                 handle.stop(true).await;
             });
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::engine::channels::hub::Hub;
 use crate::engine::journal::RequestJournal;
+use crate::engine::monitor::Monitor;
 use crate::engine::recording::Recorder;
 use crate::engine::resources::stores::Stores;
 use crate::engine::route_state::RouteState;
@@ -30,6 +31,8 @@ pub(crate) struct AppState {
     pub(crate) stores: Arc<Stores>,
     /// Open WebSocket and SSE connections, across reloads.
     pub(crate) hub: Arc<Hub>,
+    /// What the dashboard watches live: requests, reloads, route changes.
+    pub(crate) monitor: Arc<Monitor>,
     /// The requests answered outside any session.
     pub(crate) journal: RequestJournal,
     /// The sessions `X-Mockrig-Session` named, each with its own data, counts and journal.

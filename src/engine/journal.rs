@@ -46,6 +46,42 @@ pub(crate) struct Recorded {
     pub(crate) nearest: Option<Value>,
     /// A proxied request: the backend's URL, status and time to answer.
     pub(crate) upstream: Option<UpstreamCall>,
+    /// What was sent back besides the status.
+    pub(crate) response: SentResponse,
+}
+
+/// The headers and body of an answer, as the journal keeps them.
+#[derive(Debug, Default)]
+pub(crate) struct SentResponse {
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    /// `None` for a body that was streamed (a file, an event stream, a proxied answer).
+    pub(crate) body: Option<Bytes>,
+    /// The body was longer than [`BODY_LIMIT`]: this is its start.
+    pub(crate) truncated: bool,
+}
+
+/// Header names and values as a JSON object (a repeated name keeps its last value).
+fn headers_json(headers: &[(HeaderName, HeaderValue)]) -> IndexMap<String, String> {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into(),
+            )
+        })
+        .collect()
+}
+
+/// A body as JSON when it is JSON, else as text; `null` when empty.
+fn body_json_or_text(body: &[u8]) -> Value {
+    if body.is_empty() {
+        return Value::Null;
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(v) => v,
+        Err(_) => Value::String(String::from_utf8_lossy(body).into_owned()),
+    }
 }
 
 impl Recorded {
@@ -62,29 +98,28 @@ impl Recorded {
         self.target().split_once('?').map_or("", |(_, query)| query)
     }
 
+    /// The entry as `/__mockrig/requests` shows it: the request, the answer, and why it missed.
     pub(crate) fn to_json(&self) -> Value {
-        let headers: IndexMap<String, String> = self
-            .headers
-            .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into(),
-                )
-            })
-            .collect();
-        let body = match serde_json::from_slice::<Value>(&self.body) {
-            Ok(v) => v,
-            Err(_) => Value::String(String::from_utf8_lossy(&self.body).into_owned()),
-        };
+        let mut v = self.summary();
+        v["headers"] = json!(headers_json(&self.headers));
+        v["body"] = body_json_or_text(&self.body);
+        v["response"] = json!({
+            "status": self.status,
+            "headers": headers_json(&self.response.headers),
+            "body": self.response.body.as_deref().map_or(Value::Null, body_json_or_text),
+            "truncated": self.response.truncated,
+        });
+        v
+    }
+
+    /// What a list of requests shows of one: no headers or bodies.
+    pub(crate) fn summary(&self) -> Value {
         let mut v = json!({
             "id": self.id,
             "time": humantime::format_rfc3339_millis(self.at).to_string(),
             "method": self.method.as_str(),
             "path": self.path(),
             "query": self.query(),
-            "headers": headers,
-            "body": if self.body.is_empty() { Value::Null } else { body },
             "matched": self.route.as_deref(),
             "status": self.status,
             "duration_ms": self.duration.as_secs_f64() * 1000.0,
@@ -122,7 +157,15 @@ impl Recorded {
         let fixed = std::mem::size_of::<Recorded>()
             + self.headers.len() * std::mem::size_of::<(HeaderName, HeaderValue)>();
         let upstream = self.upstream.as_ref().map_or(0, |u| u.url.len());
-        self.body.len() + headers + self.target.len() + nearest + upstream + fixed
+        let response: usize = self
+            .response
+            .headers
+            .iter()
+            .map(|(n, v)| n.as_str().len() + v.len())
+            .sum::<usize>()
+            + self.response.body.as_ref().map_or(0, Bytes::len)
+            + self.response.headers.len() * std::mem::size_of::<(HeaderName, HeaderValue)>();
+        self.body.len() + headers + self.target.len() + nearest + upstream + response + fixed
     }
 }
 
@@ -231,21 +274,30 @@ impl RequestJournal {
     }
 
     /// Adds a request, dropping the oldest beyond the count or the bytes; assigns its id.
-    pub(crate) fn record(&self, mut r: Recorded) {
-        if self.capacity == 0 {
-            return;
-        }
+    /// Returns the entry as kept (with a journal of capacity 0, as it would have been).
+    pub(crate) fn record(&self, mut r: Recorded) -> Arc<Recorded> {
         if r.body.len() > BODY_LIMIT {
             // A copy, not a slice: a slice would keep the whole body alive.
             r.body = Bytes::copy_from_slice(&r.body[..BODY_LIMIT]);
         }
+        if let Some(body) = &mut r.response.body
+            && body.len() > BODY_LIMIT
+        {
+            *body = Bytes::copy_from_slice(&body[..BODY_LIMIT]);
+            r.response.truncated = true;
+        }
+        if self.capacity == 0 {
+            return Arc::new(r);
+        }
         let weight = r.weight();
         // A full journal evicts one entry per request: kept without allocating a list for it.
         let (mut evicted, mut more) = (None, Vec::new());
+        let entry;
         {
             let mut ring = lock(&self.inner);
             ring.last_id += 1;
             r.id = ring.last_id;
+            entry = Arc::new(r);
             while !ring.entries.is_empty()
                 && (ring.entries.len() >= self.capacity || ring.bytes + weight > self.byte_limit)
             {
@@ -258,10 +310,19 @@ impl RequestJournal {
                 }
             }
             ring.bytes += weight;
-            ring.entries.push_back((weight, Arc::new(r)));
+            ring.entries.push_back((weight, entry.clone()));
         }
         // Freed after the lock is released: the other workers need not wait for it.
         drop((evicted, more));
+        entry
+    }
+
+    /// The entry with `id`, if the journal still holds it.
+    pub(crate) fn get(&self, id: u64) -> Option<Arc<Recorded>> {
+        let ring = lock(&self.inner);
+        // Ids grow with each entry, so the list is sorted by them.
+        let i = ring.entries.binary_search_by_key(&id, |(_, r)| r.id).ok()?;
+        Some(ring.entries[i].1.clone())
     }
 
     /// Every recorded request, oldest first.
@@ -432,6 +493,7 @@ mod tests {
             duration: Duration::ZERO,
             nearest: None,
             upstream: None,
+            response: Default::default(),
         }
     }
 

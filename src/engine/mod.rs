@@ -11,6 +11,7 @@ pub(crate) mod channels;
 pub(crate) mod cors;
 pub(crate) mod fault;
 pub(crate) mod journal;
+pub(crate) mod monitor;
 pub(crate) mod near_miss;
 pub(crate) mod openapi;
 pub(crate) mod recording;

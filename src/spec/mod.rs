@@ -12,6 +12,7 @@ pub(crate) mod load;
 pub(crate) mod locate;
 pub(crate) mod openapi;
 pub(crate) mod origins;
+pub(crate) mod places;
 mod realtime;
 mod recover;
 mod report;

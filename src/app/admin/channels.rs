@@ -7,6 +7,7 @@ use serde_json::json;
 use super::extract::message;
 use crate::app::state::AppState;
 use crate::engine::channels::frame::SseFrame;
+use crate::engine::channels::hub::Target;
 use crate::error::ApiError;
 use crate::model::router::{Pattern, request_segments};
 use crate::suggest::did_you_mean;
@@ -15,6 +16,10 @@ use crate::suggest::did_you_mean;
 pub(crate) struct PushQuery {
     /// The concrete path whose clients get the message, e.g. `/ws/rooms/a`.
     path: Option<String>,
+    /// Or every path of a declared channel, e.g. `/ws/rooms/{room}`.
+    channel: Option<String>,
+    /// Or one connection, by the id `/connections` lists.
+    connection: Option<u64>,
     event: Option<String>,
     id: Option<String>,
 }
@@ -26,13 +31,33 @@ impl PushQuery {
             .filter(|p| p.starts_with('/'))
             .ok_or_else(|| ApiError::BadRequest("name the clients' path: ?path=/ws/chat".into()))
     }
+
+    /// Whom the push is for: exactly one of `path`, `channel` and `connection`.
+    fn target(&self) -> Result<Target<'_>, ApiError> {
+        match (&self.path, &self.channel, self.connection) {
+            (Some(_), None, None) => self.path().map(Target::Path),
+            (None, Some(c), None) if c.starts_with('/') => Ok(Target::Channel(c)),
+            (None, None, Some(id)) => Ok(Target::Connection(id)),
+            _ => Err(ApiError::BadRequest(
+                "name the clients with one of ?path=/ws/rooms/a (one path), \
+                 ?channel=/ws/rooms/{room} (every path of a channel) or ?connection=ID"
+                    .into(),
+            )),
+        }
+    }
 }
 
 /// `{"path", "delivered"}`, and when nobody got it because the path is no channel's, the
 /// declared channel path it is probably a typo of. (A path that is a channel's, with nobody
 /// connected, has no better spelling.)
-fn delivered(app: &AppState, path: &str, count: usize, websocket: bool) -> HttpResponse {
-    let mut body = json!({"path": path, "delivered": count});
+fn delivered(app: &AppState, target: Target<'_>, count: usize, websocket: bool) -> HttpResponse {
+    let (mut body, path) = match target {
+        Target::Path(p) => (json!({"path": p, "delivered": count}), p),
+        Target::Channel(c) => (json!({"channel": c, "delivered": count}), c),
+        Target::Connection(id) => {
+            return HttpResponse::Ok().json(json!({"connection": id, "delivered": count}));
+        }
+    };
     if count == 0 {
         let now = app.snapshot.load();
         let declared: Vec<(&str, &Pattern)> = if websocket {
@@ -66,13 +91,13 @@ pub(crate) async fn ws_send(
     q: web::Query<PushQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let path = q.path()?;
+    let target = q.target()?;
     let text = match message(&body)? {
         serde_json::Value::String(s) => s,
         v => v.to_string(),
     };
-    let count = app.hub.send_ws(path, text, None).await;
-    Ok(delivered(&app, path, count, true))
+    let count = app.hub.push_ws(target, text).await;
+    Ok(delivered(&app, target, count, true))
 }
 
 /// Emits the body as an event (`?event=`, `?id=`) to every subscriber of `?path=`.
@@ -81,7 +106,7 @@ pub(crate) async fn sse_send(
     q: web::Query<PushQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let path = q.path()?;
+    let target = q.target()?;
     let bad_line = |v: &Option<String>| v.as_deref().is_some_and(|v| v.contains(['\n', '\r']));
     if bad_line(&q.event) || bad_line(&q.id) {
         return Err(ApiError::BadRequest(
@@ -93,8 +118,8 @@ pub(crate) async fn sse_send(
         id: q.id.clone(),
         data: Some(message(&body)?),
     };
-    let count = app.hub.send_sse(path, &event);
-    Ok(delivered(&app, path, count, false))
+    let count = app.hub.push_sse(target, &event);
+    Ok(delivered(&app, target, count, false))
 }
 
 /// Ends the streams of every subscriber of `?path=`, as a dropped connection would: their

@@ -45,6 +45,20 @@ pub(crate) async fn requests(
     Ok(HttpResponse::Ok().json(json!({"requests": list, "enabled": journal.enabled()})))
 }
 
+/// One entry of the journal, with the answer it got.
+pub(crate) async fn request(
+    app: web::Data<AppState>,
+    scope: SessionScope,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let entry = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| scope.journal(&app).get(id))
+        .ok_or_else(|| ApiError::NoRequest { id: id.to_string() })?;
+    Ok(HttpResponse::Ok().json(entry.to_json()))
+}
+
 pub(crate) async fn clear(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
     scope.journal(&app).clear();
     HttpResponse::NoContent().finish()

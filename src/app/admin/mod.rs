@@ -1,5 +1,6 @@
 //! mockrig's own endpoints under `/__mockrig/`, a prefix spec routes may not use: one module
-//! per area (`status`, `stubs`, `journal`, `data`, `channels`), the session they act on taken
+//! per area (`status`, `stubs`, `journal`, `data`, `channels`, and the dashboard: `ui` and
+//! `events`), the session they act on taken
 //! by an extractor (`extract`), and who may call at all (`guard`: a token, or local names and
 //! the server's own origin). Every handler answers
 //! `Result<_, ApiError>`, so errors look the same everywhere.
@@ -7,11 +8,13 @@
 pub(crate) mod access;
 mod channels;
 mod data;
+mod events;
 mod extract;
 mod guard;
 mod journal;
 mod status;
 mod stubs;
+mod ui;
 
 use actix_web::web;
 
@@ -38,7 +41,13 @@ pub(crate) fn scope() -> actix_web::Scope<
         .route("/routes", web::get().to(stubs::routes))
         .route("/routes", web::post().to(stubs::add))
         .route("/routes/{id}", web::delete().to(stubs::remove))
+        .route("/ui", web::get().to(ui::page))
+        .route("/ui/", web::get().to(ui::page))
+        .route("/ui/app.js", web::get().to(ui::script))
+        .route("/ui/app.css", web::get().to(ui::style))
+        .route("/events", web::get().to(events::events))
         .route("/requests", web::get().to(journal::requests))
+        .route("/requests/{id}", web::get().to(journal::request))
         .route("/requests", web::delete().to(journal::clear))
         .route("/unmatched", web::get().to(journal::unmatched))
         .route("/verify", web::post().to(journal::verify))

@@ -24,16 +24,9 @@ fn rfc3339(t: std::time::SystemTime) -> String {
 pub(crate) async fn status(app: web::Data<AppState>) -> HttpResponse {
     let s = app.reloader.status();
     let counts = app.snapshot.load().spec.counts;
-    let last = match &s.last {
-        None => json!(null),
-        Some((at, Ok(()))) => json!({"result": "ok", "at": rfc3339(*at)}),
-        Some((at, Err(e))) => json!({"result": "error", "at": rfc3339(*at), "error": e}),
-    };
+    let last = s.last_json();
     // The same field and header as a 404 carries while a failed save is pending.
-    let pending = match &s.last {
-        Some((_, Err(e))) => Some(e.clone()),
-        _ => None,
-    };
+    let pending = s.pending_error();
     let mut res = HttpResponse::Ok();
     if pending.is_some() {
         res.insert_header((

@@ -2,10 +2,12 @@
 //! (`POST /routes`) and removed again (`DELETE /routes/{id}`). Stubs are compiled with the
 //! spec, so they are checked exactly like the spec's own routes.
 
+use std::collections::HashMap;
+
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use super::extract::blocking;
+use super::extract::{SessionScope, blocking};
 use crate::app::live::SwapError;
 use crate::app::state::AppState;
 use crate::error::ApiError;
@@ -21,8 +23,29 @@ fn refused(e: SwapError) -> ApiError {
 }
 
 /// The compiled routes, most specific first: the order in which a request's candidates are
-/// tried (a fixed segment before `{param}` before `{*rest}`, then the order in the spec).
-pub(crate) async fn routes(app: web::Data<AppState>) -> HttpResponse {
+/// tried (a fixed segment before `{param}` before `{*rest}`, then the order in the spec). Each
+/// with where it was written, how often it answered (in the session, for a session) and its
+/// part in a scenario.
+pub(crate) async fn routes(
+    app: web::Data<AppState>,
+    scope: SessionScope,
+) -> Result<HttpResponse, ApiError> {
+    let live_spec = app.live_spec.clone();
+    // Parsing the spec's files again takes milliseconds for a large one: off the worker.
+    let places = blocking(move || Ok(live_spec.places())).await?;
+    // Answers as the journal holds them: routes whose answers never vary keep no count of
+    // their own, and the journal is what the dashboard shows next to them anyway.
+    let mut answers: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
+    let journal = scope.journal(&app).all();
+    for r in &journal {
+        if let Some(route) = &r.route {
+            *answers
+                .entry(route)
+                .or_default()
+                .entry(r.method.as_str())
+                .or_default() += 1;
+        }
+    }
     let now = app.snapshot.load();
     let mut order: Vec<(Vec<u8>, usize)> = now
         .spec
@@ -36,16 +59,42 @@ pub(crate) async fn routes(app: web::Data<AppState>) -> HttpResponse {
         .into_iter()
         .map(|(_, i)| {
             let r = &now.spec.routes[i];
+            let place = places.get(&*r.source);
+            let stub_id = r
+                .source
+                .strip_prefix("stubs[")
+                .and_then(|s| s.strip_suffix(']'))
+                .and_then(|s| s.parse::<u64>().ok());
             json!({
                 "source": &*r.source,
                 "kind": r.action.kind(),
                 "method": r.method.as_str(),
                 "path": r.path,
                 "conditions": r.matcher.is_some(),
+                "at": place.map(|p| &p.at),
+                "yaml": place.map(|p| &p.yaml),
+                "stub": stub_id.is_some(),
+                "stub_id": stub_id,
+                "answers": answers_of(&answers, &r.source, r.method.as_str()),
+                "scenario": r.scenario.as_ref().map(|s| json!({
+                    "name": s.scenario, "when": s.when, "then": s.then,
+                })),
             })
         })
         .collect();
-    HttpResponse::Ok().json(list)
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// How many journal entries the route answered: of its method, or of any for `ANY` (a GET
+/// route answers HEAD too).
+fn answers_of(answers: &HashMap<&str, HashMap<&str, u64>>, source: &str, method: &str) -> u64 {
+    answers.get(source).map_or(0, |by_method| {
+        by_method
+            .iter()
+            .filter(|(m, _)| method == "ANY" || **m == method || (method == "GET" && **m == "HEAD"))
+            .map(|(_, n)| n)
+            .sum()
+    })
 }
 
 /// One route or a list, in the spec's shape (JSON or YAML), in front of the spec's routes.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use actix_web::web::Bytes;
 use serde_json::{Map, Value, json};
@@ -16,6 +16,7 @@ use crate::sync::lock;
 /// An open WebSocket connection, as the hub knows it.
 struct WsConn {
     id: u64,
+    since: SystemTime,
     /// The declared path of its channel.
     channel: String,
     session: actix_ws::Session,
@@ -27,6 +28,7 @@ struct WsConn {
 /// An SSE subscriber.
 struct SseSub {
     id: u64,
+    since: SystemTime,
     channel: String,
     tx: tokio::sync::mpsc::Sender<Bytes>,
     /// Ends the stream (its channel was removed by a reload).
@@ -37,6 +39,25 @@ struct SseSub {
 /// reading would otherwise hold up every message to every other client until the ping timeout
 /// drops it; instead it is dropped after this wait, once.
 pub(crate) const SEND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Which connections of a path a frame is for.
+#[derive(Clone, Copy)]
+enum Who {
+    All,
+    Except(u64),
+    Only(u64),
+}
+
+/// Whom a push from the admin API reaches.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    /// The clients on one concrete path (`/ws/rooms/a`): a room.
+    Path(&'a str),
+    /// The clients of every path of a declared channel (`/ws/rooms/{room}`).
+    Channel(&'a str),
+    /// One connection, by the id `connections` lists.
+    Connection(u64),
+}
 
 /// A frame for [`Hub::deliver`]: one shared copy for all recipients.
 #[derive(Clone)]
@@ -139,6 +160,7 @@ impl Hub {
             .or_default()
             .push(WsConn {
                 id,
+                since: SystemTime::now(),
                 channel: channel.to_owned(),
                 session,
                 stop: stop.clone(),
@@ -199,6 +221,7 @@ impl Hub {
         }
         sse.subs.entry(path.to_owned()).or_default().push(SseSub {
             id,
+            since: SystemTime::now(),
             channel: channel.to_owned(),
             tx,
             stop: stop.clone(),
@@ -233,7 +256,8 @@ impl Hub {
         text: impl Into<bytestring::ByteString>,
         except: Option<u64>,
     ) -> usize {
-        self.deliver(path, Frame::Text(text.into()), except).await
+        let who = except.map_or(Who::All, Who::Except);
+        self.deliver(path, Frame::Text(text.into()), who).await
     }
 
     /// Binary frames for broadcast mode.
@@ -243,18 +267,19 @@ impl Hub {
         bytes: Bytes,
         except: Option<u64>,
     ) -> usize {
-        self.deliver(path, Frame::Binary(bytes), except).await
+        let who = except.map_or(Who::All, Who::Except);
+        self.deliver(path, Frame::Binary(bytes), who).await
     }
 
     /// Each recipient's send is polled once: a queue with room takes the frame at once, which
     /// is the common case and costs no timer or allocation. The clients whose queue was full
     /// get the frame concurrently, under one deadline, so several stalled clients cost a
     /// broadcast [`SEND_TIMEOUT`] once, not once each; those still full then are dropped.
-    async fn deliver(&self, path: &str, frame: Frame, except: Option<u64>) -> usize {
+    async fn deliver(&self, path: &str, frame: Frame, who: Who) -> usize {
         use futures_util::FutureExt;
         let mut sent = 0;
         let mut full = Vec::new();
-        for (id, mut s) in self.recipients(path, except) {
+        for (id, mut s) in self.recipients(path, who) {
             // A send that is pending has not queued its frame (the queue's slot is reserved
             // first), so dropping it and sending again below cannot deliver twice.
             match send_frame(&mut s, frame.clone()).now_or_never() {
@@ -285,12 +310,16 @@ impl Hub {
         sent
     }
 
-    fn recipients(&self, path: &str, except: Option<u64>) -> Vec<(u64, actix_ws::Session)> {
+    fn recipients(&self, path: &str, who: Who) -> Vec<(u64, actix_ws::Session)> {
         lock(&self.ws)
             .get(path)
             .map(|l| {
                 l.iter()
-                    .filter(|c| Some(c.id) != except)
+                    .filter(|c| match who {
+                        Who::All => true,
+                        Who::Except(id) => c.id != id,
+                        Who::Only(id) => c.id == id,
+                    })
                     .map(|c| (c.id, c.session.clone()))
                     .collect()
             })
@@ -349,6 +378,85 @@ impl Hub {
             .unwrap_or(0)
     }
 
+    /// Sends `text` to the WebSocket clients `target` names; how many it reached.
+    pub(crate) async fn push_ws(&self, target: Target<'_>, text: String) -> usize {
+        let frame = Frame::Text(text.into());
+        // Bound first: the lock must be released before `deliver` takes it again.
+        let paths = self.targets(&lock(&self.ws), target, |c| (c.id, &c.channel));
+        let mut sent = 0;
+        for (path, who) in paths {
+            sent += self.deliver(&path, frame.clone(), who).await;
+        }
+        sent
+    }
+
+    /// Sends `event` to the SSE subscribers `target` names; how many it reached. Only a push
+    /// to a path or a channel is kept for clients that resume: one to a single connection is
+    /// not the path's.
+    pub(crate) fn push_sse(&self, target: Target<'_>, event: &SseFrame) -> usize {
+        let paths = self.targets(&lock(&self.sse).subs, target, |s| (s.id, &s.channel));
+        let mut sent = 0;
+        for (path, who) in paths {
+            sent += match who {
+                Who::Only(id) => {
+                    let sse = lock(&self.sse);
+                    let sub = sse
+                        .subs
+                        .get(&path)
+                        .and_then(|l| l.iter().find(|s| s.id == id));
+                    usize::from(sub.is_some_and(|s| s.tx.try_send(event.encode()).is_ok()))
+                }
+                _ => self.send_sse(&path, event),
+            };
+        }
+        sent
+    }
+
+    /// The concrete paths `target` covers in `conns`, and whom on each.
+    fn targets<T>(
+        &self,
+        conns: &HashMap<String, Vec<T>>,
+        target: Target<'_>,
+        id_channel: impl Fn(&T) -> (u64, &String),
+    ) -> Vec<(String, Who)> {
+        match target {
+            Target::Path(p) => vec![(p.to_owned(), Who::All)],
+            Target::Channel(channel) => conns
+                .iter()
+                .filter(|(_, l)| l.iter().any(|c| id_channel(c).1 == channel))
+                .map(|(p, _)| (p.clone(), Who::All))
+                .collect(),
+            Target::Connection(id) => conns
+                .iter()
+                .find(|(_, l)| l.iter().any(|c| id_channel(c).0 == id))
+                .map(|(p, _)| (p.clone(), Who::Only(id)))
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    /// Every open connection: its id, kind, channel, concrete path and start, oldest first.
+    fn clients(&self) -> Vec<Value> {
+        let at = |t: &SystemTime| humantime::format_rfc3339_millis(*t).to_string();
+        let mut list: Vec<(u64, Value)> = Vec::new();
+        for (path, conns) in lock(&self.ws).iter() {
+            list.extend(conns.iter().map(|c| {
+                let v = json!({"id": c.id, "kind": "websocket", "channel": c.channel,
+                               "path": path, "since": at(&c.since)});
+                (c.id, v)
+            }));
+        }
+        for (path, subs) in lock(&self.sse).subs.iter() {
+            list.extend(subs.iter().map(|s| {
+                let v = json!({"id": s.id, "kind": "sse", "channel": s.channel,
+                               "path": path, "since": at(&s.since)});
+                (s.id, v)
+            }));
+        }
+        list.sort_by_key(|(id, _)| *id);
+        list.into_iter().map(|(_, v)| v).collect()
+    }
+
     /// Open connections per concrete path.
     pub(crate) fn connections(&self) -> Value {
         fn count<T>(m: &HashMap<String, Vec<T>>) -> Map<String, Value> {
@@ -360,6 +468,7 @@ impl Hub {
             "websockets": count(&lock(&self.ws)),
             "sse": count(&lock(&self.sse).subs),
             "waiting": self.topics.waiting(),
+            "clients": self.clients(),
         })
     }
 
