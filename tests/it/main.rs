@@ -9,6 +9,7 @@ mod cli;
 mod common;
 mod computed;
 mod contract;
+mod dashboard;
 mod dynamic;
 mod hardening;
 mod harness;
