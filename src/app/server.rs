@@ -342,6 +342,9 @@ impl Server {
         let http = builder.disable_signals().shutdown_timeout(5);
         loaded.app.admin.bound(scheme, addr.port());
         let url = format!("{scheme}://{addr}");
+        if config.admin {
+            tracing::info!("dashboard: {url}/__mockrig/ui");
+        }
         if let Some(path) = &config.ready_file {
             replace_atomically(path, url.as_bytes())
                 .map_err(|e| StartError::ReadyFile(path.display().to_string(), e))?;

@@ -15,7 +15,7 @@ use serde_json::json;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -62,7 +62,7 @@ async fn connected(b: &fantoccini::Client) {
 }
 
 /// A headless Chromium session with a fresh profile; keep the returned guards alive.
-async fn browser() -> (fantoccini::Client, common::Proc, tempfile::TempDir) {
+pub(crate) async fn browser() -> (fantoccini::Client, common::Proc, tempfile::TempDir) {
     let (driver, driver_url) = chromedriver().await;
     let profile = tempfile::tempdir().unwrap();
     let caps = json!({

@@ -7,7 +7,7 @@ use crate::common::{self, Mock};
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -219,6 +219,9 @@ async fn routes_say_where_they_were_written_and_how_often_they_answered() {
     let more = "routes:\n  - path: /more\n    response: { text: more }\n";
     let m = Mock::start(&spec, &[("more.yaml", more.as_bytes())]);
     assert_eq!(m.post_json("/orders", &json!({})).await.status(), 201);
+    for path in ["/todos", "/todos", "/todos/1"] {
+        assert_eq!(m.get(path).await.status(), 200);
+    }
     let stub = m
         .post_json(
             "/__mockrig/routes",

@@ -10,6 +10,7 @@ mod common;
 mod computed;
 mod contract;
 mod dashboard;
+mod dashboard_page;
 mod dynamic;
 mod hardening;
 mod harness;

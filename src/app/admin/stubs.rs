@@ -11,6 +11,8 @@ use super::extract::{SessionScope, blocking};
 use crate::app::live::SwapError;
 use crate::app::state::AppState;
 use crate::error::ApiError;
+use crate::model::compiled::CompiledRoute;
+use crate::model::router::request_segments;
 use crate::spec::Route;
 
 /// A failed change of the stubs as an answer: what is wrong with them is the client's to fix
@@ -35,15 +37,14 @@ pub(crate) async fn routes(
     let places = blocking(move || Ok(live_spec.places())).await?;
     // Answers as the journal holds them: routes whose answers never vary keep no count of
     // their own, and the journal is what the dashboard shows next to them anyway.
-    let mut answers: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
+    let mut answers: HashMap<&str, Vec<(&str, &str)>> = HashMap::new();
     let journal = scope.journal(&app).all();
     for r in &journal {
         if let Some(route) = &r.route {
-            *answers
+            answers
                 .entry(route)
                 .or_default()
-                .entry(r.method.as_str())
-                .or_default() += 1;
+                .push((r.method.as_str(), r.path()));
         }
     }
     let now = app.snapshot.load();
@@ -75,7 +76,7 @@ pub(crate) async fn routes(
                 "yaml": place.map(|p| &p.yaml),
                 "stub": stub_id.is_some(),
                 "stub_id": stub_id,
-                "answers": answers_of(&answers, &r.source, r.method.as_str()),
+                "answers": answers_of(&answers, r),
                 "scenario": r.scenario.as_ref().map(|s| json!({
                     "name": s.scenario, "when": s.when, "then": s.then,
                 })),
@@ -85,15 +86,21 @@ pub(crate) async fn routes(
     Ok(HttpResponse::Ok().json(list))
 }
 
-/// How many journal entries the route answered: of its method, or of any for `ANY` (a GET
-/// route answers HEAD too).
-fn answers_of(answers: &HashMap<&str, HashMap<&str, u64>>, source: &str, method: &str) -> u64 {
-    answers.get(source).map_or(0, |by_method| {
-        by_method
+/// How many journal entries the route answered: those of its entry in the spec (a resource's
+/// endpoints share one) with its method (`ANY`: any; GET also HEAD) and a path of its shape.
+fn answers_of(answers: &HashMap<&str, Vec<(&str, &str)>>, route: &CompiledRoute) -> usize {
+    let method = route.method.as_str();
+    answers.get(&*route.source).map_or(0, |entries| {
+        entries
             .iter()
-            .filter(|(m, _)| method == "ANY" || **m == method || (method == "GET" && **m == "HEAD"))
-            .map(|(_, n)| n)
-            .sum()
+            .filter(|(m, path)| {
+                (method == "ANY" || *m == method || (method == "GET" && *m == "HEAD"))
+                    && route
+                        .pattern
+                        .explain_mismatch(&request_segments(path))
+                        .is_none()
+            })
+            .count()
     })
 }
 
