@@ -356,7 +356,10 @@ function handleEvent(ev) {
   }
   if (!isObj(data)) return;
   if (ev.event === "requests") {
-    if (Array.isArray(data.requests) && data.requests.length) addNewRequests(data.requests);
+    if (Array.isArray(data.requests) && data.requests.length) {
+      addNewRequests(data.requests);
+      noteSessions(data.requests);
+    }
     if (Number(data.dropped) > 0) {
       S.dropped += Number(data.dropped);
       renderSampling();
@@ -820,6 +823,20 @@ function renderSessionOptions(names) {
   clear(sel);
   for (const n of wanted) sel.append(el("option", { value: n }, n === "" ? "shared data" : n));
   sel.value = keep;
+}
+
+// A session seen in the stream joins the selector at once, without asking the server.
+function noteSessions(requests) {
+  const have = new Set([...$("session").options].map((o) => o.value));
+  const fresh = [];
+  for (const r of requests) {
+    const name = isObj(r) && typeof r.session === "string" ? r.session : "";
+    if (name && !have.has(name)) {
+      have.add(name);
+      fresh.push(name);
+    }
+  }
+  if (fresh.length) renderSessionOptions([...have].filter((n) => n !== ""));
 }
 
 async function loadSessions(quiet) {
