@@ -22,6 +22,9 @@ pub(crate) struct Place {
 
 /// Lines of an item shown at most; a longer item ends with `…`.
 const LINES: usize = 60;
+/// Bytes of an item shown at most, however few lines: a spec written as one line of JSON
+/// must not make each of its items the whole file.
+const BYTES: usize = 4096;
 
 /// Every item's place, by label.
 pub(crate) fn places(source: &SpecSource, parsed: &Parsed) -> HashMap<String, Place> {
@@ -42,9 +45,34 @@ pub(crate) fn places(source: &SpecSource, parsed: &Parsed) -> HashMap<String, Pl
             continue;
         };
         let lines: Vec<&str> = text.lines().collect();
-        let place = |line: usize| Place {
-            at: format!("{name}:{line}"),
-            yaml: block(&lines, line),
+        let offsets = std::cell::OnceCell::new();
+        // A list item's own span: a resource's key only gives the line it starts on.
+        let place = |node: &MarkedYaml<'_>, span_is_item: bool| {
+            let (start, end) = (node.span.start, node.span.end);
+            let line = start.line();
+            let yaml = if span_is_item && end.line() == line && end.col() > start.col() {
+                // A flow item (`{ path: /a }`, or JSON): its own characters on its line.
+                // saphyr's span of a flow collection ends on its closing bracket; its
+                // markers count characters, so they are mapped to bytes (once per file).
+                let offsets = offsets.get_or_init(|| {
+                    text.char_indices()
+                        .map(|(b, _)| b)
+                        .chain(std::iter::once(text.len()))
+                        .collect::<Vec<usize>>()
+                });
+                let byte = |c: usize| offsets[c.min(offsets.len() - 1)];
+                let (from, mut to) = (byte(start.index()), byte(end.index()));
+                if matches!(text.as_bytes().get(to), Some(b'}' | b']')) {
+                    to += 1;
+                }
+                text.get(from..to.max(from)).unwrap_or_default().to_owned()
+            } else {
+                block(&lines, line)
+            };
+            Place {
+                at: format!("{name}:{line}"),
+                yaml: capped(yaml),
+            }
         };
         for list in LISTS {
             let Some((_, node)) = locate(&doc, &[Seg::Key(list.into())]) else {
@@ -58,7 +86,7 @@ pub(crate) fn places(source: &SpecSource, parsed: &Parsed) -> HashMap<String, Pl
                     None => format!("{list}[{j}]"),
                     Some(file) => format!("{file}:{list}[{j}]"),
                 };
-                out.insert(key, place(item.span.start.line()));
+                out.insert(key, place(item, true));
             }
         }
         let resources = locate(&doc, &[Seg::Key("resources".into())]);
@@ -77,12 +105,25 @@ pub(crate) fn places(source: &SpecSource, parsed: &Parsed) -> HashMap<String, Pl
                     .copied()
                     .unwrap_or(0);
                 if file == n {
-                    out.insert(format!("resources.{resource}"), place(k.span.start.line()));
+                    out.insert(format!("resources.{resource}"), place(k, false));
                 }
             }
         }
     }
     out
+}
+
+/// `text`, cut to [`BYTES`] at a character boundary.
+fn capped(mut text: String) -> String {
+    if text.len() > BYTES {
+        let mut end = BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 /// The lines of the item starting on `line` (1-based): that line and every following one
@@ -131,5 +172,29 @@ mod tests {
         assert_eq!(block(&lines, 7), "  - { path: /b }");
         assert_eq!(block(&lines, 9), "  todos:\n    seed: []");
         assert_eq!(block(&lines, 99), "");
+    }
+
+    #[test]
+    fn items_of_a_one_line_spec_are_their_own_text_and_nothing_is_unbounded() {
+        let routes: Vec<String> = (0..3000)
+            .map(|i| format!(r#"{{"path": "/r{i}", "response": {{"text": "{i}"}}}}"#))
+            .collect();
+        let text = format!(
+            r#"{{"routes": [{}], "resources": {{"a": {{"seed": []}}}}}}"#,
+            routes.join(", ")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("api.json");
+        std::fs::write(&file, &text).unwrap();
+        let source = SpecSource::read(&file).unwrap();
+        let parsed = crate::spec::include::parse_source(&source);
+        let all = places(&source, &parsed);
+        assert_eq!(
+            all["routes[7]"].yaml,
+            r#"{"path": "/r7", "response": {"text": "7"}}"#
+        );
+        assert!(all["routes[7]"].at.ends_with("api.json:1"));
+        let longest = all.values().map(|p| p.yaml.len()).max().unwrap();
+        assert!(longest <= BYTES + '…'.len_utf8(), "{longest}");
     }
 }
