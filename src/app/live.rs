@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use crate::engine::channels::hub::Hub;
-use crate::engine::monitor::{Event, Monitor};
+use crate::engine::monitor::Monitor;
 use crate::engine::resources::stores::{Stores, SyncReport};
 use crate::engine::resources::wal::WalError;
 use crate::engine::snapshot::{LiveSnapshot, Snapshot};
@@ -283,7 +283,7 @@ impl LiveSpec {
         let ws: Vec<&str> = ws.iter().map(String::as_str).collect();
         let sse: Vec<&str> = sse.iter().map(String::as_str).collect();
         self.hub.retire(&ws, &sse);
-        self.monitor.send(Event::Routes);
+        self.monitor.announce("routes", serde_json::json!({}));
         Ok(swapped)
     }
 }

@@ -14,7 +14,6 @@ use super::outcome::Outcome;
 use super::state::AppState;
 use crate::engine::fault;
 use crate::engine::journal::{Recorded, SentResponse};
-use crate::engine::monitor::Event;
 use crate::engine::upstream::forward::UpstreamCall;
 use crate::spec::Fault;
 
@@ -60,10 +59,8 @@ pub(crate) fn finish(
             response: kept,
         });
         if watching {
-            app.monitor.send(Event::Request {
-                session: outcome.session.as_ref().map(|s| Arc::from(s.name.as_str())),
-                entry,
-            });
+            let session = outcome.session.as_ref().map(|s| Arc::from(s.name.as_str()));
+            app.monitor.request(session, entry);
         }
     }
     // A session's request may have grown it (a copy, a write, its journal): all sessions

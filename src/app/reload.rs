@@ -14,7 +14,6 @@ use std::time::{Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::engine::monitor::Event;
 use crate::files::{INPUT_CAP, read_regular_text};
 use crate::spec::Spec;
 use crate::spec::include::parse_source;
@@ -279,7 +278,7 @@ impl Reloader {
             last["reload_error"] = json!(status.pending_error());
             last
         };
-        self.live.monitor().send(Event::Reload(event));
+        self.live.monitor().announce("reload", event);
     }
 
     fn failed(&self, error: String) -> ReloadResult {

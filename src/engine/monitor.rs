@@ -1,39 +1,58 @@
 //! What the dashboard watches live: every answered request, every reload, every change of the
-//! routes, as events on one broadcast channel. Nobody watching is the common case and must cost
-//! nothing: the request path reads one atomic ([`Monitor::watching`]) and goes on. A watcher's
-//! stream batches what arrives (`app::admin::events`), so a burst of requests costs one message
-//! per batch, not one per request.
+//! routes. Nobody watching is the common case and must cost nothing: the request path reads one
+//! atomic ([`Monitor::watching`]) and goes on. While someone watches, a request is one push
+//! under a short lock; one task per server (the batcher) turns what gathered into one encoded
+//! frame per [`BATCH`], and every watcher gets the same bytes. So the work per request does not
+//! grow with the number of dashboards open, and a burst costs one frame per batch.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use serde_json::Value;
+use actix_web::web::Bytes;
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
+use super::channels::frame::SseFrame;
 use super::journal::Recorded;
+use crate::sync::lock;
 
-/// One thing a watcher is told.
+/// How long requests gather before they go out as one frame.
+pub(crate) const BATCH: Duration = Duration::from_millis(100);
+/// Requests one batch shows at most (2,000 a second); the rest are counted as dropped.
+pub(crate) const MAX_PER_BATCH: usize = 200;
+/// Frames kept for a watcher that has not taken them yet (a batch is at most ~100 KB).
+const FRAMES: usize = 64;
+
+/// One encoded SSE event, the same bytes for every watcher, with the requests it accounts for.
 #[derive(Clone, Debug)]
-pub(crate) enum Event {
-    /// A request was answered: its journal entry and the session it belonged to.
-    Request {
-        session: Option<Arc<str>>,
-        entry: Arc<Recorded>,
-    },
-    /// A reload ran: the same object `/__mockrig/status` shows as `last_reload`.
-    Reload(Value),
-    /// The routes changed (a reload, or runtime stubs added or removed).
-    Routes,
+pub(crate) struct Frame {
+    pub(crate) bytes: Bytes,
+    /// Requests noted before the ones in this frame.
+    pub(crate) before: u64,
+    /// Requests this frame accounts for: shown, or counted as dropped in it.
+    pub(crate) requests: u64,
 }
 
-/// Events queued for a watcher that has not read them yet; beyond this, the oldest are lost
-/// for it (and counted as dropped).
-const QUEUE: usize = 4096;
+/// Requests noted since the last batch.
+#[derive(Default)]
+struct Pending {
+    entries: Vec<(Option<Arc<str>>, Arc<Recorded>)>,
+    dropped: u64,
+    /// Every request noted since the start.
+    total: u64,
+    /// The total when the last batch was taken.
+    sent: u64,
+}
 
-/// The broadcast channel of [`Event`]s and the number of watchers.
 pub(crate) struct Monitor {
-    tx: broadcast::Sender<Event>,
     watchers: AtomicUsize,
+    pending: Mutex<Pending>,
+    /// Held from taking a batch to sending it, so frames go out in the order they were taken.
+    flushing: Mutex<()>,
+    out: broadcast::Sender<Frame>,
+    /// Whether the batcher task runs.
+    batching: AtomicBool,
     /// Ends every watcher's stream (the server is stopping).
     stop: tokio::sync::Notify,
     stopping: AtomicBool,
@@ -42,18 +61,21 @@ pub(crate) struct Monitor {
 impl Default for Monitor {
     fn default() -> Self {
         Monitor {
-            tx: broadcast::channel(QUEUE).0,
             watchers: AtomicUsize::new(0),
+            pending: Mutex::new(Pending::default()),
+            flushing: Mutex::new(()),
+            out: broadcast::channel(FRAMES).0,
+            batching: AtomicBool::new(false),
             stop: tokio::sync::Notify::new(),
             stopping: AtomicBool::new(false),
         }
     }
 }
 
-/// A watcher: its events, and its place among the watchers.
+/// A watcher: the frames, and its place among the watchers.
 pub(crate) struct Watcher {
     pub(crate) place: Place,
-    pub(crate) events: broadcast::Receiver<Event>,
+    pub(crate) frames: broadcast::Receiver<Frame>,
 }
 
 /// A watcher's place: counted while it lives.
@@ -63,7 +85,7 @@ pub(crate) struct Place {
 
 impl Drop for Place {
     fn drop(&mut self) {
-        self.monitor.watchers.fetch_sub(1, Ordering::Relaxed);
+        self.monitor.watchers.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -81,27 +103,122 @@ impl Place {
     }
 }
 
+/// An SSE event named `event` carrying `data`.
+pub(crate) fn sse(event: &str, data: Value) -> Bytes {
+    SseFrame {
+        event: Some(event.to_owned()),
+        id: None,
+        data: Some(data),
+    }
+    .encode()
+}
+
 impl Monitor {
     /// Whether anybody watches: read on every request, so one relaxed load.
     pub(crate) fn watching(&self) -> bool {
         self.watchers.load(Ordering::Relaxed) > 0
     }
 
+    /// A new watcher; starts the batcher if it is not running. Call within the runtime.
     pub(crate) fn watch(self: &Arc<Self>) -> Watcher {
-        self.watchers.fetch_add(1, Ordering::Relaxed);
-        Watcher {
+        self.watchers.fetch_add(1, Ordering::SeqCst);
+        let watcher = Watcher {
             place: Place {
                 monitor: self.clone(),
             },
-            events: self.tx.subscribe(),
+            frames: self.out.subscribe(),
+        };
+        if !self.batching.swap(true, Ordering::SeqCst) {
+            actix_web::rt::spawn(self.clone().batch());
+        }
+        watcher
+    }
+
+    /// Notes an answered request for the next batch.
+    pub(crate) fn request(&self, session: Option<Arc<str>>, entry: Arc<Recorded>) {
+        let mut p = lock(&self.pending);
+        p.total += 1;
+        if p.entries.len() < MAX_PER_BATCH {
+            p.entries.push((session, entry));
+        } else {
+            p.dropped += 1;
         }
     }
 
-    /// Tells every watcher, if there is one.
-    pub(crate) fn send(&self, event: Event) {
-        if self.watching() {
-            // No receiver (the last one just left) is not an error worth a word.
-            let _ = self.tx.send(event);
+    /// Sends `event` to every watcher at once, after the requests noted before it.
+    pub(crate) fn announce(&self, event: &str, data: Value) {
+        if !self.watching() {
+            return;
+        }
+        let _in_order = lock(&self.flushing);
+        let before = self.take_and_send();
+        let _ = self.out.send(Frame {
+            bytes: sse(event, data),
+            before,
+            requests: 0,
+        });
+    }
+
+    /// Sends the requests noted since the last batch, if any; the total noted so far.
+    fn flush(&self) -> u64 {
+        let _in_order = lock(&self.flushing);
+        self.take_and_send()
+    }
+
+    /// [`Monitor::flush`] with `flushing` held.
+    fn take_and_send(&self) -> u64 {
+        let (entries, dropped, before, total) = {
+            let mut p = lock(&self.pending);
+            let before = p.sent;
+            p.sent = p.total;
+            (
+                std::mem::take(&mut p.entries),
+                std::mem::take(&mut p.dropped),
+                before,
+                p.total,
+            )
+        };
+        if entries.is_empty() && dropped == 0 {
+            return total;
+        }
+        let requests: Vec<Value> = entries
+            .iter()
+            .map(|(session, entry)| {
+                let mut v = entry.summary();
+                v["session"] = json!(session.as_deref());
+                v
+            })
+            .collect();
+        // Freed here, not under the pending lock the request path takes.
+        drop(entries);
+        let _ = self.out.send(Frame {
+            bytes: sse(
+                "requests",
+                json!({"requests": requests, "dropped": dropped}),
+            ),
+            before,
+            requests: total - before,
+        });
+        total
+    }
+
+    /// The batcher: one frame per [`BATCH`] while anybody watches.
+    async fn batch(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(BATCH);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.flush();
+            if self.watchers.load(Ordering::SeqCst) == 0 {
+                self.batching.store(false, Ordering::SeqCst);
+                // A watcher that came between the two reads has seen `batching` true and
+                // started none: go on for it.
+                if self.watchers.load(Ordering::SeqCst) == 0
+                    || self.batching.swap(true, Ordering::SeqCst)
+                {
+                    return;
+                }
+            }
         }
     }
 
@@ -116,20 +233,26 @@ impl Monitor {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn events_reach_watchers_and_nobody_watching_costs_no_queue() {
+    #[actix_web::rt::test]
+    async fn frames_account_for_every_request_and_reach_every_watcher_alike() {
         let m = Arc::new(Monitor::default());
         assert!(!m.watching());
-        // Sent while nobody watches: not queued for a later watcher.
-        m.send(Event::Routes);
-        let mut w = m.watch();
+        let mut a = m.watch();
+        let mut b = m.watch();
         assert!(m.watching());
-        m.send(Event::Reload(serde_json::json!({"result": "ok"})));
-        match w.events.recv().await.unwrap() {
-            Event::Reload(v) => assert_eq!(v["result"], "ok"),
-            other => panic!("expected the reload, got {other:?}"),
-        }
-        drop(w);
+        m.announce("reload", json!({"result": "ok"}));
+        let (fa, fb) = (
+            a.frames.recv().await.unwrap(),
+            b.frames.recv().await.unwrap(),
+        );
+        assert_eq!(fa.bytes, fb.bytes);
+        assert!(
+            std::str::from_utf8(&fa.bytes)
+                .unwrap()
+                .starts_with("event: reload\n")
+        );
+        assert_eq!((fa.before, fa.requests), (0, 0));
+        drop((a, b));
         assert!(!m.watching());
     }
 }

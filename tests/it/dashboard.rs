@@ -468,3 +468,99 @@ async fn the_stream_is_told_when_runtime_stubs_change_the_routes() {
     assert_eq!(r.status(), 201);
     assert_eq!(events.next_named("routes").await, json!({}));
 }
+
+#[tokio::test]
+async fn lists_for_the_page_are_summaries_named_by_session_and_bounded() {
+    let m = Mock::start(SPEC, &[]);
+    for _ in 0..3 {
+        assert_eq!(m.get("/todos").await.status(), 200);
+    }
+    for _ in 0..2 {
+        let r = m
+            .client
+            .get(m.at("/todos/1"))
+            .header("X-Mockrig-Session", "alice")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let alice = common::json_of(
+        m.get("/__mockrig/requests?session=alice&summary=true&limit=1")
+            .await,
+    )
+    .await;
+    let list = alice["requests"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{alice}");
+    // The latest, named by its session, without what a row does not show.
+    assert_eq!(list[0]["id"], 2);
+    assert_eq!(list[0]["session"], "alice");
+    assert!(list[0].get("headers").is_none() && list[0].get("response").is_none());
+    let one = common::json_of(m.get("/__mockrig/requests/2?session=alice").await).await;
+    assert_eq!(one["session"], "alice");
+    assert_eq!(one["path"], "/todos/1");
+    let shared = common::json_of(m.get("/__mockrig/requests").await).await;
+    assert_eq!(shared["requests"].as_array().unwrap().len(), 3);
+    assert_eq!(shared["requests"][0]["session"], Value::Null);
+    assert!(shared["requests"][0]["response"].is_object());
+}
+
+#[tokio::test]
+async fn a_channel_push_reaches_only_that_channels_clients_on_a_shared_path() {
+    let m = Mock::start(
+        "websockets:\n  - { path: \"/ws/{*rest}\", mode: silent }\n",
+        &[],
+    );
+    let mut rest = ws(&m, "/ws/a").await;
+    std::fs::write(
+        m.dir.path().join("api.yaml"),
+        "websockets:\n  - { path: \"/ws/{room}\", mode: silent }\n  - { path: \"/ws/{*rest}\", mode: silent }\n",
+    )
+    .unwrap();
+    common::eventually("the reload", WAIT, || async {
+        let r = common::json_of(m.get("/__mockrig/routes").await).await;
+        (r.as_array().unwrap().len() == 2).then_some(())
+    })
+    .await;
+    let mut room = ws(&m, "/ws/a").await;
+    common::eventually("both clients listed", WAIT, || async {
+        let c = common::json_of(m.get("/__mockrig/connections").await).await;
+        (c["clients"].as_array().unwrap().len() == 2).then_some(())
+    })
+    .await;
+    let r = m
+        .client
+        .post(m.at("/__mockrig/ws/send?channel=/ws/{room}"))
+        .json(&json!("to rooms"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(common::json_of(r).await["delivered"], 1);
+    assert_eq!(next_text(&mut room).await.as_deref(), Some("to rooms"));
+    assert_eq!(next_text(&mut rest).await, None);
+}
+
+#[tokio::test]
+async fn a_dashboard_that_never_reads_holds_up_nobody() {
+    let m = Mock::start(SPEC, &[]);
+    // Opened and never read again.
+    let _stalled: Vec<reqwest::Response> = futures_util::future::join_all(
+        (0..20).map(|_| m.client.get(m.at("/__mockrig/events")).send()),
+    )
+    .await
+    .into_iter()
+    .map(Result::unwrap)
+    .collect();
+    let mut events = Events::open(&m).await;
+    const N: usize = 600;
+    for _ in 0..N {
+        assert_eq!(m.get("/todos/1").await.status(), 200);
+    }
+    let (mut shown, mut dropped) = (0, 0);
+    while shown + dropped < N {
+        let batch = events.next_named("requests").await;
+        shown += batch["requests"].as_array().unwrap().len();
+        dropped += batch["dropped"].as_u64().unwrap() as usize;
+    }
+    assert_eq!(shown + dropped, N);
+}

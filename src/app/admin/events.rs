@@ -1,32 +1,28 @@
-//! `GET /__mockrig/events`: the dashboard's live view, as Server-Sent Events. Requests arrive
-//! in batches (one `requests` event per [`BATCH`] at most, of at most [`MAX_PER_BATCH`]
-//! requests; the rest are counted as `dropped`, so a watcher under load costs a bounded amount
-//! of work whatever the rate); reloads and route changes go out at once.
+//! `GET /__mockrig/events`: the dashboard's live view, as Server-Sent Events. The frames are
+//! made once for every watcher (`engine::monitor`); this passes them on without ever waiting
+//! for the client: a client that does not keep up misses frames, and is told how many requests
+//! it missed (`dropped`), or to read again (`resync`) when it missed a reload.
 
 use std::time::Duration;
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{HttpResponse, web};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::mpsc;
 
 use crate::app::state::AppState;
-use crate::engine::channels::frame::SseFrame;
-use crate::engine::monitor::{Event, Watcher};
+use crate::engine::monitor::{BATCH, MAX_PER_BATCH, Watcher, sse};
 
-/// How long requests are gathered before they go out as one event.
-pub(crate) const BATCH: Duration = Duration::from_millis(100);
-/// Requests one batch shows at most: 2,000 a second. The dashboard says how many it missed.
-pub(crate) const MAX_PER_BATCH: usize = 200;
 /// A comment this often keeps proxies and the browser from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Frames waiting for a slow client; beyond them, it misses frames.
+const QUEUE: usize = 32;
 
 pub(crate) async fn events(app: web::Data<AppState>) -> HttpResponse {
     let watcher = app.monitor.watch();
-    // A few batches may wait for a slow reader; then the broadcast behind it counts the loss.
-    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
     actix_web::rt::spawn(forward(watcher, tx));
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
@@ -40,94 +36,64 @@ pub(crate) async fn events(app: web::Data<AppState>) -> HttpResponse {
         .streaming(body)
 }
 
-fn frame(event: &str, data: Value) -> Bytes {
-    SseFrame {
-        event: Some(event.to_owned()),
-        id: None,
-        data: Some(data),
-    }
-    .encode()
-}
-
-/// Requests gathered since the last batch, and those left out.
+/// What one client missed and has not been told yet.
 #[derive(Default)]
-struct Batch {
-    requests: Vec<Value>,
+struct Owed {
+    /// Requests in frames it did not get.
     dropped: u64,
+    /// It missed a frame other than requests (a reload, a change of the routes).
+    resync: bool,
 }
 
-impl Batch {
-    fn add(&mut self, session: Option<&str>, entry: &crate::engine::journal::Recorded) {
-        if self.requests.len() >= MAX_PER_BATCH {
-            self.dropped += 1;
-            return;
-        }
-        let mut v = entry.summary();
-        v["session"] = json!(session);
-        self.requests.push(v);
-    }
-
-    /// The batch as an event, if there is anything to say.
-    fn take(&mut self) -> Option<Bytes> {
-        if self.requests.is_empty() && self.dropped == 0 {
-            return None;
-        }
-        let Batch { requests, dropped } = std::mem::take(self);
-        Some(frame(
-            "requests",
-            json!({"requests": requests, "dropped": dropped}),
-        ))
-    }
-}
-
-/// Turns the watcher's events into the stream's bytes until the client goes or the server
-/// stops.
+/// Passes the frames on until the client goes or the server stops.
 async fn forward(mut watcher: Watcher, tx: mpsc::Sender<Bytes>) {
     let hello = json!({"batch_ms": BATCH.as_millis() as u64, "max_per_batch": MAX_PER_BATCH});
     // An opening event flushes the headers at once.
-    if tx.send(frame("hello", hello)).await.is_err() {
+    if tx.send(sse("hello", hello)).await.is_err() {
         return;
     }
-    let mut batch = Batch::default();
-    let mut tick = tokio::time::interval(BATCH);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut owed = Owed::default();
+    // The requests accounted for so far: a gap before the next frame is what this client
+    // missed while it lagged.
+    let mut seen: Option<u64> = None;
     let start = tokio::time::Instant::now() + KEEP_ALIVE;
     let mut keep_alive = tokio::time::interval_at(start, KEEP_ALIVE);
     loop {
-        let out = tokio::select! {
+        let frame = tokio::select! {
             _ = tx.closed() => break,
             _ = watcher.place.stopped() => break,
-            _ = tick.tick() => batch.take(),
-            _ = keep_alive.tick() => Some(Bytes::from_static(b": keep-alive\n\n")),
-            event = watcher.events.recv() => match event {
-                Ok(Event::Request { session, entry }) => {
-                    batch.add(session.as_deref(), &entry);
-                    None
-                }
-                Ok(Event::Reload(v)) => {
-                    // The requests before it go first: the page shows them in order.
-                    if let Some(b) = batch.take() && tx.send(b).await.is_err() {
-                        break;
-                    }
-                    Some(frame("reload", v))
-                }
-                Ok(Event::Routes) => {
-                    if let Some(b) = batch.take() && tx.send(b).await.is_err() {
-                        break;
-                    }
-                    Some(frame("routes", json!({})))
-                }
-                Err(RecvError::Lagged(n)) => {
-                    batch.dropped += n;
-                    None
+            _ = keep_alive.tick() => {
+                let _ = tx.try_send(Bytes::from_static(b": keep-alive\n\n"));
+                continue;
+            }
+            frame = watcher.frames.recv() => match frame {
+                Ok(frame) => frame,
+                Err(RecvError::Lagged(_)) => {
+                    // The requests of the lost frames show as the gap before the next one.
+                    owed.resync = true;
+                    continue;
                 }
                 Err(RecvError::Closed) => break,
             },
         };
-        if let Some(bytes) = out
-            && tx.send(bytes).await.is_err()
-        {
-            break;
+        let from = *seen.get_or_insert(frame.before);
+        owed.dropped += frame.before.saturating_sub(from);
+        seen = Some(frame.before + frame.requests);
+        if owed.dropped > 0 {
+            let note = sse("requests", json!({"requests": [], "dropped": owed.dropped}));
+            if tx.try_send(note).is_ok() {
+                owed.dropped = 0;
+            }
+        }
+        if owed.resync && tx.try_send(sse("resync", json!({}))).is_ok() {
+            owed.resync = false;
+        }
+        if tx.try_send(frame.bytes).is_err() {
+            if frame.requests > 0 {
+                owed.dropped += frame.requests;
+            } else {
+                owed.resync = true;
+            }
         }
     }
 }

@@ -30,6 +30,11 @@ impl SessionScope {
         self.name.as_deref().map(|n| app.sessions.get(n))
     }
 
+    /// The session's name, `None` for the shared data.
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
     /// The journal the call reads: the session's, or the shared one.
     pub(crate) fn journal<'a>(&'a self, app: &'a AppState) -> &'a RequestJournal {
         self.session.as_ref().map_or(&app.journal, |s| &s.journal)

@@ -15,6 +15,11 @@ pub(crate) struct RequestFilter {
     /// A glob over the path: `/users/*`.
     path: Option<String>,
     matched: Option<bool>,
+    /// Each entry without headers, bodies and the answer (what a list of requests shows).
+    #[serde(default)]
+    summary: bool,
+    /// Only the latest this many (of those the filters keep).
+    limit: Option<usize>,
 }
 
 /// The journal, oldest first, filtered by `method`, `path` (a glob) and `matched`.
@@ -30,9 +35,9 @@ pub(crate) async fn requests(
         .map(glob)
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let list: Vec<serde_json::Value> = journal
+    let kept: Vec<_> = journal
         .all()
-        .iter()
+        .into_iter()
         .filter(|r| {
             q.method
                 .as_ref()
@@ -40,7 +45,15 @@ pub(crate) async fn requests(
         })
         .filter(|r| glob.as_ref().is_none_or(|g| g.is_match(r.path())))
         .filter(|r| q.matched.is_none_or(|m| m == r.route.is_some()))
-        .map(|r| r.to_json())
+        .collect();
+    let skip = q.limit.map_or(0, |n| kept.len().saturating_sub(n));
+    let list: Vec<serde_json::Value> = kept[skip..]
+        .iter()
+        .map(|r| {
+            let mut v = if q.summary { r.summary() } else { r.to_json() };
+            v["session"] = json!(scope.name());
+            v
+        })
         .collect();
     Ok(HttpResponse::Ok().json(json!({"requests": list, "enabled": journal.enabled()})))
 }
@@ -56,7 +69,9 @@ pub(crate) async fn request(
         .ok()
         .and_then(|id| scope.journal(&app).get(id))
         .ok_or_else(|| ApiError::NoRequest { id: id.to_string() })?;
-    Ok(HttpResponse::Ok().json(entry.to_json()))
+    let mut v = entry.to_json();
+    v["session"] = json!(scope.name());
+    Ok(HttpResponse::Ok().json(v))
 }
 
 pub(crate) async fn clear(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
@@ -71,7 +86,11 @@ pub(crate) async fn unmatched(app: web::Data<AppState>, scope: SessionScope) -> 
         .all()
         .iter()
         .filter(|r| r.route.is_none() && (r.status == 404 || r.status == 405))
-        .map(|r| r.to_json())
+        .map(|r| {
+            let mut v = r.to_json();
+            v["session"] = json!(scope.name());
+            v
+        })
         .collect();
     HttpResponse::Ok().json(json!({"requests": list}))
 }

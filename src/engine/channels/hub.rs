@@ -42,10 +42,23 @@ pub(crate) const SEND_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Which connections of a path a frame is for.
 #[derive(Clone, Copy)]
-enum Who {
+enum Who<'a> {
     All,
     Except(u64),
     Only(u64),
+    /// Those of this declared channel: two channels can match one path.
+    Of(&'a str),
+}
+
+impl Who<'_> {
+    fn takes(self, id: u64, channel: &str) -> bool {
+        match self {
+            Who::All => true,
+            Who::Except(x) => id != x,
+            Who::Only(x) => id == x,
+            Who::Of(c) => channel == c,
+        }
+    }
 }
 
 /// Whom a push from the admin API reaches.
@@ -275,7 +288,7 @@ impl Hub {
     /// is the common case and costs no timer or allocation. The clients whose queue was full
     /// get the frame concurrently, under one deadline, so several stalled clients cost a
     /// broadcast [`SEND_TIMEOUT`] once, not once each; those still full then are dropped.
-    async fn deliver(&self, path: &str, frame: Frame, who: Who) -> usize {
+    async fn deliver(&self, path: &str, frame: Frame, who: Who<'_>) -> usize {
         use futures_util::FutureExt;
         let mut sent = 0;
         let mut full = Vec::new();
@@ -310,16 +323,12 @@ impl Hub {
         sent
     }
 
-    fn recipients(&self, path: &str, who: Who) -> Vec<(u64, actix_ws::Session)> {
+    fn recipients(&self, path: &str, who: Who<'_>) -> Vec<(u64, actix_ws::Session)> {
         lock(&self.ws)
             .get(path)
             .map(|l| {
                 l.iter()
-                    .filter(|c| match who {
-                        Who::All => true,
-                        Who::Except(id) => c.id != id,
-                        Who::Only(id) => c.id == id,
-                    })
+                    .filter(|c| who.takes(c.id, &c.channel))
                     .map(|c| (c.id, c.session.clone()))
                     .collect()
             })
@@ -398,33 +407,36 @@ impl Hub {
         let mut sent = 0;
         for (path, who) in paths {
             sent += match who {
-                Who::Only(id) => {
+                Who::All => self.send_sse(&path, event),
+                // Not the path's event: not kept for replay.
+                who => {
+                    let bytes = event.encode();
                     let sse = lock(&self.sse);
-                    let sub = sse
-                        .subs
-                        .get(&path)
-                        .and_then(|l| l.iter().find(|s| s.id == id));
-                    usize::from(sub.is_some_and(|s| s.tx.try_send(event.encode()).is_ok()))
+                    sse.subs.get(&path).map_or(0, |l| {
+                        l.iter()
+                            .filter(|s| who.takes(s.id, &s.channel))
+                            .filter(|s| s.tx.try_send(bytes.clone()).is_ok())
+                            .count()
+                    })
                 }
-                _ => self.send_sse(&path, event),
             };
         }
         sent
     }
 
     /// The concrete paths `target` covers in `conns`, and whom on each.
-    fn targets<T>(
+    fn targets<'t, T>(
         &self,
         conns: &HashMap<String, Vec<T>>,
-        target: Target<'_>,
+        target: Target<'t>,
         id_channel: impl Fn(&T) -> (u64, &String),
-    ) -> Vec<(String, Who)> {
+    ) -> Vec<(String, Who<'t>)> {
         match target {
             Target::Path(p) => vec![(p.to_owned(), Who::All)],
             Target::Channel(channel) => conns
                 .iter()
                 .filter(|(_, l)| l.iter().any(|c| id_channel(c).1 == channel))
-                .map(|(p, _)| (p.clone(), Who::All))
+                .map(|(p, _)| (p.clone(), Who::Of(channel)))
                 .collect(),
             Target::Connection(id) => conns
                 .iter()

@@ -365,9 +365,10 @@ function handleEvent(ev) {
       renderSampling();
     }
     if (S.tab === "routes") scheduleRoutesRefresh(); // answer counts moved
-  } else if (ev.event === "reload" || ev.event === "routes") {
-    if (ev.event === "reload") {
-      applyReloadEvent(data);
+  } else if (ev.event === "reload" || ev.event === "routes" || ev.event === "resync") {
+    // resync: this page fell behind and missed a reload or a change of the routes.
+    if (ev.event === "reload") applyReloadEvent(data);
+    if (ev.event === "reload" || ev.event === "resync") {
       run(loadStatus());
     }
     run(S.tab === "routes" ? loadRoutesView() : loadRoutes());
@@ -671,9 +672,11 @@ function addNewRequests(list) {
 
 /** Fills the list from the journals: the shared one and each live session's. */
 async function loadRequests() {
-  const shared = api("GET", "/requests");
+  // Summaries only (no headers or bodies: a row needs none), the latest that fit the table.
+  const list = { summary: "true", limit: String(MAX_ROWS) };
+  const shared = api("GET", "/requests", { query: list });
   const names = await loadSessions(true).catch(() => []); // the shared journal is enough
-  const perSession = names.slice(0, 20).map((n) => api("GET", "/requests", { query: { session: n }, quiet: true }).catch(() => null));
+  const perSession = names.slice(0, 20).map((n) => api("GET", "/requests", { query: { ...list, session: n }, quiet: true }).catch(() => null));
   const bodies = [await shared, ...(await Promise.all(perSession))];
   const merged = new Map(S.items.map((it) => [it.key, it]));
   for (const b of bodies) {
