@@ -233,26 +233,29 @@ impl Monitor {
 mod tests {
     use super::*;
 
-    #[actix_web::rt::test]
-    async fn frames_account_for_every_request_and_reach_every_watcher_alike() {
-        let m = Arc::new(Monitor::default());
-        assert!(!m.watching());
-        let mut a = m.watch();
-        let mut b = m.watch();
-        assert!(m.watching());
-        m.announce("reload", json!({"result": "ok"}));
-        let (fa, fb) = (
-            a.frames.recv().await.unwrap(),
-            b.frames.recv().await.unwrap(),
-        );
-        assert_eq!(fa.bytes, fb.bytes);
-        assert!(
-            std::str::from_utf8(&fa.bytes)
-                .unwrap()
-                .starts_with("event: reload\n")
-        );
-        assert_eq!((fa.before, fa.requests), (0, 0));
-        drop((a, b));
-        assert!(!m.watching());
+    #[test]
+    fn frames_reach_every_watcher_alike_and_nobody_watching_is_no_watcher() {
+        // The batcher is spawned on actix's runtime, as in the server.
+        actix_web::rt::System::new().block_on(async {
+            let m = Arc::new(Monitor::default());
+            assert!(!m.watching());
+            let mut a = m.watch();
+            let mut b = m.watch();
+            assert!(m.watching());
+            m.announce("reload", json!({"result": "ok"}));
+            let (fa, fb) = (
+                a.frames.recv().await.unwrap(),
+                b.frames.recv().await.unwrap(),
+            );
+            assert_eq!(fa.bytes, fb.bytes);
+            assert!(
+                std::str::from_utf8(&fa.bytes)
+                    .unwrap()
+                    .starts_with("event: reload\n")
+            );
+            assert_eq!((fa.before, fa.requests), (0, 0));
+            drop((a, b));
+            assert!(!m.watching());
+        });
     }
 }
