@@ -41,8 +41,13 @@ pub(crate) fn finish(
     let mut response = outcome.response;
     if journal.enabled() || watching {
         let (target, headers) = detached_head(req);
-        let (sent, kept) = sent_response(response);
-        response = sent;
+        let kept = if watching {
+            let (sent, kept) = sent_response(response);
+            response = sent;
+            Some(kept)
+        } else {
+            None
+        };
         let entry = journal.record(Recorded {
             id: 0,
             at: SystemTime::now(),

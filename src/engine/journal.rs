@@ -46,8 +46,9 @@ pub(crate) struct Recorded {
     pub(crate) nearest: Option<Value>,
     /// A proxied request: the backend's URL, status and time to answer.
     pub(crate) upstream: Option<UpstreamCall>,
-    /// What was sent back besides the status.
-    pub(crate) response: SentResponse,
+    /// What was sent back besides the status: kept only while a dashboard watches (keeping
+    /// it costs every request a few percent, which nobody should pay for nothing).
+    pub(crate) response: Option<SentResponse>,
 }
 
 /// The headers and body of an answer, as the journal keeps them.
@@ -103,11 +104,13 @@ impl Recorded {
         let mut v = self.summary();
         v["headers"] = json!(headers_json(&self.headers));
         v["body"] = body_json_or_text(&self.body);
-        v["response"] = json!({
-            "status": self.status,
-            "headers": headers_json(&self.response.headers),
-            "body": self.response.body.as_deref().map_or(Value::Null, body_json_or_text),
-            "truncated": self.response.truncated,
+        v["response"] = self.response.as_ref().map_or(Value::Null, |r| {
+            json!({
+                "status": self.status,
+                "headers": headers_json(&r.headers),
+                "body": r.body.as_deref().map_or(Value::Null, body_json_or_text),
+                "truncated": r.truncated,
+            })
         });
         v
     }
@@ -157,14 +160,14 @@ impl Recorded {
         let fixed = std::mem::size_of::<Recorded>()
             + self.headers.len() * std::mem::size_of::<(HeaderName, HeaderValue)>();
         let upstream = self.upstream.as_ref().map_or(0, |u| u.url.len());
-        let response: usize = self
-            .response
-            .headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len())
-            .sum::<usize>()
-            + self.response.body.as_ref().map_or(0, Bytes::len)
-            + self.response.headers.len() * std::mem::size_of::<(HeaderName, HeaderValue)>();
+        let response: usize = self.response.as_ref().map_or(0, |r| {
+            r.headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len())
+                .sum::<usize>()
+                + r.body.as_ref().map_or(0, Bytes::len)
+                + r.headers.len() * std::mem::size_of::<(HeaderName, HeaderValue)>()
+        });
         self.body.len() + headers + self.target.len() + nearest + upstream + response + fixed
     }
 }
@@ -280,11 +283,12 @@ impl RequestJournal {
             // A copy, not a slice: a slice would keep the whole body alive.
             r.body = Bytes::copy_from_slice(&r.body[..BODY_LIMIT]);
         }
-        if let Some(body) = &mut r.response.body
+        if let Some(sent) = &mut r.response
+            && let Some(body) = &mut sent.body
             && body.len() > BODY_LIMIT
         {
             *body = Bytes::copy_from_slice(&body[..BODY_LIMIT]);
-            r.response.truncated = true;
+            sent.truncated = true;
         }
         if self.capacity == 0 {
             return Arc::new(r);
@@ -493,7 +497,7 @@ mod tests {
             duration: Duration::ZERO,
             nearest: None,
             upstream: None,
-            response: Default::default(),
+            response: None,
         }
     }
 

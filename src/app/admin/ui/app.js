@@ -803,7 +803,7 @@ async function openDetail(key) {
   st.textContent = str(rs, "—");
   st.className = `status ${statusClass(rs)}`;
   fillHeaders($("detail-response-headers"), resp.headers);
-  fillBody($("detail-response-body"), resp.body, isObj(e.response) ? "(no body recorded — empty, streamed or a file)" : "(no response recorded)");
+  fillBody($("detail-response-body"), resp.body, isObj(e.response) ? "(no body recorded — empty, streamed or a file)" : "(the answer is kept only while a dashboard is open)");
   if (resp.truncated) $("detail-response-body").textContent += "\n… (truncated)";
 }
 
