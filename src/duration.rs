@@ -1,5 +1,5 @@
 //! Durations as people write them in YAML: `250ms`, `2s`, `1.5s`, `1m`, or `0`; delay ranges
-//! (`100ms..500ms`) and transfer rates (`1KiB/s`).
+//! (`100ms..500ms`) and transfer rates (`1KiB/s`); and times as mockrig shows them ([`rfc3339`]).
 
 use std::time::Duration;
 
@@ -7,6 +7,11 @@ use rand::RngExt;
 
 use crate::error::Invalid;
 use crate::random::{SeededRng, with_rng};
+
+/// A time as the admin API, the journal and the logs show it: RFC 3339 in UTC, milliseconds.
+pub(crate) fn rfc3339(t: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
 
 /// Parses a duration; the error says what was expected.
 pub(crate) fn parse(text: &str) -> Result<Duration, Invalid> {

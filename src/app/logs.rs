@@ -103,7 +103,7 @@ where
         }
         let mut f = RequestFields::default();
         event.record(&mut f);
-        let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let now = crate::duration::rfc3339(std::time::SystemTime::now());
         // 2026-12-01T12:03:04.512Z: the time of day is enough on a terminal.
         let time = now.get(11..23).unwrap_or(&now);
         let color = match f.status {

@@ -47,7 +47,7 @@ pub(crate) struct Reloaded {
 impl ReloadStatus {
     /// The last reload as `/__mockrig/status` and the dashboard's stream show it.
     pub(crate) fn last_json(&self) -> Value {
-        let at = |t: &SystemTime| humantime::format_rfc3339_millis(*t).to_string();
+        let at = |t: &SystemTime| crate::duration::rfc3339(*t);
         match &self.last {
             None => Value::Null,
             Some((t, Ok(done))) => json!({

@@ -119,7 +119,7 @@ impl Recorded {
     pub(crate) fn summary(&self) -> Value {
         let mut v = json!({
             "id": self.id,
-            "time": humantime::format_rfc3339_millis(self.at).to_string(),
+            "time": crate::duration::rfc3339(self.at),
             "method": self.method.as_str(),
             "path": self.path(),
             "query": self.query(),

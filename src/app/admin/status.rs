@@ -7,6 +7,7 @@ use serde_json::json;
 use super::extract::{SessionScope, blocking};
 use crate::app::reload::ReloadResult;
 use crate::app::state::AppState;
+use crate::duration::rfc3339;
 use crate::error::ApiError;
 use crate::model::problems::RESERVED_PREFIX;
 use crate::suggest::did_you_mean;
@@ -14,10 +15,6 @@ use crate::suggest::did_you_mean;
 /// 200 once mockrig is serving.
 pub(crate) async fn health() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
-}
-
-fn rfc3339(t: std::time::SystemTime) -> String {
-    humantime::format_rfc3339_millis(t).to_string()
 }
 
 /// What is serving, since when, and how the last reload went.

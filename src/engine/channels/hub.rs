@@ -449,7 +449,7 @@ impl Hub {
 
     /// Every open connection: its id, kind, channel, concrete path and start, oldest first.
     fn clients(&self) -> Vec<Value> {
-        let at = |t: &SystemTime| humantime::format_rfc3339_millis(*t).to_string();
+        let at = |t: &SystemTime| crate::duration::rfc3339(*t);
         let mut list: Vec<(u64, Value)> = Vec::new();
         for (path, conns) in lock(&self.ws).iter() {
             list.extend(conns.iter().map(|c| {
