@@ -214,6 +214,9 @@ pub(crate) enum ApiError {
     ReloadFailed(String),
     #[error("{0}")]
     Internal(String),
+    /// The shared state store (`--state redis://`) did not answer, or kept refusing.
+    #[error("state store unavailable")]
+    StateStore { store: String, cause: String },
     #[error("internal error in mockrig (a bug: please report it)")]
     Panic { reason: String },
 }
@@ -242,6 +245,9 @@ impl ApiError {
             | ApiError::BadBody { reason, .. }
             | ApiError::Handshake { reason }
             | ApiError::Panic { reason } => json!({"error": error, "reason": reason}),
+            ApiError::StateStore { store, cause } => {
+                json!({"error": error, "store": store, "cause": cause})
+            }
             ApiError::NoRoute {
                 method,
                 path,
@@ -380,6 +386,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UpgradeRequired { .. } => StatusCode::UPGRADE_REQUIRED,
             ApiError::Upstream { .. } => StatusCode::BAD_GATEWAY,
+            ApiError::StateStore { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ApiError::ProxyLoop { .. } => StatusCode::LOOP_DETECTED,
             ApiError::NotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
@@ -427,6 +434,10 @@ impl ResponseError for ApiError {
             // The answer depends on `Origin`: caches must not give it to another origin.
             ApiError::CorsForbidden { .. } => {
                 b.insert_header((header::VARY, "Origin"));
+            }
+            // The replica reconnects by itself: a client may try again shortly.
+            ApiError::StateStore { .. } => {
+                b.insert_header((header::RETRY_AFTER, "1"));
             }
             // A client dripping its body is cut off, not kept for another request.
             ApiError::BodyTimeout { .. } => {

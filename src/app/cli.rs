@@ -193,6 +193,15 @@ pub(crate) struct ServeArgs {
     /// state file that cannot be read stops the start and is left as it is.)
     #[arg(long, requires = "state_file")]
     pub(crate) state_reset: bool,
+    /// Share resource data with other replicas through Redis (`redis://HOST:PORT/DB`, or
+    /// `rediss://` for TLS): replicas started with the same spec and URL answer as one.
+    #[arg(
+        long,
+        env = "MOCKRIG_STATE",
+        value_name = "URL",
+        conflicts_with = "state_file"
+    )]
+    pub(crate) state: Option<String>,
     /// Serve mockrig's own endpoints under /__mockrig/ (on or off).
     #[arg(long, env = "MOCKRIG_ADMIN", default_value = "on", value_parser = ["on", "off"])]
     pub(crate) admin: String,
@@ -423,6 +432,7 @@ fn serve(args: ServeArgs) -> ExitCode {
         watch: !args.no_watch,
         state_file: args.state_file,
         state_reset: args.state_reset,
+        state: args.state,
         upstream: args.upstream.tls(),
         record: args.record.map(|out| args.recording.options(out)),
     };

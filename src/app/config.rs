@@ -32,6 +32,8 @@ pub struct ServeConfig {
     pub state_file: Option<PathBuf>,
     /// Start from the seeds: what the state file holds is replaced, on purpose.
     pub state_reset: bool,
+    /// Resource data shared with other replicas in the Redis at this URL.
+    pub state: Option<String>,
     /// Serve the `/__mockrig/` endpoints.
     pub admin: bool,
     /// Require `Authorization: Bearer TOKEN` on every `/__mockrig/` call.
@@ -119,6 +121,7 @@ impl ServeConfig {
             watch: true,
             state_file: None,
             state_reset: false,
+            state: None,
             admin: true,
             admin_token: None,
             allowed_hosts: Vec::new(),

@@ -113,15 +113,29 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
     );
     // The spec first: one that does not compile must not create (or truncate) state files.
     let first = LiveSpec::compile_first(source, private, config.limits.max_template_bytes)?;
-    let stores = Arc::new(match &config.state_file {
-        Some(path) => Stores::persistent(path, config.state_reset)
+    let stores = Arc::new(match (&config.state_file, &config.state) {
+        (Some(path), _) => Stores::persistent(path, config.state_reset)
             .map_err(|e| StartError::State(e.to_string()))?,
-        None => Stores::in_memory(),
+        (None, Some(url)) => Stores::shared(url).map_err(StartError::State)?,
+        (None, None) => Stores::in_memory(),
     });
     let hub = Arc::new(Hub::default());
     let monitor = Arc::new(Monitor::default());
     let (live, started) = LiveSpec::start(first, stores.clone(), hub.clone(), monitor.clone())?;
     tracing::info!(spec = %config.spec.display(), "loaded: {}", started.changes);
+    if let Some(shared) = stores.shared_store() {
+        // Before serving: a replica that cannot reach Redis must not answer from its seeds.
+        let seeded = stores.start_shared().map_err(StartError::State)?;
+        tracing::info!(
+            "resource data shared through {}{}",
+            shared.shown(),
+            if seeded.is_empty() {
+                String::new()
+            } else {
+                format!(" (seeded there now: {})", seeded.join(", "))
+            }
+        );
+    }
     if started.warnings.warnings() > 0 {
         tracing::warn!("{}", started.warnings);
     }

@@ -62,6 +62,11 @@ impl AppState {
     /// dropped. (`POST /__mockrig/reset`.)
     pub(crate) fn reset_all(&self) -> Result<(), SwapError> {
         self.stores.reset(None)?;
+        self.reset_all_but_data()
+    }
+
+    /// [`AppState::reset_all`] but the resource data (which shared data resets in Redis).
+    pub(crate) fn reset_all_but_data(&self) -> Result<(), SwapError> {
         self.journal.clear();
         self.route_state.reset();
         self.sessions.clear();

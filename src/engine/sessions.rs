@@ -305,6 +305,7 @@ mod tests {
                         .unwrap()
                         .clone(),
                     &crate::engine::resources::store::Plain,
+                    crate::engine::resources::change::Sink::Apply,
                 )
                 .unwrap();
             sessions.enforce_byte_limit(name);

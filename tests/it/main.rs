@@ -31,6 +31,7 @@ mod proxy;
 mod readme;
 mod reload;
 mod resources;
+mod scale_out;
 mod schema_and_examples;
 mod security;
 mod sessions;

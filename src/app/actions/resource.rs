@@ -12,6 +12,7 @@ use crate::app::context::RequestContext;
 use crate::app::outcome::Outcome;
 use crate::duration::Delay;
 use crate::engine::channels::emit::emit;
+use crate::engine::resources::change::Sink;
 use crate::engine::resources::computed::WriteContext;
 use crate::engine::resources::ops::{self, Links, Serving, Written};
 use crate::engine::routing::RouteMatch;
@@ -97,21 +98,36 @@ pub(crate) async fn run(
         },
         rng,
     };
-    let response = match ops::handle(
-        stores,
-        resource,
-        op,
-        cx.req,
-        cx.body,
-        id.as_deref(),
-        &Serving {
-            links: Links {
-                secure: cx.app.admin.scheme() == Some("https"),
-                trust_forwarded: cx.app.trust_forwarded,
-            },
-            writes,
-        },
-    ) {
+    let links = Links {
+        secure: cx.app.admin.scheme() == Some("https"),
+        trust_forwarded: cx.app.trust_forwarded,
+    };
+    let run = |to: Sink<'_>| {
+        let how = Serving {
+            links,
+            writes: &writes,
+            to,
+        };
+        ops::handle(stores, resource, op, cx.req, cx.body, id.as_deref(), &how)
+    };
+    let answered = match cx.app.stores.shared_store() {
+        // A session's data is its own replica's (see the README's "Scaling out").
+        Some(shared) if cx.session.is_none() => {
+            let involved: Vec<usize> = std::iter::once(resource)
+                .chain((target != resource).then_some(target))
+                .chain(ops::related(&spec.resources, cx.req.query_string()))
+                .collect();
+            let name = spec.resources[target].name.as_str();
+            let record = match op {
+                Op::Replace | Op::Patch | Op::Delete => id.as_deref().map(|id| (name, id)),
+                Op::SingletonReplace | Op::SingletonPatch | Op::SingletonCreate => Some((name, "")),
+                _ => None,
+            };
+            shared.serve(stores, &involved, record, run).await
+        }
+        _ => run(Sink::Apply),
+    };
+    let response = match answered {
         Ok((response, written)) => {
             if let Some(w) = written {
                 emit_write(cx, found, &w).await;

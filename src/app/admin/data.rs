@@ -56,6 +56,16 @@ pub(crate) async fn reset(
         }
         return Ok(HttpResponse::Ok().json(json!({"reset": name, "session": session.name})));
     }
+    if let Some(shared) = app.stores.shared_store() {
+        if !app.stores.reset_shared(shared, only.as_deref()).await? {
+            return Err(no_resource(&app, only));
+        }
+        if only.is_none() {
+            app.reset_all_but_data()
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        }
+        return Ok(HttpResponse::Ok().json(json!({"reset": only.unwrap_or("all".into())})));
+    }
     let everything = app.clone();
     let name = only.clone();
     // With a state file this writes and flushes a snapshot: keep it off the worker.
@@ -93,6 +103,10 @@ pub(crate) async fn import(
             .map_err(import_error)?;
         return Ok(HttpResponse::Ok().json(json!({"imported": names, "session": session.name})));
     }
+    if let Some(shared) = app.stores.shared_store() {
+        let names = app.stores.import_shared(shared, &state).await?;
+        return Ok(HttpResponse::Ok().json(json!({"imported": names})));
+    }
     let stores = app.stores.clone();
     // With a state file this writes and flushes a snapshot: keep it off the worker.
     let names = blocking(move || stores.import(&state).map_err(import_error)).await?;
@@ -100,11 +114,15 @@ pub(crate) async fn import(
 }
 
 /// Every resource's current data, by name (the session's, for a session).
-pub(crate) async fn state(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
-    match scope.session {
-        Some(session) => HttpResponse::Ok().json(session.dump(&app.snapshot.load().stores)),
-        None => HttpResponse::Ok().json(app.stores.dump()),
-    }
+pub(crate) async fn state(
+    app: web::Data<AppState>,
+    scope: SessionScope,
+) -> Result<HttpResponse, ApiError> {
+    Ok(match (scope.session, app.stores.shared_store()) {
+        (Some(session), _) => HttpResponse::Ok().json(session.dump(&app.snapshot.load().stores)),
+        (None, Some(shared)) => HttpResponse::Ok().json(app.stores.dump_shared(shared).await?),
+        (None, None) => HttpResponse::Ok().json(app.stores.dump()),
+    })
 }
 
 /// Live sessions, most recently used first.

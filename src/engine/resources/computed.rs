@@ -10,7 +10,7 @@ use actix_web::HttpRequest;
 use minijinja::Value as Jinja;
 use serde_json::{Map, Value};
 
-use super::data::Collection;
+use super::change::Ids;
 use super::store::Writer;
 use crate::engine::template_context;
 use crate::error::StoreError;
@@ -106,7 +106,7 @@ impl Compute<'_> {
 }
 
 impl Writer for Compute<'_> {
-    fn new_id(&self, record: &Map<String, Value>, c: &Collection) -> Result<Value, StoreError> {
+    fn new_id(&self, record: &Map<String, Value>, c: &dyn Ids) -> Result<Value, StoreError> {
         let (tpl, counts) = match &self.writes.new_id {
             NewId::Auto => return c.generate_id(),
             NewId::Int => return c.next_int(),

@@ -86,6 +86,36 @@ impl Collection {
         self.count
     }
 
+    /// Whether its generated ids are UUIDs.
+    pub(crate) fn string_ids(&self) -> bool {
+        self.string_ids
+    }
+
+    /// The counters a shared store keeps beside its records: the next integer id and the
+    /// count of records held.
+    pub(crate) fn counters(&self) -> (u64, u64) {
+        (self.next_int, self.count)
+    }
+
+    /// A collection of `records` (in order, by key) read back from a shared store, with the
+    /// counters it keeps beside them.
+    pub(crate) fn restored(
+        records: IndexMap<String, Value>,
+        id_field: &str,
+        next_int: u64,
+        count: u64,
+    ) -> Collection {
+        let string_ids = records
+            .values()
+            .any(|r| matches!(r.get(id_field), Some(Value::String(_))));
+        Collection {
+            records,
+            next_int,
+            string_ids,
+            count,
+        }
+    }
+
     /// Stores a new record with id `id` under `key`, the id's text.
     pub(crate) fn add(&mut self, key: String, id: &Value, record: Value) {
         self.note_id(id);
@@ -170,13 +200,6 @@ impl Data {
             records.push(record);
         }
         Ok(Data::Collection(Collection::new(records, &def.id_field)))
-    }
-}
-
-pub(crate) fn collection(data: &mut Data) -> Result<&mut Collection, StoreError> {
-    match data {
-        Data::Collection(c) => Ok(c),
-        Data::Singleton(_) => Err(StoreError::NotFound(String::new())),
     }
 }
 

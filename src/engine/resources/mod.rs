@@ -4,10 +4,12 @@
 //! write-ahead log, `query` json-server's list parameters, `computed` the ids and fields the
 //! spec has the server set on writes, and `ops` what each REST endpoint does.
 
+pub(crate) mod change;
 pub(crate) mod computed;
 pub(crate) mod data;
 pub(crate) mod ops;
 pub(crate) mod query;
+pub(crate) mod redis;
 pub(crate) mod store;
 pub(crate) mod stores;
 pub(crate) mod wal;

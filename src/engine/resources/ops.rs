@@ -11,6 +11,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
+use super::change::Sink;
 use super::computed::WriteContext;
 use super::data::Data;
 use super::query::ListQuery;
@@ -41,7 +42,7 @@ pub(crate) fn handle(
     id: Option<&str>,
     how: &Serving<'_>,
 ) -> Result<(HttpResponse, Option<Written>), ApiError> {
-    let (links, writes) = (how.links, &how.writes);
+    let (links, writes, to) = (how.links, how.writes, how.to);
     let s = &stores[store];
     let wrote = |action: &'static str, store: &Store, record: &Value| {
         Some(Written {
@@ -78,13 +79,18 @@ pub(crate) fn handle(
         }
         Op::Create => {
             let v = s
-                .create(record.unwrap_or_default(), &writes.of(store, req, body))
+                .create(record.unwrap_or_default(), &writes.of(store, req, body), to)
                 .map_err(failed(s))?;
             (created(s, &v), wrote("created", s, &v))
         }
         Op::Replace => {
             let v = s
-                .replace(id, record.unwrap_or_default(), &writes.of(store, req, body))
+                .replace(
+                    id,
+                    record.unwrap_or_default(),
+                    &writes.of(store, req, body),
+                    to,
+                )
                 .map_err(failed(s))?;
             (ok_json(StatusCode::OK, &v), wrote("updated", s, &v))
         }
@@ -94,12 +100,13 @@ pub(crate) fn handle(
                     id,
                     &record.unwrap_or_default(),
                     &writes.of(store, req, body),
+                    to,
                 )
                 .map_err(failed(s))?;
             (ok_json(StatusCode::OK, &v), wrote("updated", s, &v))
         }
         Op::Delete => {
-            let v = s.delete(id).map_err(failed(s))?;
+            let v = s.delete(id, to).map_err(failed(s))?;
             (HttpResponse::NoContent().finish(), wrote("deleted", s, &v))
         }
         Op::ChildList { child } => {
@@ -120,7 +127,7 @@ pub(crate) fn handle(
             record.insert(foreign_key(&s.def.name), parent_id);
             let w = writes.of(child, req, body);
             let child = &stores[child];
-            let v = child.create(record, &w).map_err(failed(child))?;
+            let v = child.create(record, &w, to).map_err(failed(child))?;
             (created(child, &v), wrote("created", child, &v))
         }
         Op::SingletonGet => (ok_json(StatusCode::OK, &s.snapshot()), None),
@@ -130,6 +137,7 @@ pub(crate) fn handle(
                     record.unwrap_or_default(),
                     op == Op::SingletonPatch,
                     &writes.of(store, req, body),
+                    to,
                 )
                 .map_err(failed(s))?;
             // json-server answers a POST to a singular resource, which replaces it, with 201.
@@ -146,7 +154,9 @@ pub(crate) fn handle(
 /// How this server answers: its links, and what the spec adds to writes.
 pub(crate) struct Serving<'a> {
     pub(crate) links: Links,
-    pub(crate) writes: WriteContext<'a>,
+    pub(crate) writes: &'a WriteContext<'a>,
+    /// Where the write goes: made now, or planned for the shared store to commit.
+    pub(crate) to: Sink<'a>,
 }
 
 /// A store's refusal as an answer naming the resource.

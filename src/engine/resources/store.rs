@@ -5,9 +5,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use super::data::{Collection, Data, collection, merge_patch};
+use super::change::{Change, Deferred, Drawn, Ids, Mirror, Sink};
+use super::data::{Data, merge_patch};
 use super::wal::WriteAheadLog;
 use crate::error::StoreError;
 use crate::model::resource::{ResourceDef, id_key, kind};
@@ -45,8 +46,8 @@ fn json_bytes(v: &Value) -> usize {
 /// changes: the resource's `new_id` and `computed` (`super::computed`), or nothing ([`Plain`]).
 /// An error refuses the write.
 pub(crate) trait Writer {
-    /// The id of a created `record` that came without one, for collection `c`.
-    fn new_id(&self, record: &Map<String, Value>, c: &Collection) -> Result<Value, StoreError>;
+    /// The id of a created `record` that came without one, from the collection's `ids`.
+    fn new_id(&self, record: &Map<String, Value>, ids: &dyn Ids) -> Result<Value, StoreError>;
     /// Sets the computed fields of `record`: a create when `old` is none, else an update of
     /// `old`. `patch`: the client's fields when they were merged into `old` (PATCH); none
     /// when `record` holds just what the client sent (and the id).
@@ -64,8 +65,8 @@ pub(crate) struct Plain;
 
 #[cfg(test)]
 impl Writer for Plain {
-    fn new_id(&self, _: &Map<String, Value>, c: &Collection) -> Result<Value, StoreError> {
-        c.generate_id()
+    fn new_id(&self, _: &Map<String, Value>, ids: &dyn Ids) -> Result<Value, StoreError> {
+        ids.generate_id()
     }
 
     fn compute(
@@ -91,6 +92,8 @@ pub(crate) struct Store {
     /// Set when a reload replaced this store; a request still holding it must not write data
     /// that nobody will read again.
     retired: std::sync::atomic::AtomicBool,
+    /// Where the copy stands, for a store of shared (Redis) data.
+    pub(crate) mirror: Mirror,
 }
 
 impl Store {
@@ -101,6 +104,7 @@ impl Store {
             seed: None,
             wal,
             retired: std::sync::atomic::AtomicBool::new(false),
+            mirror: Mirror::default(),
         }
     }
 
@@ -112,6 +116,7 @@ impl Store {
             seed: Some((seed, AtomicUsize::new(0))),
             wal: None,
             retired: std::sync::atomic::AtomicBool::new(false),
+            mirror: Mirror::default(),
         }
     }
 
@@ -184,43 +189,77 @@ impl Store {
         }
     }
 
+    /// Makes (or, for a shared store, plans) the write `plan` decides on the data as it is.
+    /// Everything that can fail is decided before anything changes: a refused write costs a
+    /// shared seed no copy.
+    fn write(
+        &self,
+        to: Sink<'_>,
+        plan: impl FnOnce(&Data, Option<&Deferred>) -> Result<Change, StoreError>,
+    ) -> Result<Value, StoreError> {
+        match to {
+            Sink::Apply => {
+                let mut guard = write(&self.data);
+                let change = plan(&guard, None)?;
+                self.log(|| change.entry())?;
+                let answer = change.answer();
+                let grows = !matches!(change, Change::Delete { .. });
+                apply(self.own(&mut guard), change)?;
+                if grows {
+                    self.grew_by(&answer);
+                }
+                Ok(answer)
+            }
+            Sink::Defer(d) => {
+                if self.retired.load(std::sync::atomic::Ordering::Acquire) {
+                    return Err(StoreError::Retired);
+                }
+                let guard = read(&self.data);
+                // Read under the data's lock: the position describes the data planned on.
+                let generation = self.mirror.generation();
+                let change = plan(&guard, Some(d))?;
+                let answer = change.answer();
+                d.plan(&self.def.name, generation, change);
+                Ok(answer)
+            }
+        }
+    }
+
     /// Adds a record, its id made by `w` when it has none, its computed fields set by `w`.
     pub(crate) fn create(
         &self,
         mut record: Map<String, Value>,
         w: &dyn Writer,
+        to: Sink<'_>,
     ) -> Result<Value, StoreError> {
-        let mut guard = write(&self.data);
-        // Everything that can fail is decided on the data as it is: a refused write costs a
-        // shared seed no copy.
-        let Data::Collection(c) = &**guard else {
-            return Err(StoreError::NotFound(String::new()));
-        };
         let id_field = &self.def.id_field;
-        let id = match record.get(id_field) {
-            Some(id) => id.clone(),
-            None => w.new_id(&record, c)?,
-        };
-        let key = id_key(&id).ok_or(StoreError::BadId(kind(&id)))?;
-        if c.records.contains_key(&key) {
-            return Err(StoreError::Conflict(key));
-        }
-        // A generated id goes first, where a reader of the JSON looks for it.
-        if !record.contains_key(id_field) {
-            let mut with_id = Map::with_capacity(record.len() + 1);
-            with_id.insert(id_field.clone(), id.clone());
-            with_id.extend(record);
-            record = with_id;
-        }
-        w.compute(&mut record, None, None)?;
-        let value = Value::Object(record);
-        self.log(|| json!({"op": "put", "key": key, "record": value}))?;
-        let Data::Collection(c) = self.own(&mut guard) else {
-            return Err(StoreError::NotFound(String::new()));
-        };
-        c.add(key, &id, value.clone());
-        self.grew_by(&value);
-        Ok(value)
+        self.write(to, |data, deferred| {
+            let Data::Collection(c) = data else {
+                return Err(StoreError::NotFound(String::new()));
+            };
+            let id = match (record.get(id_field), deferred) {
+                (Some(id), _) => id.clone(),
+                (None, None) => w.new_id(&record, c)?,
+                (None, Some(d)) => w.new_id(&record, &Drawn { c, d })?,
+            };
+            let key = id_key(&id).ok_or(StoreError::BadId(kind(&id)))?;
+            if c.records.contains_key(&key) {
+                return Err(StoreError::Conflict(key));
+            }
+            // A generated id goes first, where a reader of the JSON looks for it.
+            if !record.contains_key(id_field) {
+                let mut with_id = Map::with_capacity(record.len() + 1);
+                with_id.insert(id_field.clone(), id.clone());
+                with_id.extend(std::mem::take(&mut record));
+                record = with_id;
+            }
+            w.compute(&mut record, None, None)?;
+            Ok(Change::Create {
+                key,
+                id,
+                record: Value::Object(std::mem::take(&mut record)),
+            })
+        })
     }
 
     /// Replaces a record whole; its id stays what it was.
@@ -229,8 +268,9 @@ impl Store {
         key: &str,
         record: Map<String, Value>,
         w: &dyn Writer,
+        to: Sink<'_>,
     ) -> Result<Value, StoreError> {
-        self.update(key, |_| Value::Object(record), None, w)
+        self.update(key, |_| Value::Object(record), None, w, to)
     }
 
     /// Applies a JSON merge patch (RFC 7396); the id stays what it was.
@@ -239,6 +279,7 @@ impl Store {
         key: &str,
         patch: &Map<String, Value>,
         w: &dyn Writer,
+        to: Sink<'_>,
     ) -> Result<Value, StoreError> {
         self.update(
             key,
@@ -249,6 +290,7 @@ impl Store {
             },
             Some(patch),
             w,
+            to,
         )
     }
 
@@ -260,37 +302,44 @@ impl Store {
         change: impl FnOnce(&Value) -> Value,
         patch: Option<&Map<String, Value>>,
         w: &dyn Writer,
+        to: Sink<'_>,
     ) -> Result<Value, StoreError> {
-        let mut guard = write(&self.data);
-        has_record(&guard, key)?;
-        let Data::Collection(c) = &**guard else {
-            return Err(StoreError::NotFound(String::new()));
-        };
-        let old = c
-            .records
-            .get(key)
-            .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
-        let mut value = change(old);
-        if let Value::Object(m) = &mut value {
-            if let Some(id) = old.get(&self.def.id_field) {
-                m.insert(self.def.id_field.clone(), id.clone());
+        self.write(to, |data, _| {
+            has_record(data, key)?;
+            let Data::Collection(c) = data else {
+                return Err(StoreError::NotFound(String::new()));
+            };
+            let old = c
+                .records
+                .get(key)
+                .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
+            let mut value = change(old);
+            if let Value::Object(m) = &mut value {
+                if let Some(id) = old.get(&self.def.id_field) {
+                    m.insert(self.def.id_field.clone(), id.clone());
+                }
+                w.compute(m, Some(old.as_object().unwrap_or(&Map::new())), patch)?;
             }
-            w.compute(m, Some(old.as_object().unwrap_or(&Map::new())), patch)?;
-        }
-        self.log(|| json!({"op": "put", "key": key, "record": value}))?;
-        let c = collection(self.own(&mut guard))?;
-        c.records.insert(key.to_owned(), value.clone());
-        self.grew_by(&value);
-        Ok(value)
+            Ok(Change::Update {
+                key: key.to_owned(),
+                record: value,
+                old: old.clone(),
+            })
+        })
     }
 
     /// Removes a record and returns it.
-    pub(crate) fn delete(&self, key: &str) -> Result<Value, StoreError> {
-        let mut guard = write(&self.data);
-        has_record(&guard, key)?;
-        let c = collection(self.own(&mut guard))?;
-        self.log(|| json!({"op": "delete", "key": key}))?;
-        Ok(c.records.shift_remove(key).unwrap_or_default())
+    pub(crate) fn delete(&self, key: &str, to: Sink<'_>) -> Result<Value, StoreError> {
+        self.write(to, |data, _| {
+            has_record(data, key)?;
+            let Data::Collection(c) = data else {
+                return Err(StoreError::NotFound(String::new()));
+            };
+            Ok(Change::Delete {
+                key: key.to_owned(),
+                old: c.records.get(key).cloned().unwrap_or_default(),
+            })
+        })
     }
 
     /// Replaces (`patch: false`) or merge-patches a singleton.
@@ -299,34 +348,29 @@ impl Store {
         body: Map<String, Value>,
         patch: bool,
         w: &dyn Writer,
+        to: Sink<'_>,
     ) -> Result<Value, StoreError> {
-        let mut guard = write(&self.data);
-        if !matches!(**guard, Data::Singleton(_)) {
-            return Err(StoreError::NotFound(String::new()));
-        }
-        let Data::Singleton(old) = &**guard else {
-            return Err(StoreError::NotFound(String::new()));
-        };
-        let mut new = if patch {
-            let mut value = Value::Object(old.clone());
-            merge_patch(&mut value, &Value::Object(body.clone()));
-            match value {
-                Value::Object(new) => new,
-                // An object patched with an object stays an object.
-                _ => Map::new(),
-            }
-        } else {
-            body.clone()
-        };
-        w.compute(&mut new, Some(old), patch.then_some(&body))?;
-        let value = Value::Object(new.clone());
-        self.log(|| json!({"op": "set", "record": value}))?;
-        let Data::Singleton(m) = self.own(&mut guard) else {
-            return Err(StoreError::NotFound(String::new()));
-        };
-        *m = new;
-        self.grew_by(&value);
-        Ok(value)
+        self.write(to, |data, _| {
+            let Data::Singleton(old) = data else {
+                return Err(StoreError::NotFound(String::new()));
+            };
+            let mut new = if patch {
+                let mut value = Value::Object(old.clone());
+                merge_patch(&mut value, &Value::Object(body.clone()));
+                match value {
+                    Value::Object(new) => new,
+                    // An object patched with an object stays an object.
+                    _ => Map::new(),
+                }
+            } else {
+                body.clone()
+            };
+            w.compute(&mut new, Some(old), patch.then_some(&body))?;
+            Ok(Change::Set {
+                record: new,
+                old: old.clone(),
+            })
+        })
     }
 
     /// Back to the seed. Not logged: the caller writes a snapshot.
@@ -347,8 +391,12 @@ impl Store {
     /// is damaged, as the kind is part of the definition it was written for.
     pub(crate) fn replay(&self, entry: &Value) -> Result<(), String> {
         let mut guard = write(&self.data);
+        self.replay_on(self.own(&mut guard), entry)
+    }
+
+    fn replay_on(&self, data: &mut Data, entry: &Value) -> Result<(), String> {
         let key = entry["key"].as_str().unwrap_or_default();
-        match (self.own(&mut guard), entry["op"].as_str()) {
+        match (data, entry["op"].as_str()) {
             (Data::Collection(c), Some("put")) => {
                 let record = entry["record"].clone();
                 let id = record.get(&self.def.id_field).cloned().unwrap_or_default();
@@ -381,6 +429,66 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Brings the copy of shared data up to change `seq` of `generation` with the changes
+    /// after where it stands (numbered), skipping those another request applied first.
+    pub(crate) fn catch_up(
+        &self,
+        generation: &str,
+        entries: &[(u64, Value)],
+    ) -> Result<(), String> {
+        let mut guard = write(&self.data);
+        if self.mirror.generation() != generation {
+            // A full read of the new generation got here first, or is about to.
+            return Ok(());
+        }
+        for (seq, entry) in entries {
+            if *seq == self.mirror.seq() + 1 {
+                self.replay_on(self.own(&mut guard), entry)?;
+                self.mirror.set(generation, *seq);
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the copy of shared data with `data`, as of change `seq` of `generation`,
+    /// unless the copy is already past it.
+    pub(crate) fn restore_shared(&self, generation: &str, seq: u64, data: Data) {
+        let mut guard = write(&self.data);
+        if self.mirror.generation() == generation && self.mirror.seq() >= seq {
+            return;
+        }
+        *guard = Arc::new(data);
+        self.mirror.set(generation, seq);
+    }
+
+    /// Makes a change the shared store committed as number `seq`, when the copy stands just
+    /// before it; otherwise the next catch-up brings it.
+    pub(crate) fn committed(&self, generation: &str, seq: u64, change: Change) {
+        let mut guard = write(&self.data);
+        if self.mirror.generation() == generation
+            && self.mirror.seq() + 1 == seq
+            && apply(self.own(&mut guard), change).is_ok()
+        {
+            self.mirror.set(generation, seq);
+        }
+    }
+}
+
+/// Makes `change` on `data`.
+fn apply(data: &mut Data, change: Change) -> Result<(), StoreError> {
+    match (data, change) {
+        (Data::Collection(c), Change::Create { key, id, record }) => c.add(key, &id, record),
+        (Data::Collection(c), Change::Update { key, record, .. }) => {
+            c.records.insert(key, record);
+        }
+        (Data::Collection(c), Change::Delete { key, .. }) => {
+            c.records.shift_remove(&key);
+        }
+        (Data::Singleton(m), Change::Set { record, .. }) => *m = record,
+        _ => return Err(StoreError::NotFound(String::new())),
+    }
+    Ok(())
 }
 
 /// Whether `data` is a collection with record `key`: checked before a write copies shared
@@ -397,6 +505,7 @@ fn has_record(data: &Data, key: &str) -> Result<(), StoreError> {
 mod tests {
     use super::*;
     use crate::model::resource::Seed;
+    use serde_json::json;
 
     fn users(seed: Value) -> ResourceDef {
         let (compiled, problems) = crate::model::testing::compile_yaml(&format!(
@@ -418,16 +527,18 @@ mod tests {
             None,
         );
         store
-            .create(record(json!({"id": u64::MAX})), &Plain)
+            .create(record(json!({"id": u64::MAX})), &Plain, Sink::Apply)
             .unwrap();
         let before = store.snapshot();
         assert!(matches!(
-            store.create(record(json!({"name": "next"})), &Plain),
+            store.create(record(json!({"name": "next"})), &Plain, Sink::Apply),
             Err(StoreError::IdsExhausted)
         ));
         assert_eq!(store.snapshot(), before, "nothing changed");
         // Ids given by the client still go in.
-        store.create(record(json!({"id": 5})), &Plain).unwrap();
+        store
+            .create(record(json!({"id": 5})), &Plain, Sink::Apply)
+            .unwrap();
     }
 
     #[test]
@@ -445,9 +556,10 @@ mod tests {
             "reading costs nothing"
         );
         // A refused write copies nothing.
-        assert!(a.delete("9").is_err());
+        assert!(a.delete("9", Sink::Apply).is_err());
         assert_eq!(a.own_bytes(), 0);
-        a.create(record(json!({"name": "Grace"})), &Plain).unwrap();
+        a.create(record(json!({"name": "Grace"})), &Plain, Sink::Apply)
+            .unwrap();
         assert!(!Arc::ptr_eq(&read(&a.data), &seed.data));
         assert!(a.own_bytes() > seed.bytes, "the copy and the record count");
         assert_eq!(

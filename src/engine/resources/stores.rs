@@ -9,8 +9,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Map, Value};
 
 use super::data::Data;
+use super::redis::Shared;
 use super::store::Store;
 use super::wal::{Restored, WalError, WriteAheadLog};
+use crate::error::ApiError;
 use crate::model::resource::ResourceDef;
 use crate::sync::{lock, read};
 
@@ -48,6 +50,8 @@ impl SyncReport {
 pub(crate) struct Stores {
     stores: Mutex<HashMap<String, Arc<Store>>>,
     wal: Option<Arc<WriteAheadLog>>,
+    /// `--state redis://`: the data shared with other replicas through Redis.
+    shared: Option<Arc<Shared>>,
     /// Data read from the state file at start, used by the first sync for unchanged resources.
     restored: Mutex<HashMap<String, Restored>>,
 }
@@ -58,8 +62,93 @@ impl Stores {
         Stores {
             stores: Mutex::new(HashMap::new()),
             wal: None,
+            shared: None,
             restored: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Data shared with other replicas through the Redis at `url`; nothing is connected
+    /// until [`Stores::start_shared`].
+    pub(crate) fn shared(url: &str) -> Result<Stores, String> {
+        Ok(Stores {
+            shared: Some(Arc::new(Shared::open(url)?)),
+            ..Stores::in_memory()
+        })
+    }
+
+    /// The Redis store, when the data is shared.
+    pub(crate) fn shared_store(&self) -> Option<&Arc<Shared>> {
+        self.shared.as_ref()
+    }
+
+    /// At start: Redis answers and holds every resource (seeding those new to it). The
+    /// resources this replica seeded.
+    pub(crate) fn start_shared(&self) -> Result<Vec<String>, String> {
+        let Some(shared) = &self.shared else {
+            return Ok(Vec::new());
+        };
+        let stores: Vec<Arc<Store>> = self.all();
+        shared.start(&stores)
+    }
+
+    /// Every store, in name order.
+    fn all(&self) -> Vec<Arc<Store>> {
+        let stores = lock(&self.stores);
+        let mut all: Vec<Arc<Store>> = stores.values().cloned().collect();
+        all.sort_by(|a, b| a.def.name.cmp(&b.def.name));
+        all
+    }
+
+    /// [`Stores::reset`] of shared data: the seeds replace what Redis holds. Unknown name:
+    /// `false`.
+    pub(crate) async fn reset_shared(
+        &self,
+        shared: &Shared,
+        only: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let all = self.all();
+        if only.is_some_and(|o| !all.iter().any(|s| s.def.name == o)) {
+            return Ok(false);
+        }
+        let seeds = all
+            .into_iter()
+            .filter(|s| only.is_none_or(|o| o == s.def.name))
+            .map(|s| {
+                let seed = Data::from_seed(&s.def.seed, &s.def.id_field);
+                (s, seed)
+            })
+            .collect();
+        shared.replace(seeds).await?;
+        Ok(true)
+    }
+
+    /// [`Stores::import`] into shared data: checked whole first, then written to Redis.
+    pub(crate) async fn import_shared(
+        &self,
+        shared: &Shared,
+        state: &Value,
+    ) -> Result<Vec<String>, ApiError> {
+        let entries = state_entries(state).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let all = self.all();
+        let mut ready = Vec::new();
+        for (name, value) in entries {
+            let store = all
+                .iter()
+                .find(|s| &s.def.name == name)
+                .ok_or_else(|| ApiError::BadRequest(format!("no resource named '{name}'")))?;
+            let data =
+                Data::checked(value.clone(), &store.def).map_err(|e| ApiError::BadRequest(e.0))?;
+            ready.push((store.clone(), data));
+        }
+        let names = ready.iter().map(|(s, _)| s.def.name.clone()).collect();
+        shared.replace(ready).await?;
+        Ok(names)
+    }
+
+    /// [`Stores::dump`] of shared data: every copy brought up to date first.
+    pub(crate) async fn dump_shared(&self, shared: &Shared) -> Result<Value, ApiError> {
+        shared.refresh(&self.all()).await?;
+        Ok(self.dump())
     }
 
     /// Data kept in `state_file`, loaded now if it exists (`fresh`: set aside, to start from
@@ -69,6 +158,7 @@ impl Stores {
         Ok(Stores {
             stores: Mutex::new(HashMap::new()),
             wal: Some(Arc::new(wal)),
+            shared: None,
             restored: Mutex::new(restored),
         })
     }

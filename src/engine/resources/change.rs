@@ -1,0 +1,248 @@
+//! A write decided before it is made. In memory the store makes it at once, under its write
+//! lock; with `--state redis://` the store only plans it (a [`Deferred`] write) and the Redis
+//! backend commits it, compare-and-set, before any replica's copy shows it (`super::redis`).
+
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Map, Value, json};
+
+use super::data::Collection;
+use crate::error::StoreError;
+
+/// One write to a resource, with what it was decided on (the compare part of the
+/// compare-and-set a shared store commits it with).
+#[derive(Debug, Clone)]
+pub(crate) enum Change {
+    /// A new record under `key`, which was free.
+    Create {
+        key: String,
+        id: Value,
+        record: Value,
+    },
+    /// Record `key`, which was `old`, becomes `record`.
+    Update {
+        key: String,
+        record: Value,
+        old: Value,
+    },
+    /// Record `key`, which was `old`, goes.
+    Delete { key: String, old: Value },
+    /// A singleton, which was `old`, becomes `record`.
+    Set {
+        record: Map<String, Value>,
+        old: Map<String, Value>,
+    },
+}
+
+impl Change {
+    /// The write-ahead log's line for it (see `wal`), which `Store::replay` applies.
+    pub(crate) fn entry(&self) -> Value {
+        match self {
+            Change::Create { key, record, .. } | Change::Update { key, record, .. } => {
+                json!({"op": "put", "key": key, "record": record})
+            }
+            Change::Delete { key, .. } => json!({"op": "delete", "key": key}),
+            Change::Set { record, .. } => json!({"op": "set", "record": record}),
+        }
+    }
+
+    /// What the client is answered with: the record written, or the one deleted.
+    pub(crate) fn answer(&self) -> Value {
+        match self {
+            Change::Create { record, .. } | Change::Update { record, .. } => record.clone(),
+            Change::Delete { old, .. } => old.clone(),
+            Change::Set { record, .. } => Value::Object(record.clone()),
+        }
+    }
+}
+
+/// Where a store's write goes.
+#[derive(Clone, Copy)]
+pub(crate) enum Sink<'a> {
+    /// Made now (and logged to the state file, when there is one).
+    Apply,
+    /// Planned into the request's [`Deferred`], for a shared store to commit.
+    Defer(&'a Deferred),
+}
+
+/// Numbers a shared store handed out for one create, so that replicas creating at once never
+/// plan the same generated id.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Reservation {
+    /// The next integer id.
+    pub(crate) next_int: Option<u64>,
+    /// The collection's count of created records, this create included (`counter` of a
+    /// `new_id` template is this).
+    pub(crate) count: Option<u64>,
+}
+
+/// Which reserved numbers planning asked for and did not have.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Need {
+    pub(crate) next_int: bool,
+    pub(crate) count: bool,
+}
+
+impl Need {
+    pub(crate) fn any(self) -> bool {
+        self.next_int || self.count
+    }
+}
+
+/// A write planned for one request, not made: at most one per request (the REST endpoints
+/// write one record each).
+#[derive(Debug, Default)]
+pub(crate) struct Deferred {
+    pub(crate) reserved: Reservation,
+    need: Cell<Need>,
+    planned: RefCell<Option<Planned>>,
+}
+
+/// A planned write and the copy of the data it was planned on.
+#[derive(Debug)]
+pub(crate) struct Planned {
+    pub(crate) resource: String,
+    /// The generation of the shared data the copy was at.
+    pub(crate) generation: String,
+    pub(crate) change: Change,
+}
+
+impl Deferred {
+    pub(crate) fn with(reserved: Reservation) -> Deferred {
+        Deferred {
+            reserved,
+            ..Deferred::default()
+        }
+    }
+
+    pub(crate) fn plan(&self, resource: &str, generation: String, change: Change) {
+        *self.planned.borrow_mut() = Some(Planned {
+            resource: resource.to_owned(),
+            generation,
+            change,
+        });
+    }
+
+    /// The reserved numbers planning wanted and did not have: plan again once they are.
+    pub(crate) fn need(&self) -> Need {
+        self.need.get()
+    }
+
+    pub(crate) fn take(&self) -> Option<Planned> {
+        self.planned.borrow_mut().take()
+    }
+}
+
+/// Where a created record's generated id comes from: the collection itself in memory, or the
+/// numbers a shared store reserved ([`Drawn`]).
+pub(crate) trait Ids {
+    /// A fresh id: a UUID for a collection of text ids, else the next integer.
+    fn generate_id(&self) -> Result<Value, StoreError>;
+    /// The next integer id.
+    fn next_int(&self) -> Result<Value, StoreError>;
+    /// How many records the collection has held since it was loaded.
+    fn count(&self) -> u64;
+    /// Whether a record has id `id`.
+    fn taken(&self, id: &Value) -> bool;
+}
+
+impl Ids for Collection {
+    fn generate_id(&self) -> Result<Value, StoreError> {
+        Collection::generate_id(self)
+    }
+    fn next_int(&self) -> Result<Value, StoreError> {
+        Collection::next_int(self)
+    }
+    fn count(&self) -> u64 {
+        Collection::count(self)
+    }
+    fn taken(&self, id: &Value) -> bool {
+        Collection::taken(self, id)
+    }
+}
+
+/// A shared collection's ids: reserved numbers where planning has them; where it has not, the
+/// copy's own, noting that a reservation is needed before the plan can stand.
+pub(crate) struct Drawn<'a> {
+    pub(crate) c: &'a Collection,
+    pub(crate) d: &'a Deferred,
+}
+
+impl Ids for Drawn<'_> {
+    fn generate_id(&self) -> Result<Value, StoreError> {
+        if self.c.string_ids() {
+            return Collection::generate_id(self.c);
+        }
+        self.next_int()
+    }
+
+    fn next_int(&self) -> Result<Value, StoreError> {
+        match self.d.reserved.next_int {
+            Some(n) => Ok(json!(n)),
+            None => {
+                let mut need = self.d.need.get();
+                need.next_int = true;
+                self.d.need.set(need);
+                Collection::next_int(self.c)
+            }
+        }
+    }
+
+    fn count(&self) -> u64 {
+        match self.d.reserved.count {
+            Some(k) => k.saturating_sub(1),
+            None => {
+                let mut need = self.d.need.get();
+                need.count = true;
+                self.d.need.set(need);
+                Collection::count(self.c)
+            }
+        }
+    }
+
+    fn taken(&self, id: &Value) -> bool {
+        Collection::taken(self.c, id)
+    }
+}
+
+/// Where a store's copy of shared data stands: the generation of the data (a new one at every
+/// seeding, reset or import) and the last change applied.
+#[derive(Debug, Default)]
+pub(crate) struct Mirror {
+    generation: std::sync::Mutex<String>,
+    seq: AtomicU64,
+    /// Set once this store (made at start or by a reload) has brought the shared data in
+    /// line with its definition.
+    pub(crate) ensured: tokio::sync::OnceCell<()>,
+    /// One catch-up with Redis at a time, shared by the requests that wait for it.
+    pub(crate) catching_up: tokio::sync::Mutex<Rounds>,
+    /// How many catch-ups have started: a request's catch-up is any that starts after it came.
+    pub(crate) rounds_started: AtomicU64,
+}
+
+/// The number of the last catch-up that completed (see [`Mirror::catching_up`]).
+#[derive(Debug, Default)]
+pub(crate) struct Rounds {
+    pub(crate) completed: u64,
+}
+
+impl Mirror {
+    pub(crate) fn generation(&self) -> String {
+        crate::sync::lock(&self.generation).clone()
+    }
+
+    pub(crate) fn seq(&self) -> u64 {
+        self.seq.load(Ordering::Acquire)
+    }
+
+    /// Moves the position; called with the store's write lock held, so a position always
+    /// describes the data beside it.
+    pub(crate) fn set(&self, generation: &str, seq: u64) {
+        let mut g = crate::sync::lock(&self.generation);
+        if *g != generation {
+            generation.clone_into(&mut g);
+        }
+        self.seq.store(seq, Ordering::Release);
+    }
+}

@@ -1,0 +1,41 @@
+-- Makes one planned write if what it was planned on still holds: the same generation, and the
+-- record free (create), present (delete) or unchanged (update, set). Answers the change's
+-- number, or 0 with why it did not hold.
+-- KEYS: meta, records, order, log. ARGV: generation, op, key, the old record's JSON (update,
+-- set), the new record's JSON, an integer id's successor (or ''), '1' when a create counts
+-- itself (no reserved count), the log line, the log's length.
+local meta, records, order, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+if redis.call('HGET', meta, 'gen') ~= ARGV[1] then
+  return {0, 'generation'}
+end
+local op, key = ARGV[2], ARGV[3]
+local cur = redis.call('HGET', records, key)
+if op == 'create' then
+  if cur then return {0, 'taken'} end
+elseif op == 'delete' then
+  if not cur then return {0, 'gone'} end
+elseif cur ~= ARGV[4] then
+  return {0, 'changed'}
+end
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
+if op == 'delete' then
+  redis.call('HDEL', records, key)
+  redis.call('ZREM', order, key)
+else
+  redis.call('HSET', records, key, ARGV[5])
+  if op == 'create' then
+    redis.call('ZADD', order, redis.call('HINCRBY', meta, 'pos', 1), key)
+    if ARGV[7] == '1' then redis.call('HINCRBY', meta, 'count', 1) end
+  end
+end
+local after = ARGV[6]
+if after ~= '' then
+  -- Decimal strings compared as numbers, without Lua's doubles losing digits.
+  local next = redis.call('HGET', meta, 'next') or '1'
+  if #after > #next or (#after == #next and after > next) then
+    redis.call('HSET', meta, 'next', after)
+  end
+end
+redis.call('RPUSH', log, seq .. ' ' .. ARGV[8])
+redis.call('LTRIM', log, -tonumber(ARGV[9]), -1)
+return {seq, 'ok'}

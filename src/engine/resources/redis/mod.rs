@@ -1,0 +1,524 @@
+//! Resource data shared by replicas through Redis (`--state redis://HOST:PORT/DB`).
+//!
+//! Each replica keeps a copy of every resource (the same `Store` the in-memory server uses) and
+//! Redis keeps the truth: the records, their order, the id counters and a numbered log of the
+//! latest changes. Before a request reads or writes, the copies it touches catch up with the
+//! log (one script call each, answering "same" when nothing changed). A write is planned on the
+//! copy by the unchanged synchronous code (ids, computed fields, merge rules), then committed by
+//! one script that makes it only if what it was planned on still holds — the generation, and
+//! the record free, present or unchanged — and otherwise plans again. Generated integer ids and
+//! `counter` values are handed out by Redis before the plan, so replicas creating at once never
+//! meet on an id. See docs/scale-out.md.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Script, Value as Reply};
+
+use super::change::{Change, Deferred, Need, Planned, Reservation, Sink};
+use super::data::Data;
+use super::store::Store;
+use crate::error::{ApiError, StoreError};
+use crate::sync::lock;
+use reply::{int, items_of, read_whole, text, without_password};
+
+mod reply;
+
+/// How many changes the log keeps: a copy further behind reads the resource whole.
+const LOG_KEEP: usize = 1024;
+
+/// How many times a write is planned again after meeting another replica's write.
+const TRIES: usize = 32;
+
+/// How many locks the writes to existing records are spread over.
+const STRIPES: u64 = 64;
+
+/// What Redis may take to answer before a request gives up on it (and answers 503).
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why the shared store did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SharedError {
+    /// Redis did not answer (down, unreachable, too slow).
+    #[error("{0}")]
+    Unavailable(String),
+    /// Redis holds something this replica cannot read as its resource: another spec, or keys
+    /// written by something else.
+    #[error("{0}")]
+    Mismatch(String),
+}
+
+/// The Redis store of a server: the client, a connection per worker thread, the scripts.
+pub(crate) struct Shared {
+    client: redis::Client,
+    /// The URL without its password, for messages.
+    shown: String,
+    connections: Mutex<HashMap<ThreadId, ConnectionManager>>,
+    /// Writes to one record from one replica go one at a time (by a stripe of the record's
+    /// name): they would only make each other plan again. Replicas still meet in Redis.
+    stripes: Vec<tokio::sync::Mutex<()>>,
+    load: Script,
+    sync: Script,
+    commit: Script,
+    reserve: Script,
+}
+
+/// A resource's keys. The name in braces is a Redis Cluster hash tag: one resource's keys
+/// stay on one node, as its scripts need.
+struct Keys([String; 4]);
+
+impl Keys {
+    fn of(resource: &str) -> Keys {
+        let base = format!("mockrig:{{{resource}}}");
+        Keys([
+            format!("{base}:meta"),
+            format!("{base}:records"),
+            format!("{base}:order"),
+            format!("{base}:log"),
+        ])
+    }
+}
+
+/// The field a singleton's object is kept under.
+const SINGLETON: &str = "@";
+
+/// What a reservation came to.
+enum Reserved {
+    Got(Reservation),
+    /// The data was reseeded or replaced meanwhile: plan again on the new data.
+    Moved,
+    Exhausted,
+}
+
+impl Shared {
+    /// A store at `url` (`redis://` or `rediss://`); nothing is connected yet.
+    pub(crate) fn open(url: &str) -> Result<Shared, String> {
+        let shown = without_password(url);
+        let client = redis::Client::open(url).map_err(|e| format!("--state {shown}: {e}"))?;
+        Ok(Shared {
+            client,
+            shown,
+            connections: Mutex::new(HashMap::new()),
+            stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            load: Script::new(include_str!("load.lua")),
+            sync: Script::new(include_str!("sync.lua")),
+            commit: Script::new(include_str!("commit.lua")),
+            reserve: Script::new(include_str!("reserve.lua")),
+        })
+    }
+
+    /// The URL, without a password.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    fn config() -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500))
+    }
+
+    /// This worker's connection: it reconnects by itself after Redis comes back, and a
+    /// request meanwhile fails at once instead of waiting.
+    fn connection(&self) -> Result<ConnectionManager, SharedError> {
+        let thread = std::thread::current().id();
+        let mut connections = lock(&self.connections);
+        if let Some(c) = connections.get(&thread) {
+            return Ok(c.clone());
+        }
+        let c = ConnectionManager::new_lazy_with_config(self.client.clone(), Self::config())
+            .map_err(|e| SharedError::Unavailable(e.to_string()))?;
+        connections.insert(thread, c.clone());
+        Ok(c)
+    }
+
+    fn unavailable(&self) -> impl Fn(redis::RedisError) -> SharedError + '_ {
+        |e| SharedError::Unavailable(e.to_string())
+    }
+
+    /// The answer for a request the store could not serve.
+    pub(crate) fn refusal(&self, e: SharedError) -> ApiError {
+        ApiError::StateStore {
+            store: self.shown.clone(),
+            cause: e.to_string(),
+        }
+    }
+
+    /// At start, before serving: Redis answers, and every resource is in it (seeded now if
+    /// its definition is new to it). Runs on a thread of its own, as the caller is not async.
+    /// The names of the resources this replica seeded.
+    pub(crate) fn start(self: &Arc<Self>, stores: &[Arc<Store>]) -> Result<Vec<String>, String> {
+        let (me, stores) = (self.clone(), stores.to_vec());
+        let run = move || -> Result<Vec<String>, String> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let fail = |e: &dyn std::fmt::Display| {
+                    format!("cannot connect to Redis at {}: {e}", me.shown)
+                };
+                let mut con = ConnectionManager::new_with_config(me.client.clone(), Self::config())
+                    .await
+                    .map_err(|e| fail(&e))?;
+                let _: String = redis::cmd("PING")
+                    .query_async(&mut con)
+                    .await
+                    .map_err(|e| fail(&e))?;
+                let mut seeded = Vec::new();
+                for store in &stores {
+                    if me.ensure(&mut con, store).await.map_err(|e| fail(&e))? {
+                        seeded.push(store.def.name.clone());
+                    }
+                }
+                Ok(seeded)
+            })
+        };
+        std::thread::spawn(run)
+            .join()
+            .map_err(|_| "the Redis check at start failed unexpectedly".to_owned())?
+    }
+
+    /// Brings Redis in line with this store's definition once per store (a store is made at
+    /// start and by a reload that changed the definition): seeded when Redis holds another
+    /// definition's data or none, kept when it holds this one's — so replicas seed a changed
+    /// resource once between them. Whether this call seeded.
+    async fn ensure(
+        &self,
+        con: &mut ConnectionManager,
+        store: &Store,
+    ) -> Result<bool, SharedError> {
+        let mut seeded = false;
+        store
+            .mirror
+            .ensured
+            .get_or_try_init(|| async {
+                let seed = Data::from_seed(&store.def.seed, &store.def.id_field);
+                seeded = self.put(con, store, &seed, "ensure").await?;
+                if seeded {
+                    tracing::info!(resource = %store.def.name, "seeded in Redis");
+                }
+                Ok::<(), SharedError>(())
+            })
+            .await?;
+        Ok(seeded)
+    }
+
+    /// Writes `data` as the resource's whole data under a new generation (`mode` "force"), or
+    /// only if Redis holds another definition's (`mode` "ensure"). Whether it wrote.
+    async fn put(
+        &self,
+        con: &mut ConnectionManager,
+        store: &Store,
+        data: &Data,
+        mode: &str,
+    ) -> Result<bool, SharedError> {
+        let Keys(keys) = Keys::of(&store.def.name);
+        let mut call = self.load.prepare_invoke();
+        for k in &keys {
+            call.key(k);
+        }
+        let (kind, (next, count)) = match data {
+            Data::Collection(c) => ("collection", c.counters()),
+            Data::Singleton(_) => ("singleton", (1, 0)),
+        };
+        call.arg(mode)
+            .arg(store.def.fingerprint.to_string())
+            .arg(kind)
+            .arg(next.to_string())
+            .arg(count.to_string())
+            .arg(uuid::Uuid::new_v4().to_string());
+        match data {
+            Data::Collection(c) => {
+                for (key, record) in &c.records {
+                    call.arg(key).arg(record.to_string());
+                }
+            }
+            Data::Singleton(m) => {
+                call.arg(SINGLETON)
+                    .arg(serde_json::to_string(m).unwrap_or_default());
+            }
+        }
+        let wrote: i64 = call.invoke_async(con).await.map_err(self.unavailable())?;
+        Ok(wrote == 1)
+    }
+
+    /// Brings the store's copy up to date with Redis as it is now or later. Requests that
+    /// arrive while a catch-up is under way wait and share the next one: under load a
+    /// replica asks Redis once per round trip and store, not once per request.
+    async fn sync(&self, con: &mut ConnectionManager, store: &Store) -> Result<(), SharedError> {
+        self.ensure(con, store).await?;
+        let mirror = &store.mirror;
+        let arrived = mirror.rounds_started.load(Ordering::Acquire);
+        let mut rounds = mirror.catching_up.lock().await;
+        if rounds.completed > arrived {
+            // One that started after this request came has completed.
+            return Ok(());
+        }
+        let round = mirror.rounds_started.fetch_add(1, Ordering::AcqRel) + 1;
+        self.catch_up(con, store).await?;
+        rounds.completed = round;
+        Ok(())
+    }
+
+    /// One catch-up of the store's copy with Redis.
+    async fn catch_up(
+        &self,
+        con: &mut ConnectionManager,
+        store: &Store,
+    ) -> Result<(), SharedError> {
+        let Keys(keys) = Keys::of(&store.def.name);
+        // Twice at most: Redis that lost its data is seeded again, then read.
+        for _ in 0..2 {
+            let mut call = self.sync.prepare_invoke();
+            for k in &keys {
+                call.key(k);
+            }
+            let reply: Reply = call
+                .arg(store.mirror.generation())
+                .arg(store.mirror.seq())
+                .invoke_async(con)
+                .await
+                .map_err(self.unavailable())?;
+            let items = items_of(reply);
+            let bad = |what: &str| {
+                SharedError::Mismatch(format!("resource '{}' in Redis: {what}", store.def.name))
+            };
+            match text(items.first()).as_str() {
+                "missing" => {
+                    let seed = Data::from_seed(&store.def.seed, &store.def.id_field);
+                    self.put(con, store, &seed, "ensure").await?;
+                }
+                "same" => return Ok(()),
+                "entries" => {
+                    let generation = text(items.get(1));
+                    let mut entries = Vec::new();
+                    for line in items.into_iter().nth(3).map(items_of).unwrap_or_default() {
+                        let line = text(Some(&line));
+                        let (seq, entry) = line
+                            .split_once(' ')
+                            .and_then(|(n, e)| {
+                                Some((n.parse().ok()?, serde_json::from_str(e).ok()?))
+                            })
+                            .ok_or_else(|| bad("a log line mockrig did not write"))?;
+                        entries.push((seq, entry));
+                    }
+                    return store.catch_up(&generation, &entries).map_err(|e| bad(&e));
+                }
+                "full" => {
+                    let data = read_whole(store, &items).map_err(|e| bad(&e))?;
+                    let (generation, seq) = (text(items.get(1)), int(items.get(2)));
+                    store.restore_shared(&generation, seq, data);
+                    return Ok(());
+                }
+                other => return Err(bad(&format!("the sync script answered '{other}'"))),
+            }
+        }
+        Err(SharedError::Unavailable(format!(
+            "resource '{}' vanished from Redis as it was seeded",
+            store.def.name
+        )))
+    }
+
+    /// Numbers for a create (see `reserve.lua`).
+    async fn reserve(
+        &self,
+        con: &mut ConnectionManager,
+        store: &Store,
+        generation: &str,
+        need: Need,
+    ) -> Result<Reserved, SharedError> {
+        let Keys(keys) = Keys::of(&store.def.name);
+        let flag = |b: bool| if b { "1" } else { "0" };
+        let reply: Reply = self
+            .reserve
+            .key(&keys[0])
+            .key(&keys[1])
+            .arg(generation)
+            .arg(flag(need.next_int))
+            .arg(flag(need.count))
+            .invoke_async(con)
+            .await
+            .map_err(self.unavailable())?;
+        let items = items_of(reply);
+        if int(items.first()) != 1 {
+            return Ok(if text(items.get(1)) == "exhausted" {
+                Reserved::Exhausted
+            } else {
+                Reserved::Moved
+            });
+        }
+        let number = |i: usize| text(items.get(i)).parse::<u64>().ok();
+        Ok(Reserved::Got(Reservation {
+            next_int: number(1),
+            count: number(2),
+        }))
+    }
+
+    /// Commits a planned write (see `commit.lua`): its number, or none when what it was
+    /// planned on changed meanwhile.
+    async fn commit(
+        &self,
+        con: &mut ConnectionManager,
+        planned: &Planned,
+        counts_itself: bool,
+    ) -> Result<Option<u64>, SharedError> {
+        let Keys(keys) = Keys::of(&planned.resource);
+        let none = String::new;
+        let (op, key, old, new, after) = match &planned.change {
+            Change::Create { key, id, record } => (
+                "create",
+                key.as_str(),
+                none(),
+                record.to_string(),
+                id.as_u64().map(|n| n.saturating_add(1).to_string()),
+            ),
+            Change::Update { key, record, old } => (
+                "update",
+                key.as_str(),
+                old.to_string(),
+                record.to_string(),
+                None,
+            ),
+            Change::Delete { key, .. } => ("delete", key.as_str(), none(), none(), None),
+            Change::Set { record, old } => (
+                "set",
+                SINGLETON,
+                serde_json::to_string(old).unwrap_or_default(),
+                serde_json::to_string(record).unwrap_or_default(),
+                None,
+            ),
+        };
+        let mut call = self.commit.prepare_invoke();
+        for k in &keys {
+            call.key(k);
+        }
+        let reply: Reply = call
+            .arg(&planned.generation)
+            .arg(op)
+            .arg(key)
+            .arg(old)
+            .arg(new)
+            .arg(after.unwrap_or_default())
+            .arg(if counts_itself { "1" } else { "0" })
+            .arg(planned.change.entry().to_string())
+            .arg(LOG_KEEP)
+            .invoke_async(con)
+            .await
+            .map_err(self.unavailable())?;
+        let seq = int(items_of(reply).first());
+        Ok((seq > 0).then_some(seq))
+    }
+
+    /// Answers one resource request on shared data: the copies of the `involved` stores
+    /// brought up to date, the request run on them (`run`, given where its write goes), and a
+    /// write it planned committed — or planned again, when another replica's write got there
+    /// first.
+    /// `record`: the resource and record an update or delete writes to (the singleton's
+    /// name alone), for its writes from this replica to go one at a time.
+    pub(crate) async fn serve<T>(
+        &self,
+        stores: &[Arc<Store>],
+        involved: &[usize],
+        record: Option<(&str, &str)>,
+        run: impl Fn(Sink<'_>) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let _one_at_a_time = match record {
+            Some((resource, key)) => {
+                let stripe =
+                    crate::hash::fnv1a(key.as_bytes(), crate::hash::fnv1a(resource.as_bytes(), 0));
+                Some(self.stripes[(stripe % STRIPES) as usize].lock().await)
+            }
+            None => None,
+        };
+        let mut con = self.connection().map_err(|e| self.refusal(e))?;
+        let mut reserved = Reservation::default();
+        for _ in 0..TRIES {
+            for &i in involved {
+                if let Some(store) = stores.get(i) {
+                    self.sync(&mut con, store)
+                        .await
+                        .map_err(|e| self.refusal(e))?;
+                }
+            }
+            let deferred = Deferred::with(reserved);
+            // Refused (a 404, a 409, a bad body): nothing to commit.
+            let out = run(Sink::Defer(&deferred))?;
+            let Some(planned) = deferred.take() else {
+                return Ok(out);
+            };
+            let Some(store) = stores.iter().find(|s| s.def.name == planned.resource) else {
+                return Ok(out);
+            };
+            let need = deferred.need();
+            if need.any() {
+                reserved = match self
+                    .reserve(&mut con, store, &planned.generation, need)
+                    .await
+                    .map_err(|e| self.refusal(e))?
+                {
+                    Reserved::Got(r) => Reservation {
+                        next_int: r.next_int.or(reserved.next_int),
+                        count: r.count.or(reserved.count),
+                    },
+                    Reserved::Moved => Reservation::default(),
+                    Reserved::Exhausted => {
+                        return Err(ApiError::from((
+                            store.def.name.clone(),
+                            StoreError::IdsExhausted,
+                        )));
+                    }
+                };
+                continue;
+            }
+            let counts_itself = reserved.count.is_none();
+            match self
+                .commit(&mut con, &planned, counts_itself)
+                .await
+                .map_err(|e| self.refusal(e))?
+            {
+                Some(seq) => {
+                    store.committed(&planned.generation, seq, planned.change);
+                    return Ok(out);
+                }
+                // Numbers reserved for a plan that lost are not reused: the id may be taken.
+                None => reserved = Reservation::default(),
+            }
+        }
+        Err(self.refusal(SharedError::Unavailable(format!(
+            "the write met other replicas' writes to the same record {TRIES} times in a row"
+        ))))
+    }
+
+    /// Brings every store's copy up to date (for a snapshot of the state).
+    pub(crate) async fn refresh(&self, stores: &[Arc<Store>]) -> Result<(), ApiError> {
+        let mut con = self.connection().map_err(|e| self.refusal(e))?;
+        for store in stores {
+            self.sync(&mut con, store)
+                .await
+                .map_err(|e| self.refusal(e))?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the shared data of each store with the data beside it (a reset, an import):
+    /// every replica's copy reads it whole on its next request.
+    pub(crate) async fn replace(&self, data: Vec<(Arc<Store>, Data)>) -> Result<(), ApiError> {
+        let mut con = self.connection().map_err(|e| self.refusal(e))?;
+        for (store, data) in data {
+            self.ensure(&mut con, &store)
+                .await
+                .map_err(|e| self.refusal(e))?;
+            self.put(&mut con, &store, &data, "force")
+                .await
+                .map_err(|e| self.refusal(e))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! Reading what the scripts answer: Redis replies as text and numbers, a resource read whole.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use redis::Value as Reply;
+use serde_json::Value;
+
+use super::SINGLETON;
+use crate::engine::resources::data::{Collection, Data};
+use crate::engine::resources::store::Store;
+
+/// A resource read whole from a "full" answer of `sync.lua`: kind, next id, count, the keys in
+/// order, then the records hash as field/value pairs.
+pub(super) fn read_whole(store: &Store, items: &[Reply]) -> Result<Data, String> {
+    let kind = text(items.get(3));
+    let records: HashMap<String, String> = items
+        .get(7)
+        .cloned()
+        .map(items_of)
+        .unwrap_or_default()
+        .chunks(2)
+        .map(|pair| (text(pair.first()), text(pair.get(1))))
+        .collect();
+    let parse = |key: &str| -> Result<Value, String> {
+        let json = records
+            .get(key)
+            .ok_or_else(|| format!("record '{key}' is in the order but not in the records"))?;
+        serde_json::from_str(json).map_err(|e| format!("record '{key}' is not JSON: {e}"))
+    };
+    let expected = if store.def.singleton {
+        "singleton"
+    } else {
+        "collection"
+    };
+    if kind != expected {
+        return Err(format!(
+            "it is a {kind} there and a {expected} in this replica's spec: run the same spec on \
+             every replica"
+        ));
+    }
+    if store.def.singleton {
+        return match parse(SINGLETON)? {
+            Value::Object(m) => Ok(Data::Singleton(m)),
+            _ => Err("the singleton is not an object".into()),
+        };
+    }
+    let order = items.get(6).cloned().map(items_of).unwrap_or_default();
+    let mut map = IndexMap::with_capacity(order.len());
+    for key in order {
+        let key = text(Some(&key));
+        let record = parse(&key)?;
+        map.insert(key, record);
+    }
+    let number = |i: usize| text(items.get(i)).parse::<u64>().unwrap_or(0);
+    Ok(Data::Collection(Collection::restored(
+        map,
+        &store.def.id_field,
+        number(4).max(1),
+        number(5),
+    )))
+}
+
+pub(super) fn items_of(reply: Reply) -> Vec<Reply> {
+    match reply {
+        Reply::Array(v) | Reply::Set(v) => v,
+        _ => Vec::new(),
+    }
+}
+
+pub(super) fn text(reply: Option<&Reply>) -> String {
+    match reply {
+        Some(Reply::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+        Some(Reply::SimpleString(s)) => s.clone(),
+        Some(Reply::Int(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+pub(super) fn int(reply: Option<&Reply>) -> u64 {
+    match reply {
+        Some(Reply::Int(n)) => u64::try_from(*n).unwrap_or(0),
+        other => text(other).parse().unwrap_or(0),
+    }
+}
+
+/// `redis://user:secret@host/0` as `redis://user:***@host/0`.
+pub(super) fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or("", |(u, _)| u);
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_password() {
+        assert_eq!(
+            without_password("redis://:hunter2@cache:6379/1"),
+            "redis://:***@cache:6379/1"
+        );
+        assert_eq!(
+            without_password("redis://app:hunter2@cache/0"),
+            "redis://app:***@cache/0"
+        );
+        assert_eq!(
+            without_password("redis://127.0.0.1:6379/0"),
+            "redis://127.0.0.1:6379/0"
+        );
+    }
+}

@@ -1,0 +1,482 @@
+//! `--state redis://`: replicas sharing resource data through a real Redis (Debian's
+//! `redis-server`, started here on a free port in a temporary folder), driven through a
+//! round-robin client, and compared with one in-memory mockrig.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::common::{self, Mock};
+
+/// A `redis-server` of its own: appendonly with an fsync per write, so a restart keeps every
+/// write it acknowledged. Stopped on drop.
+pub struct Redis {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Redis {
+    pub fn start() -> Redis {
+        // A few tries: the free port found can be taken before redis binds it.
+        for _ in 0..5 {
+            let mut redis = Redis {
+                port: free_port(),
+                dir: tempfile::tempdir().unwrap(),
+                child: None,
+            };
+            if redis.spawn() {
+                return redis;
+            }
+        }
+        panic!("redis-server did not start (is Debian's redis-server installed? .ci/deps does)");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Starts the server and waits for its "Ready to accept connections" line; false when it
+    /// exits first (its port taken).
+    fn spawn(&mut self) -> bool {
+        let mut child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--dir"])
+            .arg(self.dir.path())
+            .args([
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--save",
+                "",
+            ])
+            .args(["--logfile", ""])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server runs (.ci/deps installs Debian's redis-server)");
+        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Ends when the log ends: redis exited (EOF), or it said it is ready.
+        let ready = lines
+            .map_while(Result::ok)
+            .any(|line| line.contains("Ready to accept connections"));
+        if ready {
+            self.child = Some(child);
+        } else {
+            let _ = child.wait();
+        }
+        ready
+    }
+
+    /// Kills the server (SIGKILL: no chance to flush anything more).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and folder: it reads back its append-only file.
+    pub fn restart(&mut self) {
+        self.kill();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // The port may linger a moment after the kill.
+        while !self.spawn() {
+            assert!(Instant::now() < deadline, "redis-server did not come back");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The spec of these tests: a collection with integer ids, one whose ids come from a counter
+/// template, a nested child, a singleton, and a static route.
+const SPEC: &str = r#"
+routes:
+  - path: /health
+    response: { body: { ok: true } }
+resources:
+  users:
+    seed:
+      - { id: 1, name: Ada, role: admin }
+      - { id: 2, name: Grace, role: user }
+    computed:
+      revision: { value: "{{ (previous.revision or 0) + 1 }}", on: [create, update] }
+  posts:
+    seed:
+      - { id: 1, userId: 1, title: Hello }
+  orders:
+    new_id: "ord-{{ counter }}"
+    seed:
+      - { id: ord-1, item: tea }
+  settings:
+    singleton: true
+    seed: { theme: dark }
+"#;
+
+fn replica(redis: &Redis) -> Mock {
+    let url = redis.url();
+    Mock::with(SPEC, &[], |c| c.state = Some(url))
+}
+
+/// A client that sends each request to the next replica in turn.
+struct RoundRobin {
+    replicas: Vec<Mock>,
+    next: AtomicUsize,
+}
+
+impl RoundRobin {
+    fn new(replicas: Vec<Mock>) -> RoundRobin {
+        RoundRobin {
+            replicas,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn pick(&self) -> &Mock {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.replicas.len();
+        &self.replicas[i]
+    }
+}
+
+/// Sends one request; the status, `X-Total-Count` and the body as JSON (null when empty).
+async fn send(
+    m: &Mock,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Option<String>, Value) {
+    let mut req = m
+        .client
+        .request(Method::from_bytes(method.as_bytes()).unwrap(), m.at(path));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.expect("request");
+    let status = res.status().as_u16();
+    let total = res
+        .headers()
+        .get("x-total-count")
+        .map(|v| v.to_str().unwrap().to_owned());
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    };
+    (status, total, body)
+}
+
+/// A mixed CRUD workload, one request after another: every kind of write, refusals, lists
+/// with filters, sorting and pages, a nested create, the singleton.
+fn workload() -> Vec<(&'static str, String, Option<Value>)> {
+    let mut w: Vec<(&'static str, String, Option<Value>)> = Vec::new();
+    for i in 0..12 {
+        w.push(("POST", "/users".into(), Some(json!({"name": format!("user{i}"), "role": if i % 3 == 0 { "admin" } else { "user" }}))));
+        w.push((
+            "POST",
+            "/orders".into(),
+            Some(json!({"item": format!("item{i}")})),
+        ));
+    }
+    w.extend([
+        (
+            "POST",
+            "/users".into(),
+            Some(json!({"id": 40, "name": "chosen"})),
+        ),
+        (
+            "POST",
+            "/users".into(),
+            Some(json!({"name": "after the chosen one"})),
+        ),
+        (
+            "POST",
+            "/users".into(),
+            Some(json!({"id": 40, "name": "taken"})),
+        ),
+        (
+            "POST",
+            "/orders".into(),
+            Some(json!({"id": "ord-16", "item": "chosen"})),
+        ),
+        (
+            "POST",
+            "/orders".into(),
+            Some(json!({"item": "skips ord-16"})),
+        ),
+        ("PATCH", "/users/3".into(), Some(json!({"role": "admin"}))),
+        ("PUT", "/users/4".into(), Some(json!({"name": "replaced"}))),
+        ("PATCH", "/users/99".into(), Some(json!({"role": "ghost"}))),
+        ("DELETE", "/users/5".into(), None),
+        ("DELETE", "/users/5".into(), None),
+        ("DELETE", "/orders/ord-3".into(), None),
+        (
+            "POST",
+            "/users/1/posts".into(),
+            Some(json!({"title": "nested"})),
+        ),
+        (
+            "POST",
+            "/posts".into(),
+            Some(json!({"userId": 2, "title": "flat"})),
+        ),
+        ("PATCH", "/settings".into(), Some(json!({"lang": "en"}))),
+        ("PUT", "/settings".into(), Some(json!({"theme": "light"}))),
+        ("GET", "/settings".into(), None),
+        ("GET", "/users?role=admin&_sort=-id".into(), None),
+        ("GET", "/users?_page=2&_per_page=4".into(), None),
+        ("GET", "/users/1?_embed=posts".into(), None),
+        ("GET", "/users/4".into(), None),
+        ("GET", "/orders?_sort=item".into(), None),
+        ("GET", "/posts?_expand=user".into(), None),
+    ]);
+    w
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_answer_a_crud_workload_as_one_in_memory_mockrig_would() {
+    let redis = Redis::start();
+    let shared = RoundRobin::new(vec![replica(&redis), replica(&redis), replica(&redis)]);
+    let alone = Mock::start(SPEC, &[]);
+    for (i, (method, path, body)) in workload().into_iter().enumerate() {
+        let want = send(&alone, method, &path, body.clone()).await;
+        let got = send(shared.pick(), method, &path, body).await;
+        assert_eq!(got, want, "request {i}: {method} {path}");
+    }
+    // Record by record, on every replica.
+    let want = common::json_of(alone.get("/__mockrig/state").await).await;
+    assert_eq!(want["users"].as_array().unwrap().len(), 2 + 12 + 2 - 1);
+    for m in &shared.replicas {
+        let got = common::json_of(m.get("/__mockrig/state").await).await;
+        assert_eq!(got, want, "replica {}", m.url);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_posts_over_three_replicas_get_distinct_ids() {
+    let redis = Redis::start();
+    let shared = RoundRobin::new(vec![replica(&redis), replica(&redis), replica(&redis)]);
+    const N: usize = 2_000;
+    let posts = (0..N).map(|i| {
+        let m = shared.pick();
+        async move {
+            let (status, _, body) = send(m, "POST", "/users", Some(json!({"name": i}))).await;
+            assert_eq!(status, 201, "{body}");
+            body["id"].as_u64().expect("an integer id")
+        }
+    });
+    let mut ids = join_all(posts).await;
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), N, "every create got an id of its own");
+    // The seed holds 1 and 2: the generated ones are exactly the next N.
+    assert_eq!((ids[0], ids[N - 1]), (3, N as u64 + 2));
+    for m in &shared.replicas {
+        let (status, total, _) = send(m, "GET", "/users?_limit=1", None).await;
+        assert_eq!(
+            (status, total.as_deref()),
+            (200, Some("2002")),
+            "replica {}",
+            m.url
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_patches_of_one_record_are_all_applied() {
+    // Read-modify-write on one record from three replicas at once: every PATCH's field
+    // lands, and the computed revision counts each update once.
+    let redis = Redis::start();
+    let shared = RoundRobin::new(vec![replica(&redis), replica(&redis), replica(&redis)]);
+    const N: usize = 150;
+    let patches = (0..N).map(|i| {
+        let m = shared.pick();
+        async move {
+            let (status, _, body) =
+                send(m, "PATCH", "/users/1", Some(json!({format!("f{i}"): i}))).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    });
+    join_all(patches).await;
+    let (_, _, user) = send(&shared.replicas[0], "GET", "/users/1", None).await;
+    for i in 0..N {
+        assert_eq!(
+            user[format!("f{i}")],
+            json!(i),
+            "PATCH {i} was lost: {user}"
+        );
+    }
+    assert_eq!(user["revision"], json!(N), "{user}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarting_under_load_loses_no_acknowledged_write() {
+    let mut redis = Redis::start();
+    let shared = Arc::new(RoundRobin::new(vec![
+        replica(&redis),
+        replica(&redis),
+        replica(&redis),
+    ]));
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let (shared, acknowledged, refused) =
+                (shared.clone(), acknowledged.clone(), refused.clone());
+            tokio::spawn(async move {
+                for i in 0..120 {
+                    let m = shared.pick();
+                    let record = json!({"name": format!("w{w}-{i}")});
+                    let (status, _, body) = send(m, "POST", "/users", Some(record)).await;
+                    match status {
+                        201 => acknowledged.lock().unwrap().push(body),
+                        503 => {
+                            assert_eq!(body["error"], "state store unavailable", "{body}");
+                            assert!(body["cause"].as_str().is_some_and(|c| !c.is_empty()));
+                            refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                        other => panic!("{other}: {body}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    // Under load: some writes acknowledged, then Redis dies and comes back.
+    common::eventually("writes acknowledged", Duration::from_secs(10), || async {
+        (acknowledged.lock().unwrap().len() >= 100).then_some(())
+    })
+    .await;
+    redis.kill();
+    // While it is down: stateful routes answer 503 naming the cause, static ones still serve.
+    let m = &shared.replicas[1];
+    let (status, _, body) = send(m, "GET", "/users/1", None).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["store"], json!(redis.url()));
+    let (status, _, _) = send(m, "GET", "/health", None).await;
+    assert_eq!(status, 200);
+    redis.restart();
+    for w in writers {
+        w.await.unwrap();
+    }
+    // Every replica reconnected by itself and holds every acknowledged write.
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() > 100);
+    for m in &shared.replicas {
+        let (_, _, users) = common::eventually(
+            "the replica reconnects",
+            Duration::from_secs(10),
+            || async {
+                let got = send(m, "GET", "/users", None).await;
+                (got.0 == 200).then_some(got)
+            },
+        )
+        .await;
+        let users = users.as_array().unwrap();
+        for record in &acknowledged {
+            assert!(
+                users.contains(record),
+                "{record} was acknowledged, then lost"
+            );
+        }
+        assert_eq!(users.len(), 2 + acknowledged.len(), "no write beyond those");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_cannot_reach_redis_does_not_start() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let mut config = common::config(&spec);
+    config.state = Some(format!("redis://127.0.0.1:{port}/0"));
+    let e = mockrig::MockServer::with_config(config)
+        .err()
+        .expect("no start");
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!(
+            "cannot connect to Redis at redis://127.0.0.1:{port}/0"
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_resource_is_seeded_once_and_an_unchanged_one_keeps_its_data() {
+    let redis = Redis::start();
+    let (a, b) = (replica(&redis), replica(&redis));
+    send(&a, "POST", "/users", Some(json!({"name": "kept"}))).await;
+    // Each replica reads its own copy of the spec: the change reaches A first.
+    let changed = SPEC.replace(
+        "{ id: 1, userId: 1, title: Hello }",
+        "{ id: 7, title: New }",
+    );
+    std::fs::write(a.dir.path().join("api.yaml"), &changed).unwrap();
+    common::eventually("A reloads", Duration::from_secs(5), || async {
+        let (_, _, posts) = send(&a, "GET", "/posts", None).await;
+        (posts == json!([{"id": 7, "title": "New"}])).then_some(())
+    })
+    .await;
+    // Written after A seeded the new definition, before B loads it.
+    send(
+        &a,
+        "POST",
+        "/posts",
+        Some(json!({"title": "after the change"})),
+    )
+    .await;
+    std::fs::write(b.dir.path().join("api.yaml"), &changed).unwrap();
+    common::eventually("B reloads", Duration::from_secs(5), || async {
+        let (_, _, status) = send(&b, "GET", "/__mockrig/status", None).await;
+        (status["reload_count"].as_u64() >= Some(1)).then_some(())
+    })
+    .await;
+    let (_, _, posts) = send(&b, "GET", "/posts", None).await;
+    assert_eq!(
+        posts,
+        json!([{"id": 7, "title": "New"}, {"id": 8, "title": "after the change"}]),
+        "B's reload must not seed the resource A already seeded"
+    );
+    let (_, _, users) = send(&b, "GET", "/users?name=kept", None).await;
+    assert_eq!(users.as_array().map(Vec::len), Some(1), "unchanged: kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_and_import_on_one_replica_reach_the_others() {
+    let redis = Redis::start();
+    let (a, b) = (replica(&redis), replica(&redis));
+    send(&a, "POST", "/users", Some(json!({"name": "temp"}))).await;
+    let (status, _, _) = send(&b, "POST", "/__mockrig/reset", None).await;
+    assert_eq!(status, 200);
+    let (_, total, _) = send(&a, "GET", "/users", None).await;
+    assert_eq!(total.as_deref(), Some("2"), "back to the seed on A too");
+    let state = json!({"users": [{"id": 9, "name": "imported"}]});
+    let (status, _, _) = send(&a, "PUT", "/__mockrig/state", Some(state)).await;
+    assert_eq!(status, 200);
+    let (_, _, users) = send(&b, "GET", "/users", None).await;
+    assert_eq!(users, json!([{"id": 9, "name": "imported"}]));
+    let (_, _, created) = send(&b, "POST", "/users", Some(json!({"name": "next"}))).await;
+    assert_eq!(created["id"], 10, "ids continue after the imported ones");
+}
