@@ -21,6 +21,7 @@ use super::tls::{Tls, TlsSource};
 use super::transport::{self, Transport};
 use super::watch::Watcher;
 use crate::engine::channels::hub::Hub;
+use crate::engine::channels::relay;
 use crate::engine::fault;
 use crate::engine::journal::RequestJournal;
 use crate::engine::monitor::Monitor;
@@ -120,6 +121,9 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         (None, None) => Stores::in_memory(),
     });
     let hub = Arc::new(Hub::default());
+    if let Some(shared) = stores.shared_store() {
+        relay::start(hub.clone(), shared.client());
+    }
     let monitor = Arc::new(Monitor::default());
     let (live, started) = LiveSpec::start(first, stores.clone(), hub.clone(), monitor.clone())?;
     tracing::info!(spec = %config.spec.display(), "loaded: {}", started.changes);

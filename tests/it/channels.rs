@@ -12,12 +12,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-type Ws =
+pub(crate) type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const WAIT: Duration = Duration::from_secs(5);
 
-async fn connect(m: &Mock, path: &str) -> Ws {
+pub(crate) async fn connect(m: &Mock, path: &str) -> Ws {
     let url = m.url.replacen("http://", "ws://", 1) + path;
     let (ws, response) = tokio_tungstenite::connect_async(url)
         .await
@@ -40,18 +40,18 @@ async fn next(ws: &mut Ws) -> Message {
     }
 }
 
-async fn text(ws: &mut Ws) -> String {
+pub(crate) async fn text(ws: &mut Ws) -> String {
     match next(ws).await {
         Message::Text(t) => t.to_string(),
         other => panic!("expected text, got {other:?}"),
     }
 }
 
-async fn json_msg(ws: &mut Ws) -> Value {
+pub(crate) async fn json_msg(ws: &mut Ws) -> Value {
     serde_json::from_str(&text(ws).await).expect("JSON")
 }
 
-async fn send(ws: &mut Ws, t: &str) {
+pub(crate) async fn send(ws: &mut Ws, t: &str) {
     ws.send(Message::text(t)).await.unwrap();
 }
 
@@ -299,7 +299,7 @@ async fn a_client_that_stops_answering_pings_is_dropped() {
 }
 
 /// Reads an SSE response until `done` holds for the text so far (bounded by WAIT).
-async fn read_sse(r: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
+pub(crate) async fn read_sse(r: &mut reqwest::Response, done: impl Fn(&str) -> bool) -> String {
     let mut out = String::new();
     let deadline = tokio::time::Instant::now() + WAIT;
     while !done(&out) {

@@ -150,7 +150,7 @@ pub(crate) async fn topic_send(
         .as_deref()
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::BadRequest("name the topic: ?topic=orders".into()))?;
-    let (id, woken) = app.hub.topics.publish(topic, message(&body)?);
+    let (id, woken) = app.hub.publish_topic(topic, message(&body)?);
     Ok(HttpResponse::Ok().json(json!({"topic": topic, "id": id, "woken": woken})))
 }
 

@@ -31,8 +31,17 @@ pub(crate) async fn status(app: web::Data<AppState>) -> HttpResponse {
             "the last save did not load; see reload_error",
         ));
     }
+    // With `--state redis://`: where the data is, and whether the other replicas' channel
+    // messages are heard (a test waits for it before it broadcasts).
+    let shared = app.stores.shared_store().map(|shared| {
+        json!({
+            "store": shared.shown(),
+            "hearing_replicas": app.hub.hearing.load(std::sync::atomic::Ordering::Acquire),
+        })
+    });
     res.json(json!({
         "reload_error": pending,
+        "shared_state": shared,
         "spec": app.reloader.spec_path().display().to_string(),
         "loaded_at": rfc3339(s.loaded_at),
         "reload_count": s.reloads,

@@ -36,7 +36,7 @@ pub(crate) async fn emit(
             };
             hub.send_ws(&text(path), text_payload, None).await
         }
-        EmitTarget::Topic(name) => hub.topics.publish(&text(name), payload).1,
+        EmitTarget::Topic(name) => hub.publish_topic(&text(name), payload).1,
         EmitTarget::Sse(path) => {
             // One line each: a rendered line break would end the field early.
             let line = |t: &Template| text(t).replace(['\r', '\n'], " ");

@@ -5,7 +5,7 @@ use actix_web::web::Bytes;
 use serde_json::Value;
 
 /// One Server-Sent Event, ready to send but for its data's templates.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct SseFrame {
     pub(crate) event: Option<String>,
     pub(crate) id: Option<String>,

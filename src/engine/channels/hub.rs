@@ -11,6 +11,7 @@ use actix_web::web::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::frame::SseFrame;
+use super::relayed::{Reach, Relayed, WsBody};
 use crate::sync::lock;
 
 /// An open WebSocket connection, as the hub knows it.
@@ -96,6 +97,10 @@ pub(crate) struct Hub {
     sse: Mutex<SseState>,
     /// Long-polling topics: what `wait:` routes hold their requests on.
     pub(crate) topics: super::topics::Topics,
+    /// `--state redis://`: where deliveries go for the other replicas to make too.
+    relay: std::sync::OnceLock<tokio::sync::mpsc::Sender<Relayed>>,
+    /// Whether this replica hears the others' deliveries (its Redis subscription is up).
+    pub(crate) hearing: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -262,6 +267,60 @@ impl Hub {
         }
     }
 
+    /// Sends the other replicas' deliveries through `tx` from now on.
+    pub(crate) fn relay_through(&self, tx: tokio::sync::mpsc::Sender<Relayed>) {
+        let _ = self.relay.set(tx);
+    }
+
+    /// Tells the other replicas of a delivery (a no-op without `--state redis://`). A full
+    /// queue (Redis gone a while) drops it: the clients here got theirs.
+    fn relay(&self, message: impl FnOnce() -> Relayed) {
+        if let Some(tx) = self.relay.get()
+            && tx.try_send(message()).is_err()
+        {
+            tracing::debug!("the relay to other replicas is full: a delivery stays here");
+        }
+    }
+
+    /// Makes here a delivery another replica made.
+    pub(crate) async fn deliver_relayed(&self, message: Relayed) {
+        match message {
+            Relayed::Ws { path, frame } => {
+                let frame = match frame {
+                    WsBody::Text(t) => Frame::Text(t.into()),
+                    WsBody::Binary(b) => Frame::Binary(b),
+                };
+                self.deliver(&path, frame, Who::All).await;
+            }
+            Relayed::PushWs { to, text } => {
+                let target = match &to {
+                    Reach::Path(p) => Target::Path(p),
+                    Reach::Channel(c) => Target::Channel(c),
+                };
+                self.push_ws_here(target, text).await;
+            }
+            Relayed::Sse { path, frame } => {
+                self.send_sse_here(&path, &frame);
+            }
+            Relayed::PushSse { channel, frame } => {
+                self.push_sse_here(Target::Channel(&channel), &frame);
+            }
+            Relayed::Topic { name, data } => {
+                self.topics.publish(&name, data);
+            }
+        }
+    }
+
+    /// Publishes `data` on a long-polling topic, here and on the other replicas: the event's
+    /// id here and how many waiters here it woke.
+    pub(crate) fn publish_topic(&self, topic: &str, data: Value) -> (u64, usize) {
+        self.relay(|| Relayed::Topic {
+            name: topic.to_owned(),
+            data: data.clone(),
+        });
+        self.topics.publish(topic, data)
+    }
+
     /// Sends `text` to every WebSocket client on `path` (but `except`); how many it reached.
     pub(crate) async fn send_ws(
         &self,
@@ -269,8 +328,13 @@ impl Hub {
         text: impl Into<bytestring::ByteString>,
         except: Option<u64>,
     ) -> usize {
+        let text = text.into();
+        self.relay(|| Relayed::Ws {
+            path: path.to_owned(),
+            frame: WsBody::Text(text.to_string()),
+        });
         let who = except.map_or(Who::All, Who::Except);
-        self.deliver(path, Frame::Text(text.into()), who).await
+        self.deliver(path, Frame::Text(text), who).await
     }
 
     /// Binary frames for broadcast mode.
@@ -280,6 +344,10 @@ impl Hub {
         bytes: Bytes,
         except: Option<u64>,
     ) -> usize {
+        self.relay(|| Relayed::Ws {
+            path: path.to_owned(),
+            frame: WsBody::Binary(bytes.clone()),
+        });
         let who = except.map_or(Who::All, Who::Except);
         self.deliver(path, Frame::Binary(bytes), who).await
     }
@@ -358,11 +426,28 @@ impl Hub {
         }
     }
 
-    /// Queues an encoded event for every subscriber of `path`; one whose queue is full misses
-    /// it rather than holding up the others. A path that keeps events keeps this one too,
-    /// with an id of mockrig's (`e1`, `e2`, …) when it has none.
+    /// Queues an encoded event for every subscriber of `path`, here and on the other
+    /// replicas; one whose queue is full misses it rather than holding up the others. A path
+    /// that keeps events keeps this one too, with an id of mockrig's (`e1`, `e2`, …) when it
+    /// has none — the id the other replicas keep it under too.
     pub(crate) fn send_sse(&self, path: &str, event: &SseFrame) -> usize {
+        let (sent, id) = self.send_sse_here(path, event);
+        self.relay(|| {
+            let mut frame = event.clone();
+            frame.id = frame.id.or(id);
+            Relayed::Sse {
+                path: path.to_owned(),
+                frame,
+            }
+        });
+        sent
+    }
+
+    /// [`Hub::send_sse`] to the subscribers here: how many it reached, and the id it gave the
+    /// event.
+    fn send_sse_here(&self, path: &str, event: &SseFrame) -> (usize, Option<String>) {
         let mut sse = lock(&self.sse);
+        let mut given = None;
         let bytes = match sse.history.get_mut(path) {
             Some(history) => {
                 history.next += 1;
@@ -371,24 +456,43 @@ impl Hub {
                     .id
                     .get_or_insert_with(|| format!("e{}", history.next))
                     .clone();
+                given = Some(id.clone());
                 let bytes = event.encode();
                 history.keep(id, bytes.clone());
                 bytes
             }
             None => event.encode(),
         };
-        sse.subs
+        let sent = sse
+            .subs
             .get(path)
             .map(|l| {
                 l.iter()
                     .filter(|s| s.tx.try_send(bytes.clone()).is_ok())
                     .count()
             })
-            .unwrap_or(0)
+            .unwrap_or(0);
+        (sent, given)
     }
 
-    /// Sends `text` to the WebSocket clients `target` names; how many it reached.
+    /// Sends `text` to the WebSocket clients `target` names, here and (for a path or a
+    /// channel) on the other replicas; how many it reached here.
     pub(crate) async fn push_ws(&self, target: Target<'_>, text: String) -> usize {
+        let to = match target {
+            Target::Path(p) => Some(Reach::Path(p.to_owned())),
+            Target::Channel(c) => Some(Reach::Channel(c.to_owned())),
+            Target::Connection(_) => None,
+        };
+        if let Some(to) = to {
+            self.relay(|| Relayed::PushWs {
+                to,
+                text: text.clone(),
+            });
+        }
+        self.push_ws_here(target, text).await
+    }
+
+    async fn push_ws_here(&self, target: Target<'_>, text: String) -> usize {
         let frame = Frame::Text(text.into());
         // Bound first: the lock must be released before `deliver` takes it again.
         let paths = self.targets(&lock(&self.ws), target, |c| (c.id, &c.channel));
@@ -403,11 +507,24 @@ impl Hub {
     /// to a path or a channel is kept for clients that resume: one to a single connection is
     /// not the path's.
     pub(crate) fn push_sse(&self, target: Target<'_>, event: &SseFrame) -> usize {
+        match target {
+            // As an emit to the path: kept for resuming, under the same id everywhere.
+            Target::Path(p) => return self.send_sse(p, event),
+            Target::Channel(c) => self.relay(|| Relayed::PushSse {
+                channel: c.to_owned(),
+                frame: event.clone(),
+            }),
+            Target::Connection(_) => {}
+        }
+        self.push_sse_here(target, event)
+    }
+
+    fn push_sse_here(&self, target: Target<'_>, event: &SseFrame) -> usize {
         let paths = self.targets(&lock(&self.sse).subs, target, |s| (s.id, &s.channel));
         let mut sent = 0;
         for (path, who) in paths {
             sent += match who {
-                Who::All => self.send_sse(&path, event),
+                Who::All => self.send_sse_here(&path, event).0,
                 // Not the path's event: not kept for replay.
                 who => {
                     let bytes = event.encode();

@@ -284,7 +284,7 @@ async fn incoming(
             other => other.to_string(),
         };
         let data = serde_json::from_str::<Value>(text).unwrap_or_else(|_| json!(&**text));
-        conn.hub.topics.publish(&name, data);
+        conn.hub.publish_topic(&name, data);
     }
     if let Incoming::Text(text) = &msg
         && !def.replies.is_empty()

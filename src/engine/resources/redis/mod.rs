@@ -116,6 +116,11 @@ impl Shared {
         &self.shown
     }
 
+    /// The client, for the relay of channel messages.
+    pub(crate) fn client(&self) -> redis::Client {
+        self.client.clone()
+    }
+
     fn config() -> ConnectionManagerConfig {
         ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
