@@ -56,7 +56,12 @@ pub(crate) async fn handle(
             Outcome::refused(ApiError::Panic { reason })
         }
     };
-    record::finish(&app, &req, outcome, started)
+    let (response, shared) = record::finish(&app, &req, outcome, started);
+    // Before the answer goes: a client that asks any replica next finds this request there.
+    if let (Some(journal), Some(entry)) = (&app.shared_journal, shared) {
+        journal.append(&entry).await;
+    }
+    response
 }
 
 async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> Outcome {

@@ -17,13 +17,14 @@ use crate::engine::journal::{Recorded, SentResponse};
 use crate::engine::upstream::forward::UpstreamCall;
 use crate::spec::Fault;
 
-/// Logs and journals the request; returns the response to send.
+/// Logs and journals the request; returns the response to send, and the entry for the
+/// journal all replicas share when there is one (`--state redis://`; the caller appends it).
 pub(crate) fn finish(
     app: &AppState,
     req: &HttpRequest,
     outcome: Outcome,
     started: Instant,
-) -> HttpResponse {
+) -> (HttpResponse, Option<Arc<Recorded>>) {
     log_request(
         req,
         outcome.response.status(),
@@ -39,6 +40,7 @@ pub(crate) fn finish(
     };
     let watching = app.monitor.watching();
     let mut response = outcome.response;
+    let mut shared = None;
     if journal.enabled() || watching {
         let (target, headers) = detached_head(req);
         let kept = if watching {
@@ -63,6 +65,9 @@ pub(crate) fn finish(
             upstream: outcome.upstream,
             response: kept,
         });
+        if app.shared_journal.is_some() && outcome.session.is_none() {
+            shared = Some(entry.clone());
+        }
         if watching {
             let session = outcome.session.as_ref().map(|s| Arc::from(s.name.as_str()));
             app.monitor.request(session, entry);
@@ -73,7 +78,7 @@ pub(crate) fn finish(
     if let Some(s) = &outcome.session {
         app.sessions.enforce_byte_limit(&s.name);
     }
-    response
+    (response, shared)
 }
 
 /// The response to send, and what the journal keeps of it: its headers, and its body when the

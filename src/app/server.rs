@@ -24,6 +24,7 @@ use crate::engine::channels::hub::Hub;
 use crate::engine::channels::relay;
 use crate::engine::fault;
 use crate::engine::journal::RequestJournal;
+use crate::engine::journal::shared::SharedJournal;
 use crate::engine::monitor::Monitor;
 use crate::engine::recording::{RecordOptions, Recorder};
 use crate::engine::resources::stores::Stores;
@@ -170,6 +171,9 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
     } else {
         None
     };
+    let shared_journal = stores
+        .shared_store()
+        .map(|shared| SharedJournal::new(shared.clone(), config.journal));
     let app = web::Data::new(AppState {
         snapshot: live.snapshot().clone(),
         live_spec: live,
@@ -178,6 +182,7 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         hub,
         monitor,
         journal: RequestJournal::new(config.journal),
+        shared_journal,
         sessions: Sessions::new(
             config.max_sessions,
             config.max_session_bytes,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::engine::channels::hub::Hub;
 use crate::engine::journal::RequestJournal;
+use crate::engine::journal::shared::SharedJournal;
 use crate::engine::monitor::Monitor;
 use crate::engine::recording::Recorder;
 use crate::engine::resources::stores::Stores;
@@ -35,6 +36,8 @@ pub(crate) struct AppState {
     pub(crate) monitor: Arc<Monitor>,
     /// The requests answered outside any session.
     pub(crate) journal: RequestJournal,
+    /// `--state redis://`: the journal every replica writes, which the admin API reads.
+    pub(crate) shared_journal: Option<SharedJournal>,
     /// The sessions `X-Mockrig-Session` named, each with its own data, counts and journal.
     pub(crate) sessions: Sessions,
     /// Answer counts and scenario states of requests outside sessions.

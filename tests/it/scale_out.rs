@@ -566,3 +566,62 @@ async fn broadcasts_emits_and_pushes_reach_clients_on_every_replica() {
         assert_eq!(text(ws).await, "pushed", "client on replica {i}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_on_any_replica_counts_the_requests_every_replica_answered() {
+    let redis = Redis::start();
+    let shared = RoundRobin::new(vec![replica(&redis), replica(&redis), replica(&redis)]);
+    for i in 0..9 {
+        let path = format!("/users/{}", 1 + i % 2);
+        let m = shared.pick();
+        let headers = [("x-trace", format!("t{i}"))];
+        let res = m
+            .client
+            .get(m.at(&path))
+            .header(headers[0].0, &headers[0].1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let (status, _, _) = send(
+        shared.pick(),
+        "POST",
+        "/nothing/here",
+        Some(json!({"a": 1})),
+    )
+    .await;
+    assert_eq!(status, 404);
+    for m in &shared.replicas {
+        // Asked right after the requests, of any replica: all of them are there.
+        let pattern = json!({"method": "GET", "path": "/users/{id}", "count": 9});
+        let (status, _, body) = send(m, "POST", "/__mockrig/verify", Some(pattern)).await;
+        assert_eq!((status, &body["matched"]), (200, &json!(9)), "{body}");
+        let pattern = json!({"path": "/users/2", "headers": {"x-trace": "t3"}, "count": 1});
+        let (status, _, body) = send(m, "POST", "/__mockrig/verify", Some(pattern)).await;
+        assert_eq!(status, 200, "headers are kept: {body}");
+        let (_, _, unmatched) = send(m, "GET", "/__mockrig/unmatched", None).await;
+        let unmatched = unmatched["requests"].as_array().unwrap().clone();
+        assert_eq!(unmatched.len(), 1, "{unmatched:?}");
+        assert_eq!(unmatched[0]["path"], "/nothing/here");
+        assert_eq!(unmatched[0]["body"], json!({"a": 1}));
+        let (_, _, list) = send(m, "GET", "/__mockrig/requests?summary=true", None).await;
+        let ids: Vec<u64> = list["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            (1..=10).collect::<Vec<u64>>(),
+            "one numbering for all replicas"
+        );
+        let (status, _, one) = send(m, "GET", "/__mockrig/requests/10", None).await;
+        assert_eq!((status, &one["path"]), (200, &json!("/nothing/here")));
+    }
+    let (status, _, _) = send(&shared.replicas[0], "DELETE", "/__mockrig/requests", None).await;
+    assert_eq!(status, 204);
+    let (_, _, list) = send(&shared.replicas[2], "GET", "/__mockrig/requests", None).await;
+    assert_eq!(list["requests"], json!([]), "cleared for every replica");
+}

@@ -61,6 +61,9 @@ pub(crate) async fn reset(
             return Err(no_resource(&app, only));
         }
         if only.is_none() {
+            if let Some(journal) = &app.shared_journal {
+                journal.clear().await?;
+            }
             app.reset_all_but_data()
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
         }

@@ -40,6 +40,18 @@ impl SessionScope {
         self.session.as_ref().map_or(&app.journal, |s| &s.journal)
     }
 
+    /// Every request the call reads, oldest first: the session's, the shared journal of all
+    /// replicas (`--state redis://`), or this server's.
+    pub(crate) async fn entries(
+        &self,
+        app: &AppState,
+    ) -> Result<Vec<std::sync::Arc<crate::engine::journal::Recorded>>, ApiError> {
+        match (&self.name, &app.shared_journal) {
+            (None, Some(shared)) => shared.all().await,
+            _ => Ok(self.journal(app).all()),
+        }
+    }
+
     /// The answer counts and scenario states the call reads.
     pub(crate) fn route_state<'a>(&'a self, app: &'a AppState) -> &'a RouteState {
         self.session.as_ref().map_or(&app.route_state, |s| &s.state)

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::extract::SessionScope;
 use crate::app::state::AppState;
-use crate::engine::journal::{RequestPattern, glob};
+use crate::engine::journal::{RequestPattern, glob, verify as verify_entries};
 use crate::error::ApiError;
 
 #[derive(serde::Deserialize)]
@@ -35,8 +35,9 @@ pub(crate) async fn requests(
         .map(glob)
         .transpose()
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    let kept: Vec<_> = journal
-        .all()
+    let kept: Vec<_> = scope
+        .entries(&app)
+        .await?
         .into_iter()
         .filter(|r| {
             q.method
@@ -64,26 +65,37 @@ pub(crate) async fn request(
     scope: SessionScope,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let entry = id
-        .parse::<u64>()
-        .ok()
-        .and_then(|id| scope.journal(&app).get(id))
-        .ok_or_else(|| ApiError::NoRequest { id: id.to_string() })?;
+    let wanted = id.parse::<u64>().ok();
+    let entry = match (scope.name(), &app.shared_journal, wanted) {
+        (None, Some(_), Some(n)) => scope.entries(&app).await?.into_iter().find(|r| r.id == n),
+        (_, _, Some(n)) => scope.journal(&app).get(n),
+        (_, _, None) => None,
+    }
+    .ok_or_else(|| ApiError::NoRequest { id: id.to_string() })?;
     let mut v = entry.to_json();
     v["session"] = json!(scope.name());
     Ok(HttpResponse::Ok().json(v))
 }
 
-pub(crate) async fn clear(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
+pub(crate) async fn clear(
+    app: web::Data<AppState>,
+    scope: SessionScope,
+) -> Result<HttpResponse, ApiError> {
+    if let (None, Some(shared)) = (scope.name(), &app.shared_journal) {
+        shared.clear().await?;
+    }
     scope.journal(&app).clear();
-    HttpResponse::NoContent().finish()
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Requests nothing answered, each with the nearest route and why it missed.
-pub(crate) async fn unmatched(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
+pub(crate) async fn unmatched(
+    app: web::Data<AppState>,
+    scope: SessionScope,
+) -> Result<HttpResponse, ApiError> {
     let list: Vec<serde_json::Value> = scope
-        .journal(&app)
-        .all()
+        .entries(&app)
+        .await?
         .iter()
         .filter(|r| r.route.is_none() && (r.status == 404 || r.status == 405))
         .map(|r| {
@@ -92,7 +104,7 @@ pub(crate) async fn unmatched(app: web::Data<AppState>, scope: SessionScope) -> 
             v
         })
         .collect();
-    HttpResponse::Ok().json(json!({"requests": list}))
+    Ok(HttpResponse::Ok().json(json!({"requests": list})))
 }
 
 /// Checks how many journal entries match a request pattern: 200 when the count holds, 417
@@ -107,8 +119,7 @@ pub(crate) async fn verify(
         error: "the body is not a request pattern",
         reason: e.to_string(),
     })?;
-    let v = journal
-        .verify(&pattern)
+    let v = verify_entries(&scope.entries(&app).await?, &pattern)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if !v.holds {
         return Err(ApiError::VerificationFailed {

@@ -131,7 +131,7 @@ impl Shared {
 
     /// This worker's connection: it reconnects by itself after Redis comes back, and a
     /// request meanwhile fails at once instead of waiting.
-    fn connection(&self) -> Result<ConnectionManager, SharedError> {
+    pub(crate) fn connection(&self) -> Result<ConnectionManager, SharedError> {
         let thread = std::thread::current().id();
         let mut connections = lock(&self.connections);
         if let Some(c) = connections.get(&thread) {

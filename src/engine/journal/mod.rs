@@ -4,6 +4,8 @@
 //! Recording sits on the request path, so it keeps cheap handles (the header map, the body's
 //! reference-counted bytes) and builds JSON only when someone reads the journal.
 
+pub(crate) mod shared;
+
 use std::cell::OnceCell;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -335,42 +337,9 @@ impl RequestJournal {
         ring.entries.iter().map(|(_, r)| r.clone()).collect()
     }
 
-    /// How many recorded requests match `pattern`, whether the expected count holds, and when
-    /// it does not, the requests that explain why: when too many matched, the latest of them;
-    /// otherwise the closest misses, each with the conditions it failed. Err: a bad pattern.
+    /// [`verify`] over this journal.
     pub(crate) fn verify(&self, pattern: &RequestPattern) -> Result<Verification, Invalid> {
-        let compiled = pattern.compile()?;
-        let journal = self.all();
-        let mut scored: Vec<(Vec<Failure>, &Arc<Recorded>)> =
-            journal.iter().map(|r| (compiled.failures(r), r)).collect();
-        let matched = scored.iter().filter(|(f, _)| f.is_empty()).count();
-        let (holds, too_many, expected) = match (pattern.count, pattern.at_least, pattern.at_most) {
-            (Some(n), _, _) => (matched == n, matched > n, json!({"count": n})),
-            (None, least, most) => {
-                let least = least.unwrap_or(if most.is_some() { 0 } else { 1 });
-                let over = most.is_some_and(|m| matched > m);
-                let ok = matched >= least && !over;
-                (ok, over, json!({"at_least": least, "at_most": most}))
-            }
-        };
-        // Closest first: the fewest failed conditions, then the most recent.
-        scored.sort_by_key(|(f, r)| (f.len(), std::cmp::Reverse(r.id)));
-        let closest = if holds {
-            Vec::new()
-        } else {
-            scored
-                .iter()
-                .filter(|(f, _)| f.is_empty() == too_many)
-                .take(3)
-                .map(|(f, r)| json!({"request": r.to_json(), "failed": f}))
-                .collect()
-        };
-        Ok(Verification {
-            holds,
-            matched,
-            expected,
-            closest,
-        })
+        verify(&self.all(), pattern)
     }
 
     pub(crate) fn clear(&self) {
@@ -380,7 +349,47 @@ impl RequestJournal {
     }
 }
 
-/// The outcome of [`RequestJournal::verify`].
+/// How many recorded requests match `pattern`, whether the expected count holds, and when
+/// it does not, the requests that explain why: when too many matched, the latest of them;
+/// otherwise the closest misses, each with the conditions it failed. Err: a bad pattern.
+pub(crate) fn verify(
+    journal: &[Arc<Recorded>],
+    pattern: &RequestPattern,
+) -> Result<Verification, Invalid> {
+    let compiled = pattern.compile()?;
+    let mut scored: Vec<(Vec<Failure>, &Arc<Recorded>)> =
+        journal.iter().map(|r| (compiled.failures(r), r)).collect();
+    let matched = scored.iter().filter(|(f, _)| f.is_empty()).count();
+    let (holds, too_many, expected) = match (pattern.count, pattern.at_least, pattern.at_most) {
+        (Some(n), _, _) => (matched == n, matched > n, json!({"count": n})),
+        (None, least, most) => {
+            let least = least.unwrap_or(if most.is_some() { 0 } else { 1 });
+            let over = most.is_some_and(|m| matched > m);
+            let ok = matched >= least && !over;
+            (ok, over, json!({"at_least": least, "at_most": most}))
+        }
+    };
+    // Closest first: the fewest failed conditions, then the most recent.
+    scored.sort_by_key(|(f, r)| (f.len(), std::cmp::Reverse(r.id)));
+    let closest = if holds {
+        Vec::new()
+    } else {
+        scored
+            .iter()
+            .filter(|(f, _)| f.is_empty() == too_many)
+            .take(3)
+            .map(|(f, r)| json!({"request": r.to_json(), "failed": f}))
+            .collect()
+    };
+    Ok(Verification {
+        holds,
+        matched,
+        expected,
+        closest,
+    })
+}
+
+/// The outcome of [`verify`].
 #[derive(Debug, Clone)]
 pub(crate) struct Verification {
     pub(crate) holds: bool,

@@ -1,0 +1,191 @@
+//! The journal every replica writes (`--state redis://`): each request answered outside a
+//! session is appended to one Redis stream, trimmed to the journal's length, before its
+//! answer goes out — so `/requests`, `/unmatched` and `/verify` on any replica see the
+//! requests every replica answered, including the one a client made just before asking.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use actix_web::http::Method;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::web::Bytes;
+use redis::{Script, Value as Reply};
+use serde_json::{Value, json};
+
+use super::Recorded;
+use crate::engine::resources::redis::{Shared, SharedError};
+use crate::engine::upstream::forward::UpstreamCall;
+use crate::error::ApiError;
+
+const STREAM: &str = "mockrig:journal";
+const COUNTER: &str = "mockrig:journal:n";
+
+/// What an append may take before the answer goes out without it: a slow Redis must not
+/// hold up the static routes.
+const APPEND_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The journal in Redis, for a server whose data is shared.
+pub(crate) struct SharedJournal {
+    shared: Arc<Shared>,
+    capacity: usize,
+    append: Script,
+}
+
+impl SharedJournal {
+    pub(crate) fn new(shared: Arc<Shared>, capacity: usize) -> SharedJournal {
+        SharedJournal {
+            shared,
+            capacity,
+            append: Script::new(include_str!("journal.lua")),
+        }
+    }
+
+    /// Appends `r`. A failure (Redis gone) is logged and the request answered as ever.
+    pub(crate) async fn append(&self, r: &Recorded) {
+        if self.capacity == 0 {
+            return;
+        }
+        let Ok(mut con) = self.shared.connection() else {
+            return;
+        };
+        let mut call = self.append.prepare_invoke();
+        call.key(STREAM)
+            .key(COUNTER)
+            .arg(self.capacity)
+            .arg(head(r).to_string())
+            .arg(r.body.as_ref());
+        match tokio::time::timeout(APPEND_TIMEOUT, call.invoke_async::<i64>(&mut con)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!("a request was not added to the shared journal: {e}"),
+            Err(_) => tracing::debug!("a request was not added to the shared journal in time"),
+        }
+    }
+
+    /// Every request the replicas recorded, oldest first.
+    pub(crate) async fn all(&self) -> Result<Vec<Arc<Recorded>>, ApiError> {
+        if self.capacity == 0 {
+            return Ok(Vec::new());
+        }
+        let mut con = self
+            .shared
+            .connection()
+            .map_err(|e| self.shared.refusal(e))?;
+        let reply: Reply = redis::cmd("XREVRANGE")
+            .arg(STREAM)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(self.capacity)
+            .query_async(&mut con)
+            .await
+            .map_err(|e| self.shared.refusal(SharedError::Unavailable(e.to_string())))?;
+        let Reply::Array(entries) = reply else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<Arc<Recorded>> = entries
+            .into_iter()
+            .filter_map(|e| entry(e).map(Arc::new))
+            .collect();
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Empties it for every replica.
+    pub(crate) async fn clear(&self) -> Result<(), ApiError> {
+        let mut con = self
+            .shared
+            .connection()
+            .map_err(|e| self.shared.refusal(e))?;
+        redis::cmd("DEL")
+            .arg(STREAM)
+            .query_async::<i64>(&mut con)
+            .await
+            .map_err(|e| self.shared.refusal(SharedError::Unavailable(e.to_string())))?;
+        Ok(())
+    }
+}
+
+/// What a replica keeps of a request besides its body (the answer it sent is its own
+/// dashboard's). Header values that are not UTF-8 are kept as their lossy text.
+fn head(r: &Recorded) -> Value {
+    let headers: Vec<(&str, String)> = r
+        .headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    json!({
+        "at_us": r.at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
+        "method": r.method.as_str(),
+        "target": String::from_utf8_lossy(&r.target),
+        "headers": headers,
+        "route": r.route.as_deref(),
+        "status": r.status,
+        "fault": r.fault.map(crate::engine::fault::name),
+        "duration_us": r.duration.as_micros() as u64,
+        "nearest": r.nearest,
+        "upstream": r.upstream.as_ref().map(|u| json!({
+            "url": u.url,
+            "status": u.status,
+            "elapsed_us": u.elapsed.as_micros() as u64,
+        })),
+    })
+}
+
+/// One stream entry (`[id, [field, value, …]]`) as a recorded request; none for what this
+/// journal did not write.
+fn entry(e: Reply) -> Option<Recorded> {
+    let Reply::Array(mut parts) = e else {
+        return None;
+    };
+    let Some(Reply::Array(fields)) = parts.pop() else {
+        return None;
+    };
+    let (mut n, mut head, mut body) = (None, None, Bytes::new());
+    for pair in fields.chunks(2) {
+        let (Some(Reply::BulkString(k)), Some(Reply::BulkString(v))) = (pair.first(), pair.get(1))
+        else {
+            continue;
+        };
+        match k.as_slice() {
+            b"n" => n = std::str::from_utf8(v).ok()?.parse::<u64>().ok(),
+            b"h" => head = serde_json::from_slice::<Value>(v).ok(),
+            b"b" => body = Bytes::copy_from_slice(v),
+            _ => {}
+        }
+    }
+    let h = head?;
+    let micros = |v: &Value| Duration::from_micros(v.as_u64().unwrap_or(0));
+    let headers = h["headers"]
+        .as_array()?
+        .iter()
+        .filter_map(|p| {
+            let name = HeaderName::from_bytes(p.get(0)?.as_str()?.as_bytes()).ok()?;
+            let value = HeaderValue::from_str(p.get(1)?.as_str()?).ok()?;
+            Some((name, value))
+        })
+        .collect();
+    Some(Recorded {
+        id: n?,
+        at: SystemTime::UNIX_EPOCH + micros(&h["at_us"]),
+        method: Method::from_bytes(h["method"].as_str()?.as_bytes()).ok()?,
+        target: Bytes::from(h["target"].as_str()?.to_owned()),
+        headers,
+        body,
+        route: h["route"].as_str().map(Arc::from),
+        status: u16::try_from(h["status"].as_u64()?).ok()?,
+        fault: serde_json::from_value(h["fault"].clone()).ok().flatten(),
+        duration: micros(&h["duration_us"]),
+        nearest: Some(h["nearest"].clone()).filter(|v| !v.is_null()),
+        upstream: h["upstream"].as_object().map(|u| UpstreamCall {
+            url: u["url"].as_str().unwrap_or_default().to_owned(),
+            status: u["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
+            elapsed: micros(&u["elapsed_us"]),
+        }),
+        response: None,
+    })
+}
