@@ -10,6 +10,9 @@ use actix_web::web::Bytes;
 
 use crate::engine::request_view::RequestView;
 use crate::engine::route_state::RouteState;
+use crate::engine::route_state::shared::SharedRouteState;
+use crate::error::ApiError;
+use crate::model::compiled::ScenarioStep;
 use crate::engine::sessions::Session;
 use crate::engine::snapshot::Snapshot;
 use crate::model::compiled::CompiledSpec;
@@ -60,5 +63,50 @@ impl<'a> RequestContext<'a> {
     /// shared ones.
     pub(crate) fn route_state(&self) -> &'a RouteState {
         self.session.map_or(&self.app.route_state, |s| &s.state)
+    }
+
+    /// The replicas' shared counts and scenarios, for a request outside a session.
+    fn shared_state(&self) -> Option<&'a SharedRouteState> {
+        match self.session {
+            None => self.app.shared_state.as_ref(),
+            Some(_) => None,
+        }
+    }
+
+    /// How many times the route with fingerprint `key` answered before, counting this one:
+    /// on every replica when they share state (a 503 when Redis does not answer).
+    pub(crate) async fn hit(&self, key: u64) -> Result<u64, ApiError> {
+        match self.shared_state() {
+            Some(shared) => shared.hit(key).await,
+            None => Ok(self.route_state().hit(key)),
+        }
+    }
+
+    /// Takes the scenario step of a route that answered. Shared, it moves only if the
+    /// scenario is still where the route matched it; a step lost to Redis going away is
+    /// logged, the answer sent.
+    pub(crate) async fn step(&self, step: &ScenarioStep, then: &str) {
+        let Some(shared) = self.shared_state() else {
+            self.route_state().set_state(&step.scenario, then);
+            return;
+        };
+        match shared.step(&step.scenario, step.when.as_deref(), then).await {
+            Ok(true) => self.route_state().set_state(&step.scenario, then),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(scenario = %step.scenario, "scenario step not taken: {e}"),
+        }
+    }
+
+    /// Reads the replicas' scenario states before routing (which matches on them), when
+    /// the spec has scenarios. Without Redis the states last read stand.
+    pub(crate) async fn refresh_scenarios(&self) {
+        if let Some(shared) = self.shared_state()
+            && !self.spec().scenarios.is_empty()
+        {
+            match shared.states().await {
+                Ok(states) => self.route_state().set_states(states),
+                Err(e) => tracing::debug!("scenario states not read: {e}"),
+            }
+        }
     }
 }

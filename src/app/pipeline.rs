@@ -96,6 +96,7 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
     let mut outcome = match body {
         Ok(body) => {
             let cx = RequestContext::new(req, &body, &snapshot, session.as_deref(), app);
+            cx.refresh_scenarios().await;
             let outcome = route_and_act(&cx).await;
             drop(cx);
             Outcome { body, ..outcome }

@@ -25,6 +25,7 @@ use crate::engine::channels::relay;
 use crate::engine::fault;
 use crate::engine::journal::RequestJournal;
 use crate::engine::journal::shared::SharedJournal;
+use crate::engine::route_state::shared::SharedRouteState;
 use crate::engine::monitor::Monitor;
 use crate::engine::recording::{RecordOptions, Recorder};
 use crate::engine::resources::stores::Stores;
@@ -174,6 +175,9 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
     let shared_journal = stores
         .shared_store()
         .map(|shared| SharedJournal::new(shared.clone(), config.journal));
+    let shared_state = stores
+        .shared_store()
+        .map(|shared| SharedRouteState::new(shared.clone()));
     let app = web::Data::new(AppState {
         snapshot: live.snapshot().clone(),
         live_spec: live,
@@ -189,6 +193,7 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
             config.journal,
         ),
         route_state: RouteState::default(),
+        shared_state,
         limits: config.limits.clone(),
         admin: AdminAccess::new(
             config.admin_token.clone(),

@@ -10,6 +10,7 @@ use crate::engine::monitor::Monitor;
 use crate::engine::recording::Recorder;
 use crate::engine::resources::stores::Stores;
 use crate::engine::route_state::RouteState;
+use crate::engine::route_state::shared::SharedRouteState;
 use crate::engine::sessions::Sessions;
 use crate::engine::snapshot::LiveSnapshot;
 use crate::engine::upstream::client::Upstream;
@@ -42,6 +43,8 @@ pub(crate) struct AppState {
     pub(crate) sessions: Sessions,
     /// Answer counts and scenario states of requests outside sessions.
     pub(crate) route_state: RouteState,
+    /// `--state redis://`: the counts and scenario states every replica shares.
+    pub(crate) shared_state: Option<SharedRouteState>,
     /// What one request may use (URL, headers, body, time).
     pub(crate) limits: Limits,
     /// Who may call the admin API.

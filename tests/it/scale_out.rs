@@ -625,3 +625,78 @@ async fn verify_on_any_replica_counts_the_requests_every_replica_answered() {
     let (_, _, list) = send(&shared.replicas[2], "GET", "/__mockrig/requests", None).await;
     assert_eq!(list["requests"], json!([]), "cleared for every replica");
 }
+
+const STATEFUL: &str = r#"
+routes:
+  - path: /cart
+    scenario: cart
+    when: started
+    response: { body: { items: [] } }
+  - method: POST
+    path: /cart/items
+    scenario: cart
+    then: filled
+    response: { status: 201 }
+  - path: /cart
+    scenario: cart
+    when: filled
+    response: { body: { items: [ pen ] } }
+  - method: POST
+    path: /checkout
+    scenario: cart
+    when: filled
+    then: paid
+    response: { body: { paid: true } }
+  - method: POST
+    path: /checkout
+    response: { status: 409, body: { paid: false } }
+  - path: /pay
+    responses:
+      - { status: 503 }
+      - { status: 503 }
+      - { status: 201 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequences_and_scenarios_are_shared_and_advance_once() {
+    let redis = Redis::start();
+    let shared = RoundRobin::new(
+        (0..3)
+            .map(|_| {
+                let url = redis.url();
+                Mock::with(STATEFUL, &[], |c| c.state = Some(url))
+            })
+            .collect(),
+    );
+    // A sequence counts the answers of every replica: fails twice in all, then succeeds.
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        statuses.push(send(shared.pick(), "GET", "/pay", None).await.0);
+    }
+    assert_eq!(statuses, [503, 503, 201, 201]);
+    // A scenario moved on one replica is where it went on the next.
+    assert_eq!(send(shared.pick(), "GET", "/cart", None).await.2, json!({"items": []}));
+    assert_eq!(send(shared.pick(), "POST", "/cart/items", None).await.0, 201);
+    assert_eq!(send(shared.pick(), "GET", "/cart", None).await.2, json!({"items": ["pen"]}));
+    // Checkouts at once on every replica: the scenario moves from filled to paid once; the
+    // state every replica reports afterwards is the same.
+    let checkouts = (0..30).map(|_| {
+        let m = shared.pick();
+        async move { send(m, "POST", "/checkout", None).await.0 }
+    });
+    let results = join_all(checkouts).await;
+    assert!(results.contains(&200), "{results:?}");
+    for m in &shared.replicas {
+        let (_, _, s) = send(m, "GET", "/__mockrig/scenarios", None).await;
+        assert_eq!(s["scenarios"]["cart"]["state"], "paid", "{s}");
+        assert_eq!(send(m, "POST", "/checkout", None).await.0, 409);
+    }
+    // Set on one replica by the admin API, seen by the others; a reset starts all over.
+    let (status, _, _) =
+        send(&shared.replicas[0], "PUT", "/__mockrig/scenarios/cart", Some(json!({"state": "filled"}))).await;
+    assert_eq!(status, 200);
+    assert_eq!(send(&shared.replicas[1], "GET", "/cart", None).await.2, json!({"items": ["pen"]}));
+    send(&shared.replicas[2], "POST", "/__mockrig/reset", None).await;
+    assert_eq!(send(&shared.replicas[0], "GET", "/cart", None).await.2, json!({"items": []}));
+    assert_eq!(send(&shared.replicas[1], "GET", "/pay", None).await.0, 503);
+}

@@ -18,7 +18,11 @@ pub(crate) async fn wait(cx: &RequestContext<'_>, route: &CompiledRoute, delay: 
     let rng = match cx.app.seed {
         Some(seed) if delay.is_range() => {
             let key = fnv1a(route.source.as_bytes(), 0);
-            let n = cx.route_state().hit(key);
+            // Without Redis a delay still draws, from this replica's count.
+            let n = match cx.hit(key).await {
+                Ok(n) => n,
+                Err(_) => cx.route_state().hit(key),
+            };
             Some(Arc::new(SeededRng::new(seed, key, n)))
         }
         _ => None,

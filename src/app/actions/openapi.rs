@@ -1,6 +1,7 @@
 //! An operation of the OpenAPI document: the request checked against it (credentials, then
 //! parameters and body), then answered with the response it prefers, negotiated.
 
+use actix_web::ResponseError;
 use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -46,7 +47,10 @@ pub(crate) async fn run(
         let checked =
             validate::security(op, &incoming).and_then(|()| validate::check(op, &incoming));
         if let Err(refused) = checked {
-            let n = cx.route_state().hit(route.key);
+            let n = match cx.hit(route.key).await {
+                Ok(n) => n,
+                Err(e) => return Outcome::answered(&route.source, e.error_response()),
+            };
             let seeded = SeededRng::for_answer(cx.app.seed, route.key, n);
             let answer = with_rng(seeded.as_ref(), |rng| refusal(op, refused, &prefs, rng));
             return Outcome::answered(&route.source, answer);
@@ -60,7 +64,10 @@ pub(crate) async fn run(
     {
         return super::resource::run(cx, found, index, res_op, None).await;
     }
-    let n = cx.route_state().hit(route.key);
+    let n = match cx.hit(route.key).await {
+        Ok(n) => n,
+        Err(e) => return Outcome::answered(&route.source, e.error_response()),
+    };
     let seeded = SeededRng::for_answer(cx.app.seed, route.key, n);
     let chosen = with_rng(seeded.as_ref(), |rng| {
         answer::choose(op, &prefs, accept, rng)

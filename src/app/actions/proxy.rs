@@ -49,7 +49,7 @@ pub(crate) async fn run(
         if let Some(step) = &route.scenario
             && let Some(then) = &step.then
         {
-            cx.route_state().set_state(&step.scenario, then);
+            cx.step(step, then).await;
         }
         send_emits(cx, route, None).await;
     }

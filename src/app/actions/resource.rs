@@ -80,11 +80,11 @@ pub(crate) async fn run(
                 format!("write {}", spec.resources[target].name).as_bytes(),
                 0,
             );
-            Some(Arc::new(SeededRng::new(
-                seed,
-                key,
-                cx.route_state().hit(key),
-            )))
+            let n = match cx.hit(key).await {
+                Ok(n) => n,
+                Err(e) => return Outcome::answered(&route.source, e.error_response()),
+            };
+            Some(Arc::new(SeededRng::new(seed, key, n)))
         }
         _ => None,
     };

@@ -34,13 +34,16 @@ pub(crate) async fn run_with(
     set: &ResponseSet,
     extra: &[(&'static str, minijinja::Value)],
 ) -> Outcome {
-    let (req, state, seed) = (cx.req, cx.route_state(), cx.app.seed);
+    let (req, seed) = (cx.req, cx.app.seed);
     // Only routes whose answer can vary count their answers; a fixed one costs nothing here.
     // The count also seeds the answer's generator under `--seed`, which the route's emits
     // draw from too.
     let seeded_emits = seed.is_some() && !route.emit.is_empty();
     let (n, rng) = if set.counted(seed.is_some()) || seeded_emits {
-        let n = state.hit(route.key);
+        let n = match cx.hit(route.key).await {
+            Ok(n) => n,
+            Err(e) => return Outcome::answered(&route.source, e.error_response()),
+        };
         (n, SeededRng::for_answer(seed, route.key, n).map(Arc::new))
     } else {
         (0, None)
@@ -87,7 +90,7 @@ pub(crate) async fn run_with(
         && let Some(step) = &route.scenario
         && let Some(then) = &step.then
     {
-        state.set_state(&step.scenario, then);
+        cx.step(step, then).await;
     }
     let (mut response, fault) = match answer {
         Ok(ok) => ok,

@@ -64,6 +64,9 @@ pub(crate) async fn reset(
             if let Some(journal) = &app.shared_journal {
                 journal.clear().await?;
             }
+            if let Some(state) = &app.shared_state {
+                state.reset().await?;
+            }
             app.reset_all_but_data()
                 .map_err(|e| ApiError::Internal(e.to_string()))?;
         }

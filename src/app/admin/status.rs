@@ -75,8 +75,14 @@ pub(crate) async fn reload(app: web::Data<AppState>) -> Result<HttpResponse, Api
 
 /// Every scenario the routes name: its current state (the session's, for a session) and the
 /// states its routes mention.
-pub(crate) async fn scenarios(app: web::Data<AppState>, scope: SessionScope) -> HttpResponse {
+pub(crate) async fn scenarios(
+    app: web::Data<AppState>,
+    scope: SessionScope,
+) -> Result<HttpResponse, ApiError> {
     let state = scope.route_state(&app);
+    if let (None, Some(shared)) = (scope.name(), &app.shared_state) {
+        state.set_states(shared.states().await?);
+    }
     let now = app.snapshot.load();
     let list: serde_json::Map<String, serde_json::Value> = now
         .spec
@@ -89,7 +95,7 @@ pub(crate) async fn scenarios(app: web::Data<AppState>, scope: SessionScope) -> 
             )
         })
         .collect();
-    HttpResponse::Ok().json(json!({"scenarios": list}))
+    Ok(HttpResponse::Ok().json(json!({"scenarios": list})))
 }
 
 /// Puts a scenario in a state (`{"state": "paid"}`), to start a test half-way through.
@@ -125,7 +131,12 @@ pub(crate) async fn set_scenario(
     }
     match scope.open(&app) {
         Some(session) => session.state.set_state(&name, &state),
-        None => app.route_state.set_state(&name, &state),
+        None => {
+            if let Some(shared) = &app.shared_state {
+                shared.step(&name, None, &state).await?;
+            }
+            app.route_state.set_state(&name, &state);
+        }
     }
     Ok(HttpResponse::Ok().json(json!({"scenario": *name, "state": state})))
 }

@@ -8,6 +8,8 @@
 //! shared requests have one `RouteState`; each session has its own. `POST /__mockrig/reset`
 //! starts both over.
 
+pub(crate) mod shared;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -48,6 +50,11 @@ impl RouteState {
 
     pub(crate) fn set_state(&self, scenario: &str, state: &str) {
         lock(&self.scenarios).insert(scenario.to_owned(), state.to_owned());
+    }
+
+    /// The scenario states the replicas share, as last read (`shared`).
+    pub(crate) fn set_states(&self, states: HashMap<String, String>) {
+        *lock(&self.scenarios) = states;
     }
 
     /// Counts and scenarios back to the start.
