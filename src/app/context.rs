@@ -11,11 +11,11 @@ use actix_web::web::Bytes;
 use crate::engine::request_view::RequestView;
 use crate::engine::route_state::RouteState;
 use crate::engine::route_state::shared::SharedRouteState;
-use crate::error::ApiError;
-use crate::model::compiled::ScenarioStep;
 use crate::engine::sessions::Session;
 use crate::engine::snapshot::Snapshot;
+use crate::error::ApiError;
 use crate::model::compiled::CompiledSpec;
+use crate::model::compiled::ScenarioStep;
 use crate::model::router::request_segments;
 
 use super::state::AppState;
@@ -90,23 +90,13 @@ impl<'a> RequestContext<'a> {
             self.route_state().set_state(&step.scenario, then);
             return;
         };
-        match shared.step(&step.scenario, step.when.as_deref(), then).await {
+        match shared
+            .step(&step.scenario, step.when.as_deref(), then)
+            .await
+        {
             Ok(true) => self.route_state().set_state(&step.scenario, then),
             Ok(false) => {}
             Err(e) => tracing::warn!(scenario = %step.scenario, "scenario step not taken: {e}"),
-        }
-    }
-
-    /// Reads the replicas' scenario states before routing (which matches on them), when
-    /// the spec has scenarios. Without Redis the states last read stand.
-    pub(crate) async fn refresh_scenarios(&self) {
-        if let Some(shared) = self.shared_state()
-            && !self.spec().scenarios.is_empty()
-        {
-            match shared.states().await {
-                Ok(states) => self.route_state().set_states(states),
-                Err(e) => tracing::debug!("scenario states not read: {e}"),
-            }
         }
     }
 }

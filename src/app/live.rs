@@ -245,6 +245,33 @@ impl LiveSpec {
         Ok(true)
     }
 
+    /// Adds routes with the ids they were given (by the replicas' shared counter), in front of
+    /// the spec's, checked like the spec's own.
+    pub(crate) fn add_stubs_as(&self, added: Vec<Stub>) -> Result<Swapped, SwapError> {
+        let mut inputs = lock(&self.inputs);
+        let mut stubs = inputs.stubs.clone();
+        let next = added.iter().map(|s| s.id + 1).max().unwrap_or(0);
+        stubs.extend(added);
+        let swapped = self.rebuild(&inputs, &stubs)?;
+        inputs.stubs = stubs;
+        inputs.next_stub = inputs.next_stub.max(next);
+        Ok(swapped)
+    }
+
+    /// Serves exactly `stubs` (those the replicas share, read again after another changed
+    /// them).
+    pub(crate) fn set_stubs(&self, stubs: Vec<Stub>) -> Result<(), SwapError> {
+        let mut inputs = lock(&self.inputs);
+        if inputs.stubs == stubs {
+            return Ok(());
+        }
+        self.rebuild(&inputs, &stubs)?;
+        let next = stubs.iter().map(|s| s.id + 1).max().unwrap_or(0);
+        inputs.stubs = stubs;
+        inputs.next_stub = inputs.next_stub.max(next);
+        Ok(())
+    }
+
     /// Removes every runtime route.
     pub(crate) fn clear_stubs(&self) -> Result<(), SwapError> {
         let mut inputs = lock(&self.inputs);

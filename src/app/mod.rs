@@ -1,5 +1,6 @@
 //! The application: the request pipeline (`pipeline`, one module per step and per action),
-//! the admin API (`admin`), the live spec and how it changes (`live`, `reload`, `watch`),
+//! the admin API (`admin`), the live spec and how it changes (`live`, `reload`, `watch`,
+//! and `shared`: what replicas sharing state through Redis read before routing),
 //! startup (`server`, `config`, `tls`, `transport`: the guard on each connection,
 //! following its requests with `head_watch`), the command line (`cli`, `check`, `init`, `logs`) and
 //! mockrig inside a test (`harness`, `background`).
@@ -24,6 +25,7 @@ pub(crate) mod pipeline;
 pub(crate) mod record;
 pub(crate) mod reload;
 pub(crate) mod server;
+pub(crate) mod shared;
 pub(crate) mod state;
 pub(crate) mod tls;
 pub(crate) mod transport;

@@ -17,6 +17,7 @@ use super::context::RequestContext;
 use super::limits;
 use super::outcome::Outcome;
 use super::record::{self, log_request};
+use super::shared;
 use super::state::AppState;
 use crate::engine::near_miss;
 use crate::engine::routing::{self, Upgrade};
@@ -67,6 +68,11 @@ pub(crate) async fn handle(
 async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> Outcome {
     #[cfg(test)]
     tests::panic_on_request(req);
+    // Shared state (`--state redis://`): the replicas' scenario states and stubs, before the
+    // snapshot is taken, so a stub another replica added serves this request already.
+    if app.shared_state.is_some() && !req.headers().contains_key(sessions::HEADER) {
+        shared::before_routing(app).await;
+    }
     // An owned snapshot: the request finishes with the spec it started with, even if a reload
     // swaps in another while it waits for its body or a delay.
     let snapshot = app.snapshot.load_full();
@@ -96,7 +102,6 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
     let mut outcome = match body {
         Ok(body) => {
             let cx = RequestContext::new(req, &body, &snapshot, session.as_deref(), app);
-            cx.refresh_scenarios().await;
             let outcome = route_and_act(&cx).await;
             drop(cx);
             Outcome { body, ..outcome }

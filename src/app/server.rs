@@ -25,12 +25,12 @@ use crate::engine::channels::relay;
 use crate::engine::fault;
 use crate::engine::journal::RequestJournal;
 use crate::engine::journal::shared::SharedJournal;
-use crate::engine::route_state::shared::SharedRouteState;
 use crate::engine::monitor::Monitor;
 use crate::engine::recording::{RecordOptions, Recorder};
 use crate::engine::resources::stores::Stores;
 use crate::engine::resources::wal::WriteAheadLog;
 use crate::engine::route_state::RouteState;
+use crate::engine::route_state::shared::SharedRouteState;
 use crate::engine::sessions::Sessions;
 use crate::engine::upstream::client::Upstream;
 use crate::files::replace_atomically;
@@ -194,6 +194,8 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         ),
         route_state: RouteState::default(),
         shared_state,
+        stubs_seen: Default::default(),
+        stubs_refresh: Default::default(),
         limits: config.limits.clone(),
         admin: AdminAccess::new(
             config.admin_token.clone(),

@@ -43,8 +43,12 @@ pub(crate) struct AppState {
     pub(crate) sessions: Sessions,
     /// Answer counts and scenario states of requests outside sessions.
     pub(crate) route_state: RouteState,
-    /// `--state redis://`: the counts and scenario states every replica shares.
+    /// `--state redis://`: the counts, scenario states and stubs every replica shares.
     pub(crate) shared_state: Option<SharedRouteState>,
+    /// The version of the shared stubs this replica serves (`app::shared`).
+    pub(crate) stubs_seen: std::sync::atomic::AtomicU64,
+    /// One read of the shared stubs at a time.
+    pub(crate) stubs_refresh: tokio::sync::Mutex<()>,
     /// What one request may use (URL, headers, body, time).
     pub(crate) limits: Limits,
     /// Who may call the admin API.

@@ -184,7 +184,7 @@ impl Action {
 }
 
 /// A route added at run time (`POST /__mockrig/routes`), with the id that removes it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Stub {
     pub(crate) id: u64,
     pub(crate) route: spec::Route,

@@ -675,9 +675,18 @@ async fn sequences_and_scenarios_are_shared_and_advance_once() {
     }
     assert_eq!(statuses, [503, 503, 201, 201]);
     // A scenario moved on one replica is where it went on the next.
-    assert_eq!(send(shared.pick(), "GET", "/cart", None).await.2, json!({"items": []}));
-    assert_eq!(send(shared.pick(), "POST", "/cart/items", None).await.0, 201);
-    assert_eq!(send(shared.pick(), "GET", "/cart", None).await.2, json!({"items": ["pen"]}));
+    assert_eq!(
+        send(shared.pick(), "GET", "/cart", None).await.2,
+        json!({"items": []})
+    );
+    assert_eq!(
+        send(shared.pick(), "POST", "/cart/items", None).await.0,
+        201
+    );
+    assert_eq!(
+        send(shared.pick(), "GET", "/cart", None).await.2,
+        json!({"items": ["pen"]})
+    );
     // Checkouts at once on every replica: the scenario moves from filled to paid once; the
     // state every replica reports afterwards is the same.
     let checkouts = (0..30).map(|_| {
@@ -692,11 +701,69 @@ async fn sequences_and_scenarios_are_shared_and_advance_once() {
         assert_eq!(send(m, "POST", "/checkout", None).await.0, 409);
     }
     // Set on one replica by the admin API, seen by the others; a reset starts all over.
-    let (status, _, _) =
-        send(&shared.replicas[0], "PUT", "/__mockrig/scenarios/cart", Some(json!({"state": "filled"}))).await;
+    let (status, _, _) = send(
+        &shared.replicas[0],
+        "PUT",
+        "/__mockrig/scenarios/cart",
+        Some(json!({"state": "filled"})),
+    )
+    .await;
     assert_eq!(status, 200);
-    assert_eq!(send(&shared.replicas[1], "GET", "/cart", None).await.2, json!({"items": ["pen"]}));
+    assert_eq!(
+        send(&shared.replicas[1], "GET", "/cart", None).await.2,
+        json!({"items": ["pen"]})
+    );
     send(&shared.replicas[2], "POST", "/__mockrig/reset", None).await;
-    assert_eq!(send(&shared.replicas[0], "GET", "/cart", None).await.2, json!({"items": []}));
+    assert_eq!(
+        send(&shared.replicas[0], "GET", "/cart", None).await.2,
+        json!({"items": []})
+    );
     assert_eq!(send(&shared.replicas[1], "GET", "/pay", None).await.0, 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stub_added_through_one_replica_answers_on_every_one() {
+    let redis = Redis::start();
+    let (a, b, c) = (replica(&redis), replica(&redis), replica(&redis));
+    let stub = json!([
+        {"path": "/flags", "response": {"body": {"beta": true}}},
+        {"path": "/users/1", "response": {"status": 410}}
+    ]);
+    let (status, _, added) = send(&a, "POST", "/__mockrig/routes", Some(stub)).await;
+    assert_eq!(status, 201, "{added}");
+    let ids: Vec<u64> = added["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap())
+        .collect();
+    // The very next request, on another replica, is answered by it.
+    assert_eq!(
+        send(&b, "GET", "/flags", None).await.2,
+        json!({"beta": true})
+    );
+    assert_eq!(
+        send(&c, "GET", "/users/1", None).await.0,
+        410,
+        "in front of the resource"
+    );
+    // Another replica's stubs get ids of their own.
+    let (_, _, more) = send(
+        &c,
+        "POST",
+        "/__mockrig/routes",
+        Some(json!({"path": "/more", "response": {"status": 204}})),
+    )
+    .await;
+    assert!(!ids.contains(&more["ids"][0].as_u64().unwrap()), "{more}");
+    assert_eq!(send(&a, "GET", "/more", None).await.0, 204);
+    // Removed through a third, gone everywhere: the resource answers again.
+    let (status, _, _) = send(&c, "DELETE", &format!("/__mockrig/routes/{}", ids[1]), None).await;
+    assert_eq!(status, 204);
+    assert_eq!(send(&a, "GET", "/users/1", None).await.0, 200);
+    let (status, _, _) = send(&b, "DELETE", &format!("/__mockrig/routes/{}", ids[1]), None).await;
+    assert_eq!(status, 404, "already gone");
+    // A reset through any replica removes the stubs for all.
+    send(&b, "POST", "/__mockrig/reset", None).await;
+    assert_eq!(send(&c, "GET", "/flags", None).await.0, 404);
 }

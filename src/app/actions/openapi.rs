@@ -1,8 +1,8 @@
 //! An operation of the OpenAPI document: the request checked against it (credentials, then
 //! parameters and body), then answered with the response it prefers, negotiated.
 
-use actix_web::ResponseError;
 use actix_web::HttpResponse;
+use actix_web::ResponseError;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use serde_json::{Value, json};

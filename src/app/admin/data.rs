@@ -66,6 +66,9 @@ pub(crate) async fn reset(
             }
             if let Some(state) = &app.shared_state {
                 state.reset().await?;
+                let before = app.stubs_seen.load(std::sync::atomic::Ordering::Acquire);
+                let (version, _) = state.remove_stubs(None).await?;
+                crate::app::shared::changed_stubs(&app, before, version);
             }
             app.reset_all_but_data()
                 .map_err(|e| ApiError::Internal(e.to_string()))?;

@@ -9,9 +9,10 @@ use serde_json::json;
 
 use super::extract::{SessionScope, blocking};
 use crate::app::live::SwapError;
+use crate::app::shared;
 use crate::app::state::AppState;
 use crate::error::ApiError;
-use crate::model::compiled::CompiledRoute;
+use crate::model::compiled::{CompiledRoute, Stub};
 use crate::model::router::request_segments;
 use crate::spec::Route;
 
@@ -110,20 +111,47 @@ pub(crate) async fn add(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     // YAML is a superset of JSON, so one parser takes both.
-    let routes = serde_yaml::from_slice::<serde_yaml::Value>(&body)
-        .and_then(|v| {
-            if v.is_sequence() {
-                serde_yaml::from_value::<Vec<Route>>(v)
-            } else {
-                serde_yaml::from_value::<Route>(v).map(|r| vec![r])
-            }
+    let values = serde_yaml::from_slice::<serde_yaml::Value>(&body)
+        .map(|v| match v {
+            serde_yaml::Value::Sequence(items) => items,
+            one => vec![one],
         })
         .map_err(|e| ApiError::BadBody {
             error: "the body is not a route or a list of routes",
             reason: e.to_string(),
         })?;
+    let routes = values
+        .iter()
+        .map(|v| serde_yaml::from_value::<Route>(v.clone()))
+        .collect::<Result<Vec<Route>, _>>()
+        .map_err(|e| ApiError::BadBody {
+            error: "the body is not a route or a list of routes",
+            reason: e.to_string(),
+        })?;
     let live_spec = app.live_spec.clone();
-    let (ids, swapped) = blocking(move || live_spec.add_stubs(routes).map_err(refused)).await?;
+    let (ids, swapped) = match &app.shared_state {
+        // Shared: ids from the replicas' counter, checked here, then in Redis for all.
+        Some(shared) => {
+            shared::refresh_stubs(&app).await?;
+            let ids = shared.stub_ids(routes.len()).await?;
+            let before = app.stubs_seen.load(std::sync::atomic::Ordering::Acquire);
+            let stubs: Vec<Stub> = ids
+                .iter()
+                .zip(routes)
+                .map(|(&id, route)| Stub { id, route })
+                .collect();
+            let swapped = blocking(move || live_spec.add_stubs_as(stubs).map_err(refused)).await?;
+            let texts: Vec<(u64, String)> = ids
+                .iter()
+                .zip(&values)
+                .map(|(&id, v)| (id, serde_json::to_string(v).unwrap_or_default()))
+                .collect();
+            let version = shared.add_stubs(&texts).await?;
+            shared::changed_stubs(&app, before, version);
+            (ids, swapped)
+        }
+        None => blocking(move || live_spec.add_stubs(routes).map_err(refused)).await?,
+    };
     let mut body = json!({"ids": ids});
     if !swapped.stub_warnings.is_empty() {
         body["warnings"] = json!(swapped.stub_warnings);
@@ -139,6 +167,17 @@ pub(crate) async fn remove(
     let id = id
         .parse::<u64>()
         .map_err(|_| ApiError::NoStub { id: None })?;
+    if let Some(shared) = &app.shared_state {
+        let before = app.stubs_seen.load(std::sync::atomic::Ordering::Acquire);
+        let (version, removed) = shared.remove_stubs(Some(id)).await?;
+        if !removed {
+            return Err(ApiError::NoStub { id: Some(id) });
+        }
+        let live_spec = app.live_spec.clone();
+        blocking(move || live_spec.remove_stub(id).map_err(refused)).await?;
+        shared::changed_stubs(&app, before, version);
+        return Ok(HttpResponse::NoContent().finish());
+    }
     let live_spec = app.live_spec.clone();
     if blocking(move || live_spec.remove_stub(id).map_err(refused)).await? {
         Ok(HttpResponse::NoContent().finish())

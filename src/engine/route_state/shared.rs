@@ -1,8 +1,8 @@
-//! Answer counts and scenario states every replica shares (`--state redis://`): counts are
-//! one Redis hash incremented atomically, scenario states another, moved by a
-//! compare-and-set so replicas answering at once advance a scenario once. Each replica keeps
-//! the states it last read beside them for routing (`RouteState`), and reads them again
-//! before routing a request of a spec that has scenarios.
+//! What routing reads that every replica shares (`--state redis://`): answer counts (one
+//! Redis hash incremented atomically), scenario states (another, moved by a compare-and-set so
+//! replicas answering at once advance a scenario once) and the runtime stubs (a hash of routes
+//! with a version). Each replica keeps what it last read for routing (`RouteState`, its live
+//! spec's stubs) and asks for both, in one call, before it routes a request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,10 +15,21 @@ use crate::model::compile::STARTED;
 
 const HITS: &str = "mockrig:hits";
 const SCENARIOS: &str = "mockrig:scenarios";
+const STUBS: &str = "mockrig:stubs";
+const STUBS_VERSION: &str = "mockrig:stubs:version";
+const STUB_IDS: &str = "mockrig:stubs:next";
 
 pub(crate) struct SharedRouteState {
     shared: Arc<Shared>,
     step: Script,
+    routing: Script,
+    stubs: Script,
+}
+
+/// The runtime stubs as Redis holds them: routes as JSON, by id, and their version.
+pub(crate) struct StubSet {
+    pub(crate) version: u64,
+    pub(crate) routes: Vec<(u64, String)>,
 }
 
 impl SharedRouteState {
@@ -26,6 +37,8 @@ impl SharedRouteState {
         SharedRouteState {
             shared,
             step: Script::new(include_str!("step.lua")),
+            routing: Script::new(include_str!("routing.lua")),
+            stubs: Script::new(include_str!("stubs.lua")),
         }
     }
 
@@ -34,9 +47,7 @@ impl SharedRouteState {
     }
 
     fn connection(&self) -> Result<redis::aio::ConnectionManager, ApiError> {
-        self.shared
-            .connection()
-            .map_err(|e| self.shared.refusal(e))
+        self.shared.connection().map_err(|e| self.shared.refusal(e))
     }
 
     /// How many times the route with fingerprint `key` answered before, on any replica,
@@ -81,6 +92,84 @@ impl SharedRouteState {
             .await
             .map_err(self.refused())?;
         Ok(moved == 1)
+    }
+
+    /// The stubs' version, and the scenario states when `scenarios`.
+    pub(crate) async fn routing(
+        &self,
+        scenarios: bool,
+    ) -> Result<(u64, HashMap<String, String>), ApiError> {
+        let (version, states): (String, HashMap<String, String>) = self
+            .routing
+            .key(STUBS_VERSION)
+            .key(SCENARIOS)
+            .arg(if scenarios { "1" } else { "0" })
+            .invoke_async(&mut self.connection()?)
+            .await
+            .map_err(self.refused())?;
+        Ok((version.parse().unwrap_or(0), states))
+    }
+
+    /// Every runtime stub, in id order, with their version.
+    pub(crate) async fn stubs(&self) -> Result<StubSet, ApiError> {
+        let (version, routes): (String, HashMap<String, String>) = self
+            .stubs
+            .key(STUBS)
+            .key(STUBS_VERSION)
+            .arg("read")
+            .invoke_async(&mut self.connection()?)
+            .await
+            .map_err(self.refused())?;
+        let mut routes: Vec<(u64, String)> = routes
+            .into_iter()
+            .filter_map(|(id, route)| Some((id.parse().ok()?, route)))
+            .collect();
+        routes.sort_by_key(|(id, _)| *id);
+        Ok(StubSet {
+            version: version.parse().unwrap_or(0),
+            routes,
+        })
+    }
+
+    /// `n` stub ids no replica has given or will give.
+    pub(crate) async fn stub_ids(&self, n: usize) -> Result<Vec<u64>, ApiError> {
+        let last: u64 = redis::cmd("INCRBY")
+            .arg(STUB_IDS)
+            .arg(n)
+            .query_async(&mut self.connection()?)
+            .await
+            .map_err(self.refused())?;
+        let first = last + 1 - n as u64;
+        Ok((first..=last).collect())
+    }
+
+    /// Adds stubs (id, route as JSON); the version after.
+    pub(crate) async fn add_stubs(&self, routes: &[(u64, String)]) -> Result<u64, ApiError> {
+        let mut call = self.stubs.prepare_invoke();
+        call.key(STUBS).key(STUBS_VERSION).arg("add");
+        for (id, route) in routes {
+            call.arg(id).arg(route);
+        }
+        let (version, _): (String, i64) = call
+            .invoke_async(&mut self.connection()?)
+            .await
+            .map_err(self.refused())?;
+        Ok(version.parse().unwrap_or(0))
+    }
+
+    /// Removes stub `id` (`clear`: every one); the version after, and whether one went.
+    pub(crate) async fn remove_stubs(&self, id: Option<u64>) -> Result<(u64, bool), ApiError> {
+        let mut call = self.stubs.prepare_invoke();
+        call.key(STUBS).key(STUBS_VERSION);
+        match id {
+            Some(id) => call.arg("remove").arg(id),
+            None => call.arg("clear"),
+        };
+        let (version, removed): (String, i64) = call
+            .invoke_async(&mut self.connection()?)
+            .await
+            .map_err(self.refused())?;
+        Ok((version.parse().unwrap_or(0), removed == 1))
     }
 
     /// Counts and scenarios back to the start, for every replica.
