@@ -65,19 +65,17 @@ impl<'a> RequestContext<'a> {
         self.session.map_or(&self.app.route_state, |s| &s.state)
     }
 
-    /// The replicas' shared counts and scenarios, for a request outside a session.
-    fn shared_state(&self) -> Option<&'a SharedRouteState> {
-        match self.session {
-            None => self.app.shared_state.as_ref(),
-            Some(_) => None,
-        }
+    /// The replicas' shared counts and scenarios, and the session whose they are.
+    fn shared_state(&self) -> Option<(&'a SharedRouteState, Option<&'a str>)> {
+        let shared = self.app.shared_state.as_ref()?;
+        Some((shared, self.session.map(|s| s.name.as_str())))
     }
 
     /// How many times the route with fingerprint `key` answered before, counting this one:
     /// on every replica when they share state (a 503 when Redis does not answer).
     pub(crate) async fn hit(&self, key: u64) -> Result<u64, ApiError> {
         match self.shared_state() {
-            Some(shared) => shared.hit(key).await,
+            Some((shared, session)) => shared.hit(session, key).await,
             None => Ok(self.route_state().hit(key)),
         }
     }
@@ -86,12 +84,12 @@ impl<'a> RequestContext<'a> {
     /// scenario is still where the route matched it; a step lost to Redis going away is
     /// logged, the answer sent.
     pub(crate) async fn step(&self, step: &ScenarioStep, then: &str) {
-        let Some(shared) = self.shared_state() else {
+        let Some((shared, session)) = self.shared_state() else {
             self.route_state().set_state(&step.scenario, then);
             return;
         };
         match shared
-            .step(&step.scenario, step.when.as_deref(), then)
+            .step(session, &step.scenario, step.when.as_deref(), then)
             .await
         {
             Ok(true) => self.route_state().set_state(&step.scenario, then),

@@ -59,8 +59,8 @@ pub(crate) async fn handle(
     };
     let (response, shared) = record::finish(&app, &req, outcome, started);
     // Before the answer goes: a client that asks any replica next finds this request there.
-    if let (Some(journal), Some(entry)) = (&app.shared_journal, shared) {
-        journal.append(&entry).await;
+    if let (Some(journal), Some((entry, session))) = (&app.shared_journal, shared) {
+        journal.append(&entry, session.as_deref()).await;
     }
     response
 }
@@ -68,14 +68,9 @@ pub(crate) async fn handle(
 async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> Outcome {
     #[cfg(test)]
     tests::panic_on_request(req);
-    // Shared state (`--state redis://`): the replicas' scenario states and stubs, before the
-    // snapshot is taken, so a stub another replica added serves this request already.
-    if app.shared_state.is_some() && !req.headers().contains_key(sessions::HEADER) {
-        shared::before_routing(app).await;
-    }
     // An owned snapshot: the request finishes with the spec it started with, even if a reload
     // swaps in another while it waits for its body or a delay.
-    let snapshot = app.snapshot.load_full();
+    let mut snapshot = app.snapshot.load_full();
     // A WebSocket upgrade takes the connection before anything reads a body.
     match routing::websocket_upgrade(&snapshot.spec, req) {
         Some(Upgrade::Channel(id, params)) => {
@@ -91,6 +86,12 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
         Ok(name) => name.map(|n| app.sessions.get(n)),
         Err(e) => return Outcome::refused(ApiError::BadRequest(e.to_string())),
     };
+    // Shared state (`--state redis://`): the replicas' scenario states and stubs, then the
+    // snapshot again, so a stub another replica added serves this request already.
+    if app.shared_state.is_some() {
+        shared::before_routing(app, session.as_deref()).await;
+        snapshot = app.snapshot.load_full();
+    }
     // Body: read whole, within the size and time limits. An upgrade request no channel or
     // proxy took has none to wait for: what follows its head is the rest of the connection,
     // so it is answered (a 404 with near misses, or the route's answer) at once.

@@ -17,14 +17,18 @@ use crate::engine::journal::{Recorded, SentResponse};
 use crate::engine::upstream::forward::UpstreamCall;
 use crate::spec::Fault;
 
-/// Logs and journals the request; returns the response to send, and the entry for the
-/// journal all replicas share when there is one (`--state redis://`; the caller appends it).
+/// A recorded request and its session, for the journal every replica shares.
+pub(crate) type ForSharedJournal = (Arc<Recorded>, Option<String>);
+
+/// Logs and journals the request; returns the response to send, and the entry and its session
+/// for the journal all replicas share when there is one (`--state redis://`; the caller
+/// appends it).
 pub(crate) fn finish(
     app: &AppState,
     req: &HttpRequest,
     outcome: Outcome,
     started: Instant,
-) -> (HttpResponse, Option<Arc<Recorded>>) {
+) -> (HttpResponse, Option<ForSharedJournal>) {
     log_request(
         req,
         outcome.response.status(),
@@ -65,8 +69,9 @@ pub(crate) fn finish(
             upstream: outcome.upstream,
             response: kept,
         });
-        if app.shared_journal.is_some() && outcome.session.is_none() {
-            shared = Some(entry.clone());
+        if app.shared_journal.is_some() {
+            let session = outcome.session.as_ref().map(|s| s.name.clone());
+            shared = Some((entry.clone(), session));
         }
         if watching {
             let session = outcome.session.as_ref().map(|s| Arc::from(s.name.as_str()));

@@ -6,18 +6,20 @@
 use std::sync::atomic::Ordering;
 
 use super::state::AppState;
+use crate::engine::sessions::Session;
 use crate::error::ApiError;
 use crate::model::compiled::Stub;
 use crate::spec::Route;
 
-/// Brings the scenario states and the stubs up to date for a request outside a session.
-/// Without Redis, what was last read stands: static routes keep serving.
-pub(crate) async fn before_routing(app: &AppState) {
+/// Brings the scenario states (the session's, for a request in one) and the stubs up to
+/// date. Without Redis, what was last read stands: static routes keep serving.
+pub(crate) async fn before_routing(app: &AppState, session: Option<&Session>) {
     let Some(shared) = &app.shared_state else {
         return;
     };
     let scenarios = !app.snapshot.load().spec.scenarios.is_empty();
-    let (version, states) = match shared.routing(scenarios).await {
+    let name = session.map(|s| s.name.as_str());
+    let (version, states) = match shared.routing(name, scenarios).await {
         Ok(read) => read,
         Err(e) => {
             tracing::debug!("shared routing state not read: {e}");
@@ -25,7 +27,9 @@ pub(crate) async fn before_routing(app: &AppState) {
         }
     };
     if scenarios {
-        app.route_state.set_states(states);
+        session
+            .map_or(&app.route_state, |s| &s.state)
+            .set_states(states);
     }
     if version != app.stubs_seen.load(Ordering::Acquire)
         && let Err(e) = refresh_stubs(app).await

@@ -71,7 +71,11 @@ impl Session {
             .iter()
             .map(|s| match mine.get(&s.def.name) {
                 Some(copy) if copy.def.fingerprint == s.def.fingerprint => copy.clone(),
-                _ => Arc::new(Store::sharing(s.def.clone(), self.seeds.of(s))),
+                _ => Arc::new(Store::sharing(
+                    s.def.clone(),
+                    self.seeds.of(s),
+                    Arc::from(self.name.as_str()),
+                )),
             })
             .collect();
         // Resources the spec no longer has are forgotten with their data, as shared ones are.

@@ -767,3 +767,125 @@ async fn a_stub_added_through_one_replica_answers_on_every_one() {
     send(&b, "POST", "/__mockrig/reset", None).await;
     assert_eq!(send(&c, "GET", "/flags", None).await.0, 404);
 }
+
+/// Sends a request in session `session`.
+async fn in_session(
+    m: &Mock,
+    session: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = m
+        .client
+        .request(Method::from_bytes(method.as_bytes()).unwrap(), m.at(path))
+        .header("x-mockrig-session", session);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_the_same_on_every_replica_and_its_own() {
+    let redis = Redis::start();
+    // The scenarios' and the sequence's routes beside the resources.
+    let stateful_routes = STATEFUL.trim_start().trim_start_matches("routes:\n");
+    let spec = SPEC.replacen("routes:\n", &format!("routes:\n{stateful_routes}"), 1);
+    let (a, b) = {
+        let url = redis.url();
+        let url2 = url.clone();
+        (
+            Mock::with(&spec, &[], |c| c.state = Some(url)),
+            Mock::with(&spec, &[], |c| c.state = Some(url2)),
+        )
+    };
+    // Data: written on A in session t1, read on B in t1; not in t2, not outside sessions.
+    let (status, created) =
+        in_session(&a, "t1", "POST", "/users", Some(json!({"name": "Tess"}))).await;
+    assert_eq!(status, 201);
+    let id = created["id"].clone();
+    assert_eq!(
+        in_session(&b, "t1", "GET", &format!("/users/{id}"), None)
+            .await
+            .1["name"],
+        "Tess"
+    );
+    assert_eq!(
+        in_session(&b, "t2", "GET", &format!("/users/{id}"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(send(&b, "GET", &format!("/users/{id}"), None).await.0, 404);
+    // Counts and scenarios: the session's own, on every replica.
+    assert_eq!(in_session(&a, "t1", "GET", "/pay", None).await.0, 503);
+    assert_eq!(in_session(&b, "t1", "GET", "/pay", None).await.0, 503);
+    assert_eq!(in_session(&a, "t1", "GET", "/pay", None).await.0, 201);
+    assert_eq!(
+        in_session(&b, "t2", "GET", "/pay", None).await.0,
+        503,
+        "t2 counts on its own"
+    );
+    assert_eq!(
+        in_session(&a, "t1", "POST", "/cart/items", None).await.0,
+        201
+    );
+    assert_eq!(
+        in_session(&b, "t1", "GET", "/cart", None).await.1,
+        json!({"items": ["pen"]})
+    );
+    assert_eq!(
+        in_session(&b, "t2", "GET", "/cart", None).await.1,
+        json!({"items": []})
+    );
+    // Its journal, read through the other replica.
+    let (_, _, journal) = send(
+        &b,
+        "GET",
+        "/__mockrig/requests?session=t1&summary=true",
+        None,
+    )
+    .await;
+    let paths: Vec<&str> = journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths.iter().filter(|p| **p == "/pay").count(),
+        3,
+        "{paths:?}"
+    );
+    assert!(paths.contains(&"/users"), "{paths:?}");
+    // State: exported and reset through B, for A too.
+    let (_, _, state) = send(&b, "GET", "/__mockrig/state?session=t1", None).await;
+    assert!(
+        state["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["name"] == "Tess")
+    );
+    let (status, _, _) = send(&b, "POST", "/__mockrig/reset?session=t1", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        in_session(&a, "t1", "GET", &format!("/users/{id}"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        in_session(&a, "t1", "GET", "/pay", None).await.0,
+        503,
+        "counts start over"
+    );
+    assert_eq!(
+        in_session(&a, "t1", "GET", "/cart", None).await.1,
+        json!({"items": []})
+    );
+}

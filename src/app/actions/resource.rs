@@ -111,8 +111,8 @@ pub(crate) async fn run(
         ops::handle(stores, resource, op, cx.req, cx.body, id.as_deref(), &how)
     };
     let answered = match cx.app.stores.shared_store() {
-        // A session's data is its own replica's (see the README's "Scaling out").
-        Some(shared) if cx.session.is_none() => {
+        // A session's copies are shared too, under keys of the session's.
+        Some(shared) => {
             let involved: Vec<usize> = std::iter::once(resource)
                 .chain((target != resource).then_some(target))
                 .chain(ops::related(&spec.resources, cx.req.query_string()))

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::extract::{SessionScope, blocking};
 use crate::app::live::SwapError;
 use crate::app::state::AppState;
-use crate::engine::resources::stores::ImportError;
+use crate::engine::resources::stores::{self, ImportError};
 use crate::error::ApiError;
 use crate::suggest::did_you_mean;
 
@@ -46,6 +46,21 @@ pub(crate) async fn reset(
 ) -> Result<HttpResponse, ApiError> {
     let only = q.into_inner().resource;
     if let Some(session) = scope.session {
+        if let Some(shared) = app.stores.shared_store() {
+            // Its data, counts, scenarios and journal in Redis, for every replica.
+            let mine = session.stores_for(&app.snapshot.load().stores);
+            if !stores::reset_shared(shared, mine, only.as_deref()).await? {
+                return Err(no_resource(&app, only));
+            }
+            if only.is_none() {
+                if let Some(state) = &app.shared_state {
+                    state.reset(Some(&session.name)).await?;
+                }
+                if let Some(journal) = &app.shared_journal {
+                    journal.clear(Some(&session.name)).await?;
+                }
+            }
+        }
         // Dropped whole, so whatever else a session holds starts over with it.
         let Some(name) = only else {
             app.sessions.remove(&session.name);
@@ -62,10 +77,10 @@ pub(crate) async fn reset(
         }
         if only.is_none() {
             if let Some(journal) = &app.shared_journal {
-                journal.clear().await?;
+                journal.clear(None).await?;
             }
             if let Some(state) = &app.shared_state {
-                state.reset().await?;
+                state.reset(None).await?;
                 let before = app.stubs_seen.load(std::sync::atomic::Ordering::Acquire);
                 let (version, _) = state.remove_stubs(None).await?;
                 crate::app::shared::changed_stubs(&app, before, version);
@@ -107,6 +122,11 @@ pub(crate) async fn import(
             reason: e.to_string(),
         })?;
     if let Some(session) = scope.open(&app) {
+        if let Some(shared) = app.stores.shared_store() {
+            let mine = session.stores_for(&app.snapshot.load().stores);
+            let names = stores::import_shared(shared, &mine, &state).await?;
+            return Ok(HttpResponse::Ok().json(json!({"imported": names, "session": session.name})));
+        }
         let names = session
             .import(&app.snapshot.load().stores, &state)
             .map_err(import_error)?;
@@ -128,7 +148,11 @@ pub(crate) async fn state(
     scope: SessionScope,
 ) -> Result<HttpResponse, ApiError> {
     Ok(match (scope.session, app.stores.shared_store()) {
-        (Some(session), _) => HttpResponse::Ok().json(session.dump(&app.snapshot.load().stores)),
+        (Some(session), Some(shared)) => {
+            let mine = session.stores_for(&app.snapshot.load().stores);
+            HttpResponse::Ok().json(stores::dump_shared(shared, mine).await?)
+        }
+        (Some(session), None) => HttpResponse::Ok().json(session.dump(&app.snapshot.load().stores)),
         (None, Some(shared)) => HttpResponse::Ok().json(app.stores.dump_shared(shared).await?),
         (None, None) => HttpResponse::Ok().json(app.stores.dump()),
     })

@@ -46,9 +46,9 @@ impl SessionScope {
         &self,
         app: &AppState,
     ) -> Result<Vec<std::sync::Arc<crate::engine::journal::Recorded>>, ApiError> {
-        match (&self.name, &app.shared_journal) {
-            (None, Some(shared)) => shared.all().await,
-            _ => Ok(self.journal(app).all()),
+        match &app.shared_journal {
+            Some(shared) => shared.all(self.name()).await,
+            None => Ok(self.journal(app).all()),
         }
     }
 

@@ -66,10 +66,10 @@ pub(crate) async fn request(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let wanted = id.parse::<u64>().ok();
-    let entry = match (scope.name(), &app.shared_journal, wanted) {
-        (None, Some(_), Some(n)) => scope.entries(&app).await?.into_iter().find(|r| r.id == n),
-        (_, _, Some(n)) => scope.journal(&app).get(n),
-        (_, _, None) => None,
+    let entry = match (&app.shared_journal, wanted) {
+        (Some(_), Some(n)) => scope.entries(&app).await?.into_iter().find(|r| r.id == n),
+        (None, Some(n)) => scope.journal(&app).get(n),
+        (_, None) => None,
     }
     .ok_or_else(|| ApiError::NoRequest { id: id.to_string() })?;
     let mut v = entry.to_json();
@@ -81,8 +81,8 @@ pub(crate) async fn clear(
     app: web::Data<AppState>,
     scope: SessionScope,
 ) -> Result<HttpResponse, ApiError> {
-    if let (None, Some(shared)) = (scope.name(), &app.shared_journal) {
-        shared.clear().await?;
+    if let Some(shared) = &app.shared_journal {
+        shared.clear(scope.name()).await?;
     }
     scope.journal(&app).clear();
     Ok(HttpResponse::NoContent().finish())

@@ -80,8 +80,10 @@ pub(crate) async fn scenarios(
     scope: SessionScope,
 ) -> Result<HttpResponse, ApiError> {
     let state = scope.route_state(&app);
-    if let (None, Some(shared)) = (scope.name(), &app.shared_state) {
-        state.set_states(shared.states().await?);
+    if let Some(shared) = &app.shared_state
+        && (scope.name().is_none() || scope.session.is_some())
+    {
+        state.set_states(shared.states(scope.name()).await?);
     }
     let now = app.snapshot.load();
     let list: serde_json::Map<String, serde_json::Value> = now
@@ -129,14 +131,14 @@ pub(crate) async fn set_scenario(
             scenarios: known.into_iter().map(str::to_owned).collect(),
         });
     }
-    match scope.open(&app) {
+    let session = scope.open(&app);
+    if let Some(shared) = &app.shared_state {
+        let in_session = session.as_ref().map(|s| s.name.as_str());
+        shared.step(in_session, &name, None, &state).await?;
+    }
+    match session {
         Some(session) => session.state.set_state(&name, &state),
-        None => {
-            if let Some(shared) = &app.shared_state {
-                shared.step(&name, None, &state).await?;
-            }
-            app.route_state.set_state(&name, &state);
-        }
+        None => app.route_state.set_state(&name, &state),
     }
     Ok(HttpResponse::Ok().json(json!({"scenario": *name, "state": state})))
 }

@@ -13,12 +13,24 @@ use redis::{Script, Value as Reply};
 use serde_json::{Value, json};
 
 use super::Recorded;
-use crate::engine::resources::redis::{Shared, SharedError};
+use crate::engine::resources::redis::{SESSION_TTL, Shared, SharedError, session_prefix};
 use crate::engine::upstream::forward::UpstreamCall;
 use crate::error::ApiError;
 
 const STREAM: &str = "mockrig:journal";
-const COUNTER: &str = "mockrig:journal:n";
+
+/// The journal's stream and counter (a session's own), and how long they outlive their last
+/// append (0: for ever).
+fn keys(session: Option<&str>) -> (String, String, u64) {
+    match session {
+        None => (STREAM.to_owned(), format!("{STREAM}:n"), 0),
+        Some(s) => {
+            let stream = format!("{}:journal", session_prefix(s));
+            let counter = format!("{stream}:n");
+            (stream, counter, SESSION_TTL.as_secs())
+        }
+    }
+}
 
 /// What an append may take before the answer goes out without it: a slow Redis must not
 /// hold up the static routes.
@@ -40,20 +52,23 @@ impl SharedJournal {
         }
     }
 
-    /// Appends `r`. A failure (Redis gone) is logged and the request answered as ever.
-    pub(crate) async fn append(&self, r: &Recorded) {
+    /// Appends `r` (to `session`'s). A failure (Redis gone) is logged and the request
+    /// answered as ever.
+    pub(crate) async fn append(&self, r: &Recorded, session: Option<&str>) {
         if self.capacity == 0 {
             return;
         }
         let Ok(mut con) = self.shared.connection() else {
             return;
         };
+        let (stream, counter, ttl) = keys(session);
         let mut call = self.append.prepare_invoke();
-        call.key(STREAM)
-            .key(COUNTER)
+        call.key(stream)
+            .key(counter)
             .arg(self.capacity)
             .arg(head(r).to_string())
-            .arg(r.body.as_ref());
+            .arg(r.body.as_ref())
+            .arg(ttl);
         match tokio::time::timeout(APPEND_TIMEOUT, call.invoke_async::<i64>(&mut con)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::debug!("a request was not added to the shared journal: {e}"),
@@ -61,8 +76,8 @@ impl SharedJournal {
         }
     }
 
-    /// Every request the replicas recorded, oldest first.
-    pub(crate) async fn all(&self) -> Result<Vec<Arc<Recorded>>, ApiError> {
+    /// Every request the replicas recorded (in `session`), oldest first.
+    pub(crate) async fn all(&self, session: Option<&str>) -> Result<Vec<Arc<Recorded>>, ApiError> {
         if self.capacity == 0 {
             return Ok(Vec::new());
         }
@@ -71,7 +86,7 @@ impl SharedJournal {
             .connection()
             .map_err(|e| self.shared.refusal(e))?;
         let reply: Reply = redis::cmd("XREVRANGE")
-            .arg(STREAM)
+            .arg(keys(session).0)
             .arg("+")
             .arg("-")
             .arg("COUNT")
@@ -90,14 +105,14 @@ impl SharedJournal {
         Ok(out)
     }
 
-    /// Empties it for every replica.
-    pub(crate) async fn clear(&self) -> Result<(), ApiError> {
+    /// Empties it (`session`'s) for every replica.
+    pub(crate) async fn clear(&self, session: Option<&str>) -> Result<(), ApiError> {
         let mut con = self
             .shared
             .connection()
             .map_err(|e| self.shared.refusal(e))?;
         redis::cmd("DEL")
-            .arg(STREAM)
+            .arg(keys(session).0)
             .query_async::<i64>(&mut con)
             .await
             .map_err(|e| self.shared.refusal(SharedError::Unavailable(e.to_string())))?;

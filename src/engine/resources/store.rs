@@ -94,6 +94,8 @@ pub(crate) struct Store {
     retired: std::sync::atomic::AtomicBool,
     /// Where the copy stands, for a store of shared (Redis) data.
     pub(crate) mirror: Mirror,
+    /// The session whose copy this is (its data in Redis is the session's too).
+    pub(crate) session: Option<Arc<str>>,
 }
 
 impl Store {
@@ -105,11 +107,13 @@ impl Store {
             wal,
             retired: std::sync::atomic::AtomicBool::new(false),
             mirror: Mirror::default(),
+            session: None,
         }
     }
 
-    /// A store in memory only that shares `seed` until its first write: a session's copy.
-    pub(crate) fn sharing(def: ResourceDef, seed: Arc<SharedSeed>) -> Store {
+    /// A store in memory only that shares `seed` until its first write: session `session`'s
+    /// copy.
+    pub(crate) fn sharing(def: ResourceDef, seed: Arc<SharedSeed>, session: Arc<str>) -> Store {
         Store {
             def,
             data: RwLock::new(seed.data.clone()),
@@ -117,6 +121,7 @@ impl Store {
             wal: None,
             retired: std::sync::atomic::AtomicBool::new(false),
             mirror: Mirror::default(),
+            session: Some(session),
         }
     }
 
@@ -546,8 +551,8 @@ mod tests {
         let def = users(json!([{"id": 1, "name": "Ada"}]));
         let seed = Arc::new(SharedSeed::new(&def));
         let (a, b) = (
-            Store::sharing(def.clone(), seed.clone()),
-            Store::sharing(def, seed.clone()),
+            Store::sharing(def.clone(), seed.clone(), "a".into()),
+            Store::sharing(def, seed.clone(), "b".into()),
         );
         assert!(Arc::ptr_eq(&read(&a.data), &seed.data));
         assert_eq!(

@@ -106,20 +106,7 @@ impl Stores {
         shared: &Shared,
         only: Option<&str>,
     ) -> Result<bool, ApiError> {
-        let all = self.all();
-        if only.is_some_and(|o| !all.iter().any(|s| s.def.name == o)) {
-            return Ok(false);
-        }
-        let seeds = all
-            .into_iter()
-            .filter(|s| only.is_none_or(|o| o == s.def.name))
-            .map(|s| {
-                let seed = Data::from_seed(&s.def.seed, &s.def.id_field);
-                (s, seed)
-            })
-            .collect();
-        shared.replace(seeds).await?;
-        Ok(true)
+        reset_shared(shared, self.all(), only).await
     }
 
     /// [`Stores::import`] into shared data: checked whole first, then written to Redis.
@@ -128,27 +115,12 @@ impl Stores {
         shared: &Shared,
         state: &Value,
     ) -> Result<Vec<String>, ApiError> {
-        let entries = state_entries(state).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let all = self.all();
-        let mut ready = Vec::new();
-        for (name, value) in entries {
-            let store = all
-                .iter()
-                .find(|s| &s.def.name == name)
-                .ok_or_else(|| ApiError::BadRequest(format!("no resource named '{name}'")))?;
-            let data =
-                Data::checked(value.clone(), &store.def).map_err(|e| ApiError::BadRequest(e.0))?;
-            ready.push((store.clone(), data));
-        }
-        let names = ready.iter().map(|(s, _)| s.def.name.clone()).collect();
-        shared.replace(ready).await?;
-        Ok(names)
+        import_shared(shared, &self.all(), state).await
     }
 
     /// [`Stores::dump`] of shared data: every copy brought up to date first.
     pub(crate) async fn dump_shared(&self, shared: &Shared) -> Result<Value, ApiError> {
-        shared.refresh(&self.all()).await?;
-        Ok(self.dump())
+        dump_shared(shared, self.all()).await
     }
 
     /// Data kept in `state_file`, loaded now if it exists (`fresh`: set aside, to start from
@@ -282,6 +254,64 @@ impl Stores {
     pub(crate) fn dump(&self) -> Value {
         dump_all(&lock(&self.stores))
     }
+}
+
+/// The seeds replace what Redis holds for `stores` (or the one named; unknown: `false`).
+pub(crate) async fn reset_shared(
+    shared: &Shared,
+    stores: Vec<Arc<Store>>,
+    only: Option<&str>,
+) -> Result<bool, ApiError> {
+    if only.is_some_and(|o| !stores.iter().any(|s| s.def.name == o)) {
+        return Ok(false);
+    }
+    let seeds = stores
+        .into_iter()
+        .filter(|s| only.is_none_or(|o| o == s.def.name))
+        .map(|s| {
+            let seed = Data::from_seed(&s.def.seed, &s.def.id_field);
+            (s, seed)
+        })
+        .collect();
+    shared.replace(seeds).await?;
+    Ok(true)
+}
+
+/// A snapshot (`{name: data}`) replaces what Redis holds for those of `stores` it names:
+/// checked whole first.
+pub(crate) async fn import_shared(
+    shared: &Shared,
+    stores: &[Arc<Store>],
+    state: &Value,
+) -> Result<Vec<String>, ApiError> {
+    let entries = state_entries(state).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut ready = Vec::new();
+    for (name, value) in entries {
+        let store = stores
+            .iter()
+            .find(|s| &s.def.name == name)
+            .ok_or_else(|| ApiError::BadRequest(format!("no resource named '{name}'")))?;
+        let data =
+            Data::checked(value.clone(), &store.def).map_err(|e| ApiError::BadRequest(e.0))?;
+        ready.push((store.clone(), data));
+    }
+    let names = ready.iter().map(|(s, _)| s.def.name.clone()).collect();
+    shared.replace(ready).await?;
+    Ok(names)
+}
+
+/// The data of `stores` as Redis holds it now, by name.
+pub(crate) async fn dump_shared(
+    shared: &Shared,
+    stores: Vec<Arc<Store>>,
+) -> Result<Value, ApiError> {
+    shared.refresh(&stores).await?;
+    Ok(dump_all(
+        &stores
+            .into_iter()
+            .map(|s| (s.def.name.clone(), s))
+            .collect(),
+    ))
 }
 
 /// Every store's data, by name in name order.

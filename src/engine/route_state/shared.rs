@@ -9,12 +9,28 @@ use std::sync::Arc;
 
 use redis::Script;
 
-use crate::engine::resources::redis::{Shared, SharedError};
+use crate::engine::resources::redis::{SESSION_TTL, Shared, SharedError, session_prefix};
 use crate::error::ApiError;
 use crate::model::compile::STARTED;
 
 const HITS: &str = "mockrig:hits";
 const SCENARIOS: &str = "mockrig:scenarios";
+
+/// A key of the shared counts or scenarios, or of a session's own, and how long it outlives
+/// its last write (0: for ever).
+fn key(name: &str, session: Option<&str>) -> (String, u64) {
+    match session {
+        None => (name.to_owned(), 0),
+        Some(s) => (
+            format!(
+                "{}:{}",
+                session_prefix(s),
+                name.trim_start_matches("mockrig:")
+            ),
+            SESSION_TTL.as_secs(),
+        ),
+    }
+}
 const STUBS: &str = "mockrig:stubs";
 const STUBS_VERSION: &str = "mockrig:stubs:version";
 const STUB_IDS: &str = "mockrig:stubs:next";
@@ -52,11 +68,14 @@ impl SharedRouteState {
 
     /// How many times the route with fingerprint `key` answered before, on any replica,
     /// counting this one.
-    pub(crate) async fn hit(&self, key: u64) -> Result<u64, ApiError> {
-        let n: u64 = redis::cmd("HINCRBY")
-            .arg(HITS)
-            .arg(key.to_string())
-            .arg(1)
+    pub(crate) async fn hit(&self, session: Option<&str>, route: u64) -> Result<u64, ApiError> {
+        let (hits, ttl) = key(HITS, session);
+        let mut pipe = redis::pipe();
+        pipe.cmd("HINCRBY").arg(&hits).arg(route.to_string()).arg(1);
+        if ttl > 0 {
+            pipe.cmd("EXPIRE").arg(&hits).arg(ttl).ignore();
+        }
+        let (n,): (u64,) = pipe
             .query_async(&mut self.connection()?)
             .await
             .map_err(self.refused())?;
@@ -64,9 +83,12 @@ impl SharedRouteState {
     }
 
     /// Every scenario's state that was ever moved.
-    pub(crate) async fn states(&self) -> Result<HashMap<String, String>, ApiError> {
+    pub(crate) async fn states(
+        &self,
+        session: Option<&str>,
+    ) -> Result<HashMap<String, String>, ApiError> {
         redis::cmd("HGETALL")
-            .arg(SCENARIOS)
+            .arg(key(SCENARIOS, session).0)
             .query_async(&mut self.connection()?)
             .await
             .map_err(self.refused())
@@ -76,18 +98,21 @@ impl SharedRouteState {
     /// moved.
     pub(crate) async fn step(
         &self,
+        session: Option<&str>,
         scenario: &str,
         when: Option<&str>,
         then: &str,
     ) -> Result<bool, ApiError> {
+        let (scenarios, ttl) = key(SCENARIOS, session);
         let moved: i64 = self
             .step
-            .key(SCENARIOS)
+            .key(scenarios)
             .arg(scenario)
             .arg(if when.is_some() { "1" } else { "0" })
             .arg(when.unwrap_or_default())
             .arg(then)
             .arg(STARTED)
+            .arg(ttl)
             .invoke_async(&mut self.connection()?)
             .await
             .map_err(self.refused())?;
@@ -97,12 +122,13 @@ impl SharedRouteState {
     /// The stubs' version, and the scenario states when `scenarios`.
     pub(crate) async fn routing(
         &self,
+        session: Option<&str>,
         scenarios: bool,
     ) -> Result<(u64, HashMap<String, String>), ApiError> {
         let (version, states): (String, HashMap<String, String>) = self
             .routing
             .key(STUBS_VERSION)
-            .key(SCENARIOS)
+            .key(key(SCENARIOS, session).0)
             .arg(if scenarios { "1" } else { "0" })
             .invoke_async(&mut self.connection()?)
             .await
@@ -172,11 +198,11 @@ impl SharedRouteState {
         Ok((version.parse().unwrap_or(0), removed == 1))
     }
 
-    /// Counts and scenarios back to the start, for every replica.
-    pub(crate) async fn reset(&self) -> Result<(), ApiError> {
+    /// Counts and scenarios (a session's) back to the start, for every replica.
+    pub(crate) async fn reset(&self, session: Option<&str>) -> Result<(), ApiError> {
         redis::cmd("DEL")
-            .arg(HITS)
-            .arg(SCENARIOS)
+            .arg(key(HITS, session).0)
+            .arg(key(SCENARIOS, session).0)
             .query_async::<i64>(&mut self.connection()?)
             .await
             .map_err(self.refused())?;

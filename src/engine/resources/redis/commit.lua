@@ -3,7 +3,8 @@
 -- number, or 0 with why it did not hold.
 -- KEYS: meta, records, order, log. ARGV: generation, op, key, the old record's JSON (update,
 -- set), the new record's JSON, an integer id's successor (or ''), '1' when a create counts
--- itself (no reserved count), the log line, the log's length.
+-- itself (no reserved count), the log line, the log's length, seconds the keys outlive this
+-- write (0: for ever).
 local meta, records, order, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('HGET', meta, 'gen') ~= ARGV[1] then
   return {0, 'generation'}
@@ -38,4 +39,8 @@ if after ~= '' then
 end
 redis.call('RPUSH', log, seq .. ' ' .. ARGV[8])
 redis.call('LTRIM', log, -tonumber(ARGV[9]), -1)
+local ttl = tonumber(ARGV[10])
+if ttl > 0 then
+  for _, k in ipairs(KEYS) do redis.call('EXPIRE', k, ttl) end
+end
 return {seq, 'ok'}

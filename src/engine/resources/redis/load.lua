@@ -3,9 +3,17 @@
 -- data given whole (mode "force": a reset or an import). A new generation tells every
 -- replica's copy to read it all again.
 -- KEYS: meta, records, order, log. ARGV: mode, fingerprint, kind, next id, count,
--- generation, then key and JSON of each record in order.
+-- generation, seconds the keys outlive their last write (0: for ever), then key and JSON of
+-- each record in order.
 local meta, records, order, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local ttl = tonumber(ARGV[7])
+local function touch()
+  if ttl > 0 then
+    for _, k in ipairs(KEYS) do redis.call('EXPIRE', k, ttl) end
+  end
+end
 if ARGV[1] == 'ensure' and redis.call('HGET', meta, 'fp') == ARGV[2] then
+  touch()
   return 0
 end
 redis.call('DEL', records, order, log)
@@ -13,10 +21,11 @@ redis.call('HSET', meta, 'fp', ARGV[2], 'kind', ARGV[3], 'next', ARGV[4], 'count
   'gen', ARGV[6], 'pos', 0)
 redis.call('HINCRBY', meta, 'seq', 1)
 local pos = 0
-for i = 7, #ARGV, 2 do
+for i = 8, #ARGV, 2 do
   pos = pos + 1
   redis.call('HSET', records, ARGV[i], ARGV[i + 1])
   redis.call('ZADD', order, pos, ARGV[i])
 end
 redis.call('HSET', meta, 'pos', pos)
+touch()
 return 1

@@ -67,20 +67,39 @@ pub(crate) struct Shared {
     reserve: Script,
 }
 
-/// A resource's keys. The name in braces is a Redis Cluster hash tag: one resource's keys
+/// A resource's keys (a session's copy has its own), and how long they outlive their last
+/// write (0: for ever). The name in braces is a Redis Cluster hash tag: one resource's keys
 /// stay on one node, as its scripts need.
-struct Keys([String; 4]);
+struct Keys([String; 4], u64);
 
 impl Keys {
-    fn of(resource: &str) -> Keys {
-        let base = format!("mockrig:{{{resource}}}");
-        Keys([
-            format!("{base}:meta"),
-            format!("{base}:records"),
-            format!("{base}:order"),
-            format!("{base}:log"),
-        ])
+    fn of(store: &Store) -> Keys {
+        let (base, ttl) = match &store.session {
+            None => (format!("mockrig:{{{}}}", store.def.name), 0),
+            Some(session) => (
+                format!("{}:{{{}}}", session_prefix(session), store.def.name),
+                SESSION_TTL.as_secs(),
+            ),
+        };
+        Keys(
+            [
+                format!("{base}:meta"),
+                format!("{base}:records"),
+                format!("{base}:order"),
+                format!("{base}:log"),
+            ],
+            ttl,
+        )
     }
+}
+
+/// How long a session's data, counts and journal stay in Redis after their last write: a
+/// session is a test's, and nothing tells Redis when the test is over.
+pub(crate) const SESSION_TTL: Duration = Duration::from_secs(3600);
+
+/// Where a session's keys start.
+pub(crate) fn session_prefix(session: &str) -> String {
+    format!("mockrig:session:{session}")
 }
 
 /// The field a singleton's object is kept under.
@@ -224,7 +243,7 @@ impl Shared {
         data: &Data,
         mode: &str,
     ) -> Result<bool, SharedError> {
-        let Keys(keys) = Keys::of(&store.def.name);
+        let Keys(keys, ttl) = Keys::of(store);
         let mut call = self.load.prepare_invoke();
         for k in &keys {
             call.key(k);
@@ -238,7 +257,8 @@ impl Shared {
             .arg(kind)
             .arg(next.to_string())
             .arg(count.to_string())
-            .arg(uuid::Uuid::new_v4().to_string());
+            .arg(uuid::Uuid::new_v4().to_string())
+            .arg(ttl);
         match data {
             Data::Collection(c) => {
                 for (key, record) in &c.records {
@@ -278,7 +298,7 @@ impl Shared {
         con: &mut ConnectionManager,
         store: &Store,
     ) -> Result<(), SharedError> {
-        let Keys(keys) = Keys::of(&store.def.name);
+        let Keys(keys, _) = Keys::of(store);
         // Twice at most: Redis that lost its data is seeded again, then read.
         for _ in 0..2 {
             let mut call = self.sync.prepare_invoke();
@@ -339,7 +359,7 @@ impl Shared {
         generation: &str,
         need: Need,
     ) -> Result<Reserved, SharedError> {
-        let Keys(keys) = Keys::of(&store.def.name);
+        let Keys(keys, _) = Keys::of(store);
         let flag = |b: bool| if b { "1" } else { "0" };
         let reply: Reply = self
             .reserve
@@ -371,10 +391,11 @@ impl Shared {
     async fn commit(
         &self,
         con: &mut ConnectionManager,
+        store: &Store,
         planned: &Planned,
         counts_itself: bool,
     ) -> Result<Option<u64>, SharedError> {
-        let Keys(keys) = Keys::of(&planned.resource);
+        let Keys(keys, ttl) = Keys::of(store);
         let none = String::new;
         let (op, key, old, new, after) = match &planned.change {
             Change::Create { key, id, record } => (
@@ -414,6 +435,7 @@ impl Shared {
             .arg(if counts_itself { "1" } else { "0" })
             .arg(planned.change.entry().to_string())
             .arg(LOG_KEEP)
+            .arg(ttl)
             .invoke_async(con)
             .await
             .map_err(self.unavailable())?;
@@ -484,7 +506,7 @@ impl Shared {
             }
             let counts_itself = reserved.count.is_none();
             match self
-                .commit(&mut con, &planned, counts_itself)
+                .commit(&mut con, store, &planned, counts_itself)
                 .await
                 .map_err(|e| self.refusal(e))?
             {
