@@ -209,6 +209,10 @@ pub(crate) fn load(config: &ServeConfig) -> Result<Loaded, StartError> {
         upstream,
         recorder,
     });
+    if app.shared_state.is_some() {
+        app.hub
+            .on_stubs_changed(crate::app::shared::on_stubs_changed(&app));
+    }
     Ok(Loaded {
         app,
         watcher,

@@ -1,41 +1,65 @@
-//! Before routing, with `--state redis://`: what the replicas share that routing reads — the
-//! scenario states and the runtime stubs — read in one call; stubs another replica changed
-//! are compiled in here before this request is routed, so a stub added through any replica
+//! With `--state redis://`, what the replicas share that routing reads: the scenario states,
+//! read before routing, and the runtime stubs, read again when a replica announces a change —
+//! which is answered only once every replica serves it, so a stub added through any replica
 //! answers on every one from the next request on.
 
 use std::sync::atomic::Ordering;
 
 use super::state::AppState;
+use crate::engine::channels::hub::StubsChanged;
 use crate::engine::sessions::Session;
 use crate::error::ApiError;
 use crate::model::compiled::Stub;
 use crate::spec::Route;
 
-/// Brings the scenario states (the session's, for a request in one) and the stubs up to
-/// date. Without Redis, what was last read stands: static routes keep serving.
+/// What reading the scenario states may take before a request is routed with those last
+/// read.
+const STATES_READ: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Brings the scenario states (the session's, for a request in one) up to date, when the spec
+/// has scenarios. Without Redis, what was last read stands: the routes serve on. (Stubs are
+/// not read here: a change is announced to every replica, which reads it before the change
+/// is answered; see [`announce`].)
 pub(crate) async fn before_routing(app: &AppState, session: Option<&Session>) {
     let Some(shared) = &app.shared_state else {
         return;
     };
-    let scenarios = !app.snapshot.load().spec.scenarios.is_empty();
+    if app.snapshot.load().spec.scenarios.is_empty() {
+        return;
+    }
     let name = session.map(|s| s.name.as_str());
-    let (version, states) = match shared.routing(name, scenarios).await {
-        Ok(read) => read,
-        Err(e) => {
-            tracing::debug!("shared routing state not read: {e}");
-            return;
-        }
-    };
-    if scenarios {
-        session
+    // A Redis that hangs must not hold up every answer for its full timeout.
+    match tokio::time::timeout(STATES_READ, shared.states(name)).await {
+        Ok(Ok(states)) => session
             .map_or(&app.route_state, |s| &s.state)
-            .set_states(states);
+            .set_states(states),
+        Ok(Err(e)) => tracing::debug!("scenario states not read: {e}"),
+        Err(_) => tracing::debug!("scenario states not read in time"),
     }
-    if version != app.stubs_seen.load(Ordering::Acquire)
-        && let Err(e) = refresh_stubs(app).await
-    {
-        tracing::debug!("shared stubs not read: {e}");
-    }
+}
+
+/// What the relay runs when the stubs changed: read them again, then (for an announced
+/// version) say this replica serves them.
+pub(crate) fn on_stubs_changed(app: &actix_web::web::Data<AppState>) -> StubsChanged {
+    // Weak: the hub holding the hook is the state's own; a strong one would keep it for ever.
+    let app = std::sync::Arc::downgrade(&app.clone().into_inner());
+    Box::new(move |version| {
+        let app = app.upgrade();
+        Box::pin(async move {
+            let Some(app) = app else {
+                return;
+            };
+            if let Err(e) = refresh_stubs(&app).await {
+                tracing::warn!("the replicas' stubs were not read: {e}");
+                return;
+            }
+            if let (Some(shared), Some(v)) = (&app.shared_state, version)
+                && let Err(e) = shared.ack_stubs(v).await
+            {
+                tracing::debug!("stubs version {v} not acknowledged: {e}");
+            }
+        })
+    })
 }
 
 /// Serves the stubs Redis holds now. One refresh at a time; those waiting find it done.
@@ -71,12 +95,17 @@ pub(crate) async fn refresh_stubs(app: &AppState) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// After this replica changed the stubs in Redis to `version`: it serves them already when
-/// no other replica changed them in between; otherwise the next request reads them again.
-pub(crate) fn changed_stubs(app: &AppState, before: u64, version: u64) {
+/// After this replica changed the stubs in Redis to `version` (from `before`): it serves
+/// them already when no other replica changed them in between; then every replica is told,
+/// and the change is answered once each serves it.
+pub(crate) async fn announce(app: &AppState, before: u64, version: u64) -> Result<(), ApiError> {
     if version == before + 1 {
         let _ =
             app.stubs_seen
                 .compare_exchange(before, version, Ordering::AcqRel, Ordering::Acquire);
+    }
+    match &app.shared_state {
+        Some(shared) => shared.announce_stubs(version).await,
+        None => Ok(()),
     }
 }

@@ -231,6 +231,13 @@ fn workload() -> Vec<(&'static str, String, Option<Value>)> {
         ("DELETE", "/users/5".into(), None),
         ("DELETE", "/users/5".into(), None),
         ("DELETE", "/orders/ord-3".into(), None),
+        // The newest record deleted: its id is not given again.
+        ("DELETE", "/users/41".into(), None),
+        (
+            "POST",
+            "/users".into(),
+            Some(json!({"name": "after a delete"})),
+        ),
         (
             "POST",
             "/users/1/posts".into(),
@@ -290,8 +297,9 @@ async fn concurrent_posts_over_three_replicas_get_distinct_ids() {
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), N, "every create got an id of its own");
-    // The seed holds 1 and 2: the generated ones are exactly the next N.
-    assert_eq!((ids[0], ids[N - 1]), (3, N as u64 + 2));
+    // The seed holds 1 and 2: generated ids come after them. Creates that race may leave a
+    // number out (one planned, then refused because another went past it), never reuse one.
+    assert!(ids[0] >= 3, "{ids:?}");
     for m in &shared.replicas {
         let (status, total, _) = send(m, "GET", "/users?_limit=1", None).await;
         assert_eq!(
@@ -725,6 +733,10 @@ async fn sequences_and_scenarios_are_shared_and_advance_once() {
 async fn a_stub_added_through_one_replica_answers_on_every_one() {
     let redis = Redis::start();
     let (a, b, c) = (replica(&redis), replica(&redis), replica(&redis));
+    // A change of the stubs is answered once every replica that hears the others serves it.
+    let replicas = [a, b, c];
+    until_hearing(&replicas).await;
+    let [a, b, c] = replicas;
     let stub = json!([
         {"path": "/flags", "response": {"body": {"beta": true}}},
         {"path": "/users/1", "response": {"status": 410}}

@@ -83,10 +83,13 @@ pub(crate) async fn reset(
                 state.reset(None).await?;
                 let before = app.stubs_seen.load(std::sync::atomic::Ordering::Acquire);
                 let (version, _) = state.remove_stubs(None).await?;
-                crate::app::shared::changed_stubs(&app, before, version);
+                app.reset_all_but_data()
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                crate::app::shared::announce(&app, before, version).await?;
+            } else {
+                app.reset_all_but_data()
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
             }
-            app.reset_all_but_data()
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
         }
         return Ok(HttpResponse::Ok().json(json!({"reset": only.unwrap_or("all".into())})));
     }

@@ -147,7 +147,7 @@ pub(crate) async fn add(
                 .map(|(&id, v)| (id, serde_json::to_string(v).unwrap_or_default()))
                 .collect();
             let version = shared.add_stubs(&texts).await?;
-            shared::changed_stubs(&app, before, version);
+            shared::announce(&app, before, version).await?;
             (ids, swapped)
         }
         None => blocking(move || live_spec.add_stubs(routes).map_err(refused)).await?,
@@ -175,7 +175,7 @@ pub(crate) async fn remove(
         }
         let live_spec = app.live_spec.clone();
         blocking(move || live_spec.remove_stub(id).map_err(refused)).await?;
-        shared::changed_stubs(&app, before, version);
+        shared::announce(&app, before, version).await?;
         return Ok(HttpResponse::NoContent().finish());
     }
     let live_spec = app.live_spec.clone();

@@ -101,7 +101,17 @@ pub(crate) struct Hub {
     relay: std::sync::OnceLock<tokio::sync::mpsc::Sender<Relayed>>,
     /// Whether this replica hears the others' deliveries (its Redis subscription is up).
     pub(crate) hearing: std::sync::atomic::AtomicBool,
+    /// What to do when the replicas' runtime stubs changed (`app::shared` reads them again).
+    stubs_changed: std::sync::OnceLock<StubsChanged>,
 }
+
+/// Reads the replicas' stubs again; with the version another replica announced, says so
+/// once they are read.
+pub(crate) type StubsChanged = Box<
+    dyn Fn(Option<u64>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
 
 #[derive(Default)]
 struct SseState {
@@ -267,6 +277,19 @@ impl Hub {
         }
     }
 
+    /// Runs `hook` when the replicas' stubs change (and when this replica starts hearing the
+    /// others, as it may have missed a change).
+    pub(crate) fn on_stubs_changed(&self, hook: StubsChanged) {
+        let _ = self.stubs_changed.set(hook);
+    }
+
+    /// Reads the stubs again (see [`Hub::on_stubs_changed`]).
+    pub(crate) async fn stubs_changed(&self, version: Option<u64>) {
+        if let Some(hook) = self.stubs_changed.get() {
+            hook(version).await;
+        }
+    }
+
     /// Sends the other replicas' deliveries through `tx` from now on.
     pub(crate) fn relay_through(&self, tx: tokio::sync::mpsc::Sender<Relayed>) {
         let _ = self.relay.set(tx);
@@ -308,6 +331,7 @@ impl Hub {
             Relayed::Topic { name, data } => {
                 self.topics.publish(&name, data);
             }
+            Relayed::Stubs { version } => self.stubs_changed(Some(version)).await,
         }
     }
 

@@ -15,7 +15,7 @@ use super::relayed::Relayed;
 
 /// The pub/sub channel every replica of one Redis database speaks on. Redis delivers pub/sub
 /// to every database's subscribers: the database number is part of the name.
-fn channel(client: &redis::Client) -> String {
+pub(crate) fn channel(client: &redis::Client) -> String {
     format!(
         "mockrig:channels:{}",
         client.get_connection_info().redis_settings().db()
@@ -70,9 +70,16 @@ async fn listen(client: redis::Client, hub: Arc<Hub>, me: String) {
                 Ok(()) => {
                     hub.hearing.store(true, Ordering::Release);
                     pause = Duration::from_millis(100);
+                    // Stubs changed while this replica did not hear may be missing here.
+                    hub.stubs_changed(None).await;
                     let mut messages = pubsub.on_message();
                     while let Some(m) = messages.next().await {
                         match Relayed::decode(m.get_payload_bytes()) {
+                            // Stubs are announced to every replica, the announcer included:
+                            // each says when it serves them.
+                            Some((_, message @ Relayed::Stubs { .. })) => {
+                                hub.deliver_relayed(message).await;
+                            }
                             Some((from, message)) if from != me => {
                                 hub.deliver_relayed(message).await;
                             }

@@ -21,6 +21,8 @@ pub(crate) enum Relayed {
     PushSse { channel: String, frame: SseFrame },
     /// A publication on a long-polling topic.
     Topic { name: String, data: Value },
+    /// The runtime stubs changed (to this version): read them again, then say so.
+    Stubs { version: u64 },
 }
 
 /// A WebSocket message as relayed.
@@ -67,6 +69,9 @@ impl Relayed {
                 json!({"kind": "topic", "name": name}),
                 data.to_string().into_bytes(),
             ),
+            Relayed::Stubs { version } => {
+                (json!({"kind": "stubs", "version": version}), Vec::new())
+            }
         };
         let mut head = head;
         head["from"] = json!(from);
@@ -123,6 +128,9 @@ impl Relayed {
             "topic" => Relayed::Topic {
                 name: field("name")?,
                 data: serde_json::from_slice(body).ok()?,
+            },
+            "stubs" => Relayed::Stubs {
+                version: head["version"].as_u64()?,
             },
             _ => return None,
         };
@@ -186,6 +194,7 @@ mod tests {
                 name: "orders".into(),
                 data: json!([1, "x"]),
             },
+            Relayed::Stubs { version: 7 },
         ];
         for m in all {
             let (from, back) = Relayed::decode(&m.encode("replica-1")).unwrap();

@@ -95,8 +95,29 @@ impl Need {
 #[derive(Debug, Default)]
 pub(crate) struct Deferred {
     pub(crate) reserved: Reservation,
+    /// Whether a generated integer id may be the copy's next one, claimed here so that this
+    /// replica's creates at once plan different ones: no reservation round trip, and the
+    /// commit refuses it if another replica got there first (then the id is reserved).
+    pub(crate) optimistic: bool,
     need: Cell<Need>,
     planned: RefCell<Option<Planned>>,
+    claim: RefCell<Option<Claim>>,
+}
+
+/// The ids this replica's creates have planned and not yet committed or given up.
+pub(crate) type Claimed = std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<u64>>>;
+
+/// An id claimed for one plan, released when the request is done with it.
+#[derive(Debug)]
+struct Claim {
+    held: Claimed,
+    id: u64,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        crate::sync::lock(&self.held).remove(&self.id);
+    }
 }
 
 /// A planned write and the copy of the data it was planned on.
@@ -109,11 +130,17 @@ pub(crate) struct Planned {
 }
 
 impl Deferred {
-    pub(crate) fn with(reserved: Reservation) -> Deferred {
+    pub(crate) fn with(reserved: Reservation, optimistic: bool) -> Deferred {
         Deferred {
             reserved,
+            optimistic,
             ..Deferred::default()
         }
+    }
+
+    /// Whether the plan took the copy's next id (see [`Deferred::optimistic`]).
+    pub(crate) fn claimed(&self) -> bool {
+        self.claim.borrow().is_some()
     }
 
     pub(crate) fn plan(&self, resource: &str, generation: String, change: Change) {
@@ -167,6 +194,8 @@ impl Ids for Collection {
 pub(crate) struct Drawn<'a> {
     pub(crate) c: &'a Collection,
     pub(crate) d: &'a Deferred,
+    /// The store's claimed ids.
+    pub(crate) claimed: &'a Claimed,
 }
 
 impl Ids for Drawn<'_> {
@@ -180,6 +209,21 @@ impl Ids for Drawn<'_> {
     fn next_int(&self) -> Result<Value, StoreError> {
         match self.d.reserved.next_int {
             Some(n) => Ok(json!(n)),
+            None if self.d.optimistic => {
+                let mut held = crate::sync::lock(self.claimed);
+                let mut n = Collection::next_int(self.c)?
+                    .as_u64()
+                    .ok_or(StoreError::IdsExhausted)?;
+                while held.contains(&n) || self.c.taken(&json!(n)) {
+                    n = n.checked_add(1).ok_or(StoreError::IdsExhausted)?;
+                }
+                held.insert(n);
+                *self.d.claim.borrow_mut() = Some(Claim {
+                    held: self.claimed.clone(),
+                    id: n,
+                });
+                Ok(json!(n))
+            }
             None => {
                 let mut need = self.d.need.get();
                 need.next_int = true;
@@ -219,12 +263,17 @@ pub(crate) struct Mirror {
     pub(crate) catching_up: tokio::sync::Mutex<Rounds>,
     /// How many catch-ups have started: a request's catch-up is any that starts after it came.
     pub(crate) rounds_started: AtomicU64,
+    /// Ids this replica's creates planned and have not committed yet.
+    pub(crate) claimed: Claimed,
 }
 
-/// The number of the last catch-up that completed (see [`Mirror::catching_up`]).
+/// The number of the last catch-up that completed (see [`Mirror::catching_up`]), and the
+/// last that failed, with why: those who waited for it fail with it instead of each waiting
+/// out Redis's timeout in turn.
 #[derive(Debug, Default)]
 pub(crate) struct Rounds {
     pub(crate) completed: u64,
+    pub(crate) failed: Option<(u64, String)>,
 }
 
 impl Mirror {

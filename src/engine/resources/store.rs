@@ -245,7 +245,10 @@ impl Store {
             let id = match (record.get(id_field), deferred) {
                 (Some(id), _) => id.clone(),
                 (None, None) => w.new_id(&record, c)?,
-                (None, Some(d)) => w.new_id(&record, &Drawn { c, d })?,
+                (None, Some(d)) => {
+                    let claimed = &self.mirror.claimed;
+                    w.new_id(&record, &Drawn { c, d, claimed })?
+                }
             };
             let key = id_key(&id).ok_or(StoreError::BadId(kind(&id)))?;
             if c.records.contains_key(&key) {

@@ -1,14 +1,17 @@
 //! What routing reads that every replica shares (`--state redis://`): answer counts (one
 //! Redis hash incremented atomically), scenario states (another, moved by a compare-and-set so
 //! replicas answering at once advance a scenario once) and the runtime stubs (a hash of routes
-//! with a version). Each replica keeps what it last read for routing (`RouteState`, its live
-//! spec's stubs) and asks for both, in one call, before it routes a request.
+//! with a version, announced to every replica, which each acknowledges once it serves them).
+//! Each replica keeps what it last read for routing (`RouteState`, its live spec's stubs) and
+//! reads the scenario states again before it routes a request of a spec that has scenarios.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use redis::Script;
 
+use crate::engine::channels::relay::channel;
+use crate::engine::channels::relayed::Relayed;
 use crate::engine::resources::redis::{SESSION_TTL, Shared, SharedError, session_prefix};
 use crate::error::ApiError;
 use crate::model::compile::STARTED;
@@ -34,11 +37,14 @@ fn key(name: &str, session: Option<&str>) -> (String, u64) {
 const STUBS: &str = "mockrig:stubs";
 const STUBS_VERSION: &str = "mockrig:stubs:version";
 const STUB_IDS: &str = "mockrig:stubs:next";
+const STUBS_ACKS: &str = "mockrig:stubs:acks";
+
+/// How long a change of the stubs waits for every replica to serve it.
+const ANNOUNCE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub(crate) struct SharedRouteState {
     shared: Arc<Shared>,
     step: Script,
-    routing: Script,
     stubs: Script,
 }
 
@@ -53,7 +59,6 @@ impl SharedRouteState {
         SharedRouteState {
             shared,
             step: Script::new(include_str!("step.lua")),
-            routing: Script::new(include_str!("routing.lua")),
             stubs: Script::new(include_str!("stubs.lua")),
         }
     }
@@ -119,21 +124,58 @@ impl SharedRouteState {
         Ok(moved == 1)
     }
 
-    /// The stubs' version, and the scenario states when `scenarios`.
-    pub(crate) async fn routing(
-        &self,
-        session: Option<&str>,
-        scenarios: bool,
-    ) -> Result<(u64, HashMap<String, String>), ApiError> {
-        let (version, states): (String, HashMap<String, String>) = self
-            .routing
-            .key(STUBS_VERSION)
-            .key(key(SCENARIOS, session).0)
-            .arg(if scenarios { "1" } else { "0" })
-            .invoke_async(&mut self.connection()?)
+    /// Tells every replica (this one too) that the stubs are at `version` now, and waits —
+    /// at most [`ANNOUNCE_WAIT`] — until each has read them: a stub added through one replica
+    /// answers the next request on every one, without each request asking Redis first.
+    pub(crate) async fn announce_stubs(&self, version: u64) -> Result<(), ApiError> {
+        let client = self.shared.client();
+        let heard: u64 = redis::cmd("PUBLISH")
+            .arg(channel(&client))
+            .arg(Relayed::Stubs { version }.encode(""))
+            .query_async(&mut self.connection()?)
             .await
             .map_err(self.refused())?;
-        Ok((version.parse().unwrap_or(0), states))
+        // A connection of its own: BLPOP would hold up a worker's shared one.
+        let mut waiting = client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(self.refused())?;
+        let acks = format!("{STUBS_ACKS}:{version}");
+        let deadline = tokio::time::Instant::now() + ANNOUNCE_WAIT;
+        for _ in 0..heard {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let got: Option<(String, String)> = redis::cmd("BLPOP")
+                .arg(&acks)
+                .arg(left.as_secs_f64())
+                .query_async(&mut waiting)
+                .await
+                .map_err(self.refused())?;
+            if got.is_none() {
+                tracing::warn!("not every replica said it serves stubs version {version}");
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Says that this replica serves stubs `version` (for [`SharedRouteState::announce_stubs`]).
+    pub(crate) async fn ack_stubs(&self, version: u64) -> Result<(), ApiError> {
+        let acks = format!("{STUBS_ACKS}:{version}");
+        redis::pipe()
+            .cmd("RPUSH")
+            .arg(&acks)
+            .arg(1)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&acks)
+            .arg(60)
+            .ignore()
+            .query_async::<()>(&mut self.connection()?)
+            .await
+            .map_err(self.refused())
     }
 
     /// Every runtime stub, in id order, with their version.

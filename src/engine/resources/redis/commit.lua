@@ -1,11 +1,12 @@
 -- Makes one planned write if what it was planned on still holds: the same generation, and the
 -- record free (create), present (delete) or unchanged (update, set). Answers the change's
 -- number, or 0 with why it did not hold.
--- KEYS: meta, records, order, log. ARGV: generation, op, key, the old record's JSON (update,
+-- KEYS: meta, records, order, log, deleted ids. ARGV: generation, op, key, the old record's JSON (update,
 -- set), the new record's JSON, an integer id's successor (or ''), '1' when a create counts
 -- itself (no reserved count), the log line, the log's length, seconds the keys outlive this
--- write (0: for ever).
-local meta, records, order, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- write (0: for ever), '1' when a create's id is the next one as the replica's copy saw it
+-- (refused if it was given and deleted since: ids are never given twice).
+local meta, records, order, log, gone = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 if redis.call('HGET', meta, 'gen') ~= ARGV[1] then
   return {0, 'generation'}
 end
@@ -13,6 +14,9 @@ local op, key = ARGV[2], ARGV[3]
 local cur = redis.call('HGET', records, key)
 if op == 'create' then
   if cur then return {0, 'taken'} end
+  if ARGV[11] == '1' and redis.call('SISMEMBER', gone, key) == 1 then
+    return {0, 'gone'}
+  end
 elseif op == 'delete' then
   if not cur then return {0, 'gone'} end
 elseif cur ~= ARGV[4] then
@@ -22,6 +26,7 @@ local seq = redis.call('HINCRBY', meta, 'seq', 1)
 if op == 'delete' then
   redis.call('HDEL', records, key)
   redis.call('ZREM', order, key)
+  if string.match(key, '^%d+$') then redis.call('SADD', gone, key) end
 else
   redis.call('HSET', records, key, ARGV[5])
   if op == 'create' then

@@ -70,7 +70,7 @@ pub(crate) struct Shared {
 /// A resource's keys (a session's copy has its own), and how long they outlive their last
 /// write (0: for ever). The name in braces is a Redis Cluster hash tag: one resource's keys
 /// stay on one node, as its scripts need.
-struct Keys([String; 4], u64);
+struct Keys([String; 5], u64);
 
 impl Keys {
     fn of(store: &Store) -> Keys {
@@ -87,6 +87,9 @@ impl Keys {
                 format!("{base}:records"),
                 format!("{base}:order"),
                 format!("{base}:log"),
+                // Integer ids deleted: a create planned on an older copy must not bring one
+                // back.
+                format!("{base}:gone"),
             ],
             ttl,
         )
@@ -286,10 +289,22 @@ impl Shared {
             // One that started after this request came has completed.
             return Ok(());
         }
+        if let Some((round, why)) = &rounds.failed
+            && *round > arrived
+        {
+            return Err(SharedError::Unavailable(why.clone()));
+        }
         let round = mirror.rounds_started.fetch_add(1, Ordering::AcqRel) + 1;
-        self.catch_up(con, store).await?;
-        rounds.completed = round;
-        Ok(())
+        match self.catch_up(con, store).await {
+            Ok(()) => {
+                rounds.completed = round;
+                Ok(())
+            }
+            Err(e) => {
+                rounds.failed = Some((round, e.to_string()));
+                Err(e)
+            }
+        }
     }
 
     /// One catch-up of the store's copy with Redis.
@@ -394,6 +409,7 @@ impl Shared {
         store: &Store,
         planned: &Planned,
         counts_itself: bool,
+        claimed: bool,
     ) -> Result<Option<u64>, SharedError> {
         let Keys(keys, ttl) = Keys::of(store);
         let none = String::new;
@@ -436,6 +452,7 @@ impl Shared {
             .arg(planned.change.entry().to_string())
             .arg(LOG_KEEP)
             .arg(ttl)
+            .arg(if claimed { "1" } else { "0" })
             .invoke_async(con)
             .await
             .map_err(self.unavailable())?;
@@ -466,15 +483,22 @@ impl Shared {
         };
         let mut con = self.connection().map_err(|e| self.refusal(e))?;
         let mut reserved = Reservation::default();
+        // A plan made again with reserved numbers runs on the copy as it was: the commit
+        // checks what it depends on anyway.
+        let mut stale = true;
+        let mut optimistic = true;
         for _ in 0..TRIES {
-            for &i in involved {
-                if let Some(store) = stores.get(i) {
-                    self.sync(&mut con, store)
-                        .await
-                        .map_err(|e| self.refusal(e))?;
+            if stale {
+                for &i in involved {
+                    if let Some(store) = stores.get(i) {
+                        self.sync(&mut con, store)
+                            .await
+                            .map_err(|e| self.refusal(e))?;
+                    }
                 }
             }
-            let deferred = Deferred::with(reserved);
+            stale = true;
+            let deferred = Deferred::with(reserved, optimistic);
             // Refused (a 404, a 409, a bad body): nothing to commit.
             let out = run(Sink::Defer(&deferred))?;
             let Some(planned) = deferred.take() else {
@@ -490,10 +514,13 @@ impl Shared {
                     .await
                     .map_err(|e| self.refusal(e))?
                 {
-                    Reserved::Got(r) => Reservation {
-                        next_int: r.next_int.or(reserved.next_int),
-                        count: r.count.or(reserved.count),
-                    },
+                    Reserved::Got(r) => {
+                        stale = false;
+                        Reservation {
+                            next_int: r.next_int.or(reserved.next_int),
+                            count: r.count.or(reserved.count),
+                        }
+                    }
                     Reserved::Moved => Reservation::default(),
                     Reserved::Exhausted => {
                         return Err(ApiError::from((
@@ -506,7 +533,7 @@ impl Shared {
             }
             let counts_itself = reserved.count.is_none();
             match self
-                .commit(&mut con, store, &planned, counts_itself)
+                .commit(&mut con, store, &planned, counts_itself, deferred.claimed())
                 .await
                 .map_err(|e| self.refusal(e))?
             {
@@ -515,7 +542,11 @@ impl Shared {
                     return Ok(out);
                 }
                 // Numbers reserved for a plan that lost are not reused: the id may be taken.
-                None => reserved = Reservation::default(),
+                // Nor is the copy's next id tried again: another replica is creating too.
+                None => {
+                    reserved = Reservation::default();
+                    optimistic = false;
+                }
             }
         }
         Err(self.refusal(SharedError::Unavailable(format!(
