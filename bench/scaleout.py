@@ -50,6 +50,9 @@ def load(servers, path, args, wrk, script):
         t.start()
     for t in threads:
         t.join()
+    if None in out:
+        # wrk() exits on error answers; in a thread that ends only the thread.
+        sys.exit(f"{path}: a load run failed (error answers?)")
     return {
         "rps": sum(r["rps"] for r in out),
         "p50": max(r["p50"] for r in out),

@@ -193,8 +193,8 @@ pub(crate) struct ServeArgs {
     /// state file that cannot be read stops the start and is left as it is.)
     #[arg(long, requires = "state_file")]
     pub(crate) state_reset: bool,
-    /// Share resource data with other replicas through Redis (`redis://HOST:PORT/DB`, or
-    /// `rediss://` for TLS): replicas started with the same spec and URL answer as one.
+    /// Share resource data with other replicas through Redis (`redis://HOST:PORT/DB`):
+    /// replicas started with the same spec and URL answer as one.
     #[arg(
         long,
         env = "MOCKRIG_STATE",

@@ -254,6 +254,7 @@ fn workload() -> Vec<(&'static str, String, Option<Value>)> {
         ("GET", "/users?role=admin&_sort=-id".into(), None),
         ("GET", "/users?_page=2&_per_page=4".into(), None),
         ("GET", "/users/1?_embed=posts".into(), None),
+        ("GET", "/users/1/posts".into(), None),
         ("GET", "/users/4".into(), None),
         ("GET", "/orders?_sort=item".into(), None),
         ("GET", "/posts?_expand=user".into(), None),
@@ -900,4 +901,66 @@ async fn a_session_is_the_same_on_every_replica_and_its_own() {
         in_session(&a, "t1", "GET", "/cart", None).await.1,
         json!({"items": []})
     );
+}
+
+impl Redis {
+    /// Runs one command with Debian's redis-cli (installed with redis-server).
+    fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_that_went_back_in_time_is_what_the_replicas_serve() {
+    // Redis restored from an older snapshot (or a failover to a replica that lagged): the
+    // replicas' copies hold changes Redis lost, and must not keep serving them.
+    let redis = Redis::start();
+    let (a, b) = (replica(&redis), replica(&redis));
+    let (_, _, created) = send(&a, "POST", "/users", Some(json!({"name": "lost"}))).await;
+    assert_eq!(send(&b, "GET", "/users/3", None).await.0, 200);
+    // What the older snapshot lacks: the record, and the change that made it.
+    redis.cli(&["HDEL", "mockrig:{users}:records", "3"]);
+    redis.cli(&["ZREM", "mockrig:{users}:order", "3"]);
+    redis.cli(&["HINCRBY", "mockrig:{users}:meta", "seq", "-1"]);
+    redis.cli(&["HSET", "mockrig:{users}:meta", "next", "3"]);
+    assert_eq!(created["id"], 3);
+    for m in [&a, &b] {
+        assert_eq!(send(m, "GET", "/users/3", None).await.0, 404, "{}", m.url);
+    }
+    // And they go on from what Redis holds: the next create is readable everywhere.
+    let (status, _, next) = send(&b, "POST", "/users", Some(json!({"name": "after"}))).await;
+    assert_eq!(status, 201);
+    let path = format!("/users/{}", next["id"]);
+    assert_eq!(send(&a, "GET", &path, None).await.2, next);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reset_of_everything_drops_every_session_on_every_replica() {
+    let redis = Redis::start();
+    let (a, b) = (replica(&redis), replica(&redis));
+    let (status, created) =
+        in_session(&a, "s1", "POST", "/users", Some(json!({"name": "mine"}))).await;
+    assert_eq!(status, 201);
+    let path = format!("/users/{}", created["id"]);
+    assert_eq!(in_session(&b, "s1", "GET", &path, None).await.0, 200);
+    assert_eq!(send(&b, "POST", "/__mockrig/reset", None).await.0, 200);
+    assert_eq!(
+        redis.cli(&["KEYS", "mockrig:session:*"]),
+        "",
+        "no session key left"
+    );
+    // A replica that still holds the session starts it from the seeds.
+    for m in [&a, &b] {
+        assert_eq!(
+            in_session(m, "s1", "GET", &path, None).await.0,
+            404,
+            "{}",
+            m.url
+        );
+    }
 }

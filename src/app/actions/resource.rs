@@ -113,8 +113,13 @@ pub(crate) async fn run(
     let answered = match cx.app.stores.shared_store() {
         // A session's copies are shared too, under keys of the session's.
         Some(shared) => {
+            // The stores the answer reads: a nested list's or create's child too.
+            let child = match op {
+                Op::ChildList { child } | Op::ChildCreate { child } => Some(child),
+                _ => None,
+            };
             let involved: Vec<usize> = std::iter::once(resource)
-                .chain((target != resource).then_some(target))
+                .chain(child)
                 .chain(ops::related(&spec.resources, cx.req.query_string()))
                 .collect();
             let name = spec.resources[target].name.as_str();

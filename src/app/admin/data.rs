@@ -79,6 +79,7 @@ pub(crate) async fn reset(
             if let Some(journal) = &app.shared_journal {
                 journal.clear(None).await?;
             }
+            shared.forget_sessions().await?;
             if let Some(state) = &app.shared_state {
                 state.reset(None).await?;
                 let before = app.stubs_seen.load(std::sync::atomic::Ordering::Acquire);

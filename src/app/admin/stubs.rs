@@ -146,7 +146,21 @@ pub(crate) async fn add(
                 .zip(&values)
                 .map(|(&id, v)| (id, serde_json::to_string(v).unwrap_or_default()))
                 .collect();
-            let version = shared.add_stubs(&texts).await?;
+            let version = match shared.add_stubs(&texts).await {
+                Ok(version) => version,
+                Err(e) => {
+                    // Not in Redis: not served here either, or this replica alone would.
+                    let (live_spec, ids) = (app.live_spec.clone(), ids.clone());
+                    blocking(move || {
+                        for id in ids {
+                            live_spec.remove_stub(id).map_err(refused)?;
+                        }
+                        Ok(())
+                    })
+                    .await?;
+                    return Err(e);
+                }
+            };
             shared::announce(&app, before, version).await?;
             (ids, swapped)
         }

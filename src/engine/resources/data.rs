@@ -98,16 +98,13 @@ impl Collection {
     }
 
     /// A collection of `records` (in order, by key) read back from a shared store, with the
-    /// counters it keeps beside them.
+    /// counters it keeps beside them; `string_ids` as its seed decides.
     pub(crate) fn restored(
         records: IndexMap<String, Value>,
-        id_field: &str,
+        string_ids: bool,
         next_int: u64,
         count: u64,
     ) -> Collection {
-        let string_ids = records
-            .values()
-            .any(|r| matches!(r.get(id_field), Some(Value::String(_))));
         Collection {
             records,
             next_int,

@@ -453,6 +453,7 @@ impl Store {
         for (seq, entry) in entries {
             if *seq == self.mirror.seq() + 1 {
                 self.replay_on(self.own(&mut guard), entry)?;
+                self.grew_by(&entry["record"]);
                 self.mirror.set(generation, *seq);
             }
         }
@@ -460,11 +461,16 @@ impl Store {
     }
 
     /// Replaces the copy of shared data with `data`, as of change `seq` of `generation`,
-    /// unless the copy is already past it.
-    pub(crate) fn restore_shared(&self, generation: &str, seq: u64, data: Data) {
+    /// unless the copy is already past it — or whatever it holds, when Redis went back
+    /// (`rewound`: the copy holds changes Redis lost).
+    pub(crate) fn restore_shared(&self, generation: &str, seq: u64, data: Data, rewound: bool) {
         let mut guard = write(&self.data);
-        if self.mirror.generation() == generation && self.mirror.seq() >= seq {
+        if !rewound && self.mirror.generation() == generation && self.mirror.seq() >= seq {
             return;
+        }
+        // A session's copy is its own from here on: its bytes count.
+        if let Some((_, bytes)) = &self.seed {
+            bytes.store(json_bytes(&data.to_json()), Ordering::Relaxed);
         }
         *guard = Arc::new(data);
         self.mirror.set(generation, seq);
@@ -474,10 +480,15 @@ impl Store {
     /// before it; otherwise the next catch-up brings it.
     pub(crate) fn committed(&self, generation: &str, seq: u64, change: Change) {
         let mut guard = write(&self.data);
-        if self.mirror.generation() == generation
-            && self.mirror.seq() + 1 == seq
-            && apply(self.own(&mut guard), change).is_ok()
-        {
+        if self.mirror.generation() != generation || self.mirror.seq() + 1 != seq {
+            return;
+        }
+        let grown = match &change {
+            Change::Delete { .. } => Value::Null,
+            other => other.answer(),
+        };
+        if apply(self.own(&mut guard), change).is_ok() {
+            self.grew_by(&grown);
             self.mirror.set(generation, seq);
         }
     }

@@ -1,12 +1,14 @@
 -- Makes one planned write if what it was planned on still holds: the same generation, and the
 -- record free (create), present (delete) or unchanged (update, set). Answers the change's
 -- number, or 0 with why it did not hold.
--- KEYS: meta, records, order, log, deleted ids. ARGV: generation, op, key, the old record's JSON (update,
+-- KEYS: meta, records, order, log, deleted ids, ids reserved. ARGV: generation, op, key, the old record's JSON (update,
 -- set), the new record's JSON, an integer id's successor (or ''), '1' when a create counts
 -- itself (no reserved count), the log line, the log's length, seconds the keys outlive this
 -- write (0: for ever), '1' when a create's id is the next one as the replica's copy saw it
--- (refused if it was given and deleted since: ids are never given twice).
-local meta, records, order, log, gone = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+-- (refused if it was deleted since, or reserved by another create: ids are never given
+-- twice).
+local meta, records, order, log, gone, handed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local WINDOW = 65536
 if redis.call('HGET', meta, 'gen') ~= ARGV[1] then
   return {0, 'generation'}
 end
@@ -14,8 +16,16 @@ local op, key = ARGV[2], ARGV[3]
 local cur = redis.call('HGET', records, key)
 if op == 'create' then
   if cur then return {0, 'taken'} end
-  if ARGV[11] == '1' and redis.call('SISMEMBER', gone, key) == 1 then
-    return {0, 'gone'}
+  if ARGV[11] == '1' then
+    -- Deleted ids and ids reserved by other creates are kept for the last WINDOW ids below
+    -- `next` (a copy is never that far behind: it catches up before each plan); a claim
+    -- further down is refused outright.
+    local n = tonumber(key)
+    local next = tonumber(redis.call('HGET', meta, 'next') or '1')
+    if n < next - WINDOW or redis.call('ZSCORE', gone, key)
+        or redis.call('ZSCORE', handed, key) then
+      return {0, 'gone'}
+    end
   end
 elseif op == 'delete' then
   if not cur then return {0, 'gone'} end
@@ -26,11 +36,17 @@ local seq = redis.call('HINCRBY', meta, 'seq', 1)
 if op == 'delete' then
   redis.call('HDEL', records, key)
   redis.call('ZREM', order, key)
-  if string.match(key, '^%d+$') then redis.call('SADD', gone, key) end
+  local n = string.match(key, '^%d+$') and tonumber(key)
+  if n and n < 9007199254740992 then
+    redis.call('ZADD', gone, n, key)
+    local next = tonumber(redis.call('HGET', meta, 'next') or '1')
+    redis.call('ZREMRANGEBYSCORE', gone, '-inf', '(' .. string.format('%d', next - WINDOW))
+  end
 else
   redis.call('HSET', records, key, ARGV[5])
   if op == 'create' then
     redis.call('ZADD', order, redis.call('HINCRBY', meta, 'pos', 1), key)
+    redis.call('ZREM', handed, key)
     if ARGV[7] == '1' then redis.call('HINCRBY', meta, 'count', 1) end
   end
 end

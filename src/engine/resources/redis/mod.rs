@@ -70,7 +70,7 @@ pub(crate) struct Shared {
 /// A resource's keys (a session's copy has its own), and how long they outlive their last
 /// write (0: for ever). The name in braces is a Redis Cluster hash tag: one resource's keys
 /// stay on one node, as its scripts need.
-struct Keys([String; 5], u64);
+struct Keys([String; 6], u64);
 
 impl Keys {
     fn of(store: &Store) -> Keys {
@@ -87,9 +87,11 @@ impl Keys {
                 format!("{base}:records"),
                 format!("{base}:order"),
                 format!("{base}:log"),
-                // Integer ids deleted: a create planned on an older copy must not bring one
-                // back.
+                // Integer ids deleted lately: a create planned on an older copy must not
+                // bring one back.
                 format!("{base}:gone"),
+                // Integer ids reserved lately and not yet committed.
+                format!("{base}:handed"),
             ],
             ttl,
         )
@@ -117,7 +119,8 @@ enum Reserved {
 }
 
 impl Shared {
-    /// A store at `url` (`redis://` or `rediss://`); nothing is connected yet.
+    /// A store at `url` (`redis://`; the crate's TLS is not built in, as it would bring a
+    /// second rustls crypto provider); nothing is connected yet.
     pub(crate) fn open(url: &str) -> Result<Shared, String> {
         let shown = without_password(url);
         let client = redis::Client::open(url).map_err(|e| format!("--state {shown}: {e}"))?;
@@ -351,10 +354,10 @@ impl Shared {
                     }
                     return store.catch_up(&generation, &entries).map_err(|e| bad(&e));
                 }
-                "full" => {
+                kind @ ("full" | "rewound") => {
                     let data = read_whole(store, &items).map_err(|e| bad(&e))?;
                     let (generation, seq) = (text(items.get(1)), int(items.get(2)));
-                    store.restore_shared(&generation, seq, data);
+                    store.restore_shared(&generation, seq, data, kind == "rewound");
                     return Ok(());
                 }
                 other => return Err(bad(&format!("the sync script answered '{other}'"))),
@@ -374,15 +377,17 @@ impl Shared {
         generation: &str,
         need: Need,
     ) -> Result<Reserved, SharedError> {
-        let Keys(keys, _) = Keys::of(store);
+        let Keys(keys, ttl) = Keys::of(store);
         let flag = |b: bool| if b { "1" } else { "0" };
-        let reply: Reply = self
-            .reserve
-            .key(&keys[0])
-            .key(&keys[1])
+        let mut call = self.reserve.prepare_invoke();
+        for k in &keys {
+            call.key(k);
+        }
+        let reply: Reply = call
             .arg(generation)
             .arg(flag(need.next_int))
             .arg(flag(need.count))
+            .arg(ttl)
             .invoke_async(con)
             .await
             .map_err(self.unavailable())?;
@@ -487,7 +492,7 @@ impl Shared {
         // checks what it depends on anyway.
         let mut stale = true;
         let mut optimistic = true;
-        for _ in 0..TRIES {
+        for attempt in 0..TRIES {
             if stale {
                 for &i in involved {
                     if let Some(store) = stores.get(i) {
@@ -499,8 +504,19 @@ impl Shared {
             }
             stale = true;
             let deferred = Deferred::with(reserved, optimistic);
-            // Refused (a 404, a 409, a bad body): nothing to commit.
-            let out = run(Sink::Defer(&deferred))?;
+            // Refused (a 404, a 409, a bad body): nothing to commit — unless the id this
+            // replica drew is one the copy has since (another's create got there first).
+            let out = match run(Sink::Defer(&deferred)) {
+                Err(ApiError::Store {
+                    error: StoreError::Conflict(_),
+                    ..
+                }) if deferred.claimed() || reserved.next_int.is_some() => {
+                    reserved = Reservation::default();
+                    optimistic = false;
+                    continue;
+                }
+                out => out?,
+            };
             let Some(planned) = deferred.take() else {
                 return Ok(out);
             };
@@ -542,16 +558,49 @@ impl Shared {
                     return Ok(out);
                 }
                 // Numbers reserved for a plan that lost are not reused: the id may be taken.
-                // Nor is the copy's next id tried again: another replica is creating too.
+                // The copy's next id is tried once more, caught up: after that another
+                // replica is creating too, and reserving guarantees the next try.
                 None => {
                     reserved = Reservation::default();
-                    optimistic = false;
+                    optimistic = attempt == 0;
                 }
             }
         }
         Err(self.refusal(SharedError::Unavailable(format!(
             "the write met other replicas' writes to the same record {TRIES} times in a row"
         ))))
+    }
+
+    /// Removes every session's keys (data, counts, scenarios, journal), for every replica: a
+    /// reset of everything drops the sessions. Replicas that still hold a session find its
+    /// data gone at their next request to it and start it from the seeds.
+    pub(crate) async fn forget_sessions(&self) -> Result<(), ApiError> {
+        let mut con = self.connection().map_err(|e| self.refusal(e))?;
+        let pattern = format!("{}:*", session_prefix("").trim_end_matches(':'));
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut con)
+                .await
+                .map_err(|e| self.refusal(SharedError::Unavailable(e.to_string())))?;
+            if !keys.is_empty() {
+                redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async::<i64>(&mut con)
+                    .await
+                    .map_err(|e| self.refusal(SharedError::Unavailable(e.to_string())))?;
+            }
+            // SCAN's cursor comes back to 0 once it has been through every key.
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
     }
 
     /// Brings every store's copy up to date (for a snapshot of the state).

@@ -55,10 +55,21 @@ pub(super) fn read_whole(store: &Store, items: &[Reply]) -> Result<Data, String>
     let number = |i: usize| text(items.get(i)).parse::<u64>().unwrap_or(0);
     Ok(Data::Collection(Collection::restored(
         map,
-        &store.def.id_field,
+        seed_has_text_ids(store),
         number(4).max(1),
         number(5),
     )))
+}
+
+/// Whether the resource's generated ids are UUIDs: decided by its seed, as in memory, not by
+/// the ids clients have chosen since (every replica must generate the same kind).
+fn seed_has_text_ids(store: &Store) -> bool {
+    match &*store.def.seed {
+        crate::model::resource::Seed::Collection(items) => items
+            .iter()
+            .any(|r| matches!(r.get(&store.def.id_field), Some(Value::String(_)))),
+        crate::model::resource::Seed::Singleton(_) => false,
+    }
 }
 
 pub(super) fn items_of(reply: Reply) -> Vec<Reply> {
