@@ -17,13 +17,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::free_port;
 
 /// Starts chromedriver and waits until it answers `/status`.
 async fn chromedriver() -> (common::Proc, String) {

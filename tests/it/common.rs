@@ -152,6 +152,16 @@ pub fn eventually_blocking<T>(
     }
 }
 
+/// A port free on 127.0.0.1 now, for a server that cannot take port 0 itself
+/// (chromedriver, redis-server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn client() -> reqwest::Client {
     // reqwest's rustls is built without a provider (the default one would compile aws-lc-rs
     // next to ring); name ring once per test process. Err means it is already set.

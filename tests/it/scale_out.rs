@@ -12,7 +12,7 @@ use futures_util::future::join_all;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::common::{self, Mock};
+use crate::common::{self, Mock, free_port};
 
 /// A `redis-server` of its own: appendonly with an fsync per write, so a restart keeps every
 /// write it acknowledged. Stopped on drop.
@@ -99,14 +99,6 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.kill();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The spec of these tests: a collection with integer ids, one whose ids come from a counter
@@ -963,4 +955,17 @@ async fn a_reset_of_everything_drops_every_session_on_every_replica() {
             m.url
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_reset_ids_start_again_from_the_seed_on_every_replica() {
+    let redis = Redis::start();
+    let (a, b) = (replica(&redis), replica(&redis));
+    for _ in 0..5 {
+        send(&a, "POST", "/users", Some(json!({"name": "before"}))).await;
+    }
+    assert_eq!(send(&b, "POST", "/__mockrig/reset", None).await.0, 200);
+    // As one in-memory mockrig: the seed holds 1 and 2, so the next create is 3.
+    let (_, _, created) = send(&a, "POST", "/users", Some(json!({"name": "after"}))).await;
+    assert_eq!(created["id"], 3, "{created}");
 }

@@ -3,6 +3,8 @@
 //! answer goes out — so `/requests`, `/unmatched` and `/verify` on any replica see the
 //! requests every replica answered, including the one a client made just before asking.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +20,49 @@ use crate::engine::upstream::forward::UpstreamCall;
 use crate::error::ApiError;
 
 const STREAM: &str = "mockrig:journal";
+
+/// Sends the entries gathered on this thread, one call per batch, until none are left.
+async fn send_batches(id: usize, shared: Arc<Shared>, script: Arc<Script>, capacity: usize) {
+    // Those finishing at the same moment join the first call.
+    tokio::task::yield_now().await;
+    loop {
+        let batch = WAITING.with(|w| {
+            let mut w = w.borrow_mut();
+            let batch = w.entry(id).or_default();
+            let entries = std::mem::take(&mut batch.entries);
+            if entries.is_empty() {
+                batch.sending = false;
+            }
+            entries
+        });
+        if batch.is_empty() {
+            return;
+        }
+        let mut call = script.prepare_invoke();
+        call.arg(capacity);
+        for p in &batch {
+            call.key(&p.keys.0)
+                .key(&p.keys.1)
+                .arg(&p.head)
+                .arg(p.body.as_ref())
+                .arg(p.keys.2);
+        }
+        let result = match shared.connection() {
+            Ok(mut con) => {
+                tokio::time::timeout(APPEND_TIMEOUT, call.invoke_async::<i64>(&mut con)).await
+            }
+            Err(_) => Ok(Ok(0)),
+        };
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!("requests were not added to the shared journal: {e}"),
+            Err(_) => tracing::debug!("requests were not added to the shared journal in time"),
+        }
+        for p in batch {
+            let _ = p.done.send(());
+        }
+    }
+}
 
 /// The journal's stream and counter (a session's own), and how long they outlive their last
 /// append (0: for ever).
@@ -40,7 +85,28 @@ const APPEND_TIMEOUT: Duration = Duration::from_millis(500);
 pub(crate) struct SharedJournal {
     shared: Arc<Shared>,
     capacity: usize,
-    append: Script,
+    append: Arc<Script>,
+}
+
+/// Entries waiting on one worker thread for the next append call, and whether a task is
+/// sending them (see [`SharedJournal::append`]).
+#[derive(Default)]
+struct Batch {
+    entries: Vec<Pending>,
+    sending: bool,
+}
+
+/// One request for the journal: its keys and what is kept of it, and who waits for it.
+struct Pending {
+    keys: (String, String, u64),
+    head: String,
+    body: Bytes,
+    done: tokio::sync::oneshot::Sender<()>,
+}
+
+thread_local! {
+    /// Per worker thread (actix runs one runtime per thread), per journal.
+    static WAITING: RefCell<HashMap<usize, Batch>> = RefCell::new(HashMap::new());
 }
 
 impl SharedJournal {
@@ -48,31 +114,41 @@ impl SharedJournal {
         SharedJournal {
             shared,
             capacity,
-            append: Script::new(include_str!("journal.lua")),
+            append: Arc::new(Script::new(include_str!("journal.lua"))),
         }
     }
 
-    /// Appends `r` (to `session`'s). A failure (Redis gone) is logged and the request
+    /// Appends `r` (to `session`'s), and returns once Redis holds it. The requests a worker
+    /// finishes together go in one call: a task of the worker's sends what has gathered while
+    /// the previous call was under way. A failure (Redis gone) is logged and the request
     /// answered as ever.
     pub(crate) async fn append(&self, r: &Recorded, session: Option<&str>) {
         if self.capacity == 0 {
             return;
         }
-        let Ok(mut con) = self.shared.connection() else {
-            return;
+        let (done, sent) = tokio::sync::oneshot::channel();
+        let pending = Pending {
+            keys: keys(session),
+            head: head(r).to_string(),
+            body: r.body.clone(),
+            done,
         };
-        let (stream, counter, ttl) = keys(session);
-        let mut call = self.append.prepare_invoke();
-        call.key(stream)
-            .key(counter)
-            .arg(self.capacity)
-            .arg(head(r).to_string())
-            .arg(r.body.as_ref())
-            .arg(ttl);
-        match tokio::time::timeout(APPEND_TIMEOUT, call.invoke_async::<i64>(&mut con)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::debug!("a request was not added to the shared journal: {e}"),
-            Err(_) => tracing::debug!("a request was not added to the shared journal in time"),
+        let id = self as *const SharedJournal as usize;
+        let start = WAITING.with(|w| {
+            let mut w = w.borrow_mut();
+            let batch = w.entry(id).or_default();
+            batch.entries.push(pending);
+            !std::mem::replace(&mut batch.sending, true)
+        });
+        if start {
+            let (shared, script, capacity) =
+                (self.shared.clone(), self.append.clone(), self.capacity);
+            // A task of its own: a request that goes away must not take the others' call with
+            // it.
+            actix_web::rt::spawn(send_batches(id, shared, script, capacity));
+        }
+        if tokio::time::timeout(APPEND_TIMEOUT, sent).await.is_err() {
+            tracing::debug!("a request was not added to the shared journal in time");
         }
     }
 

@@ -194,8 +194,8 @@ impl Ids for Collection {
 pub(crate) struct Drawn<'a> {
     pub(crate) c: &'a Collection,
     pub(crate) d: &'a Deferred,
-    /// The store's claimed ids.
-    pub(crate) claimed: &'a Claimed,
+    /// The store's copy: its claimed ids, the largest id it created.
+    pub(crate) mirror: &'a Mirror,
 }
 
 impl Ids for Drawn<'_> {
@@ -210,16 +210,22 @@ impl Ids for Drawn<'_> {
         match self.d.reserved.next_int {
             Some(n) => Ok(json!(n)),
             None if self.d.optimistic => {
-                let mut held = crate::sync::lock(self.claimed);
+                let mut held = crate::sync::lock(&self.mirror.claimed);
                 let mut n = Collection::next_int(self.c)?
                     .as_u64()
-                    .ok_or(StoreError::IdsExhausted)?;
+                    .ok_or(StoreError::IdsExhausted)?
+                    .max(
+                        self.mirror
+                            .highest
+                            .load(Ordering::Relaxed)
+                            .saturating_add(1),
+                    );
                 while held.contains(&n) || self.c.taken(&json!(n)) {
                     n = n.checked_add(1).ok_or(StoreError::IdsExhausted)?;
                 }
                 held.insert(n);
                 *self.d.claim.borrow_mut() = Some(Claim {
-                    held: self.claimed.clone(),
+                    held: self.mirror.claimed.clone(),
                     id: n,
                 });
                 Ok(json!(n))
@@ -265,6 +271,12 @@ pub(crate) struct Mirror {
     pub(crate) rounds_started: AtomicU64,
     /// Ids this replica's creates planned and have not committed yet.
     pub(crate) claimed: Claimed,
+    /// Creates left to reserve their id at once, after a claim lost to another replica.
+    pub(crate) contended: std::sync::atomic::AtomicU32,
+    /// The largest integer id this replica created: the copy may not show it yet (commits
+    /// that finish out of order reach it with the next catch-up), and a claim below it would
+    /// only lose.
+    pub(crate) highest: AtomicU64,
 }
 
 /// The number of the last catch-up that completed (see [`Mirror::catching_up`]), and the
@@ -291,6 +303,8 @@ impl Mirror {
         let mut g = crate::sync::lock(&self.generation);
         if *g != generation {
             generation.clone_into(&mut g);
+            // Other data (a reset, an import, a new seed): what this replica created is gone.
+            self.highest.store(0, Ordering::Relaxed);
         }
         self.seq.store(seq, Ordering::Release);
     }

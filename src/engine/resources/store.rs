@@ -246,8 +246,8 @@ impl Store {
                 (Some(id), _) => id.clone(),
                 (None, None) => w.new_id(&record, c)?,
                 (None, Some(d)) => {
-                    let claimed = &self.mirror.claimed;
-                    w.new_id(&record, &Drawn { c, d, claimed })?
+                    let mirror = &self.mirror;
+                    w.new_id(&record, &Drawn { c, d, mirror })?
                 }
             };
             let key = id_key(&id).ok_or(StoreError::BadId(kind(&id)))?;

@@ -34,6 +34,9 @@ const LOG_KEEP: usize = 1024;
 /// How many times a write is planned again after meeting another replica's write.
 const TRIES: usize = 32;
 
+/// How many creates after a lost claim reserve their id at once (see `Mirror::contended`).
+const CONTENDED: u32 = 64;
+
 /// How many locks the writes to existing records are spread over.
 const STRIPES: u64 = 64;
 
@@ -491,7 +494,14 @@ impl Shared {
         // A plan made again with reserved numbers runs on the copy as it was: the commit
         // checks what it depends on anyway.
         let mut stale = true;
-        let mut optimistic = true;
+        // While other replicas create in the same collections, claims of the copy's next id
+        // mostly lose: reserve from the start for a while.
+        let contended = |i: &usize| {
+            stores
+                .get(*i)
+                .is_some_and(|s| s.mirror.contended.load(Ordering::Relaxed) > 0)
+        };
+        let mut optimistic = !involved.iter().any(contended);
         for attempt in 0..TRIES {
             if stale {
                 for &i in involved {
@@ -554,6 +564,18 @@ impl Shared {
                 .map_err(|e| self.refusal(e))?
             {
                 Some(seq) => {
+                    if let Change::Create { id, .. } = &planned.change
+                        && let Some(n) = id.as_u64()
+                    {
+                        store.mirror.highest.fetch_max(n, Ordering::Relaxed);
+                    }
+                    if reserved.next_int.is_some() {
+                        let _ = store.mirror.contended.fetch_update(
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                            |n| n.checked_sub(1),
+                        );
+                    }
                     store.committed(&planned.generation, seq, planned.change);
                     return Ok(out);
                 }
@@ -561,6 +583,9 @@ impl Shared {
                 // The copy's next id is tried once more, caught up: after that another
                 // replica is creating too, and reserving guarantees the next try.
                 None => {
+                    if deferred.claimed() {
+                        store.mirror.contended.store(CONTENDED, Ordering::Relaxed);
+                    }
                     reserved = Reservation::default();
                     optimistic = attempt == 0;
                 }
