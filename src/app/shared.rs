@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 
 use super::state::AppState;
-use crate::engine::channels::hub::StubsChanged;
+use crate::engine::channels::relayed::StubsChanged;
 use crate::engine::sessions::Session;
 use crate::error::ApiError;
 use crate::model::compiled::Stub;

@@ -11,7 +11,7 @@ use actix_web::web::Bytes;
 use serde_json::{Map, Value, json};
 
 use super::frame::SseFrame;
-use super::relayed::{Reach, Relayed, WsBody};
+use super::relayed::{Reach, Relayed, StubsChanged, WsBody};
 use crate::sync::lock;
 
 /// An open WebSocket connection, as the hub knows it.
@@ -43,7 +43,7 @@ pub(crate) const SEND_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Which connections of a path a frame is for.
 #[derive(Clone, Copy)]
-enum Who<'a> {
+pub(super) enum Who<'a> {
     All,
     Except(u64),
     Only(u64),
@@ -75,7 +75,7 @@ pub(crate) enum Target<'a> {
 
 /// A frame for [`Hub::deliver`]: one shared copy for all recipients.
 #[derive(Clone)]
-enum Frame {
+pub(super) enum Frame {
     Text(bytestring::ByteString),
     Binary(Bytes),
 }
@@ -98,20 +98,12 @@ pub(crate) struct Hub {
     /// Long-polling topics: what `wait:` routes hold their requests on.
     pub(crate) topics: super::topics::Topics,
     /// `--state redis://`: where deliveries go for the other replicas to make too.
-    relay: std::sync::OnceLock<tokio::sync::mpsc::Sender<Relayed>>,
+    pub(super) relay: std::sync::OnceLock<tokio::sync::mpsc::Sender<Relayed>>,
     /// Whether this replica hears the others' deliveries (its Redis subscription is up).
     pub(crate) hearing: std::sync::atomic::AtomicBool,
     /// What to do when the replicas' runtime stubs changed (`app::shared` reads them again).
-    stubs_changed: std::sync::OnceLock<StubsChanged>,
+    pub(super) stubs_changed: std::sync::OnceLock<StubsChanged>,
 }
-
-/// Reads the replicas' stubs again; with the version another replica announced, says so
-/// once they are read.
-pub(crate) type StubsChanged = Box<
-    dyn Fn(Option<u64>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
-        + Send
-        + Sync,
->;
 
 #[derive(Default)]
 struct SseState {
@@ -277,74 +269,6 @@ impl Hub {
         }
     }
 
-    /// Runs `hook` when the replicas' stubs change (and when this replica starts hearing the
-    /// others, as it may have missed a change).
-    pub(crate) fn on_stubs_changed(&self, hook: StubsChanged) {
-        let _ = self.stubs_changed.set(hook);
-    }
-
-    /// Reads the stubs again (see [`Hub::on_stubs_changed`]).
-    pub(crate) async fn stubs_changed(&self, version: Option<u64>) {
-        if let Some(hook) = self.stubs_changed.get() {
-            hook(version).await;
-        }
-    }
-
-    /// Sends the other replicas' deliveries through `tx` from now on.
-    pub(crate) fn relay_through(&self, tx: tokio::sync::mpsc::Sender<Relayed>) {
-        let _ = self.relay.set(tx);
-    }
-
-    /// Tells the other replicas of a delivery (a no-op without `--state redis://`). A full
-    /// queue (Redis gone a while) drops it: the clients here got theirs.
-    fn relay(&self, message: impl FnOnce() -> Relayed) {
-        if let Some(tx) = self.relay.get()
-            && tx.try_send(message()).is_err()
-        {
-            tracing::debug!("the relay to other replicas is full: a delivery stays here");
-        }
-    }
-
-    /// Makes here a delivery another replica made.
-    pub(crate) async fn deliver_relayed(&self, message: Relayed) {
-        match message {
-            Relayed::Ws { path, frame } => {
-                let frame = match frame {
-                    WsBody::Text(t) => Frame::Text(t.into()),
-                    WsBody::Binary(b) => Frame::Binary(b),
-                };
-                self.deliver(&path, frame, Who::All).await;
-            }
-            Relayed::PushWs { to, text } => {
-                let target = match &to {
-                    Reach::Path(p) => Target::Path(p),
-                    Reach::Channel(c) => Target::Channel(c),
-                };
-                self.push_ws_here(target, text).await;
-            }
-            Relayed::Sse { path, frame } => {
-                self.send_sse_here(&path, &frame);
-            }
-            Relayed::PushSse { channel, frame } => {
-                self.push_sse_here(Target::Channel(&channel), &frame);
-            }
-            Relayed::Topic { name, data } => {
-                self.topics.publish(&name, data);
-            }
-            Relayed::Stubs { version } => self.stubs_changed(Some(version)).await,
-        }
-    }
-
-    /// Publishes `data` on a long-polling topic, here and on the other replicas: the event's
-    /// id here and how many waiters here it woke.
-    pub(crate) fn publish_topic(&self, topic: &str, data: Value) -> (u64, usize) {
-        self.relay(|| Relayed::Topic {
-            name: topic.to_owned(),
-            data: data.clone(),
-        });
-        self.topics.publish(topic, data)
-    }
-
     /// Sends `text` to every WebSocket client on `path` (but `except`); how many it reached.
     pub(crate) async fn send_ws(
         &self,
@@ -380,7 +304,7 @@ impl Hub {
     /// is the common case and costs no timer or allocation. The clients whose queue was full
     /// get the frame concurrently, under one deadline, so several stalled clients cost a
     /// broadcast [`SEND_TIMEOUT`] once, not once each; those still full then are dropped.
-    async fn deliver(&self, path: &str, frame: Frame, who: Who<'_>) -> usize {
+    pub(super) async fn deliver(&self, path: &str, frame: Frame, who: Who<'_>) -> usize {
         use futures_util::FutureExt;
         let mut sent = 0;
         let mut full = Vec::new();
@@ -469,7 +393,7 @@ impl Hub {
 
     /// [`Hub::send_sse`] to the subscribers here: how many it reached, and the id it gave the
     /// event.
-    fn send_sse_here(&self, path: &str, event: &SseFrame) -> (usize, Option<String>) {
+    pub(super) fn send_sse_here(&self, path: &str, event: &SseFrame) -> (usize, Option<String>) {
         let mut sse = lock(&self.sse);
         let mut given = None;
         let bytes = match sse.history.get_mut(path) {
@@ -516,7 +440,7 @@ impl Hub {
         self.push_ws_here(target, text).await
     }
 
-    async fn push_ws_here(&self, target: Target<'_>, text: String) -> usize {
+    pub(super) async fn push_ws_here(&self, target: Target<'_>, text: String) -> usize {
         let frame = Frame::Text(text.into());
         // Bound first: the lock must be released before `deliver` takes it again.
         let paths = self.targets(&lock(&self.ws), target, |c| (c.id, &c.channel));
@@ -543,7 +467,7 @@ impl Hub {
         self.push_sse_here(target, event)
     }
 
-    fn push_sse_here(&self, target: Target<'_>, event: &SseFrame) -> usize {
+    pub(super) fn push_sse_here(&self, target: Target<'_>, event: &SseFrame) -> usize {
         let paths = self.targets(&lock(&self.sse).subs, target, |s| (s.id, &s.channel));
         let mut sent = 0;
         for (path, who) in paths {

@@ -8,6 +8,14 @@ use serde_json::{Value, json};
 
 use super::frame::SseFrame;
 
+/// Reads the replicas' stubs again; with the version another replica announced, says so
+/// once they are read.
+pub(crate) type StubsChanged = Box<
+    dyn Fn(Option<u64>) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        + Send
+        + Sync,
+>;
+
 /// A delivery another replica made to its own clients, to make to ours too.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Relayed {

@@ -19,14 +19,15 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value as Reply};
 
-use super::change::{Change, Deferred, Need, Planned, Reservation, Sink};
+use super::change::{Change, Need, Planned, Reservation};
 use super::data::Data;
 use super::store::Store;
-use crate::error::{ApiError, StoreError};
+use crate::error::ApiError;
 use crate::sync::lock;
 use reply::{int, items_of, read_whole, text, without_password};
 
 mod reply;
+mod serve;
 
 /// How many changes the log keeps: a copy further behind reads the resource whole.
 const LOG_KEEP: usize = 1024;
@@ -466,134 +467,6 @@ impl Shared {
             .map_err(self.unavailable())?;
         let seq = int(items_of(reply).first());
         Ok((seq > 0).then_some(seq))
-    }
-
-    /// Answers one resource request on shared data: the copies of the `involved` stores
-    /// brought up to date, the request run on them (`run`, given where its write goes), and a
-    /// write it planned committed — or planned again, when another replica's write got there
-    /// first.
-    /// `record`: the resource and record an update or delete writes to (the singleton's
-    /// name alone), for its writes from this replica to go one at a time.
-    pub(crate) async fn serve<T>(
-        &self,
-        stores: &[Arc<Store>],
-        involved: &[usize],
-        record: Option<(&str, &str)>,
-        run: impl Fn(Sink<'_>) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
-        let _one_at_a_time = match record {
-            Some((resource, key)) => {
-                let stripe =
-                    crate::hash::fnv1a(key.as_bytes(), crate::hash::fnv1a(resource.as_bytes(), 0));
-                Some(self.stripes[(stripe % STRIPES) as usize].lock().await)
-            }
-            None => None,
-        };
-        let mut con = self.connection().map_err(|e| self.refusal(e))?;
-        let mut reserved = Reservation::default();
-        // A plan made again with reserved numbers runs on the copy as it was: the commit
-        // checks what it depends on anyway.
-        let mut stale = true;
-        // While other replicas create in the same collections, claims of the copy's next id
-        // mostly lose: reserve from the start for a while.
-        let contended = |i: &usize| {
-            stores
-                .get(*i)
-                .is_some_and(|s| s.mirror.contended.load(Ordering::Relaxed) > 0)
-        };
-        let mut optimistic = !involved.iter().any(contended);
-        for attempt in 0..TRIES {
-            if stale {
-                for &i in involved {
-                    if let Some(store) = stores.get(i) {
-                        self.sync(&mut con, store)
-                            .await
-                            .map_err(|e| self.refusal(e))?;
-                    }
-                }
-            }
-            stale = true;
-            let deferred = Deferred::with(reserved, optimistic);
-            // Refused (a 404, a 409, a bad body): nothing to commit — unless the id this
-            // replica drew is one the copy has since (another's create got there first).
-            let out = match run(Sink::Defer(&deferred)) {
-                Err(ApiError::Store {
-                    error: StoreError::Conflict(_),
-                    ..
-                }) if deferred.claimed() || reserved.next_int.is_some() => {
-                    reserved = Reservation::default();
-                    optimistic = false;
-                    continue;
-                }
-                out => out?,
-            };
-            let Some(planned) = deferred.take() else {
-                return Ok(out);
-            };
-            let Some(store) = stores.iter().find(|s| s.def.name == planned.resource) else {
-                return Ok(out);
-            };
-            let need = deferred.need();
-            if need.any() {
-                reserved = match self
-                    .reserve(&mut con, store, &planned.generation, need)
-                    .await
-                    .map_err(|e| self.refusal(e))?
-                {
-                    Reserved::Got(r) => {
-                        stale = false;
-                        Reservation {
-                            next_int: r.next_int.or(reserved.next_int),
-                            count: r.count.or(reserved.count),
-                        }
-                    }
-                    Reserved::Moved => Reservation::default(),
-                    Reserved::Exhausted => {
-                        return Err(ApiError::from((
-                            store.def.name.clone(),
-                            StoreError::IdsExhausted,
-                        )));
-                    }
-                };
-                continue;
-            }
-            let counts_itself = reserved.count.is_none();
-            match self
-                .commit(&mut con, store, &planned, counts_itself, deferred.claimed())
-                .await
-                .map_err(|e| self.refusal(e))?
-            {
-                Some(seq) => {
-                    if let Change::Create { id, .. } = &planned.change
-                        && let Some(n) = id.as_u64()
-                    {
-                        store.mirror.highest.fetch_max(n, Ordering::Relaxed);
-                    }
-                    if reserved.next_int.is_some() {
-                        let _ = store.mirror.contended.fetch_update(
-                            Ordering::Relaxed,
-                            Ordering::Relaxed,
-                            |n| n.checked_sub(1),
-                        );
-                    }
-                    store.committed(&planned.generation, seq, planned.change);
-                    return Ok(out);
-                }
-                // Numbers reserved for a plan that lost are not reused: the id may be taken.
-                // The copy's next id is tried once more, caught up: after that another
-                // replica is creating too, and reserving guarantees the next try.
-                None => {
-                    if deferred.claimed() {
-                        store.mirror.contended.store(CONTENDED, Ordering::Relaxed);
-                    }
-                    reserved = Reservation::default();
-                    optimistic = attempt == 0;
-                }
-            }
-        }
-        Err(self.refusal(SharedError::Unavailable(format!(
-            "the write met other replicas' writes to the same record {TRIES} times in a row"
-        ))))
     }
 
     /// Removes every session's keys (data, counts, scenarios, journal), for every replica: a
