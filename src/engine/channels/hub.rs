@@ -99,6 +99,8 @@ pub(crate) struct Hub {
     pub(crate) topics: super::topics::Topics,
     /// `--state redis://`: where deliveries go for the other replicas to make too.
     pub(super) relay: std::sync::OnceLock<tokio::sync::mpsc::Sender<Relayed>>,
+    /// The bytes waiting in that queue.
+    pub(super) relay_bytes: std::sync::atomic::AtomicUsize,
     /// Whether this replica hears the others' deliveries (its Redis subscription is up).
     pub(crate) hearing: std::sync::atomic::AtomicBool,
     /// What to do when the replicas' runtime stubs changed (`app::shared` reads them again).

@@ -32,11 +32,16 @@ pub(crate) fn start(hub: Arc<Hub>, client: redis::Client) {
     hub.relay_through(tx);
     // Tells this replica's messages from the others' on the shared channel.
     let me = uuid::Uuid::new_v4().to_string();
-    tokio::spawn(publish(client.clone(), rx, me.clone()));
+    tokio::spawn(publish(client.clone(), rx, me.clone(), hub.clone()));
     tokio::spawn(listen(client, hub, me));
 }
 
-async fn publish(client: redis::Client, mut rx: tokio::sync::mpsc::Receiver<Relayed>, me: String) {
+async fn publish(
+    client: redis::Client,
+    mut rx: tokio::sync::mpsc::Receiver<Relayed>,
+    me: String,
+    hub: Arc<Hub>,
+) {
     let name = channel(&client);
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_secs(1)))
@@ -49,6 +54,7 @@ async fn publish(client: redis::Client, mut rx: tokio::sync::mpsc::Receiver<Rela
         }
     };
     while let Some(message) = rx.recv().await {
+        hub.relayed(&message);
         let sent: redis::RedisResult<i64> = redis::cmd("PUBLISH")
             .arg(&name)
             .arg(message.encode(&me))

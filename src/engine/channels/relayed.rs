@@ -48,6 +48,25 @@ pub(crate) enum Reach {
 }
 
 impl Relayed {
+    /// About what the message holds, in bytes: what the relay's queue counts.
+    pub(crate) fn weight(&self) -> usize {
+        let data = |v: &Option<Value>| v.as_ref().map_or(0, |v| v.to_string().len());
+        64 + match self {
+            Relayed::Ws { path, frame } => {
+                path.len()
+                    + match frame {
+                        WsBody::Text(t) => t.len(),
+                        WsBody::Binary(b) => b.len(),
+                    }
+            }
+            Relayed::PushWs { text, .. } => text.len(),
+            Relayed::Sse { path, frame } => path.len() + data(&frame.data),
+            Relayed::PushSse { channel, frame } => channel.len() + data(&frame.data),
+            Relayed::Topic { name, data } => name.len() + data.to_string().len(),
+            Relayed::Stubs { .. } => 0,
+        }
+    }
+
     /// The message as published, marked with the replica it comes from.
     pub(crate) fn encode(&self, from: &str) -> Vec<u8> {
         let (head, body): (Value, Vec<u8>) = match self {

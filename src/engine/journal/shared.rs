@@ -15,7 +15,7 @@ use redis::{Script, Value as Reply};
 use serde_json::{Value, json};
 
 use super::Recorded;
-use crate::engine::resources::redis::{SESSION_TTL, Shared, SharedError, session_prefix};
+use crate::engine::resources::redis::{SESSION_TTL, Shared, session_prefix};
 use crate::engine::upstream::forward::UpstreamCall;
 use crate::error::ApiError;
 
@@ -169,7 +169,7 @@ impl SharedJournal {
             .arg(self.capacity)
             .query_async(&mut con)
             .await
-            .map_err(|e| self.shared.refusal(SharedError::Unavailable(e.to_string())))?;
+            .map_err(self.shared.refused())?;
         let Reply::Array(entries) = reply else {
             return Ok(Vec::new());
         };
@@ -191,7 +191,7 @@ impl SharedJournal {
             .arg(keys(session).0)
             .query_async::<i64>(&mut con)
             .await
-            .map_err(|e| self.shared.refusal(SharedError::Unavailable(e.to_string())))?;
+            .map_err(self.shared.refused())?;
         Ok(())
     }
 }

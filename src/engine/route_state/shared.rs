@@ -12,7 +12,7 @@ use redis::Script;
 
 use crate::engine::channels::relay::channel;
 use crate::engine::channels::relayed::Relayed;
-use crate::engine::resources::redis::{SESSION_TTL, Shared, SharedError, session_prefix};
+use crate::engine::resources::redis::{SESSION_TTL, Shared, session_prefix};
 use crate::error::ApiError;
 use crate::model::compile::STARTED;
 
@@ -64,7 +64,7 @@ impl SharedRouteState {
     }
 
     fn refused(&self) -> impl Fn(redis::RedisError) -> ApiError + '_ {
-        |e| self.shared.refusal(SharedError::Unavailable(e.to_string()))
+        self.shared.refused()
     }
 
     fn connection(&self) -> Result<redis::aio::ConnectionManager, ApiError> {

@@ -56,6 +56,12 @@ pub(crate) enum SharedError {
     Mismatch(String),
 }
 
+impl From<redis::RedisError> for SharedError {
+    fn from(e: redis::RedisError) -> Self {
+        SharedError::Unavailable(e.to_string())
+    }
+}
+
 /// The Redis store of a server: the client, a connection per worker thread, the scripts.
 pub(crate) struct Shared {
     client: redis::Client,
@@ -172,8 +178,9 @@ impl Shared {
         Ok(c)
     }
 
-    fn unavailable(&self) -> impl Fn(redis::RedisError) -> SharedError + '_ {
-        |e| SharedError::Unavailable(e.to_string())
+    /// A Redis error as the answer for a request the store could not serve.
+    pub(crate) fn refused(&self) -> impl Fn(redis::RedisError) -> ApiError + '_ {
+        |e| self.refusal(SharedError::from(e))
     }
 
     /// The answer for a request the store could not serve.
@@ -280,7 +287,7 @@ impl Shared {
                     .arg(serde_json::to_string(m).unwrap_or_default());
             }
         }
-        let wrote: i64 = call.invoke_async(con).await.map_err(self.unavailable())?;
+        let wrote: i64 = call.invoke_async(con).await.map_err(SharedError::from)?;
         Ok(wrote == 1)
     }
 
@@ -332,7 +339,7 @@ impl Shared {
                 .arg(store.mirror.seq())
                 .invoke_async(con)
                 .await
-                .map_err(self.unavailable())?;
+                .map_err(SharedError::from)?;
             let items = items_of(reply);
             let bad = |what: &str| {
                 SharedError::Mismatch(format!("resource '{}' in Redis: {what}", store.def.name))
@@ -394,7 +401,7 @@ impl Shared {
             .arg(ttl)
             .invoke_async(con)
             .await
-            .map_err(self.unavailable())?;
+            .map_err(SharedError::from)?;
         let items = items_of(reply);
         if int(items.first()) != 1 {
             return Ok(if text(items.get(1)) == "exhausted" {
@@ -464,7 +471,7 @@ impl Shared {
             .arg(if claimed { "1" } else { "0" })
             .invoke_async(con)
             .await
-            .map_err(self.unavailable())?;
+            .map_err(SharedError::from)?;
         let seq = int(items_of(reply).first());
         Ok((seq > 0).then_some(seq))
     }
@@ -485,13 +492,13 @@ impl Shared {
                 .arg(1000)
                 .query_async(&mut con)
                 .await
-                .map_err(|e| self.refusal(SharedError::Unavailable(e.to_string())))?;
+                .map_err(self.refused())?;
             if !keys.is_empty() {
                 redis::cmd("UNLINK")
                     .arg(&keys)
                     .query_async::<i64>(&mut con)
                     .await
-                    .map_err(|e| self.refusal(SharedError::Unavailable(e.to_string())))?;
+                    .map_err(self.refused())?;
             }
             // SCAN's cursor comes back to 0 once it has been through every key.
             if next == 0 {
