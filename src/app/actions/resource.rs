@@ -130,7 +130,17 @@ pub(crate) async fn run(
             };
             shared.serve(stores, &involved, record, run).await
         }
-        _ => run(Sink::Apply),
+        _ => match run(Sink::Apply) {
+            // Answered once saved: with `--state-file`, after the group commit that holds it.
+            Ok((response, Some(written))) => match stores[target].saved().await {
+                Ok(()) => Ok((response, Some(written))),
+                Err(error) => Err(ApiError::Store {
+                    resource: written.resource,
+                    error,
+                }),
+            },
+            other => other,
+        },
     };
     let response = match answered {
         Ok((response, written)) => {

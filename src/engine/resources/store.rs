@@ -173,8 +173,9 @@ impl Store {
         read(&self.data).to_json()
     }
 
-    /// Writes the change to the write-ahead log first, so a change that cannot be saved is not
-    /// made. Called with the write lock held, which also orders log lines as the changes.
+    /// Queues the change for the write-ahead log before it is made, so a change the log
+    /// refuses is not made. Called with the write lock held, which also orders log lines as
+    /// the changes. The write is answered after [`Store::saved`].
     fn log(&self, entry: impl FnOnce() -> Value) -> Result<(), StoreError> {
         if self.retired.load(std::sync::atomic::Ordering::Acquire) {
             return Err(StoreError::Retired);
@@ -183,6 +184,16 @@ impl Store {
             Some(j) => j
                 .append(&self.def.name, self.def.fingerprint, entry())
                 .map_err(StoreError::Persist),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits until the writes made so far are on disk (with `--state-file`; at once without).
+    /// Until then another request may read a write that is not saved yet; it is answered,
+    /// and so acknowledged, only once it is.
+    pub(crate) async fn saved(&self) -> Result<(), StoreError> {
+        match &self.wal {
+            Some(wal) => wal.synced().await.map_err(StoreError::Persist),
             None => Ok(()),
         }
     }

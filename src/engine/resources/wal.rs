@@ -1,8 +1,9 @@
 //! `--state-file`: resource data that survives a restart, and a `kill -9`.
 //!
-//! The state file holds a snapshot; every change is first appended to a write-ahead log beside
-//! it (`STATE.journal`) and flushed to disk before the request is answered, so no acknowledged
-//! write is lost. At start (and after a reset or a re-seed) the log is folded into a new
+//! The state file holds a snapshot; every change is appended to a write-ahead log beside it
+//! (`STATE.journal`) and flushed to disk before the request is answered, so no acknowledged
+//! write is lost. Flushes are group commits (`group_commit`): the writes that arrived during
+//! one `fdatasync` share the next. At start (and after a reset or a re-seed) the log is folded into a new
 //! snapshot, written to a new file and renamed over the old one, so the state file is never
 //! torn. A log line cut short by a crash was never acknowledged: it is dropped, and said so.
 //!
@@ -12,15 +13,14 @@
 //! thrown away because mockrig could not read it. `--state-reset` starts afresh on purpose.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::fs::OpenOptions;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
+use super::group_commit::GroupCommit;
 use crate::files::{read_regular, replace_atomically};
-use crate::sync::lock;
 
 /// The version of the state file's format this mockrig writes and reads.
 const VERSION: u64 = 1;
@@ -60,7 +60,7 @@ pub(crate) enum WalError {
 /// The state file's write-ahead log: one JSON line per acknowledged change.
 pub(crate) struct WriteAheadLog {
     state_file: PathBuf,
-    log: Mutex<File>,
+    log: GroupCommit,
 }
 
 fn fingerprint(v: &Value) -> Option<u64> {
@@ -111,17 +111,21 @@ impl WriteAheadLog {
                 path: log_file.display().to_string(),
                 source,
             })?;
+        let log = GroupCommit::start(log).map_err(|source| WalError::Open {
+            path: log_file.display().to_string(),
+            source,
+        })?;
         Ok((
             WriteAheadLog {
                 state_file: state_file.to_owned(),
-                log: Mutex::new(log),
+                log,
             },
             restored,
         ))
     }
 
-    /// Appends one change and waits until it is on disk. A failed append is cut off again, so
-    /// it cannot leave half a line for the next one to follow.
+    /// Queues one change for the log; [`WriteAheadLog::synced`] waits until it is on disk.
+    /// Called under the store's write lock, which orders the lines as the changes.
     pub(crate) fn append(
         &self,
         resource: &str,
@@ -132,18 +136,16 @@ impl WriteAheadLog {
         entry["fingerprint"] = json!(format!("{fingerprint:016x}"));
         let mut line = serde_json::to_vec(&entry)?;
         line.push(b'\n');
-        let mut log = lock(&self.log);
-        let before = log.metadata()?.len();
-        let result = log.write_all(&line).and_then(|()| log.sync_data());
-        if result.is_err() {
-            let _ = log.set_len(before);
-        }
-        result
+        self.log.append(&line)
+    }
+
+    /// Waits until every change queued so far is on disk: a write is answered after this.
+    pub(crate) fn synced(&self) -> impl Future<Output = io::Result<()>> + use<> {
+        self.log.synced()
     }
 
     /// Writes a new snapshot atomically and empties the log.
     pub(crate) fn compact(&self, stores: &HashMap<String, (u64, Value)>) -> io::Result<()> {
-        let log = lock(&self.log);
         let mut names: Vec<&String> = stores.keys().collect();
         names.sort();
         let resources: serde_json::Map<String, Value> = names
@@ -157,12 +159,16 @@ impl WriteAheadLog {
             })
             .collect();
         let text = serde_json::to_vec_pretty(&json!({"version": VERSION, "resources": resources}))?;
-        replace_atomically(&self.state_file, &text)?;
-        // Only now is the log redundant; a crash before this line replays it over the new
-        // snapshot, which its entries (whole records, deletes) leave unchanged.
-        log.set_len(0)?;
-        log.sync_all()?;
-        Ok(())
+        // The lines still queued are written first: they belong before this snapshot (a line
+        // of a write made before a reset, written after the truncation, would bring the
+        // written record back at the next start).
+        self.log.with_file(|log| {
+            replace_atomically(&self.state_file, &text)?;
+            // Only now is the log redundant; a crash before this line replays it over the new
+            // snapshot, which its entries (whole records, deletes) leave unchanged.
+            log.set_len(0)?;
+            log.sync_all()
+        })
     }
 }
 
