@@ -33,12 +33,12 @@ def percentile(sorted_values, p):
     return sorted_values[k]
 
 
-def measure(routes, edits, workdir):
+def measure(routes, edits, workdir, binary=None):
     path = os.path.join(workdir, f"spec-{routes}.yaml")
     with open(path, "w") as f:
         f.write(spec_text(routes, "start"))
     proc = subprocess.Popen(
-        [BINARY, "serve", path, "--host", "127.0.0.1", "--port", "0", "--log", "warn"],
+        [binary or BINARY, "serve", path, "--host", "127.0.0.1", "--port", "0", "--log", "warn"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -77,13 +77,16 @@ def measure(routes, edits, workdir):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edits", type=int, default=100)
+    parser.add_argument("--routes", type=int, nargs="+", default=[10, 1000, 10000])
+    parser.add_argument("--binary", help="another mockrig binary to measure instead")
     args = parser.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if not args.binary:
+        subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "mockrig"], cwd=ROOT, check=True)
     print(f"reload latency, {args.edits} in-place saves each, {os.cpu_count()} cores")
     print(f"{'spec':>12} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     with tempfile.TemporaryDirectory() as workdir:
-        for routes in (10, 1000):
-            lat = measure(routes, args.edits, workdir)
+        for routes in args.routes:
+            lat = measure(routes, args.edits, workdir, args.binary)
             print(
                 f"{routes:>6} routes {percentile(lat, 50):8.1f} {percentile(lat, 99):8.1f} {lat[-1]:8.1f}"
             )

@@ -1,7 +1,7 @@
 //! What a reload changed, in one line for the log: `+1 route (POST /orders), ~1 route
 //! (GET /users/{id}), -0 routes`, and the channels and static folders when they changed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::spec::{Route, Spec};
 
@@ -17,37 +17,39 @@ pub(crate) struct RouteChanges {
 /// method and path; repeats of one method and path (with different `match:`) by their rank
 /// among those.
 pub(crate) fn route_changes(old: &Spec, new: &Spec) -> RouteChanges {
-    fn keyed(routes: &[Route]) -> Vec<(String, usize, &Route)> {
-        let mut seen: Vec<String> = Vec::new();
+    // Looked up by key, not searched: a reload of 10,000 routes spent 400 ms comparing every
+    // pair.
+    fn keyed(routes: &[Route]) -> Vec<((String, usize), &Route)> {
+        let mut seen: HashMap<String, usize> = HashMap::with_capacity(routes.len());
         routes
             .iter()
             .map(|r| {
                 let key = format!("{} {}", r.method, r.path);
-                let rank = seen.iter().filter(|k| **k == key).count();
-                seen.push(key.clone());
-                (key, rank, r)
+                let rank = seen.entry(key.clone()).or_default();
+                let entry = ((key, *rank), r);
+                *rank += 1;
+                entry
             })
             .collect()
     }
     let old_routes = keyed(&old.routes);
     let new_routes = keyed(&new.routes);
-    let find = |list: &[(String, usize, &Route)], key: &str, rank: usize| {
-        list.iter()
-            .find(|(k, n, _)| k == key && *n == rank)
-            .map(|e| e.2.clone())
-    };
+    let old_by_key: HashMap<&(String, usize), &Route> =
+        old_routes.iter().map(|(k, r)| (k, *r)).collect();
+    let new_by_key: HashMap<&(String, usize), &Route> =
+        new_routes.iter().map(|(k, r)| (k, *r)).collect();
     let mut out = RouteChanges::default();
-    for (key, rank, route) in &new_routes {
-        match find(&old_routes, key, *rank) {
-            None => out.added.push(key.clone()),
-            Some(old) if old != **route => out.changed.push(key.clone()),
+    for (key, route) in &new_routes {
+        match old_by_key.get(key) {
+            None => out.added.push(key.0.clone()),
+            Some(old) if *old != *route => out.changed.push(key.0.clone()),
             Some(_) => {}
         }
     }
     out.removed = old_routes
         .iter()
-        .filter(|(k, n, _)| find(&new_routes, k, *n).is_none())
-        .map(|e| e.0.clone())
+        .filter(|(k, _)| !new_by_key.contains_key(k))
+        .map(|(k, _)| k.0.clone())
         .collect();
     out
 }

@@ -1,22 +1,24 @@
 //! Watching the spec and the files it names. Editors often save by writing a temporary file
 //! and renaming it over the original, which replaces the inode, so the *folders* are watched
-//! and events picked by file name. Bursts of events from one save are debounced; whether the
-//! content really changed is the reloader's to tell.
+//! and events picked by file name. A save that shows where it ends (the file closed after
+//! writing, or renamed into place) reloads at once; other changes (a write not closed yet, a
+//! removal, a change of mode) reload once their events have been quiet for a moment. Whether
+//! the content really changed is the reloader's to tell.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
 
-use notify::{EventKind, RecursiveMode};
-use notify_debouncer_full::{DebounceEventResult, new_debouncer};
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
+use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher as _};
 
 use super::reload::Reloader;
 
-/// How long a burst of file events must be quiet before we reload: long enough to cover the
-/// rename-write-delete sequence of one editor save, short enough to feel instant.
-const DEBOUNCE: Duration = Duration::from_millis(30);
+/// How long the events of a change that gives no sign of its end must be quiet before we
+/// reload: long enough to cover the steps of one save, short enough to feel instant.
+const QUIET: Duration = Duration::from_millis(30);
 
 /// Watches the spec and the files it names until dropped.
 pub(crate) struct Watcher {
@@ -25,8 +27,40 @@ pub(crate) struct Watcher {
 }
 
 enum Message {
-    Events(DebounceEventResult),
+    Event(notify::Result<notify::Event>),
     Stop,
+}
+
+/// What a file event says about a save.
+#[derive(Debug, PartialEq)]
+enum Step {
+    /// The file is whole: closed after writing, or renamed into place.
+    Done,
+    /// Something changed and more may follow.
+    Changing,
+    /// Nothing changed (a read, an open).
+    Nothing,
+}
+
+/// What `event` says about a save of the files that `matters`.
+fn step(event: &notify::Event, matters: impl Fn(&Path) -> bool) -> Step {
+    if !event.paths.iter().any(|p| matters(p)) {
+        return Step::Nothing;
+    }
+    match event.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => Step::Done,
+        EventKind::Access(_) => Step::Nothing,
+        EventKind::Modify(ModifyKind::Name(RenameMode::To)) => Step::Done,
+        // From one name to another: a save only when the file arrives under a name that
+        // matters (vim first moves the spec away to a backup, then writes a new one).
+        EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => {
+            match event.paths.last().is_some_and(|to| matters(to)) {
+                true => Step::Done,
+                false => Step::Changing,
+            }
+        }
+        _ => Step::Changing,
+    }
 }
 
 impl Watcher {
@@ -34,54 +68,78 @@ impl Watcher {
     pub(crate) fn start(reloader: Arc<Reloader>) -> notify::Result<Watcher> {
         let (tx, rx) = mpsc::channel();
         let events = tx.clone();
-        let mut debouncer = new_debouncer(DEBOUNCE, None, move |r| {
-            let _ = events.send(Message::Events(r));
+        let mut watcher = notify::recommended_watcher(move |r| {
+            let _ = events.send(Message::Event(r));
         })?;
         let mut watched = WatchSet::default();
-        watched.update(&mut debouncer, &reloader)?;
+        watched.update(&mut watcher, &reloader)?;
         let thread = std::thread::Builder::new()
             .name("mockrig-watch".into())
             .spawn(move || {
-                while let Ok(Message::Events(result)) = rx.recv() {
-                    match result {
-                        Ok(events) => {
-                            let relevant = events.iter().any(|e| {
-                                // Reads (including our own) report as Access; they change nothing.
-                                !matches!(e.kind, EventKind::Access(_))
-                                    && e.paths.iter().any(|p| watched.matters(p))
-                            });
-                            if relevant {
-                                // A reload can name files not watched yet; one saved between the
-                                // reload reading it and the watch starting would be missed, so
-                                // a reload that widened the watch is followed by another (a
-                                // no-op when nothing changed meanwhile).
-                                for _ in 0..3 {
-                                    reloader.reload(false);
-                                    match watched.update(&mut debouncer, &reloader) {
-                                        Ok(true) => continue,
-                                        Ok(false) => break,
-                                        Err(e) => {
-                                            tracing::warn!("cannot watch a referenced file: {e}");
-                                            break;
-                                        }
-                                    }
+                // When a change that has not shown its end is to be reloaded.
+                let mut due: Option<Instant> = None;
+                loop {
+                    let message = match due {
+                        Some(at) => {
+                            match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                                Ok(m) => Some(m),
+                                Err(RecvTimeoutError::Timeout) => None,
+                                Err(RecvTimeoutError::Disconnected) => break,
+                            }
+                        }
+                        None => match rx.recv() {
+                            Ok(m) => Some(m),
+                            Err(_) => break,
+                        },
+                    };
+                    let reload_now = match message {
+                        Some(Message::Stop) => break,
+                        Some(Message::Event(Err(e))) => {
+                            tracing::warn!("file watching: {e}");
+                            false
+                        }
+                        Some(Message::Event(Ok(event))) => {
+                            match step(&event, |p| watched.matters(p)) {
+                                Step::Done => true,
+                                Step::Changing => {
+                                    due = Some(Instant::now() + QUIET);
+                                    false
                                 }
+                                Step::Nothing => false,
                             }
                         }
-                        Err(errors) => {
-                            for e in errors {
-                                tracing::warn!("file watching: {e}");
-                            }
-                        }
+                        // Quiet long enough.
+                        None => true,
+                    };
+                    if reload_now {
+                        due = None;
+                        reload(&reloader, &mut watched, &mut watcher);
                     }
                 }
-                drop(debouncer);
+                drop(watcher);
             })
             .map_err(|e| notify::Error::generic(&e.to_string()))?;
         Ok(Watcher {
             stop: tx,
             thread: Some(thread),
         })
+    }
+}
+
+/// Reloads, and watches what the new spec names. A reload can name files not watched yet; one
+/// saved between the reload reading it and the watch starting would be missed, so a reload
+/// that widened the watch is followed by another (a no-op when nothing changed meanwhile).
+fn reload(reloader: &Reloader, watched: &mut WatchSet, watcher: &mut RecommendedWatcher) {
+    for _ in 0..3 {
+        reloader.reload(false);
+        match watched.update(watcher, reloader) {
+            Ok(true) => continue,
+            Ok(false) => break,
+            Err(e) => {
+                tracing::warn!("cannot watch a referenced file: {e}");
+                break;
+            }
+        }
     }
 }
 
@@ -107,9 +165,9 @@ impl WatchSet {
     /// Watches the folders of the spec and of every file the serving spec names; a reload can
     /// add files, and a file that does not exist yet is watched through its folder. `true`
     /// when a file was added.
-    fn update<W: notify::Watcher, C: notify_debouncer_full::FileIdCache>(
+    fn update(
         &mut self,
-        debouncer: &mut notify_debouncer_full::Debouncer<W, C>,
+        watcher: &mut RecommendedWatcher,
         reloader: &Reloader,
     ) -> notify::Result<bool> {
         let mut widened = false;
@@ -118,7 +176,7 @@ impl WatchSet {
                 continue;
             };
             if self.dirs.insert(dir.clone()) {
-                debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
+                watcher.watch(&dir, RecursiveMode::NonRecursive)?;
             }
             widened |= self.names.insert(dir.join(name));
         }
@@ -127,7 +185,7 @@ impl WatchSet {
                 continue;
             };
             if self.dirs.insert(dir.clone()) {
-                debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
+                watcher.watch(&dir, RecursiveMode::NonRecursive)?;
             }
             widened |= self.folders.insert(dir);
         }
@@ -148,4 +206,56 @@ fn split_canonical(path: &Path) -> Option<(PathBuf, std::ffi::OsString)> {
         _ => Path::new("."),
     };
     Some((parent.canonicalize().ok()?, name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, MetadataKind, RemoveKind};
+
+    fn event(kind: EventKind, paths: &[&str]) -> notify::Event {
+        let mut e = notify::Event::new(kind);
+        for p in paths {
+            e = e.add_path(PathBuf::from(p));
+        }
+        e
+    }
+
+    #[test]
+    fn a_closed_write_or_a_rename_into_place_ends_a_save() {
+        let spec = |p: &Path| p == Path::new("/d/api.yaml");
+        let step_of = |kind: EventKind, paths: &[&str]| step(&event(kind, paths), spec);
+        let at = &["/d/api.yaml"];
+        for kind in [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+        ] {
+            assert_eq!(step_of(kind, at), Step::Done, "{kind:?}");
+        }
+        let rename = EventKind::Modify(ModifyKind::Name(RenameMode::Both));
+        assert_eq!(step_of(rename, &["/d/.tmp", "/d/api.yaml"]), Step::Done);
+        assert_eq!(
+            step_of(rename, &["/d/api.yaml", "/d/api.yaml~"]),
+            Step::Changing,
+            "moved away to a backup: the new file is still to come"
+        );
+        for kind in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Any,
+        ] {
+            assert_eq!(step_of(kind, at), Step::Changing, "{kind:?}");
+        }
+        for kind in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+        ] {
+            assert_eq!(step_of(kind, at), Step::Nothing, "{kind:?}");
+        }
+        let close = EventKind::Access(AccessKind::Close(AccessMode::Write));
+        assert_eq!(step_of(close, &["/d/notes.txt"]), Step::Nothing);
+    }
 }

@@ -41,7 +41,7 @@ async fn wait_for_status(m: &Mock, done: impl Fn(&Value) -> bool) -> Value {
 }
 
 /// Asserts that exactly `n` reloads happened. Nothing signals "no further reload is coming",
-/// so this waits out several debounce windows first.
+/// so this waits out several quiet periods first.
 async fn assert_reloads(m: &Mock, n: u64) {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let s = status(m).await;
@@ -89,9 +89,31 @@ async fn save_like_vim_with_a_backup() {
     std::fs::remove_file(&backup).unwrap();
     wait_for_body(&m, "v2").await;
     assert_reloads(&m, 1).await;
+    // Moving the spec away is not a save: no reload of a missing file went wrong meanwhile.
+    assert_eq!(status(&m).await["failed_reload_count"], 0);
     // A second save keeps working: the watch did not stay on the old inode.
     std::fs::write(spec_path(&m), spec("v3")).unwrap();
     wait_for_body(&m, "v3").await;
+}
+
+/// A save that shows its end (the file closed) loads at once, but not before: a writer that
+/// pauses between its writes is not read half-way.
+#[tokio::test]
+async fn a_save_written_in_parts_loads_once_whole() {
+    use std::io::Write;
+    let m = Mock::start(&spec("v1"), &[]);
+    let text = spec("written in two parts");
+    let (first, rest) = text.split_at(text.len() / 2);
+    let mut f = std::fs::File::create(spec_path(&m)).unwrap();
+    f.write_all(first.as_bytes()).unwrap();
+    f.flush().unwrap();
+    // The pause is the scenario (a slow writer), shorter than the quiet period.
+    std::thread::sleep(Duration::from_millis(5));
+    f.write_all(rest.as_bytes()).unwrap();
+    drop(f);
+    wait_for_body(&m, "written in two parts").await;
+    assert_reloads(&m, 1).await;
+    assert_eq!(status(&m).await["failed_reload_count"], 0);
 }
 
 #[tokio::test]
