@@ -4,11 +4,13 @@
 //! Recording sits on the request path, so it keeps cheap handles (the header map, the body's
 //! reference-counted bytes) and builds JSON only when someone reads the journal.
 
+mod ring;
 pub(crate) mod shared;
 
+pub(crate) use ring::RequestJournal;
+
 use std::cell::OnceCell;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use actix_web::http::Method;
@@ -21,7 +23,6 @@ use super::upstream::forward::UpstreamCall;
 use crate::error::Invalid;
 use crate::model::matcher::{Failure, Matcher, Parts, body_json, cookie_in};
 use crate::model::router::{Pattern, request_segments};
-use crate::sync::lock;
 
 /// Bodies are kept up to this many bytes each, so a full journal stays bounded.
 pub(crate) const BODY_LIMIT: usize = 64 * 1024;
@@ -224,131 +225,6 @@ impl Parts for View<'_> {
     }
 }
 
-/// A bounded ring of recorded requests, shared by all workers: at most `capacity` entries and
-/// `byte_limit` bytes of bodies, headers and URLs, the oldest going first.
-pub(crate) struct RequestJournal {
-    capacity: usize,
-    byte_limit: usize,
-    inner: Mutex<Ring>,
-}
-
-#[derive(Default)]
-struct Ring {
-    /// Each entry with its weight, counted once.
-    entries: VecDeque<(usize, Arc<Recorded>)>,
-    last_id: u64,
-    bytes: usize,
-}
-
-/// The bytes the server's journal keeps at most (beside its entry count).
-pub(crate) const BYTE_LIMIT: usize = 64 * 1024 * 1024;
-
-/// The bytes each session's journal keeps at most: sessions are many (up to
-/// `--max-sessions`), and anyone can start one, so each gets a small share.
-pub(crate) const SESSION_BYTE_LIMIT: usize = 256 * 1024;
-
-impl RequestJournal {
-    /// `capacity` 0 records nothing.
-    pub(crate) fn new(capacity: usize) -> RequestJournal {
-        RequestJournal {
-            capacity,
-            byte_limit: BYTE_LIMIT,
-            inner: Mutex::new(Ring {
-                entries: VecDeque::with_capacity(capacity.min(1024)),
-                ..Ring::default()
-            }),
-        }
-    }
-
-    /// A session's journal: allocated only as requests arrive, with a small byte budget.
-    pub(crate) fn for_session(capacity: usize) -> RequestJournal {
-        RequestJournal {
-            capacity,
-            byte_limit: SESSION_BYTE_LIMIT,
-            inner: Mutex::new(Ring::default()),
-        }
-    }
-
-    pub(crate) fn enabled(&self) -> bool {
-        self.capacity > 0
-    }
-
-    /// The bytes the journal holds now, as its budget counts them.
-    pub(crate) fn bytes(&self) -> usize {
-        lock(&self.inner).bytes
-    }
-
-    /// Adds a request, dropping the oldest beyond the count or the bytes; assigns its id.
-    /// Returns the entry as kept (with a journal of capacity 0, as it would have been).
-    pub(crate) fn record(&self, mut r: Recorded) -> Arc<Recorded> {
-        if r.body.len() > BODY_LIMIT {
-            // A copy, not a slice: a slice would keep the whole body alive.
-            r.body = Bytes::copy_from_slice(&r.body[..BODY_LIMIT]);
-        }
-        if let Some(sent) = &mut r.response
-            && let Some(body) = &mut sent.body
-            && body.len() > BODY_LIMIT
-        {
-            *body = Bytes::copy_from_slice(&body[..BODY_LIMIT]);
-            sent.truncated = true;
-        }
-        if self.capacity == 0 {
-            return Arc::new(r);
-        }
-        let weight = r.weight();
-        // A full journal evicts one entry per request: kept without allocating a list for it.
-        let (mut evicted, mut more) = (None, Vec::new());
-        let entry;
-        {
-            let mut ring = lock(&self.inner);
-            ring.last_id += 1;
-            r.id = ring.last_id;
-            entry = Arc::new(r);
-            while !ring.entries.is_empty()
-                && (ring.entries.len() >= self.capacity || ring.bytes + weight > self.byte_limit)
-            {
-                if let Some((old_weight, old)) = ring.entries.pop_front() {
-                    ring.bytes -= old_weight;
-                    match evicted {
-                        None => evicted = Some(old),
-                        Some(_) => more.push(old),
-                    }
-                }
-            }
-            ring.bytes += weight;
-            ring.entries.push_back((weight, entry.clone()));
-        }
-        // Freed after the lock is released: the other workers need not wait for it.
-        drop((evicted, more));
-        entry
-    }
-
-    /// The entry with `id`, if the journal still holds it.
-    pub(crate) fn get(&self, id: u64) -> Option<Arc<Recorded>> {
-        let ring = lock(&self.inner);
-        // Ids grow with each entry, so the list is sorted by them.
-        let i = ring.entries.binary_search_by_key(&id, |(_, r)| r.id).ok()?;
-        Some(ring.entries[i].1.clone())
-    }
-
-    /// Every recorded request, oldest first.
-    pub(crate) fn all(&self) -> Vec<Arc<Recorded>> {
-        let ring = lock(&self.inner);
-        ring.entries.iter().map(|(_, r)| r.clone()).collect()
-    }
-
-    /// [`verify`] over this journal.
-    pub(crate) fn verify(&self, pattern: &RequestPattern) -> Result<Verification, Invalid> {
-        verify(&self.all(), pattern)
-    }
-
-    pub(crate) fn clear(&self) {
-        let mut ring = lock(&self.inner);
-        ring.entries.clear();
-        ring.bytes = 0;
-    }
-}
-
 /// How many recorded requests match `pattern`, whether the expected count holds, and when
 /// it does not, the requests that explain why: when too many matched, the latest of them;
 /// otherwise the closest misses, each with the conditions it failed. Err: a bad pattern.
@@ -489,10 +365,10 @@ impl Compiled<'_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn request(path: &str, body: usize) -> Recorded {
+    pub(super) fn request(path: &str, body: usize) -> Recorded {
         Recorded {
             id: 0,
             at: SystemTime::now(),
@@ -508,58 +384,6 @@ mod tests {
             upstream: None,
             response: None,
         }
-    }
-
-    fn paths(j: &RequestJournal) -> Vec<String> {
-        j.all().iter().map(|r| r.path().to_owned()).collect()
-    }
-
-    #[test]
-    fn the_oldest_go_first_beyond_the_count() {
-        let j = RequestJournal::new(2);
-        for p in ["/a", "/b", "/c"] {
-            j.record(request(p, 0));
-        }
-        assert_eq!(paths(&j), ["/b", "/c"]);
-        assert_eq!(j.all()[1].id, 3, "ids count every request, kept or not");
-        let off = RequestJournal::new(0);
-        off.record(request("/a", 0));
-        assert!(!off.enabled() && off.all().is_empty());
-    }
-
-    #[test]
-    fn the_oldest_go_first_beyond_the_bytes_and_bodies_are_cut() {
-        let j = RequestJournal::for_session(1000);
-        let each = BODY_LIMIT + 100;
-        let fit = SESSION_BYTE_LIMIT / BODY_LIMIT;
-        for i in 0..fit + 3 {
-            j.record(request(&format!("/r{i}"), each));
-        }
-        let kept = j.all();
-        assert!(
-            kept.iter().all(|r| r.body.len() == BODY_LIMIT),
-            "bodies cut"
-        );
-        let bytes: usize = kept.iter().map(|r| r.weight()).sum();
-        assert!(bytes <= SESSION_BYTE_LIMIT, "{bytes} within the budget");
-        assert!(
-            kept.len() >= fit - 1 && kept.len() < fit + 3,
-            "{} kept",
-            kept.len()
-        );
-        assert_eq!(
-            kept.last().unwrap().path(),
-            format!("/r{}", fit + 2),
-            "the newest stays"
-        );
-        j.clear();
-        assert!(j.all().is_empty());
-        j.record(request("/again", 10));
-        assert_eq!(
-            paths(&j),
-            ["/again"],
-            "a cleared journal keeps its budget free"
-        );
     }
 
     #[test]
