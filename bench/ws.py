@@ -95,16 +95,10 @@ def hold(server, n):
     return (after - before) / n
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connections", type=int, default=10_000)
-    parser.add_argument("--subscribers", type=int, default=1_000)
-    parser.add_argument("--messages", type=int, default=200)
-    parser.add_argument("--echoes", type=int, default=20_000)
-    parser.add_argument("--pairs", type=int, default=3)
-    args = parser.parse_args()
+def measure(connections=10_000, subscribers=1_000, messages=200, echoes=20_000, pairs=3, report=print):
+    """Runs every measurement; returns the raw results and the medians bench/run's table uses."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = args.connections + 1000
+    need = connections + 1000
     if hard < need:
         sys.exit(f"the open-file limit {hard} is below {need}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
@@ -120,28 +114,48 @@ def main():
         "mockrig": lambda: run.mockrig(spec),
         "reference": lambda: run.Proc([REFERENCE_WS]),
     }
-    print(f"{os.cpu_count()} cores; {args.connections} idle connections, echo x{args.echoes}, "
-          f"fan-out {args.subscribers} subscribers x {args.messages} messages; {args.pairs} pairs")
+    report(f"{os.cpu_count()} cores; {connections} idle connections, echo x{echoes}, "
+           f"fan-out {subscribers} subscribers x {messages} messages; {pairs} pairs")
 
     results = {name: {"hold": [], "echo": [], "fan": []} for name in servers}
-    for _ in range(args.pairs):
+    for _ in range(pairs):
         for name, start in servers.items():
             server = start()
             try:
-                results[name]["echo"].append(wsbench("echo", ws_url(server, "/ws/echo"), args.echoes))
+                results[name]["echo"].append(wsbench("echo", ws_url(server, "/ws/echo"), echoes))
                 results[name]["fan"].append(
-                    wsbench("fanout", ws_url(server, "/ws/fan"), args.subscribers, args.messages))
+                    wsbench("fanout", ws_url(server, "/ws/fan"), subscribers, messages))
             finally:
                 server.stop()
     for name, start in servers.items():
         server = start()
         try:
-            results[name]["hold"].append(hold(server, args.connections))
+            results[name]["hold"].append(hold(server, connections))
         finally:
             server.stop()
 
     def med(name, kind, key):
         return statistics.median(r[key] for r in results[name][kind])
+
+    return {
+        "results": results,
+        "med": med,
+        "echo_p50_ratio": med("mockrig", "echo", "p50_us") / med("reference", "echo", "p50_us"),
+        "broadcast_ratio": med("mockrig", "fan", "per_sec") / med("reference", "fan", "per_sec"),
+        "kib_per_connection": results["mockrig"]["hold"][0],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--connections", type=int, default=10_000)
+    parser.add_argument("--subscribers", type=int, default=1_000)
+    parser.add_argument("--messages", type=int, default=200)
+    parser.add_argument("--echoes", type=int, default=20_000)
+    parser.add_argument("--pairs", type=int, default=3)
+    args = parser.parse_args()
+    m = measure(args.connections, args.subscribers, args.messages, args.echoes, args.pairs)
+    results, med = m["results"], m["med"]
 
     print(f"\n{'':<34} {'mockrig':>12} {'reference':>12} {'ratio':>7}")
     rows = [

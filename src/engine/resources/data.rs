@@ -8,6 +8,12 @@ use serde_json::{Map, Value, json};
 use crate::error::StoreError;
 use crate::model::resource::{MAX_DEPTH, ResourceDef, Seed, depth, id_key, kind};
 
+/// A number for a new state of a collection's records, never given before.
+fn new_version() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A collection's records by id, in insertion order, or a singleton's object.
 #[derive(Debug, Clone)]
 pub(crate) enum Data {
@@ -17,7 +23,12 @@ pub(crate) enum Data {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Collection {
-    pub(crate) records: IndexMap<String, Value>,
+    /// Changed only through [`Collection::records_mut`], which notes a new version.
+    records: IndexMap<String, Value>,
+    /// Which state of the records this is: a number no other state of any collection had
+    /// (a copy shares it while it stays the same). What was derived from the records (the
+    /// filter indexes of `query`) holds while the version does.
+    version: u64,
     /// The next generated integer id: one more than the largest integer id ever held.
     next_int: u64,
     /// Whether ids are text, so generated ones are UUIDs.
@@ -34,6 +45,7 @@ impl Collection {
             .any(|r| matches!(r.get(id_field), Some(Value::String(_))));
         let mut c = Collection {
             records: IndexMap::with_capacity(items.len()),
+            version: new_version(),
             next_int: 1,
             string_ids,
             count: 0,
@@ -107,16 +119,32 @@ impl Collection {
     ) -> Collection {
         Collection {
             records,
+            version: new_version(),
             next_int,
             string_ids,
             count,
         }
     }
 
+    /// The records by id key, in insertion order.
+    pub(crate) fn records(&self) -> &IndexMap<String, Value> {
+        &self.records
+    }
+
+    /// The records to change: the collection becomes a new version.
+    pub(crate) fn records_mut(&mut self) -> &mut IndexMap<String, Value> {
+        self.version = new_version();
+        &mut self.records
+    }
+
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Stores a new record with id `id` under `key`, the id's text.
     pub(crate) fn add(&mut self, key: String, id: &Value, record: Value) {
         self.note_id(id);
-        self.records.insert(key, record);
+        self.records_mut().insert(key, record);
         self.count = self.count.saturating_add(1);
     }
 
@@ -146,7 +174,7 @@ impl Data {
     /// The data as JSON: a list of records, or the singleton's object.
     pub(crate) fn to_json(&self) -> Value {
         match self {
-            Data::Collection(c) => Value::Array(c.records.values().cloned().collect()),
+            Data::Collection(c) => Value::Array(c.records().values().cloned().collect()),
             Data::Singleton(m) => Value::Object(m.clone()),
         }
     }
@@ -288,7 +316,7 @@ mod tests {
             ],
             "id",
         );
-        let ids: Vec<&String> = c.records.keys().collect();
+        let ids: Vec<&String> = c.records().keys().collect();
         assert_eq!(ids, ["7", "8"]);
         let strings = Collection::new(vec![json!({"id": "a"}).as_object().unwrap().clone()], "id");
         assert!(strings.string_ids);

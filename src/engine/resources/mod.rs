@@ -8,6 +8,7 @@ pub(crate) mod change;
 pub(crate) mod computed;
 pub(crate) mod data;
 mod group_commit;
+pub(crate) mod index;
 pub(crate) mod ops;
 pub(crate) mod query;
 pub(crate) mod redis;

@@ -237,13 +237,18 @@ fn list(
             let Data::Collection(c) = data else {
                 return Ok((Err(data.to_json()), 0, None));
             };
-            query.settle(&s.def.id_field, c.records.values())?;
-            let page = query.apply(
-                c.records
-                    .values()
-                    .filter(|v| v.as_object().is_some_and(&keep)),
-                c.records.values(),
-            );
+            let all = c.records();
+            query.settle(&s.def.id_field, all.values())?;
+            let keeps = |v: &&Value| v.as_object().is_some_and(&keep);
+            let page = match s.indexes.candidates(c, &query) {
+                Some(at) => query.apply(
+                    at.iter()
+                        .filter_map(|&i| all.get_index(i as usize).map(|(_, v)| v))
+                        .filter(keeps),
+                    all.values(),
+                ),
+                None => query.apply(all.values().filter(keeps), all.values()),
+            };
             let body = if relations {
                 Err(Value::Array(page.items.into_iter().cloned().collect()))
             } else {
@@ -321,7 +326,7 @@ fn relate(
         let by_parent: HashMap<String, Vec<(Value, usize)>> = child.read(|data| {
             let mut out: HashMap<String, Vec<(Value, usize)>> = HashMap::new();
             if let Data::Collection(c) = data {
-                for r in c.records.values() {
+                for r in c.records().values() {
                     if let Some(key) = r.get(&fk).and_then(id_key)
                         && wanted.contains(&key)
                     {

@@ -301,6 +301,15 @@ impl ListQuery {
         }
     }
 
+    /// The equality filters, as field paths and the values each accepts: what an index
+    /// (`index`) can answer.
+    pub(crate) fn equalities(&self) -> impl Iterator<Item = (&[String], &[String])> {
+        self.filters
+            .iter()
+            .filter(|f| f.op == Op::Eq)
+            .map(|f| (f.path.as_slice(), f.values.as_slice()))
+    }
+
     fn q_keeps(&self, record: &Value) -> bool {
         self.q.as_ref().is_none_or(|q| contains_text(record, q))
     }
@@ -337,7 +346,7 @@ fn split_path(field: &str) -> Vec<String> {
 }
 
 /// The value at a dotted path; a number steps into an array.
-fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
+pub(super) fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
     path.iter().try_fold(record, |v, key| match v {
         Value::Object(m) => m.get(key),
         Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
@@ -347,7 +356,7 @@ fn lookup<'a>(record: &'a Value, path: &[String]) -> Option<&'a Value> {
 
 /// How a value compares with query text: strings as they are, other values as JSON. Borrowed
 /// for strings, since a filter runs this once per record.
-fn text(v: &Value) -> Cow<'_, str> {
+pub(super) fn text(v: &Value) -> Cow<'_, str> {
     match v {
         Value::String(s) => Cow::Borrowed(s),
         other => Cow::Owned(other.to_string()),

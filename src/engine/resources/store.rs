@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::change::{Change, Deferred, Drawn, Ids, Mirror, Sink};
 use super::data::{Data, merge_patch};
+use super::index::Indexes;
 use super::wal::WriteAheadLog;
 use crate::error::StoreError;
 use crate::model::resource::{ResourceDef, id_key, kind};
@@ -96,6 +97,8 @@ pub(crate) struct Store {
     pub(crate) mirror: Mirror,
     /// The session whose copy this is (its data in Redis is the session's too).
     pub(crate) session: Option<Arc<str>>,
+    /// Indexes of the records for equality filters.
+    pub(crate) indexes: Indexes,
 }
 
 impl Store {
@@ -108,6 +111,7 @@ impl Store {
             retired: std::sync::atomic::AtomicBool::new(false),
             mirror: Mirror::default(),
             session: None,
+            indexes: Indexes::default(),
         }
     }
 
@@ -122,6 +126,7 @@ impl Store {
             retired: std::sync::atomic::AtomicBool::new(false),
             mirror: Mirror::default(),
             session: Some(session),
+            indexes: Indexes::default(),
         }
     }
 
@@ -200,7 +205,7 @@ impl Store {
 
     pub(crate) fn get(&self, key: &str) -> Option<Value> {
         match &**read(&self.data) {
-            Data::Collection(c) => c.records.get(key).cloned(),
+            Data::Collection(c) => c.records().get(key).cloned(),
             Data::Singleton(m) => Some(Value::Object(m.clone())),
         }
     }
@@ -262,7 +267,7 @@ impl Store {
                 }
             };
             let key = id_key(&id).ok_or(StoreError::BadId(kind(&id)))?;
-            if c.records.contains_key(&key) {
+            if c.records().contains_key(&key) {
                 return Err(StoreError::Conflict(key));
             }
             // A generated id goes first, where a reader of the JSON looks for it.
@@ -329,7 +334,7 @@ impl Store {
                 return Err(StoreError::NotFound(String::new()));
             };
             let old = c
-                .records
+                .records()
                 .get(key)
                 .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
             let mut value = change(old);
@@ -356,7 +361,7 @@ impl Store {
             };
             Ok(Change::Delete {
                 key: key.to_owned(),
-                old: c.records.get(key).cloned().unwrap_or_default(),
+                old: c.records().get(key).cloned().unwrap_or_default(),
             })
         })
     }
@@ -419,15 +424,15 @@ impl Store {
             (Data::Collection(c), Some("put")) => {
                 let record = entry["record"].clone();
                 let id = record.get(&self.def.id_field).cloned().unwrap_or_default();
-                if c.records.contains_key(key) {
+                if c.records().contains_key(key) {
                     c.note_id(&id);
-                    c.records.insert(key.to_owned(), record);
+                    c.records_mut().insert(key.to_owned(), record);
                 } else {
                     c.add(key.to_owned(), &id, record);
                 }
             }
             (Data::Collection(c), Some("delete")) => {
-                c.records.shift_remove(key);
+                c.records_mut().shift_remove(key);
             }
             (Data::Singleton(m), Some("set")) => {
                 if let Value::Object(new) = &entry["record"] {
@@ -510,10 +515,10 @@ fn apply(data: &mut Data, change: Change) -> Result<(), StoreError> {
     match (data, change) {
         (Data::Collection(c), Change::Create { key, id, record }) => c.add(key, &id, record),
         (Data::Collection(c), Change::Update { key, record, .. }) => {
-            c.records.insert(key, record);
+            c.records_mut().insert(key, record);
         }
         (Data::Collection(c), Change::Delete { key, .. }) => {
-            c.records.shift_remove(&key);
+            c.records_mut().shift_remove(&key);
         }
         (Data::Singleton(m), Change::Set { record, .. }) => *m = record,
         _ => return Err(StoreError::NotFound(String::new())),
@@ -525,7 +530,7 @@ fn apply(data: &mut Data, change: Change) -> Result<(), StoreError> {
 /// data, so a refused write costs a shared seed nothing.
 fn has_record(data: &Data, key: &str) -> Result<(), StoreError> {
     match data {
-        Data::Collection(c) if c.records.contains_key(key) => Ok(()),
+        Data::Collection(c) if c.records().contains_key(key) => Ok(()),
         Data::Collection(_) => Err(StoreError::NotFound(key.to_owned())),
         Data::Singleton(_) => Err(StoreError::NotFound(String::new())),
     }

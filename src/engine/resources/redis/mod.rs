@@ -278,7 +278,7 @@ impl Shared {
             .arg(ttl);
         match data {
             Data::Collection(c) => {
-                for (key, record) in &c.records {
+                for (key, record) in c.records() {
                     call.arg(key).arg(record.to_string());
                 }
             }
