@@ -40,6 +40,10 @@ fn main() -> std::io::Result<()> {
                 }
             }))
         })
+        // As mockrig's sockets are: without it, Nagle's algorithm would merge the small frames
+        // a broadcast writes to each client into fewer packets, which mockrig does not do (a
+        // streamed answer must not wait for the client's delayed ACK of the part before).
+        .tcp_nodelay(true)
         .bind(("127.0.0.1", 0))?;
         let addr = server.addrs()[0];
         let mut out = std::io::stdout();
