@@ -78,7 +78,7 @@ impl Watcher {
             .spawn(move || {
                 // When a change that has not shown its end is to be reloaded.
                 let mut due: Option<Instant> = None;
-                loop {
+                'watch: loop {
                     let message = match due {
                         Some(at) => {
                             match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
@@ -92,27 +92,46 @@ impl Watcher {
                             Err(_) => break,
                         },
                     };
-                    let reload_now = match message {
+                    let mut reload_now = false;
+                    match message {
                         Some(Message::Stop) => break,
-                        Some(Message::Event(Err(e))) => {
-                            tracing::warn!("file watching: {e}");
-                            false
-                        }
-                        Some(Message::Event(Ok(event))) => {
-                            match step(&event, |p| watched.matters(p)) {
-                                Step::Done => true,
-                                Step::Changing => {
-                                    due = Some(Instant::now() + QUIET);
-                                    false
+                        Some(Message::Event(first)) => {
+                            // This event and those already queued behind it (a rename is
+                            // reported twice; a checkout closes many files): one reload.
+                            let mut next = Some(first);
+                            while let Some(result) = next.take() {
+                                match result {
+                                    Err(e) => tracing::warn!("file watching: {e}"),
+                                    Ok(event) => match step(&event, |p| watched.matters(p)) {
+                                        Step::Done => {
+                                            reload_now = true;
+                                            due = None;
+                                        }
+                                        // Still changing after it ended: this reload may read
+                                        // it half-way, so the quiet one comes after it too.
+                                        Step::Changing => due = Some(Instant::now() + QUIET),
+                                        Step::Nothing => {}
+                                    },
                                 }
-                                Step::Nothing => false,
+                                if reload_now {
+                                    match rx.try_recv() {
+                                        Ok(Message::Event(r)) => next = Some(r),
+                                        Ok(Message::Stop) => break 'watch,
+                                        Err(_) => {}
+                                    }
+                                }
                             }
                         }
                         // Quiet long enough.
-                        None => true,
-                    };
-                    if reload_now {
+                        None => {}
+                    }
+                    // Events that never stop coming (reads, other files) do not put off a
+                    // reload that is due.
+                    if due.is_some_and(|at| Instant::now() >= at) {
+                        reload_now = true;
                         due = None;
+                    }
+                    if reload_now {
                         reload(&reloader, &mut watched, &mut watcher);
                     }
                 }

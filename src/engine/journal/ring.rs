@@ -13,15 +13,17 @@ use crate::sync::lock;
 /// and URLs kept, the oldest going first.
 ///
 /// The server's journal is split into one ring per core: each worker thread records into its
-/// own, so recording takes no lock another core holds and touches no line another core
-/// writes, but the id counter. Each ring keeps up to `capacity` entries (so the newest
-/// `capacity` overall are always among them, however the requests fell on the workers) and an
-/// equal share of the bytes; reading merges them by id and shows the newest `capacity`.
+/// own, so recording takes no lock another core holds, but the id counter and the byte count.
+/// Each ring keeps up to `capacity` entries (so the newest `capacity` overall are always among
+/// them, however the requests fell on the workers); beyond the byte budget the oldest entries
+/// of all rings go first. Reading merges the rings by id and shows the newest `capacity`.
 pub(crate) struct RequestJournal {
     capacity: usize,
     byte_limit: usize,
     shards: Box<[Shard]>,
     last_id: AtomicU64,
+    /// What all rings hold, as the byte budget counts it.
+    bytes: AtomicUsize,
 }
 
 /// One ring, on cache lines of its own.
@@ -32,7 +34,6 @@ struct Shard(Mutex<Ring>);
 struct Ring {
     /// Each entry with its weight, counted once; ids grow from front to back.
     entries: VecDeque<(usize, Arc<Recorded>)>,
-    bytes: usize,
 }
 
 /// The bytes the server's journal keeps at most (beside its entry count).
@@ -77,11 +78,11 @@ impl RequestJournal {
                 .map(|_| {
                     Shard(Mutex::new(Ring {
                         entries: VecDeque::with_capacity(reserve),
-                        bytes: 0,
                     }))
                 })
                 .collect(),
             last_id: AtomicU64::new(0),
+            bytes: AtomicUsize::new(0),
         }
     }
 
@@ -96,7 +97,7 @@ impl RequestJournal {
 
     /// The bytes the journal holds now, as its budget counts them.
     pub(crate) fn bytes(&self) -> usize {
-        self.shards.iter().map(|s| lock(&s.0).bytes).sum()
+        self.bytes.load(Ordering::Relaxed)
     }
 
     /// Adds a request, dropping the oldest beyond the count or the bytes; assigns its id.
@@ -117,32 +118,58 @@ impl RequestJournal {
             return Arc::new(r);
         }
         let weight = r.weight();
-        let byte_limit = self.byte_limit / self.shards.len();
-        // A full journal evicts one entry per request: kept without allocating a list for it.
-        let (mut evicted, mut more) = (None, Vec::new());
-        let entry;
+        let (evicted, entry);
         {
             let mut ring = lock(self.own_shard());
             // Taken under the ring's lock: its entries stay in the order of their ids.
             r.id = self.last_id.fetch_add(1, Ordering::Relaxed) + 1;
             entry = Arc::new(r);
-            while !ring.entries.is_empty()
-                && (ring.entries.len() >= self.capacity || ring.bytes + weight > byte_limit)
-            {
-                if let Some((old_weight, old)) = ring.entries.pop_front() {
-                    ring.bytes -= old_weight;
-                    match evicted {
-                        None => evicted = Some(old),
-                        Some(_) => more.push(old),
-                    }
-                }
-            }
-            ring.bytes += weight;
+            // Beyond the count, this ring's oldest goes: it is not among the newest N overall.
+            evicted = match ring.entries.len() >= self.capacity {
+                true => ring.entries.pop_front(),
+                false => None,
+            };
             ring.entries.push_back((weight, entry.clone()));
         }
-        // Freed after the lock is released.
-        drop((evicted, more));
+        self.bytes.fetch_add(weight, Ordering::Relaxed);
+        if let Some((old_weight, old)) = evicted {
+            self.bytes.fetch_sub(old_weight, Ordering::Relaxed);
+            // Freed after the lock is released.
+            drop(old);
+        }
+        // Beyond the bytes, the oldest of all go, whichever ring holds them.
+        while self.bytes.load(Ordering::Relaxed) > self.byte_limit && self.evict_oldest(entry.id) {}
         entry
+    }
+
+    /// Drops the oldest entry of all rings (never `keep`, the one just recorded); `false` when
+    /// there is none to drop. Rings are locked one at a time.
+    fn evict_oldest(&self, keep: u64) -> bool {
+        let oldest = self
+            .shards
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| lock(&s.0).entries.front().map(|(_, r)| (r.id, i)))
+            .min();
+        let Some((id, i)) = oldest else {
+            return false;
+        };
+        if id == keep {
+            return false;
+        }
+        let popped = {
+            let mut ring = lock(&self.shards[i].0);
+            match ring.entries.front() {
+                Some((_, r)) if r.id == id => ring.entries.pop_front(),
+                // Another thread took it meanwhile: look again.
+                _ => return true,
+            }
+        };
+        if let Some((weight, old)) = popped {
+            self.bytes.fetch_sub(weight, Ordering::Relaxed);
+            drop(old);
+        }
+        true
     }
 
     /// The entry with `id`, if the journal still holds it (and shows it: it is among the
@@ -184,8 +211,9 @@ impl RequestJournal {
     pub(crate) fn clear(&self) {
         for s in self.shards.iter() {
             let mut ring = lock(&s.0);
+            let held: usize = ring.entries.iter().map(|(w, _)| w).sum();
             ring.entries.clear();
-            ring.bytes = 0;
+            self.bytes.fetch_sub(held, Ordering::Relaxed);
         }
     }
 }
@@ -291,5 +319,37 @@ mod tests {
         );
         j.clear();
         assert!(j.all().is_empty() && j.bytes() == 0);
+    }
+
+    #[test]
+    fn beyond_the_bytes_the_oldest_of_all_rings_go_first() {
+        // Two rings; one thread records large bodies, the other small ones, in turn.
+        let limit = 8 * BODY_LIMIT;
+        let j = Arc::new(RequestJournal::with_shards(1000, limit, 2, 0));
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let threads: Vec<_> = [BODY_LIMIT, 10]
+            .into_iter()
+            .map(|size| {
+                let (j, barrier) = (j.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    for i in 0..40 {
+                        barrier.wait();
+                        j.record(request(&format!("/{size}/{i}"), size));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let ids: Vec<u64> = j.all().iter().map(|r| r.id).collect();
+        assert!(j.bytes() <= limit, "{} within {limit}", j.bytes());
+        assert!(ids.len() < 80, "the budget dropped some");
+        let first = ids[0];
+        assert_eq!(
+            ids,
+            (first..=80).collect::<Vec<_>>(),
+            "what is kept is the newest, with no gaps, whichever ring held them"
+        );
     }
 }

@@ -24,7 +24,8 @@ use crate::sync::lock;
 const INDEXED_FROM: usize = 4096;
 
 /// Indexes kept per collection at most: a bound on what URLs naming ever new fields can make
-/// the server build and hold (each is ~12 bytes per record).
+/// the server build and hold (each takes 12 bytes per record for a field of few values, up
+/// to ~70 for one whose values all differ). Sessions' copies are never indexed.
 const MAX_INDEXES: usize = 8;
 
 /// Positions of the records by the hash of their value's text at one field.

@@ -240,7 +240,13 @@ fn list(
             let all = c.records();
             query.settle(&s.def.id_field, all.values())?;
             let keeps = |v: &&Value| v.as_object().is_some_and(&keep);
-            let page = match s.indexes.candidates(c, &query) {
+            // A session's copies are not indexed: there may be a thousand of them, each
+            // sharing the seed's records until it writes, and none is large for long.
+            let indexed = match s.session {
+                None => s.indexes.candidates(c, &query),
+                Some(_) => None,
+            };
+            let page = match indexed {
                 Some(at) => query.apply(
                     at.iter()
                         .filter_map(|&i| all.get_index(i as usize).map(|(_, v)| v))
