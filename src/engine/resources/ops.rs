@@ -69,10 +69,7 @@ pub(crate) fn handle(
                 })
                 .ok_or_else(|| StoreError::NotFound(id.to_owned()))
                 .map_err(failed(s))?;
-            let response = HttpResponse::Ok()
-                .content_type("application/json")
-                .body(body);
-            (response, None)
+            (json_text(StatusCode::OK, body), None)
         }
         Op::Get => {
             let mut v = s
@@ -177,9 +174,14 @@ fn failed(s: &Store) -> impl Fn(StoreError) -> ApiError + '_ {
 }
 
 fn ok_json(status: StatusCode, v: &Value) -> HttpResponse {
+    json_text(status, v.to_string())
+}
+
+/// A JSON answer from text already written.
+fn json_text(status: StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("application/json")
-        .body(v.to_string())
+        .body(body)
 }
 
 /// What an id is escaped from in a `Location` path: everything but RFC 3986's unreserved
