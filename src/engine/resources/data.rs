@@ -1,12 +1,17 @@
-//! A resource's data as values: a collection's records by id in insertion order, or a
-//! singleton's object; how data given from outside (an import, a snapshot) is checked; the
+//! A resource's data: a collection's records (as JSON text, `record`) by id in insertion order, or
+//! a singleton's object; how data given from outside (an import, a snapshot) is checked; the
 //! generated ids; RFC 7396 merge patch. `store` keeps it behind a lock.
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value, json};
 
+use super::record::Record;
 use crate::error::StoreError;
 use crate::model::resource::{MAX_DEPTH, ResourceDef, Seed, depth, id_key, kind};
+
+/// A record's id key: its id as text (`id_key`), the id `1` and `"1"` alike. Short keys
+/// (all integer ids, UUIDs) are kept inline, without a heap block of their own.
+pub(crate) type Key = compact_str::CompactString;
 
 /// A number for a new state of a collection's records, never given before.
 fn new_version() -> u64 {
@@ -24,7 +29,7 @@ pub(crate) enum Data {
 #[derive(Debug, Clone)]
 pub(crate) struct Collection {
     /// Changed only through [`Collection::records_mut`], which notes a new version.
-    records: IndexMap<String, Value>,
+    records: IndexMap<Key, Record>,
     /// Which state of the records this is: a number no other state of any collection had
     /// (a copy shares it while it stays the same). What was derived from the records (the
     /// filter indexes of `query`) holds while the version does.
@@ -62,7 +67,8 @@ impl Collection {
             };
             c.note_id(&id);
             if let Some(key) = id_key(&id) {
-                c.records.insert(key, Value::Object(record));
+                c.records
+                    .insert(key.into(), Record::new(&Value::Object(record)));
                 c.count += 1;
             }
         }
@@ -82,7 +88,7 @@ impl Collection {
     /// The next integer id, text ids in the seed or not (`new_id: int`).
     pub(crate) fn next_int(&self) -> Result<Value, StoreError> {
         let mut n = self.next_int;
-        while self.records.contains_key(&n.to_string()) {
+        while self.records.contains_key(n.to_string().as_str()) {
             n = n.checked_add(1).ok_or(StoreError::IdsExhausted)?;
         }
         Ok(json!(n))
@@ -90,7 +96,7 @@ impl Collection {
 
     /// Whether a record has id `id` (`1` and `"1"` are the same id).
     pub(crate) fn taken(&self, id: &Value) -> bool {
-        id_key(id).is_some_and(|k| self.records.contains_key(&k))
+        id_key(id).is_some_and(|k| self.records.contains_key(k.as_str()))
     }
 
     /// How many records the collection has held since it was loaded.
@@ -112,7 +118,7 @@ impl Collection {
     /// A collection of `records` (in order, by key) read back from a shared store, with the
     /// counters it keeps beside them; `string_ids` as its seed decides.
     pub(crate) fn restored(
-        records: IndexMap<String, Value>,
+        records: IndexMap<Key, Record>,
         string_ids: bool,
         next_int: u64,
         count: u64,
@@ -127,12 +133,12 @@ impl Collection {
     }
 
     /// The records by id key, in insertion order.
-    pub(crate) fn records(&self) -> &IndexMap<String, Value> {
+    pub(crate) fn records(&self) -> &IndexMap<Key, Record> {
         &self.records
     }
 
     /// The records to change: the collection becomes a new version.
-    pub(crate) fn records_mut(&mut self) -> &mut IndexMap<String, Value> {
+    pub(crate) fn records_mut(&mut self) -> &mut IndexMap<Key, Record> {
         self.version = new_version();
         &mut self.records
     }
@@ -142,9 +148,9 @@ impl Collection {
     }
 
     /// Stores a new record with id `id` under `key`, the id's text.
-    pub(crate) fn add(&mut self, key: String, id: &Value, record: Value) {
+    pub(crate) fn add(&mut self, key: String, id: &Value, record: &Value) {
         self.note_id(id);
-        self.records_mut().insert(key, record);
+        self.records_mut().insert(key.into(), Record::new(record));
         self.count = self.count.saturating_add(1);
     }
 
@@ -174,7 +180,7 @@ impl Data {
     /// The data as JSON: a list of records, or the singleton's object.
     pub(crate) fn to_json(&self) -> Value {
         match self {
-            Data::Collection(c) => Value::Array(c.records().values().cloned().collect()),
+            Data::Collection(c) => Value::Array(c.records().values().map(Record::value).collect()),
             Data::Singleton(m) => Value::Object(m.clone()),
         }
     }
@@ -316,7 +322,7 @@ mod tests {
             ],
             "id",
         );
-        let ids: Vec<&String> = c.records().keys().collect();
+        let ids: Vec<&str> = c.records().keys().map(Key::as_str).collect();
         assert_eq!(ids, ["7", "8"]);
         let strings = Collection::new(vec![json!({"id": "a"}).as_object().unwrap().clone()], "id");
         assert!(strings.string_ids);

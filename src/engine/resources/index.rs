@@ -12,10 +12,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
-use serde_json::Value;
 
-use super::data::Collection;
+use super::data::{Collection, Key};
 use super::query::{ListQuery, lookup, text};
+use super::record::{Fields, Record};
 use crate::hash::fnv1a;
 use crate::sync::lock;
 
@@ -41,13 +41,15 @@ fn hash(text: &str) -> u64 {
 }
 
 impl FieldIndex {
-    fn build(records: &IndexMap<String, Value>, path: &[String]) -> FieldIndex {
+    fn build(records: &IndexMap<Key, Record>, path: &[String]) -> FieldIndex {
         let mut index = FieldIndex {
             present: false,
             by_hash: HashMap::new(),
         };
+        let fields = Fields::of([path]);
         for (i, record) in records.values().enumerate() {
-            let Some(v) = lookup(record, path) else {
+            let record = record.fields(&fields);
+            let Some(v) = lookup(&record, path) else {
                 continue;
             };
             index.present = true;
@@ -141,10 +143,10 @@ impl Indexes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn collection(n: usize) -> Collection {
-        let records: IndexMap<String, Value> = (1..=n)
+        let records: IndexMap<Key, Record> = (1..=n)
             .map(|i| {
                 let role = if i % 100 == 0 {
                     json!("admin")
@@ -155,7 +157,7 @@ mod tests {
                 if i == 7 {
                     r["age"] = Value::Null;
                 }
-                (i.to_string(), r)
+                (Key::from(i.to_string()), Record::new(&r))
             })
             .collect();
         Collection::restored(records, false, n as u64 + 1, n as u64)
@@ -180,7 +182,7 @@ mod tests {
         assert!(
             found
                 .iter()
-                .all(|&i| c.records()[i as usize]["role"] == "admin")
+                .all(|&i| c.records()[i as usize].value()["role"] == "admin")
         );
         // Either of two values; numbers by their JSON text; `null` is never a candidate.
         let found = indexes

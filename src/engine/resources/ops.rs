@@ -15,6 +15,7 @@ use super::change::Sink;
 use super::computed::WriteContext;
 use super::data::Data;
 use super::query::ListQuery;
+use super::record::{Fields, Record};
 use super::store::Store;
 use crate::error::{ApiError, BodyError, StoreError};
 use crate::model::resource::{
@@ -58,13 +59,12 @@ pub(crate) fn handle(
     };
     let id = id.unwrap_or_default();
     Ok(match op {
-        Op::List => (list(req, links, stores, store, |_| true)?, None),
-        // Most reads of one record carry no query: written out under the read lock, with
-        // no copy of the record made first.
+        Op::List => (list(req, links, stores, store, None)?, None),
+        // Most reads of one record carry no query: its text is the answer.
         Op::Get if req.query_string().is_empty() => {
             let body = s
                 .read(|data| match data {
-                    Data::Collection(c) => c.records().get(id).map(|v| v.to_string()),
+                    Data::Collection(c) => c.records().get(id).map(|r| r.text().to_owned()),
                     Data::Singleton(m) => serde_json::to_string(m).ok(),
                 })
                 .ok_or_else(|| StoreError::NotFound(id.to_owned()))
@@ -78,7 +78,7 @@ pub(crate) fn handle(
                 .map_err(failed(s))?;
             let mut query = list_query(req, s)?.0;
             query
-                .settle(&s.def.id_field, std::iter::once(&v))
+                .settle(&s.def.id_field, std::iter::once(&Record::new(&v)))
                 .map_err(|e| ApiError::ListQuery {
                     resource: s.def.name.clone(),
                     reason: e.to_string(),
@@ -122,9 +122,8 @@ pub(crate) fn handle(
             s.get(id)
                 .ok_or_else(|| StoreError::NotFound(id.to_owned()))
                 .map_err(failed(s))?;
-            let fk = foreign_key(&s.def.name);
-            let keep = |r: &Map<String, Value>| r.get(&fk).and_then(id_key).as_deref() == Some(id);
-            (list(req, links, stores, child, keep)?, None)
+            let within = (foreign_key(&s.def.name), id);
+            (list(req, links, stores, child, Some(within))?, None)
         }
         Op::ChildCreate { child } => {
             let parent = s
@@ -228,17 +227,21 @@ fn list_query(
     Ok((query, pairs))
 }
 
-/// Lists the records of `stores[store]` that `keep` accepts, with the request's filters,
-/// sort, paging, `_embed` and `_expand` applied.
+/// Lists the records of `stores[store]` (those whose field `within.0` names the record with
+/// id `within.1`: a nested route's), with the request's filters, sort, paging, `_embed` and
+/// `_expand` applied.
 fn list(
     req: &HttpRequest,
     links: Links,
     stores: &[Arc<Store>],
     store: usize,
-    keep: impl Fn(&Map<String, Value>) -> bool,
+    within: Option<(String, &str)>,
 ) -> Result<HttpResponse, ApiError> {
     let s = &stores[store];
     let (mut query, pairs) = list_query(req, s)?;
+    if let Some((field, id)) = within {
+        query.within(field, id);
+    }
     let relations = !query.embed.is_empty() || !query.expand.is_empty();
     let refused = |e: crate::error::Invalid| ApiError::ListQuery {
         resource: s.def.name.clone(),
@@ -253,7 +256,6 @@ fn list(
             };
             let all = c.records();
             query.settle(&s.def.id_field, all.values())?;
-            let keeps = |v: &&Value| v.as_object().is_some_and(&keep);
             // A session's copies are not indexed: there may be a thousand of them, each
             // sharing the seed's records until it writes, and none is large for long.
             let indexed = match s.session {
@@ -263,16 +265,17 @@ fn list(
             let page = match indexed {
                 Some(at) => query.apply(
                     at.iter()
-                        .filter_map(|&i| all.get_index(i as usize).map(|(_, v)| v))
-                        .filter(keeps),
+                        .filter_map(|&i| all.get_index(i as usize).map(|(_, v)| v)),
                     all.values(),
                 ),
-                None => query.apply(all.values().filter(keeps), all.values()),
+                None => query.apply(all.values(), all.values()),
             };
             let body = if relations {
-                Err(Value::Array(page.items.into_iter().cloned().collect()))
+                Err(Value::Array(
+                    page.items.into_iter().map(Record::value).collect(),
+                ))
             } else {
-                Ok(serde_json::to_vec(&page.items).unwrap_or_default())
+                Ok(joined(&page.items))
             };
             Ok((body, page.total, page.pages))
         })
@@ -346,11 +349,14 @@ fn relate(
         let by_parent: HashMap<String, Vec<(Value, usize)>> = child.read(|data| {
             let mut out: HashMap<String, Vec<(Value, usize)>> = HashMap::new();
             if let Data::Collection(c) = data {
+                let fields = Fields::Only(vec![fk.clone()]);
                 for r in c.records().values() {
-                    if let Some(key) = r.get(&fk).and_then(id_key)
+                    if let Some(key) = r.fields(&fields).get(&fk).and_then(id_key)
                         && wanted.contains(&key)
                     {
-                        out.entry(key).or_default().push((r.clone(), size(r)));
+                        out.entry(key)
+                            .or_default()
+                            .push((r.value(), r.text().len()));
                     }
                 }
             }
@@ -422,6 +428,20 @@ impl Budget {
             })?;
         Ok(())
     }
+}
+
+/// A page of records as a JSON list: their texts joined.
+fn joined(items: &[&Record]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + items.iter().map(|r| r.text().len() + 1).sum::<usize>());
+    out.push(b'[');
+    for (i, r) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(r.text().as_bytes());
+    }
+    out.push(b']');
+    out
 }
 
 /// A record's size as JSON text.

@@ -8,7 +8,9 @@ use std::cmp::Ordering;
 use regex::Regex;
 use serde_json::Value;
 
+use super::record::{Fields, Record};
 use crate::error::Invalid;
+use crate::model::resource::id_key;
 
 /// How a filter compares a record's value with the values asked for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -81,6 +83,9 @@ pub(crate) struct ListQuery {
     /// `_`-keys that are no parameter: filters on a field such as `_id` when the data has
     /// it, else mistakes ([`ListQuery::settle`]).
     pending: Vec<(String, String)>,
+    /// A nested route's parent (`/users/1/posts`): only records whose field (`userId`) names
+    /// this id key are listed.
+    within: Option<(String, String)>,
 }
 
 /// At most this many fields a query filters on, and `_like` patterns it compiles: enough for
@@ -90,7 +95,7 @@ const MAX_PATTERNS: usize = 16;
 
 /// One page of results and what the response headers need to know about it.
 pub(crate) struct Page<'a> {
-    pub(crate) items: Vec<&'a Value>,
+    pub(crate) items: Vec<&'a Record>,
     /// Matches before paging: `X-Total-Count`.
     pub(crate) total: usize,
     /// With `_page`: the page, the page size and the last page, for the `Link` header.
@@ -155,7 +160,7 @@ impl ListQuery {
     pub(crate) fn settle<'a>(
         &mut self,
         id_field: &str,
-        universe: impl Iterator<Item = &'a Value>,
+        universe: impl Iterator<Item = &'a Record>,
     ) -> Result<(), Invalid> {
         if self.pending.is_empty() {
             return Ok(());
@@ -168,8 +173,10 @@ impl ListQuery {
             .filter(|path| path.len() != 1 || path[0] != id_field)
             .collect();
         unseen.dedup();
+        let fields = Fields::of(unseen.iter().map(Vec::as_slice));
         for r in universe {
-            unseen.retain(|path| lookup(r, path).is_none());
+            let r = r.fields(&fields);
+            unseen.retain(|path| lookup(&r, path).is_none());
             if unseen.is_empty() {
                 break;
             }
@@ -233,12 +240,18 @@ impl ListQuery {
         Ok(())
     }
 
-    /// Filters, sorts and pages `records`, which are some of `universe` (a nested route's
-    /// children of all the collection's records).
+    /// Lists only the records whose `field` names the record with id key `id`: a nested
+    /// route's children.
+    pub(crate) fn within(&mut self, field: String, id: &str) {
+        self.within = Some((field, id.to_owned()));
+    }
+
+    /// Filters, sorts and pages `records`, which are some of `universe` (those `index` found
+    /// for the equality filters, or all).
     pub(crate) fn apply<'a>(
         &self,
-        records: impl Iterator<Item = &'a Value>,
-        universe: impl Iterator<Item = &'a Value>,
+        records: impl Iterator<Item = &'a Record>,
+        universe: impl Iterator<Item = &'a Record>,
     ) -> Page<'a> {
         // json-server drops an equality filter on a field no record of the collection has,
         // rather than answer an empty list for a parameter the data knows nothing about. One
@@ -247,8 +260,10 @@ impl ListQuery {
             .filter(|&i| self.filters[i].op == Op::Eq)
             .collect();
         if !unseen.is_empty() {
+            let fields = Fields::of(unseen.iter().map(|&i| self.filters[i].path.as_slice()));
             for r in universe {
-                unseen.retain(|&i| lookup(r, &self.filters[i].path).is_none());
+                let r = r.fields(&fields);
+                unseen.retain(|&i| lookup(&r, &self.filters[i].path).is_none());
                 if unseen.is_empty() {
                     break;
                 }
@@ -258,11 +273,35 @@ impl ListQuery {
             .filter(|i| !unseen.contains(i))
             .map(|i| &self.filters[i])
             .collect();
-        let mut items: Vec<&Value> = records
-            .filter(|r| filters.iter().all(|f| f.keeps(r)) && self.q_keeps(r))
-            .collect();
-        if !self.sort.is_empty() {
-            items.sort_by(|a, b| {
+        // Records are parsed only for the fields a test or the sort reads, and not at all
+        // for a plain page.
+        let fields = match self.q {
+            Some(_) => Fields::All,
+            None => Fields::of(
+                filters
+                    .iter()
+                    .map(|f| f.path.as_slice())
+                    .chain(self.sort.iter().map(|(p, _)| p.as_slice()))
+                    .chain(self.within.iter().map(|(f, _)| std::slice::from_ref(f))),
+            ),
+        };
+        let sorting = !self.sort.is_empty();
+        let mut items: Vec<(&Record, Value)> = if fields == Fields::Only(Vec::new()) {
+            records.map(|r| (r, Value::Null)).collect()
+        } else {
+            records
+                .filter_map(|r| {
+                    let v = r.fields(&fields);
+                    let keep = filters.iter().all(|f| f.keeps(&v))
+                        && self.q_keeps(&v)
+                        && self.within_keeps(&v);
+                    // The fields are kept only for the sort to read.
+                    keep.then(|| (r, if sorting { v } else { Value::Null }))
+                })
+                .collect()
+        };
+        if sorting {
+            items.sort_by(|(_, a), (_, b)| {
                 self.sort
                     .iter()
                     .map(|(path, desc)| {
@@ -295,7 +334,7 @@ impl ListQuery {
         let start = range.start.min(total);
         let end = range.end.clamp(start, total);
         Page {
-            items: items[start..end].to_vec(),
+            items: items[start..end].iter().map(|(r, _)| *r).collect(),
             total,
             pages,
         }
@@ -312,6 +351,12 @@ impl ListQuery {
 
     fn q_keeps(&self, record: &Value) -> bool {
         self.q.as_ref().is_none_or(|q| contains_text(record, q))
+    }
+
+    fn within_keeps(&self, record: &Value) -> bool {
+        self.within.as_ref().is_none_or(|(field, id)| {
+            record.get(field).and_then(id_key).as_deref() == Some(id.as_str())
+        })
     }
 }
 
@@ -442,10 +487,11 @@ mod tests {
     fn run(records: &[Value], query: &str) -> Vec<i64> {
         let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
         let q = ListQuery::parse(&pairs).unwrap();
+        let records: Vec<Record> = records.iter().map(Record::new).collect();
         q.apply(records.iter(), records.iter())
             .items
             .iter()
-            .map(|v| v["id"].as_i64().unwrap())
+            .map(|r| r.value()["id"].as_i64().unwrap())
             .collect()
     }
 
@@ -494,8 +540,8 @@ mod tests {
     #[test]
     fn an_underscore_key_filters_a_field_the_data_has_and_is_refused_otherwise() {
         let records = [
-            json!({"_id": 1, "_tag": "a"}),
-            json!({"_id": 2, "_tag": "b"}),
+            Record::new(&json!({"_id": 1, "_tag": "a"})),
+            Record::new(&json!({"_id": 2, "_tag": "b"})),
         ];
         let settled = |query: &str, id: &str| {
             let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
@@ -504,7 +550,7 @@ mod tests {
                 q.apply(records.iter(), records.iter())
                     .items
                     .iter()
-                    .map(|v| v["_id"].as_i64().unwrap())
+                    .map(|r| r.value()["_id"].as_i64().unwrap())
                     .collect::<Vec<_>>()
             })
         };
@@ -525,7 +571,7 @@ mod tests {
             page in 1usize..5,
             limit in 1usize..4,
         ) {
-            let records: Vec<Value> = roles
+            let values: Vec<Value> = roles
                 .iter()
                 .enumerate()
                 .map(|(i, r)| match r {
@@ -533,17 +579,20 @@ mod tests {
                     None => json!({"id": i}),
                 })
                 .collect();
+            let records: Vec<Record> = values.iter().map(Record::new).collect();
             let mut pairs: Vec<(String, String)> =
                 wanted.iter().map(|w| ("role".to_owned(), w.clone())).collect();
             let all = ListQuery::parse(&pairs).unwrap().apply(records.iter(), records.iter());
             // A field no record has is no filter at all (json-server drops it).
-            let any_role = records.iter().any(|r| r.get("role").is_some());
-            let expected: Vec<&Value> = records
+            let any_role = values.iter().any(|r| r.get("role").is_some());
+            let expected: Vec<&Record> = records
                 .iter()
-                .filter(|r| {
+                .zip(&values)
+                .filter(|(_, r)| {
                     !any_role
                         || r["role"].as_str().is_some_and(|role| wanted.iter().any(|w| w == role))
                 })
+                .map(|(record, _)| record)
                 .collect();
             proptest::prop_assert_eq!(&all.items, &expected);
             proptest::prop_assert_eq!(all.total, expected.len());

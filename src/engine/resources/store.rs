@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::change::{Change, Deferred, Drawn, Ids, Mirror, Sink};
 use super::data::{Data, merge_patch};
 use super::index::Indexes;
+use super::record::Record;
 use super::wal::WriteAheadLog;
 use crate::error::StoreError;
 use crate::model::resource::{ResourceDef, id_key, kind};
@@ -205,7 +206,7 @@ impl Store {
 
     pub(crate) fn get(&self, key: &str) -> Option<Value> {
         match &**read(&self.data) {
-            Data::Collection(c) => c.records().get(key).cloned(),
+            Data::Collection(c) => c.records().get(key).map(Record::value),
             Data::Singleton(m) => Some(Value::Object(m.clone())),
         }
     }
@@ -267,7 +268,7 @@ impl Store {
                 }
             };
             let key = id_key(&id).ok_or(StoreError::BadId(kind(&id)))?;
-            if c.records().contains_key(&key) {
+            if c.records().contains_key(key.as_str()) {
                 return Err(StoreError::Conflict(key));
             }
             // A generated id goes first, where a reader of the JSON looks for it.
@@ -336,8 +337,9 @@ impl Store {
             let old = c
                 .records()
                 .get(key)
-                .ok_or_else(|| StoreError::NotFound(key.to_owned()))?;
-            let mut value = change(old);
+                .ok_or_else(|| StoreError::NotFound(key.to_owned()))?
+                .value();
+            let mut value = change(&old);
             if let Value::Object(m) = &mut value {
                 if let Some(id) = old.get(&self.def.id_field) {
                     m.insert(self.def.id_field.clone(), id.clone());
@@ -347,7 +349,7 @@ impl Store {
             Ok(Change::Update {
                 key: key.to_owned(),
                 record: value,
-                old: old.clone(),
+                old,
             })
         })
     }
@@ -361,7 +363,7 @@ impl Store {
             };
             Ok(Change::Delete {
                 key: key.to_owned(),
-                old: c.records().get(key).cloned().unwrap_or_default(),
+                old: c.records().get(key).map(Record::value).unwrap_or_default(),
             })
         })
     }
@@ -426,9 +428,9 @@ impl Store {
                 let id = record.get(&self.def.id_field).cloned().unwrap_or_default();
                 if c.records().contains_key(key) {
                     c.note_id(&id);
-                    c.records_mut().insert(key.to_owned(), record);
+                    c.records_mut().insert(key.into(), Record::new(&record));
                 } else {
-                    c.add(key.to_owned(), &id, record);
+                    c.add(key.to_owned(), &id, &record);
                 }
             }
             (Data::Collection(c), Some("delete")) => {
@@ -513,12 +515,12 @@ impl Store {
 /// Makes `change` on `data`.
 fn apply(data: &mut Data, change: Change) -> Result<(), StoreError> {
     match (data, change) {
-        (Data::Collection(c), Change::Create { key, id, record }) => c.add(key, &id, record),
+        (Data::Collection(c), Change::Create { key, id, record }) => c.add(key, &id, &record),
         (Data::Collection(c), Change::Update { key, record, .. }) => {
-            c.records_mut().insert(key, record);
+            c.records_mut().insert(key.into(), Record::new(&record));
         }
         (Data::Collection(c), Change::Delete { key, .. }) => {
-            c.records_mut().shift_remove(&key);
+            c.records_mut().shift_remove(key.as_str());
         }
         (Data::Singleton(m), Change::Set { record, .. }) => *m = record,
         _ => return Err(StoreError::NotFound(String::new())),

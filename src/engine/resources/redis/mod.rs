@@ -279,7 +279,7 @@ impl Shared {
         match data {
             Data::Collection(c) => {
                 for (key, record) in c.records() {
-                    call.arg(key).arg(record.to_string());
+                    call.arg(key.as_str()).arg(record.text());
                 }
             }
             Data::Singleton(m) => {

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::SINGLETON;
 use crate::engine::resources::data::{Collection, Data};
+use crate::engine::resources::record::Record;
 use crate::engine::resources::store::Store;
 
 /// A resource read whole from a "full" answer of `sync.lua`: kind, next id, count, the keys in
@@ -50,7 +51,7 @@ pub(super) fn read_whole(store: &Store, items: &[Reply]) -> Result<Data, String>
     for key in order {
         let key = text(Some(&key));
         let record = parse(&key)?;
-        map.insert(key, record);
+        map.insert(key.into(), Record::new(&record));
     }
     let number = |i: usize| text(items.get(i)).parse::<u64>().unwrap_or(0);
     Ok(Data::Collection(Collection::restored(
