@@ -88,8 +88,8 @@ async fn reading_sessions_share_the_seed() {
 }
 
 /// Records written by POST cost at most 2.5 times their JSON text in memory (it was ~13
-/// times when they were kept as trees of values): 20,000 records of ~80 bytes, under 4 MB
-/// more, and each reads back as written.
+/// times when they were kept as trees of values): 20,000 records of ~80 bytes, about 4 MB
+/// more at most, and each reads back as written.
 #[tokio::test]
 async fn stored_records_cost_at_most_two_and_a_half_times_their_json() {
     use futures_util::StreamExt;

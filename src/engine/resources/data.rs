@@ -177,6 +177,19 @@ impl Data {
         }
     }
 
+    /// The bytes of [`Data::to_json`]'s text, without building it.
+    pub(crate) fn json_len(&self) -> usize {
+        match self {
+            Data::Collection(c) => {
+                let records = c.records();
+                let texts: usize = records.values().map(|r| r.text().len()).sum();
+                // Brackets and the commas between records.
+                texts + 2 + records.len().saturating_sub(1)
+            }
+            Data::Singleton(m) => serde_json::to_vec(m).map_or(0, |b| b.len()),
+        }
+    }
+
     /// The data as JSON: a list of records, or the singleton's object.
     pub(crate) fn to_json(&self) -> Value {
         match self {
@@ -326,6 +339,30 @@ mod tests {
         assert_eq!(ids, ["7", "8"]);
         let strings = Collection::new(vec![json!({"id": "a"}).as_object().unwrap().clone()], "id");
         assert!(strings.string_ids);
+    }
+
+    #[test]
+    fn json_len_is_the_length_of_the_json() {
+        let items = |n: usize| {
+            (0..n)
+                .map(|i| {
+                    json!({"id": i, "name": format!("é {i}")})
+                        .as_object()
+                        .unwrap()
+                        .clone()
+                })
+                .collect::<Vec<_>>()
+        };
+        for n in [0, 1, 3] {
+            let data = Data::Collection(Collection::new(items(n), "id"));
+            assert_eq!(
+                data.json_len(),
+                data.to_json().to_string().len(),
+                "{n} records"
+            );
+        }
+        let single = Data::Singleton(items(1).remove(0));
+        assert_eq!(single.json_len(), single.to_json().to_string().len());
     }
 
     fn json() -> impl proptest::strategy::Strategy<Value = Value> {

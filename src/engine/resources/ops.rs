@@ -72,13 +72,14 @@ pub(crate) fn handle(
             (json_text(StatusCode::OK, body), None)
         }
         Op::Get => {
-            let mut v = s
-                .get(id)
+            let r = s
+                .record(id)
                 .ok_or_else(|| StoreError::NotFound(id.to_owned()))
                 .map_err(failed(s))?;
+            let mut v = r.value();
             let mut query = list_query(req, s)?.0;
             query
-                .settle(&s.def.id_field, std::iter::once(&Record::new(&v)))
+                .settle(&s.def.id_field, std::iter::once(&r))
                 .map_err(|e| ApiError::ListQuery {
                     resource: s.def.name.clone(),
                     reason: e.to_string(),
@@ -119,19 +120,24 @@ pub(crate) fn handle(
             (HttpResponse::NoContent().finish(), wrote("deleted", s, &v))
         }
         Op::ChildList { child } => {
-            s.get(id)
-                .ok_or_else(|| StoreError::NotFound(id.to_owned()))
-                .map_err(failed(s))?;
+            if !s.has(id) {
+                return Err(failed(s)(StoreError::NotFound(id.to_owned())));
+            }
             let within = (foreign_key(&s.def.name), id);
             (list(req, links, stores, child, Some(within))?, None)
         }
         Op::ChildCreate { child } => {
             let parent = s
-                .get(id)
+                .record(id)
                 .ok_or_else(|| StoreError::NotFound(id.to_owned()))
                 .map_err(failed(s))?;
             let mut record = record.unwrap_or_default();
-            let parent_id = parent.get(&s.def.id_field).cloned().unwrap_or(json!(id));
+            let id_field = &s.def.id_field;
+            let parent_id = parent
+                .fields(&Fields::Only(vec![id_field.clone()]))
+                .get(id_field)
+                .cloned()
+                .unwrap_or(json!(id));
             record.insert(foreign_key(&s.def.name), parent_id);
             let w = writes.of(child, req, body);
             let child = &stores[child];
@@ -248,7 +254,7 @@ fn list(
         reason: e.to_string(),
     };
     // Without relations the page is written while the records are borrowed; with them it is
-    // copied out first, since filling them in reads other stores.
+    // parsed out first, since filling them in reads other stores.
     let (body, total, pages) = s
         .read(|data| {
             let Data::Collection(c) = data else {
@@ -390,12 +396,9 @@ fn relate(
             let Some(key) = m.get(&fk).and_then(id_key) else {
                 continue;
             };
-            let found = seen.entry(key).or_insert_with_key(|k| {
-                parent.get(k).map(|v| {
-                    let bytes = size(&v);
-                    (v, bytes)
-                })
-            });
+            let found = seen
+                .entry(key)
+                .or_insert_with_key(|k| parent.record(k).map(|r| (r.value(), r.text().len())));
             // Like json-server: no parent, no field.
             if let Some((found, bytes)) = found {
                 budget.take(*bytes, &s.def.name)?;
@@ -442,23 +445,6 @@ fn joined(items: &[&Record]) -> Vec<u8> {
     }
     out.push(b']');
     out
-}
-
-/// A record's size as JSON text.
-fn size(v: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut n = Count(0);
-    let _ = serde_json::to_writer(&mut n, v);
-    n.0
 }
 
 /// The collections a request's `_embed` and `_expand` name, by index (unknown names left

@@ -30,7 +30,7 @@ pub(crate) struct SharedSeed {
 impl SharedSeed {
     pub(crate) fn new(def: &ResourceDef) -> SharedSeed {
         let data = Data::from_seed(&def.seed, &def.id_field);
-        let bytes = json_bytes(&data.to_json());
+        let bytes = data.json_len();
         SharedSeed {
             data: Arc::new(data),
             fingerprint: def.fingerprint,
@@ -170,7 +170,7 @@ impl Store {
     /// Replaces the data whole (an import).
     pub(crate) fn set(&self, data: Data) {
         if let Some((_, bytes)) = &self.seed {
-            bytes.store(json_bytes(&data.to_json()), Ordering::Relaxed);
+            bytes.store(data.json_len(), Ordering::Relaxed);
         }
         *write(&self.data) = Arc::new(data);
     }
@@ -204,11 +204,17 @@ impl Store {
         }
     }
 
-    pub(crate) fn get(&self, key: &str) -> Option<Value> {
+    /// Record `key` as stored (its text: a copy of that, not a parse).
+    pub(crate) fn record(&self, key: &str) -> Option<Record> {
         match &**read(&self.data) {
-            Data::Collection(c) => c.records().get(key).map(Record::value),
-            Data::Singleton(m) => Some(Value::Object(m.clone())),
+            Data::Collection(c) => c.records().get(key).cloned(),
+            Data::Singleton(_) => None,
         }
+    }
+
+    /// Whether the collection has record `key`.
+    pub(crate) fn has(&self, key: &str) -> bool {
+        has_record(&read(&self.data), key).is_ok()
     }
 
     /// Makes (or, for a shared store, plans) the write `plan` decides on the data as it is.
@@ -424,13 +430,20 @@ impl Store {
         let key = entry["key"].as_str().unwrap_or_default();
         match (data, entry["op"].as_str()) {
             (Data::Collection(c), Some("put")) => {
-                let record = entry["record"].clone();
+                let record = &entry["record"];
+                if !record.is_object() {
+                    return Err(format!(
+                        "{}: record '{key}' is {}, not an object",
+                        self.def.name,
+                        kind(record)
+                    ));
+                }
                 let id = record.get(&self.def.id_field).cloned().unwrap_or_default();
                 if c.records().contains_key(key) {
                     c.note_id(&id);
-                    c.records_mut().insert(key.into(), Record::new(&record));
+                    c.records_mut().insert(key.into(), Record::new(record));
                 } else {
-                    c.add(key.to_owned(), &id, &record);
+                    c.add(key.to_owned(), &id, record);
                 }
             }
             (Data::Collection(c), Some("delete")) => {
@@ -488,7 +501,7 @@ impl Store {
         }
         // A session's copy is its own from here on: its bytes count.
         if let Some((_, bytes)) = &self.seed {
-            bytes.store(json_bytes(&data.to_json()), Ordering::Relaxed);
+            bytes.store(data.json_len(), Ordering::Relaxed);
         }
         *guard = Arc::new(data);
         self.mirror.set(generation, seq);
@@ -576,6 +589,24 @@ mod tests {
         store
             .create(record(json!({"id": 5})), &Plain, Sink::Apply)
             .unwrap();
+    }
+
+    #[test]
+    fn a_log_entry_whose_record_is_no_object_is_refused() {
+        let store = Store::new(
+            users(json!([])),
+            Data::from_seed(&Seed::Collection(vec![]), "id"),
+            None,
+        );
+        let err = store
+            .replay(&json!({"op": "put", "key": "1", "record": [1, 2]}))
+            .unwrap_err();
+        assert!(err.contains("not an object"), "{err}");
+        assert_eq!(store.snapshot(), json!([]));
+        store
+            .replay(&json!({"op": "put", "key": "1", "record": {"id": 1}}))
+            .unwrap();
+        assert_eq!(store.snapshot(), json!([{"id": 1}]));
     }
 
     #[test]

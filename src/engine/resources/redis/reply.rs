@@ -51,6 +51,9 @@ pub(super) fn read_whole(store: &Store, items: &[Reply]) -> Result<Data, String>
     for key in order {
         let key = text(Some(&key));
         let record = parse(&key)?;
+        if !record.is_object() {
+            return Err(format!("record '{key}' is not an object"));
+        }
         map.insert(key.into(), Record::new(&record));
     }
     let number = |i: usize| text(items.get(i)).parse::<u64>().unwrap_or(0);
