@@ -135,7 +135,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    # mockrig holds two descriptors per waiting request (the socket, and its hang-up watch).
+    # One descriptor per waiting request in mockrig and one in this client, plus headroom.
     want = max(args.waiters) * 3 + 1000
     if soft < want:
         try:

@@ -9,6 +9,7 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use actix_web::{Error, ResponseError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::head_watch::{HeadLimits, HeadWatch, Verdict};
+use crate::engine::fault::Hangup;
 use crate::error::ApiError;
 
 /// A connection whose HTTP/1 request heads are watched as they arrive ([`HeadWatch`]).
@@ -34,6 +36,8 @@ pub(crate) struct HeadGuard<T> {
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// An answer to write before the connection reads as closed: the 414 or the 408.
     refusal: Option<(Vec<u8>, usize)>,
+    /// Told when the client's end of the stream (or an error) is read.
+    hangup: Arc<Hangup>,
 }
 
 impl<T> HeadGuard<T> {
@@ -43,11 +47,17 @@ impl<T> HeadGuard<T> {
             watch: HeadWatch::new(limits, http1),
             deadline: None,
             refusal: None,
+            hangup: Arc::default(),
         }
     }
 
     pub(crate) fn get_ref(&self) -> &T {
         &self.io
+    }
+
+    /// What held requests on this connection await to learn that the client has gone.
+    pub(crate) fn hangup(&self) -> Arc<Hangup> {
+        self.hangup.clone()
     }
 
     /// Refuses the head in progress: with `error` written back when nothing else is being
@@ -124,7 +134,14 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadGuard<T> {
             };
         }
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        match &polled {
+            // Nothing read into room for something: the end of the stream.
+            Poll::Ready(Ok(())) if room && buf.filled().len() == before => this.hangup.signal(),
+            Poll::Ready(Err(_)) => this.hangup.signal(),
+            _ => {}
+        }
         if let Poll::Ready(Ok(())) = polled {
             if let Verdict::Refuse(error) = this.watch.read(&buf.filled()[before..]) {
                 // What was read is dropped: actix never sees this head.
@@ -232,6 +249,7 @@ where
                 .local_addr(addr)
                 // The socket under the guard, as actix-web would pass it.
                 .on_connect_ext(move |io: &HeadGuard<_>, ext: &mut Extensions| {
+                    ext.insert(io.hangup());
                     on_connect(io.get_ref() as &dyn std::any::Any, ext)
                 })
                 .finish(map_config(app, move |_| AppConfig::default()))

@@ -44,55 +44,44 @@ pub(crate) fn on_connect(conn: &dyn std::any::Any, ext: &mut Extensions) {
     let _ = (conn, ext);
 }
 
-/// Resolves when the client of `req` has closed its connection (or it failed); never for a
-/// client still there, nor where the socket cannot be watched. A held request (a long poll)
-/// races its wait with this, so a client that goes away stops costing anything at once:
-/// actix itself only notices when it next writes.
-pub(crate) async fn hangup(req: &HttpRequest) {
-    #[cfg(target_os = "linux")]
-    if let Some(Socket(fd)) = req.conn_data::<Socket>().copied() {
-        watch_hangup(fd).await;
-        return;
-    }
-    let _ = req;
-    std::future::pending::<()>().await
+/// Whether a connection's client has gone: set by the connection's reader when it reads the
+/// end of the stream (the client's FIN) or fails, which actix goes on reading for while a
+/// request is held. One per connection, in its `conn_data`.
+#[derive(Debug, Default)]
+pub(crate) struct Hangup {
+    gone: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
 }
 
-#[cfg(target_os = "linux")]
-async fn watch_hangup(fd: std::os::fd::RawFd) {
-    use std::os::fd::FromRawFd;
-    use tokio::io::Interest;
-    use tokio::io::unix::AsyncFd;
-    // A descriptor of its own for the same socket, so tokio can watch it beside actix's.
-    // SAFETY: `fd` is the open socket of this request's connection (see `with_socket`);
-    // dup gives a new descriptor this function owns and closes.
-    let dup = unsafe { libc::dup(fd) };
-    if dup < 0 {
-        return std::future::pending().await;
-    }
-    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(dup) };
-    // SAFETY: `owned` is an open descriptor this AsyncFd owns until it is dropped.
-    let Ok(watched) = (unsafe { AsyncFd::register_with_interest(owned, Interest::READABLE) })
-    else {
-        return std::future::pending().await;
-    };
-    loop {
-        let Ok(mut ready) = watched.readable().await else {
-            return;
-        };
-        // Readable is also a pipelined request or TLS bytes: only the peer's FIN (or an
-        // error) means it is gone.
-        let mut p = libc::pollfd {
-            fd: dup,
-            events: libc::POLLRDHUP,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd, no wait.
-        let n = unsafe { libc::poll(&mut p, 1, 0) };
-        if n > 0 && p.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
-            return;
+impl Hangup {
+    /// The client has gone: every request held on the connection is told.
+    pub(crate) fn signal(&self) {
+        if !self.gone.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            self.notify.notify_waiters();
         }
-        ready.clear_ready();
+    }
+
+    async fn wait(&self) {
+        loop {
+            // Registered before the check, so a signal between the two is not missed.
+            let notified = self.notify.notified();
+            if self.gone.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Resolves when the client of `req` has closed its connection (or it failed); never for a
+/// client still there, nor for a connection without the signal. A held request (a long poll)
+/// races its wait with this, so a client that goes away stops costing anything at once:
+/// actix itself only notices when it next writes. The connection's own reader watches, so a
+/// held request costs no descriptor or registration of its own.
+pub(crate) async fn hangup(req: &HttpRequest) {
+    match req.conn_data::<std::sync::Arc<Hangup>>() {
+        Some(h) => h.clone().wait().await,
+        None => std::future::pending().await,
     }
 }
 
