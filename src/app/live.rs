@@ -202,9 +202,10 @@ impl LiveSpec {
             },
             self.template_budget,
         );
-        let (changes, routes) = describe_changes(&inputs.parsed.spec, &parsed.spec);
-        let mut swapped = self.swap(built, changes)?;
-        swapped.route_changes = routes;
+        let mut swapped = self.swap(built, String::new())?;
+        // Told after the swap: the new spec serves while its changes are being compared.
+        (swapped.changes, swapped.route_changes) =
+            describe_changes(&inputs.parsed.spec, &parsed.spec);
         inputs.source = source;
         inputs.parsed = parsed;
         Ok(swapped)
