@@ -86,6 +86,14 @@ impl<T> HeadGuard<T> {
     }
 }
 
+/// A connection that ends without its reader seeing the end (an HTTP/2 keep-alive timeout)
+/// still tells the requests held on it, which over HTTP/2 run as tasks of their own.
+impl<T> Drop for HeadGuard<T> {
+    fn drop(&mut self) {
+        self.hangup.signal();
+    }
+}
+
 /// `error` as the bytes of a whole HTTP/1.1 response that closes the connection.
 fn raw_response(error: &ApiError) -> Vec<u8> {
     let response = error.error_response();
@@ -139,7 +147,15 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadGuard<T> {
         match &polled {
             // Nothing read into room for something: the end of the stream.
             Poll::Ready(Ok(())) if room && buf.filled().len() == before => this.hangup.signal(),
-            Poll::Ready(Err(_)) => this.hangup.signal(),
+            // actix takes these two as "try again", not as the end.
+            Poll::Ready(Err(e))
+                if !matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                this.hangup.signal()
+            }
             _ => {}
         }
         if let Poll::Ready(Ok(())) = polled {
