@@ -190,6 +190,25 @@ impl Data {
         }
     }
 
+    /// [`Data::to_json`] as text, made from the records' texts without parsing them.
+    pub(crate) fn json_text(&self) -> String {
+        match self {
+            Data::Collection(c) => {
+                let mut out = String::with_capacity(self.json_len());
+                out.push('[');
+                for (i, r) in c.records().values().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(r.text());
+                }
+                out.push(']');
+                out
+            }
+            Data::Singleton(m) => serde_json::to_string(m).unwrap_or_default(),
+        }
+    }
+
     /// The data as JSON: a list of records, or the singleton's object.
     pub(crate) fn to_json(&self) -> Value {
         match self {
@@ -342,7 +361,7 @@ mod tests {
     }
 
     #[test]
-    fn json_len_is_the_length_of_the_json() {
+    fn json_text_and_len_are_the_json_of_the_data() {
         let items = |n: usize| {
             (0..n)
                 .map(|i| {
@@ -360,9 +379,11 @@ mod tests {
                 data.to_json().to_string().len(),
                 "{n} records"
             );
+            assert_eq!(data.json_text(), data.to_json().to_string(), "{n} records");
         }
         let single = Data::Singleton(items(1).remove(0));
         assert_eq!(single.json_len(), single.to_json().to_string().len());
+        assert_eq!(single.json_text(), single.to_json().to_string());
     }
 
     fn json() -> impl proptest::strategy::Strategy<Value = Value> {

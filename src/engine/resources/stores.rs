@@ -398,7 +398,9 @@ fn compact(wal: &WriteAheadLog, stores: &HashMap<String, Arc<Store>>) -> std::io
         .collect();
     let snapshot = guards
         .iter()
-        .map(|(n, s, data)| ((*n).clone(), (s.def.fingerprint, data.to_json())))
+        // Text, not values: a snapshot of a large collection must not build every record
+        // as a tree (~13 times its text) while every store's lock is held.
+        .map(|(n, s, data)| ((*n).clone(), (s.def.fingerprint, data.json_text())))
         .collect();
-    wal.compact(&snapshot)
+    wal.compact(snapshot)
 }

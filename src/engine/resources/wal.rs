@@ -145,20 +145,39 @@ impl WriteAheadLog {
     }
 
     /// Writes a new snapshot atomically and empties the log.
-    pub(crate) fn compact(&self, stores: &HashMap<String, (u64, Value)>) -> io::Result<()> {
-        let mut names: Vec<&String> = stores.keys().collect();
-        names.sort();
-        let resources: serde_json::Map<String, Value> = names
+    /// Writes `stores` (each resource's fingerprint and its data as JSON text) as the new
+    /// snapshot and empties the log.
+    pub(crate) fn compact(&self, stores: HashMap<String, (u64, String)>) -> io::Result<()> {
+        use serde_json::value::RawValue;
+        #[derive(serde::Serialize)]
+        struct Snapshot<'a> {
+            version: u64,
+            resources: std::collections::BTreeMap<&'a str, Resource<'a>>,
+        }
+        #[derive(serde::Serialize)]
+        struct Resource<'a> {
+            fingerprint: String,
+            data: &'a RawValue,
+        }
+        let raw: Vec<(String, u64, Box<RawValue>)> = stores
             .into_iter()
-            .map(|n| {
-                let (print, data) = &stores[n];
-                (
-                    n.clone(),
-                    json!({"fingerprint": format!("{print:016x}"), "data": data}),
-                )
+            .map(|(n, (print, data))| {
+                RawValue::from_string(data)
+                    .map(|raw| (n, print, raw))
+                    .map_err(io::Error::other)
+            })
+            .collect::<io::Result<_>>()?;
+        let resources = raw
+            .iter()
+            .map(|(n, print, data)| {
+                let fingerprint = format!("{print:016x}");
+                (n.as_str(), Resource { fingerprint, data })
             })
             .collect();
-        let text = serde_json::to_vec_pretty(&json!({"version": VERSION, "resources": resources}))?;
+        let text = serde_json::to_vec_pretty(&Snapshot {
+            version: VERSION,
+            resources,
+        })?;
         // The lines still queued are written first: they belong before this snapshot (a line
         // of a write made before a reset, written after the truncation, would bring the
         // written record back at the next start).
