@@ -179,6 +179,18 @@ pub fn repo_path(rel: &str) -> PathBuf {
 
 /// A client that trusts exactly `cert_pem`, offering HTTP/2 and HTTP/1.1 by ALPN.
 pub fn tls_client(cert_pem: &[u8], http1_only: bool) -> reqwest::Client {
+    let mut b = reqwest::Client::builder()
+        .no_proxy()
+        .tls_backend_preconfigured(tls_config(cert_pem, http1_only));
+    if http1_only {
+        b = b.http1_only();
+    }
+    b.build().unwrap()
+}
+
+/// The TLS settings of [`tls_client`]: trusting `cert_pem`, offering HTTP/2 unless
+/// `http1_only`.
+pub fn tls_config(cert_pem: &[u8], http1_only: bool) -> rustls::ClientConfig {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
@@ -197,13 +209,7 @@ pub fn tls_client(cert_pem: &[u8], http1_only: bool) -> reqwest::Client {
     } else {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     };
-    let mut b = reqwest::Client::builder()
-        .no_proxy()
-        .tls_backend_preconfigured(tls);
-    if http1_only {
-        b = b.http1_only();
-    }
-    b.build().unwrap()
+    tls
 }
 
 /// A process of the `mockrig` binary; killed when dropped, so a failing test leaves none behind.

@@ -45,6 +45,11 @@ async fn waiting(m: &Mock, topic: &str, n: u64) {
         .pool_max_idle_per_host(0)
         .build()
         .unwrap();
+    waiting_with(&fresh, m, topic, n).await;
+}
+
+/// [`waiting`], asking with `fresh` (a client that opens a connection per request).
+async fn waiting_with(fresh: &reqwest::Client, m: &Mock, topic: &str, n: u64) {
     let url = m.at("/__mockrig/connections");
     eventually("the waiters", Duration::from_secs(20), || async {
         let c = json_of(fresh.get(&url).send().await.ok()?).await;
@@ -149,8 +154,66 @@ async fn a_waiter_that_goes_away_is_dropped_at_once() {
         async move { common::client().get(url).send().await }
     });
     waiting(&m, "orders", 1).await;
+    let left = Instant::now();
     gone.abort();
     waiting(&m, "orders", 0).await;
+    // Well before its 10 s wait would have ended it.
+    assert!(
+        left.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        left.elapsed()
+    );
+}
+
+/// Over HTTP/2 each request is a task of its own beside the connection's; a client that
+/// closes the connection still takes its held requests with it at once.
+#[tokio::test]
+async fn a_waiter_over_http2_that_goes_away_is_dropped_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("api.yaml");
+    std::fs::write(&spec, SPEC).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let mut config = common::config(&spec);
+    config.tls = Some(mockrig::TlsSource::SelfSigned {
+        write_cert: Some(cert.clone()),
+    });
+    let m = Mock::attach(mockrig::MockServer::with_config(config).unwrap());
+    let pem = std::fs::read(&cert).unwrap();
+    let ask = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(0)
+        .tls_backend_preconfigured(common::tls_config(&pem, true))
+        .http1_only()
+        .build()
+        .unwrap();
+    let h2 = common::tls_client(&pem, false);
+    let url = m.at("/orders/poll");
+    // The client lives in the task: aborting it drops the only handle to the connection.
+    let gone = tokio::spawn(async move { h2.get(url).send().await });
+    waiting_with(&ask, &m, "orders", 1).await;
+    let left = Instant::now();
+    gone.abort();
+    waiting_with(&ask, &m, "orders", 0).await;
+    assert!(
+        left.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        left.elapsed()
+    );
+    // It was HTTP/2: a fresh HTTP/2 client's poll answers as such.
+    let h2 = common::tls_client(&pem, false);
+    let poll = tokio::spawn({
+        let url = m.at("/orders/poll");
+        async move { h2.get(url).send().await.unwrap().version() }
+    });
+    waiting_with(&ask, &m, "orders", 1).await;
+    let r = ask
+        .post(m.at("/orders"))
+        .json(&json!({"n": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    assert_eq!(poll.await.unwrap(), reqwest::Version::HTTP_2);
 }
 
 #[tokio::test]
