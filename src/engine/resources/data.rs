@@ -193,18 +193,7 @@ impl Data {
     /// [`Data::to_json`] as text, made from the records' texts without parsing them.
     pub(crate) fn json_text(&self) -> String {
         match self {
-            Data::Collection(c) => {
-                let mut out = String::with_capacity(self.json_len());
-                out.push('[');
-                for (i, r) in c.records().values().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    out.push_str(r.text());
-                }
-                out.push(']');
-                out
-            }
+            Data::Collection(c) => super::record::joined(c.records().values()),
             Data::Singleton(m) => serde_json::to_string(m).unwrap_or_default(),
         }
     }

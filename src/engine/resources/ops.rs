@@ -15,7 +15,7 @@ use super::change::Sink;
 use super::computed::WriteContext;
 use super::data::Data;
 use super::query::ListQuery;
-use super::record::{Fields, Record};
+use super::record::{Fields, Record, joined};
 use super::store::Store;
 use crate::error::{ApiError, BodyError, StoreError};
 use crate::model::resource::{
@@ -281,7 +281,7 @@ fn list(
                     page.items.into_iter().map(Record::value).collect(),
                 ))
             } else {
-                Ok(joined(&page.items))
+                Ok(joined(page.items.iter().copied()).into_bytes())
             };
             Ok((body, page.total, page.pages))
         })
@@ -431,20 +431,6 @@ impl Budget {
             })?;
         Ok(())
     }
-}
-
-/// A page of records as a JSON list: their texts joined.
-fn joined(items: &[&Record]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(2 + items.iter().map(|r| r.text().len() + 1).sum::<usize>());
-    out.push(b'[');
-    for (i, r) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(r.text().as_bytes());
-    }
-    out.push(b']');
-    out
 }
 
 /// The collections a request's `_embed` and `_expand` name, by index (unknown names left

@@ -78,6 +78,20 @@ impl Record {
     }
 }
 
+/// Records as a JSON list: their texts joined, nothing parsed.
+pub(crate) fn joined<'a>(records: impl Iterator<Item = &'a Record>) -> String {
+    let mut out = String::new();
+    out.push('[');
+    for (i, r) in records.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(r.text());
+    }
+    out.push(']');
+    out
+}
+
 /// Reads an object keeping the values of the keys named, skipping the others unbuilt.
 struct Only<'a>(&'a [String]);
 
