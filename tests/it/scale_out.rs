@@ -310,7 +310,7 @@ async fn concurrent_patches_of_one_record_are_all_applied() {
     // lands, and the computed revision counts each update once.
     let redis = Redis::start();
     let shared = RoundRobin::new(vec![replica(&redis), replica(&redis), replica(&redis)]);
-    const N: usize = 150;
+    const N: usize = 450;
     let patches = (0..N).map(|i| {
         let m = shared.pick();
         async move {

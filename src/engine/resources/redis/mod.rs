@@ -41,6 +41,13 @@ const CONTENDED: u32 = 64;
 /// How many locks the writes to existing records are spread over.
 const STRIPES: u64 = 64;
 
+/// After how many lost attempts a write takes its record's turn (see `commit.lua`).
+const TURN_AFTER: usize = 3;
+
+/// How long a write waits, in all, for other replicas' turns on its record before it gives up
+/// (and answers 503); a turn lapses after 500 ms (`commit.lua`).
+const TURN_WAIT: Duration = Duration::from_secs(3);
+
 /// What Redis may take to answer before a request gives up on it (and answers 503).
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -71,6 +78,10 @@ pub(crate) struct Shared {
     /// Writes to one record from one replica go one at a time (by a stripe of the record's
     /// name): they would only make each other plan again. Replicas still meet in Redis.
     stripes: Vec<tokio::sync::Mutex<()>>,
+    /// This replica's name in the turns of records (see `commit.lua`), and the number of its
+    /// last write to take one: a turn is one request's.
+    replica: String,
+    turns: std::sync::atomic::AtomicU64,
     load: Script,
     sync: Script,
     commit: Script,
@@ -83,14 +94,23 @@ pub(crate) struct Shared {
 struct Keys([String; 6], u64);
 
 impl Keys {
-    fn of(store: &Store) -> Keys {
-        let (base, ttl) = match &store.session {
+    fn base(store: &Store) -> (String, u64) {
+        match &store.session {
             None => (format!("mockrig:{{{}}}", store.def.name), 0),
             Some(session) => (
                 format!("{}:{{{}}}", session_prefix(session), store.def.name),
                 SESSION_TTL.as_secs(),
             ),
-        };
+        }
+    }
+
+    /// The key of a record's turn (see `commit.lua`): it lapses by itself.
+    fn turn(store: &Store, key: &str) -> String {
+        format!("{}:turn:{key}", Keys::base(store).0)
+    }
+
+    fn of(store: &Store) -> Keys {
+        let (base, ttl) = Keys::base(store);
         Keys(
             [
                 format!("{base}:meta"),
@@ -120,6 +140,16 @@ pub(crate) fn session_prefix(session: &str) -> String {
 /// The field a singleton's object is kept under.
 const SINGLETON: &str = "@";
 
+/// What a commit came to.
+enum Committed {
+    /// Made, as the change with this number.
+    Done(u64),
+    /// What the write was planned on changed: plan again.
+    Lost,
+    /// Another replica holds the record's turn: plan again after it has written.
+    Wait,
+}
+
 /// What a reservation came to.
 enum Reserved {
     Got(Reservation),
@@ -139,6 +169,8 @@ impl Shared {
             shown,
             connections: Mutex::new(HashMap::new()),
             stripes: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+            replica: uuid::Uuid::new_v4().simple().to_string(),
+            turns: std::sync::atomic::AtomicU64::new(0),
             load: Script::new(include_str!("load.lua")),
             sync: Script::new(include_str!("sync.lua")),
             commit: Script::new(include_str!("commit.lua")),
@@ -417,8 +449,8 @@ impl Shared {
         }))
     }
 
-    /// Commits a planned write (see `commit.lua`): its number, or none when what it was
-    /// planned on changed meanwhile.
+    /// Commits a planned write (see `commit.lua`); `token` names this request in the
+    /// record's turn.
     async fn commit(
         &self,
         con: &mut ConnectionManager,
@@ -426,7 +458,8 @@ impl Shared {
         planned: &Planned,
         counts_itself: bool,
         claimed: bool,
-    ) -> Result<Option<u64>, SharedError> {
+        token: &str,
+    ) -> Result<Committed, SharedError> {
         let Keys(keys, ttl) = Keys::of(store);
         let none = String::new;
         let (op, key, old, new, after) = match &planned.change {
@@ -457,6 +490,7 @@ impl Shared {
         for k in &keys {
             call.key(k);
         }
+        call.key(Keys::turn(store, key));
         let reply: Reply = call
             .arg(&planned.generation)
             .arg(op)
@@ -469,11 +503,16 @@ impl Shared {
             .arg(LOG_KEEP)
             .arg(ttl)
             .arg(if claimed { "1" } else { "0" })
+            .arg(token)
             .invoke_async(con)
             .await
             .map_err(SharedError::from)?;
-        let seq = int(items_of(reply).first());
-        Ok((seq > 0).then_some(seq))
+        let items = items_of(reply);
+        Ok(match int(items.first()) {
+            0 if text(items.get(1)) == "turn" => Committed::Wait,
+            0 => Committed::Lost,
+            seq => Committed::Done(seq),
+        })
     }
 
     /// Removes every session's keys (data, counts, scenarios, journal), for every replica: a

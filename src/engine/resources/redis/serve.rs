@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use super::{CONTENDED, Reserved, STRIPES, Shared, SharedError, TRIES};
+use super::{
+    CONTENDED, Committed, Reserved, STRIPES, Shared, SharedError, TRIES, TURN_AFTER, TURN_WAIT,
+};
 use crate::engine::resources::change::{Change, Deferred, Reservation, Sink};
 use crate::engine::resources::store::Store;
 use crate::error::{ApiError, StoreError};
@@ -23,14 +25,20 @@ impl Shared {
         record: Option<(&str, &str)>,
         run: impl Fn(Sink<'_>) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let _one_at_a_time = match record {
+        let (_one_at_a_time, token) = match record {
             Some((resource, key)) => {
                 let stripe =
                     crate::hash::fnv1a(key.as_bytes(), crate::hash::fnv1a(resource.as_bytes(), 0));
-                Some(self.stripes[(stripe % STRIPES) as usize].lock().await)
+                let n = self.turns.fetch_add(1, Ordering::Relaxed);
+                (
+                    Some(self.stripes[(stripe % STRIPES) as usize].lock().await),
+                    format!("{}-{n}", self.replica),
+                )
             }
-            None => None,
+            None => (None, String::new()),
         };
+        let waiting = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
         let mut con = self.connection().map_err(|e| self.refusal(e))?;
         let mut reserved = Reservation::default();
         // A plan made again with reserved numbers runs on the copy as it was: the commit
@@ -44,7 +52,9 @@ impl Shared {
                 .is_some_and(|s| s.mirror.contended.load(Ordering::Relaxed) > 0)
         };
         let mut optimistic = !involved.iter().any(contended);
-        for attempt in 0..TRIES {
+        // A wait for another replica's turn gives its attempt back.
+        let mut attempts = 0..TRIES;
+        while let Some(attempt) = attempts.next() {
             if stale {
                 for &i in involved {
                     if let Some(store) = stores.get(i) {
@@ -101,11 +111,20 @@ impl Shared {
             }
             let counts_itself = reserved.count.is_none();
             match self
-                .commit(&mut con, store, &planned, counts_itself, deferred.claimed())
+                .commit(
+                    &mut con,
+                    store,
+                    &planned,
+                    counts_itself,
+                    deferred.claimed(),
+                    // Only a write that has lost a few times takes the record's turn: waiting
+                    // for turns costs more than the few losses it saves.
+                    if attempt >= TURN_AFTER { &token } else { "" },
+                )
                 .await
                 .map_err(|e| self.refusal(e))?
             {
-                Some(seq) => {
+                Committed::Done(seq) => {
                     if let Change::Create { id, .. } = &planned.change
                         && let Some(n) = id.as_u64()
                     {
@@ -124,12 +143,25 @@ impl Shared {
                 // Numbers reserved for a plan that lost are not reused: the id may be taken.
                 // The copy's next id is tried once more, caught up: after that another
                 // replica is creating too, and reserving guarantees the next try.
-                None => {
+                Committed::Lost => {
                     if deferred.claimed() {
                         store.mirror.contended.store(CONTENDED, Ordering::Relaxed);
                     }
                     reserved = Reservation::default();
                     optimistic = attempt == 0;
+                }
+                // The replica holding the turn writes within a round trip or two: waits
+                // double from 1 ms, up to 16.
+                Committed::Wait => {
+                    if waiting.elapsed() > TURN_WAIT {
+                        return Err(self.refusal(SharedError::Unavailable(format!(
+                            "other replicas kept writing to the same record for {}s",
+                            TURN_WAIT.as_secs()
+                        ))));
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(16));
+                    attempts = attempt..TRIES;
                 }
             }
         }
