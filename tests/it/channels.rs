@@ -963,3 +963,65 @@ async fn a_reserved_bit_closes_with_1002_after_answering_what_came_first() {
     assert_eq!(text(&mut ws).await, "first");
     assert_eq!(close_code(&mut ws).await, CloseCode::Protocol);
 }
+
+/// Frames RFC 6455 forbids — a reserved opcode, a continuation of nothing, a new message
+/// inside a fragmented one, a control frame over 125 bytes (Autobahn 4.1.3, 5.15, 7.3.6) —
+/// close with 1002, and the valid message before them is answered first, whether both came in
+/// one read or the bad frame came on its own.
+#[tokio::test]
+async fn a_forbidden_frame_closes_with_1002_after_answering_what_came_first() {
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+    let m = Mock::start(CHAT, &[]);
+    // tungstenite builds only valid data frames: one is made, then its header changed.
+    let frame = |payload: Vec<u8>, opcode: OpCode, fin: bool| {
+        let mut f = Frame::message(payload, OpCode::Data(Data::Text), fin);
+        f.header_mut().opcode = opcode;
+        f
+    };
+    let bad = || {
+        vec![
+            (
+                "reserved opcode",
+                vec![frame(b"x".to_vec(), OpCode::Data(Data::Reserved(5)), true)],
+            ),
+            (
+                "continuation of nothing",
+                vec![frame(b"x".to_vec(), OpCode::Data(Data::Continue), true)],
+            ),
+            (
+                "message inside a fragmented one",
+                vec![
+                    frame(b"a".to_vec(), OpCode::Data(Data::Text), false),
+                    frame(b"b".to_vec(), OpCode::Data(Data::Text), true),
+                ],
+            ),
+            (
+                "long close",
+                vec![frame(
+                    vec![b'x'; 126],
+                    OpCode::Control(Control::Close),
+                    true,
+                )],
+            ),
+        ]
+    };
+    for together in [true, false] {
+        for (what, frames) in bad() {
+            let mut ws = connect(&m, "/ws/echo").await;
+            ws.feed(Message::text("first")).await.unwrap();
+            if !together {
+                ws.flush().await.unwrap();
+                assert_eq!(text(&mut ws).await, "first", "{what}");
+            }
+            for f in frames {
+                ws.feed(Message::Frame(f)).await.unwrap();
+            }
+            ws.flush().await.unwrap();
+            if together {
+                assert_eq!(text(&mut ws).await, "first", "{what}");
+            }
+            assert_eq!(close_code(&mut ws).await, CloseCode::Protocol, "{what}");
+        }
+    }
+}

@@ -39,6 +39,8 @@ pub(crate) struct FrameGuard {
     /// the guard yields once (actix-ws decodes what it holds only when the stream is
     /// pending), so the messages that came before the bad frame are still answered.
     failed: Option<(PayloadError, bool)>,
+    /// Inside a fragmented message: its first frame came without FIN.
+    fragmented: bool,
 }
 
 impl FrameGuard {
@@ -52,6 +54,7 @@ impl FrameGuard {
             },
             burst: 0,
             failed: None,
+            fragmented: false,
         }
     }
 
@@ -79,15 +82,30 @@ impl FrameGuard {
                     i += 1;
                     // RSV1-3 mean an extension; mockrig agrees to none (RFC 6455 §5.2).
                     if *len == 1 && bytes[0] & 0x70 != 0 {
-                        return Err((i - 1, reserved_bits()));
+                        return Err((
+                            i - 1,
+                            protocol_error(
+                                "a reserved bit (RSV) is set, and no extension was agreed",
+                            ),
+                        ));
                     }
                     if let Some((header, payload)) = header_size(&bytes[..*len])
                         && *len == header
                     {
-                        let control = bytes[0] & 0x08 != 0;
-                        let limit = if control { CONTROL_MAX } else { self.max };
-                        if payload > limit {
-                            return Err(((i).saturating_sub(header), PayloadError::Overflow));
+                        let start = i.saturating_sub(header);
+                        if let Some(why) = sequence(&mut self.fragmented, bytes[0]) {
+                            return Err((start, protocol_error(why)));
+                        }
+                        // A long control frame breaks the protocol (1002); a long message
+                        // only this endpoint's limit (1009).
+                        if bytes[0] & 0x08 != 0 && payload > CONTROL_MAX {
+                            return Err((
+                                start,
+                                protocol_error("a control frame declares more than 125 bytes"),
+                            ));
+                        }
+                        if payload > self.max {
+                            return Err((start, PayloadError::Overflow));
                         }
                         self.position = if payload == 0 {
                             Position::Header {
@@ -105,11 +123,31 @@ impl FrameGuard {
     }
 }
 
-fn reserved_bits() -> PayloadError {
-    PayloadError::Io(std::io::Error::new(
-        std::io::ErrorKind::InvalidInput,
-        "a reserved bit (RSV) is set, and no extension was agreed",
-    ))
+/// Why a frame whose first header byte is `b0` cannot come here (RFC 6455 §5.2, §5.4):
+/// a reserved opcode, a continuation of nothing, a new message inside a fragmented one, a
+/// fragmented control frame. actix-ws would refuse these too, but only after failing the
+/// messages decoded with them; refused here, those before it are answered first.
+fn sequence(fragmented: &mut bool, b0: u8) -> Option<&'static str> {
+    let fin = b0 & 0x80 != 0;
+    match b0 & 0x0f {
+        0x0 if !*fragmented => Some("a continuation frame with no message to continue"),
+        0x0 => {
+            *fragmented = !fin;
+            None
+        }
+        0x1 | 0x2 if *fragmented => Some("a new message began before the fragmented one ended"),
+        0x1 | 0x2 => {
+            *fragmented = !fin;
+            None
+        }
+        0x8..=0xa if !fin => Some("a fragmented control frame"),
+        0x8..=0xa => None,
+        _ => Some("a reserved opcode"),
+    }
+}
+
+fn protocol_error(why: &'static str) -> PayloadError {
+    PayloadError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why))
 }
 
 /// From the first bytes of a frame header: its whole length and the payload length it
@@ -158,7 +196,11 @@ impl Stream for FrameGuard {
             Poll::Ready(Some(Ok(chunk))) => {
                 if let Err((at, e)) = this.check(&chunk) {
                     if at == 0 {
-                        return Poll::Ready(Some(Err(e)));
+                        // Earlier chunks may still wait in actix-ws undecoded: yield once
+                        // first, so their messages are answered before the close.
+                        this.failed = Some((e, true));
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
                     }
                     this.failed = Some((e, false));
                     return Poll::Ready(Some(Ok(chunk.slice(..at))));
@@ -229,18 +271,84 @@ mod tests {
             (0x2, 1u64 << 62, 1 << 20),
             (0x1, 1_001, 1_000),
             (0x0, 70_000, 65_536),
-            (0x9, 126, 1 << 20),
         ] {
             let h = header(opcode, len);
             // Byte by byte: the failure comes with the header's last byte, not later.
             let mut g = guard(max);
+            // A continuation continues a message begun earlier.
+            g.fragmented = opcode == 0x0;
             let (last, first) = h.split_last().unwrap();
             for b in first {
                 assert!(g.check(&[*b]).is_ok());
             }
             assert!(
-                g.check(&[*last]).is_err(),
+                matches!(g.check(&[*last]), Err((_, PayloadError::Overflow))),
                 "opcode {opcode:#x}, {len} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn frames_out_of_sequence_are_refused_where_they_begin() {
+        // The opcode and FIN of each frame, 3 bytes of payload each.
+        let frame = |b0: u8| {
+            let mut f = header(b0 & 0x0f, 3);
+            f[0] = b0;
+            f.extend([1, 2, 3]);
+            f
+        };
+        let good: Vec<u8> = [0x01, 0x00, 0x89, 0x80, 0x82]
+            .iter()
+            .flat_map(|b| frame(*b))
+            .collect();
+        for (bad, why) in [
+            (vec![0x83], "a reserved opcode"),
+            (vec![0x8b], "a reserved opcode"),
+            (
+                vec![0x80],
+                "a continuation frame with no message to continue",
+            ),
+            (
+                vec![0x01, 0x81],
+                "a new message began before the fragmented one ended",
+            ),
+            (vec![0x09], "a fragmented control frame"),
+        ] {
+            let mut stream = good.clone();
+            stream.extend(bad.iter().flat_map(|b| frame(*b)));
+            // Where the bad frame begins: after the good ones and any good start of its own.
+            let at = good.len() + frame(0).len() * (bad.len() - 1);
+            let mut g = guard(1 << 20);
+            match g.check(&stream) {
+                Err((start, PayloadError::Io(e))) => {
+                    assert_eq!((start, e.to_string()), (at, why.to_owned()));
+                }
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+        let mut g = guard(1 << 20);
+        assert!(
+            g.check(&good).is_ok(),
+            "text in two fragments, a ping between"
+        );
+    }
+
+    #[test]
+    fn a_long_control_frame_is_a_protocol_error_whatever_the_limit() {
+        // Close, ping, pong: 125 bytes pass, 126 break RFC 6455 §5.5 (Autobahn 7.3.6), even
+        // under a message limit far above it; not "too large" (1009), which is a limit's.
+        for opcode in [0x8, 0x9, 0xa] {
+            let mut g = guard(1 << 20);
+            assert!(g.check(&header(opcode, 125)).is_ok());
+            g.check(&[0; 125]).unwrap();
+            let refused = g.check(&header(opcode, 126)).unwrap_err().1;
+            let close = crate::engine::channels::ws::close_for(&actix_ws::ProtocolError::Io(
+                std::io::Error::other(refused.to_string()),
+            ));
+            assert_eq!(
+                close.0,
+                actix_ws::CloseCode::Protocol,
+                "{opcode:#x}: {close:?}"
             );
         }
     }
