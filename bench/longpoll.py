@@ -4,7 +4,9 @@
     python3 bench/longpoll.py [--waiters 1000 10000] [--replay 1000]
 
 For each waiter count: that many requests held on one topic (each on its own connection),
-the server's RSS per waiter, and the time from one publish to the last answer. Then SSE
+the server's RSS per waiter, and the time from one publish to the last answer; beside it, what
+a held request costs bare actix-web (bench/reference with REFERENCE_HOLD=1, whose handler
+never answers), measured the same way in the same run. Then SSE
 replay: a client reconnects with Last-Event-ID after that many events were pushed, and the
 time until it has them all. Needs nothing but Python 3 (asyncio sockets).
 """
@@ -80,6 +82,44 @@ async def held(base, n):
     return tasks, done
 
 
+def bare_actix_per_request(n, seconds_to_settle=0.5):
+    """RSS per request held by bare actix-web, in KiB: the floor under mockrig's waiters."""
+    work = tempfile.mkdtemp()
+    body = os.path.join(work, "body")
+    with open(body, "w") as f:
+        f.write("{}")
+    p = subprocess.Popen([os.path.join(ROOT, "target", "release", "examples", "reference"), body],
+                         stdout=subprocess.PIPE, text=True, env={**os.environ, "REFERENCE_HOLD": "1"})
+    base = p.stdout.readline().split()[-1]
+    host, port = base.removeprefix("http://").split(":")
+    fds = lambda: len(os.listdir(f"/proc/{p.pid}/fd"))
+    try:
+        before, idle_fds = rss_kib(p.pid), fds()
+
+        async def run():
+            started, done = [], []
+            tasks = []
+            for i in range(n):
+                tasks.append(asyncio.create_task(waiter(host, int(port), started, done)))
+                if i % 200 == 199:
+                    await asyncio.sleep(0.05)
+            # Every connection accepted (one descriptor each), bounded.
+            deadline = time.time() + 120
+            while fds() - idle_fds < n and time.time() < deadline:
+                await asyncio.sleep(0.05)
+            if fds() - idle_fds < n:
+                sys.exit(f"the reference accepted only {fds() - idle_fds} of {n}")
+            await asyncio.sleep(seconds_to_settle)
+            during = rss_kib(p.pid)
+            for t in tasks:
+                t.cancel()
+            return during
+        return (asyncio.run(run()) - before) / n
+    finally:
+        p.kill()
+        p.wait()
+
+
 def measure(n, seconds_to_settle=0.5):
     work = tempfile.mkdtemp()
     spec = os.path.join(work, "lp.yaml")
@@ -143,12 +183,19 @@ def main():
             resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
         except (ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (min(want, hard), hard))
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "mockrig"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "mockrig", "--example", "reference"],
+                   cwd=ROOT, check=True)
     for n in args.waiters:
-        runs = [measure(n) for _ in range(args.runs)]
+        runs, bare = [], []
+        # Alternated, so both see the same machine.
+        for _ in range(args.runs):
+            runs.append(measure(n))
+            bare.append(bare_actix_per_request(n))
         per = statistics.median(r[0] for r in runs)
         last = statistics.median(r[1] for r in runs)
-        print(f"{n:>6} waiters on one topic: {per:5.1f} KiB RSS each; one publish answers the last "
+        floor = statistics.median(bare)
+        print(f"{n:>6} waiters on one topic: {per:5.1f} KiB RSS each (bare actix-web holding a "
+              f"request: {floor:5.1f} KiB, ratio {per / floor:.2f}); one publish answers the last "
               f"in {last:6.1f} ms (median of {args.runs}; runs {', '.join(f'{r[1]:.0f}' for r in runs)} ms)")
     work = tempfile.mkdtemp()
     spec = os.path.join(work, "sse.yaml")

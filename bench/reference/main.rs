@@ -4,6 +4,9 @@
 //!
 //!     reference BODY_FILE [STATUS] [CONTENT_TYPE]
 //!
+//! With `REFERENCE_HOLD=1` it never answers: each request waits, as a long poll does, for
+//! `bench/longpoll.py` to measure what a held request costs bare actix-web.
+//!
 //! Prints `reference listening on http://127.0.0.1:PORT` when ready, like mockrig.
 
 use std::io::Write;
@@ -27,6 +30,7 @@ fn main() -> std::io::Result<()> {
         .get(3)
         .cloned()
         .unwrap_or_else(|| "application/json".into());
+    let hold = std::env::var_os("REFERENCE_HOLD").is_some_and(|v| v == "1");
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
             let (body, content_type) = (body.clone(), content_type.clone());
@@ -34,6 +38,9 @@ fn main() -> std::io::Result<()> {
             App::new().default_service(web::to(move |_request_body: Bytes| {
                 let (body, content_type) = (body.clone(), content_type.clone());
                 async move {
+                    if hold {
+                        std::future::pending::<()>().await;
+                    }
                     HttpResponse::build(status)
                         .content_type(content_type)
                         .body(body)
