@@ -60,7 +60,10 @@ pub(crate) async fn handle(
     let (response, shared) = record::finish(&app, &req, outcome, started);
     // Before the answer goes: a client that asks any replica next finds this request there.
     if let (Some(journal), Some((entry, session))) = (&app.shared_journal, shared) {
-        journal.append(&entry, session.as_deref()).await;
+        // Boxed, as the other steps only some requests take: a held request keeps this
+        // future whole, so its size is every request's memory.
+        let boxed = Box::pin(journal.append(&entry, session.as_deref()));
+        boxed.await;
     }
     response
 }
@@ -77,7 +80,10 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
             return actions::channel::upgrade(req, payload, app, &snapshot, (id, params));
         }
         Some(Upgrade::Proxy(route, target)) => {
-            return actions::proxy::upgrade(req, payload, app, route, target).await;
+            return {
+                let boxed = Box::pin(actions::proxy::upgrade(req, payload, app, route, target));
+                boxed.await
+            };
         }
         None => {}
     }
@@ -89,7 +95,10 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
     // Shared state (`--state redis://`): the replicas' scenario states and stubs, then the
     // snapshot again, so a stub another replica added serves this request already.
     if app.shared_state.is_some() {
-        shared::before_routing(app, session.as_deref()).await;
+        {
+            let boxed = Box::pin(shared::before_routing(app, session.as_deref()));
+            boxed.await
+        };
         snapshot = app.snapshot.load_full();
     }
     // Body: read whole, within the size and time limits. An upgrade request no channel or
@@ -103,7 +112,10 @@ async fn pipeline(req: &HttpRequest, payload: web::Payload, app: &AppState) -> O
     let mut outcome = match body {
         Ok(body) => {
             let cx = RequestContext::new(req, &body, &snapshot, session.as_deref(), app);
-            let outcome = route_and_act(&cx).await;
+            let outcome = {
+                let boxed = Box::pin(route_and_act(&cx));
+                boxed.await
+            };
             drop(cx);
             Outcome { body, ..outcome }
         }
@@ -132,7 +144,10 @@ async fn route_and_act(cx: &RequestContext<'_>) -> Outcome {
         Some(found) => actions::run(cx, &found).await,
         None if spec.fallback.is_some() => {
             let target = spec.fallback.as_deref().expect("checked");
-            actions::proxy::run(cx, None, target).await
+            {
+                let boxed = Box::pin(actions::proxy::run(cx, None, target));
+                boxed.await
+            }
         }
         None => {
             // A save that failed to load is often why nothing matched: the 404 says so.

@@ -25,12 +25,24 @@ pub(crate) async fn run(cx: &RequestContext<'_>, found: &RouteMatch<'_>) -> Outc
             resource,
             op,
             delay,
-        } => resource::run(cx, found, *resource, *op, *delay).await,
-        Action::Static { delay, .. } => static_files::run(cx, found, *delay).await,
+        } => {
+            let boxed = Box::pin(resource::run(cx, found, *resource, *op, *delay));
+            boxed.await
+        }
+        Action::Static { delay, .. } => {
+            let boxed = Box::pin(static_files::run(cx, found, *delay));
+            boxed.await
+        }
         Action::WebSocket(_) => channel::upgrade_required(found.route),
         Action::Sse(i) => channel::subscribe(cx, found.route, *i),
-        Action::Proxy(target) => proxy::run(cx, Some(found.route), target).await,
+        Action::Proxy(target) => {
+            let boxed = Box::pin(proxy::run(cx, Some(found.route), target));
+            boxed.await
+        }
         Action::Wait(w) => wait::run(cx, found.route, w).await,
-        Action::OpenApi { op, resource } => openapi::run(cx, found, op, *resource).await,
+        Action::OpenApi { op, resource } => {
+            let boxed = Box::pin(openapi::run(cx, found, op, *resource));
+            boxed.await
+        }
     }
 }

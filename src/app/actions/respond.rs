@@ -40,7 +40,12 @@ pub(crate) async fn run_with(
     // draw from too.
     let seeded_emits = seed.is_some() && !route.emit.is_empty();
     let (n, rng) = if set.counted(seed.is_some()) || seeded_emits {
-        let n = match cx.hit(route.key).await {
+        // Boxed, as the other rare steps below: a held request (a long poll) keeps this
+        // future, and these would make it larger for every route.
+        let n = match {
+            let boxed = Box::pin(cx.hit(route.key));
+            boxed.await
+        } {
             Ok(n) => n,
             Err(e) => return Outcome::answered(&route.source, e.error_response()),
         };
@@ -90,7 +95,10 @@ pub(crate) async fn run_with(
         && let Some(step) = &route.scenario
         && let Some(then) = &step.then
     {
-        cx.step(step, then).await;
+        {
+            let boxed = Box::pin(cx.step(step, then));
+            boxed.await
+        };
     }
     let (mut response, fault) = match answer {
         Ok(ok) => ok,
@@ -101,7 +109,12 @@ pub(crate) async fn run_with(
             .headers_mut()
             .append(header::VARY, HeaderValue::from_static("Accept"));
     }
-    send_emits(cx, route, rng.as_ref()).await;
+    if !route.emit.is_empty() {
+        {
+            let boxed = Box::pin(send_emits(cx, route, rng.as_ref()));
+            boxed.await
+        };
+    }
     Outcome {
         fault,
         ..Outcome::answered(&route.source, response)

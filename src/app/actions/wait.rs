@@ -32,7 +32,10 @@ pub(crate) async fn run(cx: &RequestContext<'_>, route: &CompiledRoute, w: &Wait
         }
     };
     let Some(last) = events.last() else {
-        return respond::run(cx, route, &w.on_timeout).await;
+        return {
+            let boxed = Box::pin(respond::run(cx, route, &w.on_timeout));
+            boxed.await
+        };
     };
     let list: Vec<serde_json::Value> = events
         .iter()
@@ -43,5 +46,9 @@ pub(crate) async fn run(cx: &RequestContext<'_>, route: &CompiledRoute, w: &Wait
         ("event_id", Jinja::from(last.0)),
         ("events", Jinja::from(minijinja::value::Serde(&list))),
     ];
-    respond::run_with(cx, route, &w.answer, &extra).await
+    // The answers are boxed: the future held while waiting is then only the wait's.
+    {
+        let boxed = Box::pin(respond::run_with(cx, route, &w.answer, &extra));
+        boxed.await
+    }
 }
