@@ -20,7 +20,13 @@ use super::outcome::Outcome;
 /// Runs the action of the route that took the request.
 pub(crate) async fn run(cx: &RequestContext<'_>, found: &RouteMatch<'_>) -> Outcome {
     match &found.route.action {
-        Action::Respond(set) => respond::run(cx, found.route, set).await,
+        // Boxed like every action that awaits: this future is as large as its largest
+        // variant, and a held request (a long poll) keeps it whole. A static answer's box
+        // (under 1 KiB) comes from the allocator's per-thread cache.
+        Action::Respond(set) => {
+            let boxed = Box::pin(respond::run(cx, found.route, set));
+            boxed.await
+        }
         Action::Resource {
             resource,
             op,
@@ -39,7 +45,10 @@ pub(crate) async fn run(cx: &RequestContext<'_>, found: &RouteMatch<'_>) -> Outc
             let boxed = Box::pin(proxy::run(cx, Some(found.route), target));
             boxed.await
         }
-        Action::Wait(w) => wait::run(cx, found.route, w).await,
+        Action::Wait(w) => {
+            let boxed = Box::pin(wait::run(cx, found.route, w));
+            boxed.await
+        }
         Action::OpenApi { op, resource } => {
             let boxed = Box::pin(openapi::run(cx, found, op, *resource));
             boxed.await

@@ -42,10 +42,8 @@ pub(crate) async fn run_with(
     let (n, rng) = if set.counted(seed.is_some()) || seeded_emits {
         // Boxed, as the other rare steps below: a held request (a long poll) keeps this
         // future, and these would make it larger for every route.
-        let n = match {
-            let boxed = Box::pin(cx.hit(route.key));
-            boxed.await
-        } {
+        let hit = Box::pin(cx.hit(route.key));
+        let n = match hit.await {
             Ok(n) => n,
             Err(e) => return Outcome::answered(&route.source, e.error_response()),
         };
