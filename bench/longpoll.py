@@ -62,7 +62,9 @@ async def waiter(host, port, started, done_times):
     writer.close()
 
 
-async def held(base, n):
+async def start_waiters(base, n):
+    """n waiting requests to `base`, each on its own connection: their tasks, and the list
+    their answer times go to."""
     host, port = base.removeprefix("http://").split(":")
     started, done = [], []
     tasks = []
@@ -71,6 +73,11 @@ async def held(base, n):
         # In steps, so the listen backlog never overflows (a dropped SYN waits 1 s or more).
         if i % 200 == 199:
             await asyncio.sleep(0.05)
+    return tasks, done
+
+
+async def held(base, n):
+    tasks, done = await start_waiters(base, n)
     deadline = time.time() + 120
     while time.time() < deadline:
         waiting = (await asyncio.to_thread(get_json, base + "/__mockrig/connections"))["waiting"].get("t", 0)
@@ -91,18 +98,12 @@ def bare_actix_per_request(n, seconds_to_settle=0.5):
     p = subprocess.Popen([os.path.join(ROOT, "target", "release", "examples", "reference"), body],
                          stdout=subprocess.PIPE, text=True, env={**os.environ, "REFERENCE_HOLD": "1"})
     base = p.stdout.readline().split()[-1]
-    host, port = base.removeprefix("http://").split(":")
     fds = lambda: len(os.listdir(f"/proc/{p.pid}/fd"))
     try:
         before, idle_fds = rss_kib(p.pid), fds()
 
         async def run():
-            started, done = [], []
-            tasks = []
-            for i in range(n):
-                tasks.append(asyncio.create_task(waiter(host, int(port), started, done)))
-                if i % 200 == 199:
-                    await asyncio.sleep(0.05)
+            tasks, _ = await start_waiters(base, n)
             # Every connection accepted (one descriptor each), bounded.
             deadline = time.time() + 120
             while fds() - idle_fds < n and time.time() < deadline:
