@@ -569,13 +569,18 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
-    #[test]
-    fn generated_ids_stop_at_the_largest_integer_instead_of_wrapping() {
-        let store = Store::new(
+    /// A `users` collection with no records.
+    fn empty_users() -> Store {
+        Store::new(
             users(json!([])),
             Data::from_seed(&Seed::Collection(vec![]), "id"),
             None,
-        );
+        )
+    }
+
+    #[test]
+    fn generated_ids_stop_at_the_largest_integer_instead_of_wrapping() {
+        let store = empty_users();
         store
             .create(record(json!({"id": u64::MAX})), &Plain, Sink::Apply)
             .unwrap();
@@ -593,11 +598,7 @@ mod tests {
 
     #[test]
     fn a_log_entry_whose_record_is_no_object_is_refused() {
-        let store = Store::new(
-            users(json!([])),
-            Data::from_seed(&Seed::Collection(vec![]), "id"),
-            None,
-        );
+        let store = empty_users();
         let err = store
             .replay(&json!({"op": "put", "key": "1", "record": [1, 2]}))
             .unwrap_err();
