@@ -6,6 +6,7 @@ fsync of `appendfsync always` would measure the disk, not mockrig).
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -109,7 +110,14 @@ def main():
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--no-pin", action="store_true", help="servers and wrk share all cores")
+    parser.add_argument("--binary", help="this mockrig instead of the one built here (an A/B)")
     args = parser.parse_args()
+    if args.binary:
+        run.MOCKRIG = os.path.abspath(args.binary)
+    # As bench/run measures them: mockrig on core 0, wrk on core 1, Redis where it may.
+    if not args.no_pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset"):
+        run.SERVER_PIN, run.CLIENT_PIN, run.WRK_THREADS = ["taskset", "-c", "0"], ["taskset", "-c", "1"], 1
     run.ensure_wrk()
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "mockrig"], cwd=run.ROOT, check=True)
     work = tempfile.mkdtemp(prefix="mockrig-bench-")
@@ -121,7 +129,8 @@ def main():
         f'wrk.method = "POST"\nwrk.body = \'{run.compact(run.POST_BODY)}\'\n'
         'wrk.headers["Content-Type"] = "application/json"\n',
     )
-    print(f"{os.cpu_count()} cores; wrk -t2 -c{args.connections} (split over the replicas), "
+    pinned = "mockrig on core 0, wrk on core 1" if run.SERVER_PIN else "all share the cores"
+    print(f"{os.cpu_count()} cores, {pinned}; wrk -t{run.WRK_THREADS} -c{args.connections} (split over the replicas), "
           f"{args.seconds} s per run, {args.pairs} rounds; medians")
     run.print_table(rows(args, work, spec, post_lua, run.mockrig, run.wrk))
 
