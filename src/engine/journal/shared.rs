@@ -3,6 +3,7 @@
 //! answer goes out — so `/requests`, `/unmatched` and `/verify` on any replica see the
 //! requests every replica answered, including the one a client made just before asking.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use actix_web::http::Method;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::web::Bytes;
 use redis::{Script, Value as Reply};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Recorded;
 use crate::engine::resources::redis::{SESSION_TTL, Shared, session_prefix};
@@ -129,7 +130,7 @@ impl SharedJournal {
         let (done, sent) = tokio::sync::oneshot::channel();
         let pending = Pending {
             keys: keys(session),
-            head: head(r).to_string(),
+            head: head(r),
             body: r.body.clone(),
             done,
         };
@@ -197,34 +198,54 @@ impl SharedJournal {
 }
 
 /// What a replica keeps of a request besides its body (the answer it sent is its own
-/// dashboard's). Header values that are not UTF-8 are kept as their lossy text.
-fn head(r: &Recorded) -> Value {
-    let headers: Vec<(&str, String)> = r
-        .headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    json!({
-        "at_us": r.at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
-        "method": r.method.as_str(),
-        "target": String::from_utf8_lossy(&r.target),
-        "headers": headers,
-        "route": r.route.as_deref(),
-        "status": r.status,
-        "fault": r.fault.map(crate::engine::fault::name),
-        "duration_us": r.duration.as_micros() as u64,
-        "nearest": r.nearest,
-        "upstream": r.upstream.as_ref().map(|u| json!({
-            "url": u.url,
-            "status": u.status,
-            "elapsed_us": u.elapsed.as_micros() as u64,
-        })),
-    })
+/// dashboard's). Header values that are not UTF-8 are kept as their lossy text. Written
+/// straight from the request, as `entry` reads it back: no JSON tree is built per request.
+#[derive(serde::Serialize)]
+struct Head<'a> {
+    at_us: u64,
+    method: &'a str,
+    target: Cow<'a, str>,
+    headers: Vec<(&'a str, Cow<'a, str>)>,
+    route: Option<&'a str>,
+    status: u16,
+    fault: Option<&'static str>,
+    duration_us: u64,
+    nearest: &'a Option<Value>,
+    upstream: Option<Upstream<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct Upstream<'a> {
+    url: &'a str,
+    status: Option<u16>,
+    elapsed_us: u64,
+}
+
+fn head(r: &Recorded) -> String {
+    let head = Head {
+        at_us: r
+            .at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64),
+        method: r.method.as_str(),
+        target: String::from_utf8_lossy(&r.target),
+        headers: r
+            .headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
+            .collect(),
+        route: r.route.as_deref(),
+        status: r.status,
+        fault: r.fault.map(crate::engine::fault::name),
+        duration_us: r.duration.as_micros() as u64,
+        nearest: &r.nearest,
+        upstream: r.upstream.as_ref().map(|u| Upstream {
+            url: &u.url,
+            status: u.status,
+            elapsed_us: u.elapsed.as_micros() as u64,
+        }),
+    };
+    serde_json::to_string(&head).unwrap_or_default()
 }
 
 /// One stream entry (`[id, [field, value, …]]`) as a recorded request; none for what this
@@ -279,4 +300,62 @@ fn entry(e: Reply) -> Option<Recorded> {
         }),
         response: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a replica appends is what every replica reads back: each field of the head, a
+    /// header value that is not UTF-8 as its lossy text, and the body.
+    #[test]
+    fn a_request_appended_is_read_back_whole() {
+        let mut r = super::super::tests::request("/users/1?x=\"é\"", 3);
+        r.route = Some(Arc::from("/users/{id}"));
+        r.status = 201;
+        r.fault = Some(crate::spec::Fault::Empty);
+        r.duration = Duration::from_micros(1234);
+        r.nearest = Some(serde_json::json!({"route": "/users", "why": "method"}));
+        r.headers.push((
+            HeaderName::from_static("x-odd"),
+            HeaderValue::from_bytes(b"a\xffb").unwrap(),
+        ));
+        r.upstream = Some(UpstreamCall {
+            url: "http://127.0.0.1:9/users".into(),
+            status: Some(502),
+            elapsed: Duration::from_micros(77),
+        });
+        let bulk = |b: &[u8]| Reply::BulkString(b.to_vec());
+        let stored = Reply::Array(vec![
+            bulk(b"1-0"),
+            Reply::Array(vec![
+                bulk(b"n"),
+                bulk(b"42"),
+                bulk(b"h"),
+                bulk(head(&r).as_bytes()),
+                bulk(b"b"),
+                bulk(&r.body),
+            ]),
+        ]);
+        let back = entry(stored).expect("read back");
+        assert_eq!(back.id, 42);
+        let micros = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_micros();
+        assert_eq!(micros(back.at), micros(r.at));
+        assert_eq!(back.method, r.method);
+        assert_eq!(back.target, r.target);
+        let mut headers = r.headers.clone();
+        headers[1].1 = HeaderValue::from_str("a\u{fffd}b").unwrap();
+        assert_eq!(back.headers, headers);
+        assert_eq!(back.body, r.body);
+        assert_eq!(back.route, r.route);
+        assert_eq!(back.status, 201);
+        assert_eq!(back.fault, r.fault);
+        assert_eq!(back.duration, r.duration);
+        assert_eq!(back.nearest, r.nearest);
+        let (up, want) = (back.upstream.unwrap(), r.upstream.unwrap());
+        assert_eq!(
+            (up.url, up.status, up.elapsed),
+            (want.url, want.status, want.elapsed)
+        );
+    }
 }
