@@ -47,6 +47,19 @@ impl Change {
         }
     }
 
+    /// [`Change::entry`] as text, given the record's own text (as `new` of a commit): the
+    /// record is not copied and written out a second time.
+    pub(crate) fn entry_text(&self, record: &str) -> String {
+        let key = |k: &str| Value::from(k).to_string();
+        match self {
+            Change::Create { key: k, .. } | Change::Update { key: k, .. } => {
+                format!(r#"{{"op":"put","key":{},"record":{record}}}"#, key(k))
+            }
+            Change::Delete { key: k, .. } => format!(r#"{{"op":"delete","key":{}}}"#, key(k)),
+            Change::Set { .. } => format!(r#"{{"op":"set","record":{record}}}"#),
+        }
+    }
+
     /// What the client is answered with: the record written, or the one deleted.
     pub(crate) fn answer(&self) -> Value {
         match self {
@@ -102,6 +115,8 @@ pub(crate) struct Deferred {
     need: Cell<Need>,
     planned: RefCell<Option<Planned>>,
     claim: RefCell<Option<Claim>>,
+    /// Whether the plan's id is one of the block this replica reserved (see [`Mirror::ids`]).
+    pooled: Cell<bool>,
 }
 
 /// The ids this replica's creates have planned and not yet committed or given up.
@@ -141,6 +156,12 @@ impl Deferred {
     /// Whether the plan took the copy's next id (see [`Deferred::optimistic`]).
     pub(crate) fn claimed(&self) -> bool {
         self.claim.borrow().is_some()
+    }
+
+    /// Whether the plan's id was reserved in Redis: handed to this request, or taken from
+    /// this replica's block.
+    pub(crate) fn reserved_id(&self) -> bool {
+        self.reserved.next_int.is_some() || self.pooled.get()
     }
 
     pub(crate) fn plan(&self, resource: &str, generation: String, change: Change) {
@@ -207,6 +228,12 @@ impl Ids for Drawn<'_> {
     }
 
     fn next_int(&self) -> Result<Value, StoreError> {
+        if self.d.reserved.next_int.is_none()
+            && let Some(n) = self.mirror.reserved_id()
+        {
+            self.d.pooled.set(true);
+            return Ok(json!(n));
+        }
         match self.d.reserved.next_int {
             Some(n) => Ok(json!(n)),
             None if self.d.optimistic => {
@@ -277,7 +304,20 @@ pub(crate) struct Mirror {
     /// that finish out of order reach it with the next catch-up), and a claim below it would
     /// only lose.
     pub(crate) highest: AtomicU64,
+    /// This replica's writes that Redis made after changes the copy does not hold yet (another
+    /// worker's, answered later), by number: made on the copy once those are, so the next
+    /// catch-up finds it current instead of reading them back. Bounded by [`EARLY_KEEP`].
+    pub(crate) early: std::sync::Mutex<std::collections::BTreeMap<u64, (String, Change)>>,
+    /// Integer ids Redis reserved for this replica's creates, in a block, and the generation
+    /// they belong to: while other replicas create too, a create draws one here instead of
+    /// asking Redis for it. Drawn before the copy's next id is claimed, so none is left
+    /// unused when the others stop.
+    pub(crate) ids: std::sync::Mutex<(String, std::collections::VecDeque<u64>)>,
 }
+
+/// How many early writes a copy holds (see [`Mirror::early`]); past it a write is left to the
+/// next catch-up.
+pub(crate) const EARLY_KEEP: usize = 1024;
 
 /// The number of the last catch-up that completed (see [`Mirror::catching_up`]), and the
 /// last that failed, with why: those who waited for it fail with it instead of each waiting
@@ -289,6 +329,29 @@ pub(crate) struct Rounds {
 }
 
 impl Mirror {
+    /// An id of this replica's block for the data the copy holds, if one is left.
+    fn reserved_id(&self) -> Option<u64> {
+        let mut ids = crate::sync::lock(&self.ids);
+        if ids.1.is_empty() {
+            return None;
+        }
+        if ids.0 != *crate::sync::lock(&self.generation) {
+            ids.1.clear();
+            return None;
+        }
+        ids.1.pop_front()
+    }
+
+    /// Keeps `ids`, reserved for generation `generation`, for the next creates.
+    pub(crate) fn keep_ids(&self, generation: &str, ids: impl IntoIterator<Item = u64>) {
+        let mut kept = crate::sync::lock(&self.ids);
+        if kept.0 != generation {
+            generation.clone_into(&mut kept.0);
+            kept.1.clear();
+        }
+        kept.1.extend(ids);
+    }
+
     pub(crate) fn generation(&self) -> String {
         crate::sync::lock(&self.generation).clone()
     }
@@ -307,5 +370,70 @@ impl Mirror {
             self.highest.store(0, Ordering::Relaxed);
         }
         self.seq.store(seq, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A commit logs `entry_text`; catch-ups and the state file read lines as `entry`: the two
+    /// must say the same, keys that need escaping included.
+    #[test]
+    fn an_entry_written_from_the_record_text_is_the_entry() {
+        let record = json!({"id": 7, "name": "Ann \"A\" \u{e9}", "tags": ["x"], "n": null});
+        let Value::Object(map) = record.clone() else {
+            unreachable!()
+        };
+        let key = "7 \"quoted\" \\ key".to_owned();
+        let changes = [
+            Change::Create {
+                key: key.clone(),
+                id: json!(7),
+                record: record.clone(),
+            },
+            Change::Update {
+                key: key.clone(),
+                record: record.clone(),
+                old: json!({}),
+            },
+            Change::Delete {
+                key: key.clone(),
+                old: record.clone(),
+            },
+            Change::Set {
+                record: map.clone(),
+                old: Map::new(),
+            },
+        ];
+        for change in changes {
+            let text = match &change {
+                Change::Delete { .. } => String::new(),
+                Change::Set { record, .. } => serde_json::to_string(record).unwrap(),
+                Change::Create { record, .. } | Change::Update { record, .. } => record.to_string(),
+            };
+            let line = change.entry_text(&text);
+            let read: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(read, change.entry(), "{line}");
+        }
+    }
+
+    /// A block of reserved ids is drawn in order, and only for the data it was reserved in:
+    /// after a reset or an import (a new generation) Redis may give those numbers again.
+    #[test]
+    fn reserved_ids_serve_only_their_generation() {
+        let mirror = Mirror::default();
+        mirror.set("g1", 1);
+        mirror.keep_ids("g1", [11, 12, 13]);
+        assert_eq!(mirror.reserved_id(), Some(11));
+        assert_eq!(mirror.reserved_id(), Some(12));
+        mirror.set("g2", 1);
+        assert_eq!(mirror.reserved_id(), None, "an old generation's id");
+        mirror.keep_ids("g2", [20]);
+        mirror.keep_ids("g3", [30, 31]);
+        assert_eq!(mirror.reserved_id(), None, "ids of a generation the copy is not at");
+        mirror.set("g3", 1);
+        mirror.keep_ids("g3", [30, 31]);
+        assert_eq!(mirror.reserved_id(), Some(30));
     }
 }

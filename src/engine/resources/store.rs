@@ -7,14 +7,14 @@ use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
 use serde_json::{Map, Value};
 
-use super::change::{Change, Deferred, Drawn, Ids, Mirror, Sink};
+use super::change::{Change, Deferred, Drawn, EARLY_KEEP, Ids, Mirror, Sink};
 use super::data::{Data, merge_patch};
 use super::index::Indexes;
 use super::record::Record;
 use super::wal::WriteAheadLog;
 use crate::error::StoreError;
 use crate::model::resource::{ResourceDef, id_key, kind};
-use crate::sync::{read, write};
+use crate::sync::{lock, read, write};
 
 /// A resource's seed as data, built once and shared by every session that has not written
 /// to the resource: a session that only reads costs nothing more.
@@ -488,6 +488,7 @@ impl Store {
                 self.mirror.set(generation, *seq);
             }
         }
+        self.make_early(&mut guard);
         Ok(())
     }
 
@@ -505,22 +506,69 @@ impl Store {
         }
         *guard = Arc::new(data);
         self.mirror.set(generation, seq);
+        if rewound {
+            // Numbers past where Redis went back may name other changes now.
+            lock(&self.mirror.early).clear();
+        }
+        self.make_early(&mut guard);
     }
 
     /// Makes a change the shared store committed as number `seq`, when the copy stands just
-    /// before it; otherwise the next catch-up brings it.
+    /// before it (then the early ones it was waiting for, too); a change ahead of the copy
+    /// waits for those before it (see `Mirror::early`); otherwise the next catch-up brings it.
     pub(crate) fn committed(&self, generation: &str, seq: u64, change: Change) {
         let mut guard = write(&self.data);
-        if self.mirror.generation() != generation || self.mirror.seq() + 1 != seq {
+        if self.mirror.generation() != generation || seq <= self.mirror.seq() {
             return;
         }
+        if self.mirror.seq() + 1 != seq {
+            let mut early = lock(&self.mirror.early);
+            if early.len() < EARLY_KEEP {
+                early.insert(seq, (generation.to_owned(), change));
+            }
+            return;
+        }
+        self.make(&mut guard, generation, seq, change);
+        self.make_early(&mut guard);
+    }
+
+    /// Makes committed change `seq` on the copy, which stands just before it.
+    fn make(
+        &self,
+        guard: &mut RwLockWriteGuard<'_, Arc<Data>>,
+        generation: &str,
+        seq: u64,
+        change: Change,
+    ) {
+        // Only a session's copy counts its bytes.
         let grown = match &change {
-            Change::Delete { .. } => Value::Null,
-            other => other.answer(),
+            Change::Create { .. } | Change::Update { .. } | Change::Set { .. }
+                if self.seed.is_some() =>
+            {
+                change.answer()
+            }
+            _ => Value::Null,
         };
-        if apply(self.own(&mut guard), change).is_ok() {
+        if apply(self.own(guard), change).is_ok() {
             self.grew_by(&grown);
             self.mirror.set(generation, seq);
+        }
+    }
+
+    /// Makes the early writes that now follow where the copy stands; drops those it has passed
+    /// or that belong to another generation.
+    fn make_early(&self, guard: &mut RwLockWriteGuard<'_, Arc<Data>>) {
+        let mut early = lock(&self.mirror.early);
+        let generation = self.mirror.generation();
+        while let Some(entry) = early.first_entry() {
+            let (seq, (g, _)) = (*entry.key(), entry.get());
+            if seq > self.mirror.seq() + 1 && *g == generation {
+                return;
+            }
+            let (g, change) = entry.remove();
+            if seq == self.mirror.seq() + 1 && g == generation {
+                self.make(guard, &g, seq, change);
+            }
         }
     }
 }

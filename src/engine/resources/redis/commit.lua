@@ -1,82 +1,111 @@
--- Makes one planned write if what it was planned on still holds: the same generation, and the
--- record free (create), present (delete) or unchanged (update, set). Answers the change's
--- number, or 0 with why it did not hold.
--- KEYS: meta, records, order, log, deleted ids, ids reserved, the record's turn. ARGV:
--- generation, op, key, the old record's JSON (update, set), the new record's JSON, an integer
--- id's successor (or ''), '1' when a create counts itself (no reserved count), the log line,
--- the log's length, seconds the keys outlive this write (0: for ever), '1' when a create's id
--- is the next one as the replica's copy saw it (refused if it was deleted since, or reserved
--- by another create: ids are never given twice), this request's token for the record's turn.
+-- Makes planned writes to one resource, in order, each only if what it was planned on still
+-- holds: the same generation, and the record free (create), present (delete) or unchanged
+-- (update, set). Answers, per write, the change's number, or 0 with why it did not hold. A
+-- replica's worker sends the writes that waited together in one call (see batch.rs): each
+-- script call costs Redis more than the few commands a write runs.
+-- KEYS: meta, records, order, log, deleted ids, ids reserved, then each write's record's turn.
+-- ARGV: the log's length, seconds the keys outlive these writes (0: for ever), then per write
+-- (PER of them): generation, op, key, the old record's JSON (update, set), the new record's
+-- JSON, an integer id's successor (or ''), '1' when a create counts itself (no reserved
+-- count), the log line, '1' when a create's id is the next one as the replica's copy saw it
+-- (refused if it was deleted since, or reserved by another create: ids are never given
+-- twice), this request's token for the record's turn.
 -- The turn keeps a write from losing for ever: a replica whose write to an existing record
 -- lost takes the record's turn (if no one holds it), and until it has written, or the turn
 -- has lapsed, other replicas' writes to that record answer 'turn' and wait. Without it, the
 -- replica that has just written plans its next write on a fresher copy and keeps winning.
 local meta, records, order, log, gone, handed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local turn, mine = KEYS[7], ARGV[12]
+local keep, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local PER = 10
 local TURN_MS = 500
 local WINDOW = 65536
-if redis.call('HGET', meta, 'gen') ~= ARGV[1] then
-  return {0, 'generation'}
+-- The counters are read once and written once per call; the writes of the call see each
+-- other's records, as each runs its commands in turn.
+local m = redis.call('HMGET', meta, 'gen', 'seq', 'pos', 'count', 'next')
+local gen = m[1]
+local seq, pos, count = tonumber(m[2] or '0'), tonumber(m[3] or '0'), tonumber(m[4] or '0')
+local next = m[5] or '1'
+local lines = {}
+
+-- Decimal strings compared as numbers, without Lua's doubles losing digits.
+local function above(a, b)
+  return #a > #b or (#a == #b and a > b)
 end
-local op, key = ARGV[2], ARGV[3]
-local cur = redis.call('HGET', records, key)
-local holder = false
-if op ~= 'create' then
-  holder = redis.call('GET', turn)
-  if holder and holder ~= mine then return {0, 'turn'} end
-end
-if op == 'create' then
-  if cur then return {0, 'taken'} end
-  if ARGV[11] == '1' then
-    -- Deleted ids and ids reserved by other creates are kept for the last WINDOW ids below
-    -- `next` (a copy is never that far behind: it catches up before each plan); a claim
-    -- further down is refused outright.
-    local n = tonumber(key)
-    local next = tonumber(redis.call('HGET', meta, 'next') or '1')
-    if n < next - WINDOW or redis.call('ZSCORE', gone, key)
-        or redis.call('ZSCORE', handed, key) then
-      return {0, 'gone'}
+
+local function write(turn, g, op, key, old, new, after, counts, line, claimed, mine)
+  if gen ~= g then
+    return 0, 'generation'
+  end
+  local cur = redis.call('HGET', records, key)
+  local holder = false
+  if op ~= 'create' then
+    holder = redis.call('GET', turn)
+    if holder and holder ~= mine then return 0, 'turn' end
+  end
+  if op == 'create' then
+    if cur then return 0, 'taken' end
+    if claimed == '1' then
+      -- Deleted ids and ids reserved by other creates are kept for the last WINDOW ids
+      -- below `next` (a copy is never that far behind: it catches up before each plan); a
+      -- claim further down is refused outright.
+      if tonumber(key) < tonumber(next) - WINDOW or redis.call('ZSCORE', gone, key)
+          or redis.call('ZSCORE', handed, key) then
+        return 0, 'gone'
+      end
+    end
+  elseif op == 'delete' and not cur then
+    -- Planned again, the delete finds nothing to delete: the turn would only hold others up.
+    if holder then redis.call('DEL', turn) end
+    return 0, 'gone'
+  elseif op ~= 'delete' and cur ~= old then
+    if cur and not holder and mine ~= '' then redis.call('SET', turn, mine, 'PX', TURN_MS) end
+    return 0, 'changed'
+  end
+  if holder then redis.call('DEL', turn) end
+  seq = seq + 1
+  if op == 'delete' then
+    redis.call('HDEL', records, key)
+    redis.call('ZREM', order, key)
+    local n = string.match(key, '^%d+$') and tonumber(key)
+    if n and n < 9007199254740992 then
+      redis.call('ZADD', gone, n, key)
+      redis.call('ZREMRANGEBYSCORE', gone, '-inf', '(' .. string.format('%d', tonumber(next) - WINDOW))
+    end
+  else
+    redis.call('HSET', records, key, new)
+    if op == 'create' then
+      pos = pos + 1
+      redis.call('ZADD', order, pos, key)
+      -- A claimed id was just found not reserved.
+      if claimed ~= '1' then redis.call('ZREM', handed, key) end
+      if counts == '1' then count = count + 1 end
     end
   end
-elseif op == 'delete' and not cur then
-  -- Planned again, the delete finds nothing to delete: the turn would only hold others up.
-  if holder then redis.call('DEL', turn) end
-  return {0, 'gone'}
-elseif op ~= 'delete' and cur ~= ARGV[4] then
-  if cur and not holder and mine ~= '' then redis.call('SET', turn, mine, 'PX', TURN_MS) end
-  return {0, 'changed'}
-end
-if holder then redis.call('DEL', turn) end
-local seq = redis.call('HINCRBY', meta, 'seq', 1)
-if op == 'delete' then
-  redis.call('HDEL', records, key)
-  redis.call('ZREM', order, key)
-  local n = string.match(key, '^%d+$') and tonumber(key)
-  if n and n < 9007199254740992 then
-    redis.call('ZADD', gone, n, key)
-    local next = tonumber(redis.call('HGET', meta, 'next') or '1')
-    redis.call('ZREMRANGEBYSCORE', gone, '-inf', '(' .. string.format('%d', next - WINDOW))
+  if after ~= '' and above(after, next) then
+    next = after
   end
-else
-  redis.call('HSET', records, key, ARGV[5])
-  if op == 'create' then
-    redis.call('ZADD', order, redis.call('HINCRBY', meta, 'pos', 1), key)
-    redis.call('ZREM', handed, key)
-    if ARGV[7] == '1' then redis.call('HINCRBY', meta, 'count', 1) end
-  end
+  lines[#lines + 1] = string.format('%d', seq) .. ' ' .. line
+  return seq, 'ok'
 end
-local after = ARGV[6]
-if after ~= '' then
-  -- Decimal strings compared as numbers, without Lua's doubles losing digits.
-  local next = redis.call('HGET', meta, 'next') or '1'
-  if #after > #next or (#after == #next and after > next) then
-    redis.call('HSET', meta, 'next', after)
+
+local out = {}
+local writes = (#ARGV - 2) / PER
+for i = 0, writes - 1 do
+  local a = 2 + i * PER
+  local n, why = write(KEYS[7 + i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+    ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10])
+  out[#out + 1] = n
+  out[#out + 1] = why
+end
+if #lines > 0 then
+  redis.call('HSET', meta, 'seq', string.format('%d', seq), 'pos', string.format('%d', pos),
+    'count', string.format('%d', count), 'next', next)
+  local length = redis.call('RPUSH', log, unpack(lines))
+  if length > keep then
+    redis.call('LTRIM', log, -keep, -1)
+  end
+  if ttl > 0 then
+    for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ttl) end
   end
 end
-redis.call('RPUSH', log, seq .. ' ' .. ARGV[8])
-redis.call('LTRIM', log, -tonumber(ARGV[9]), -1)
-local ttl = tonumber(ARGV[10])
-if ttl > 0 then
-  for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ttl) end
-end
-return {seq, 'ok'}
+return out

@@ -26,6 +26,7 @@ use crate::error::ApiError;
 use crate::sync::lock;
 use reply::{int, items_of, read_whole, text, without_password};
 
+mod batch;
 mod reply;
 mod serve;
 
@@ -37,6 +38,10 @@ const TRIES: usize = 32;
 
 /// How many creates after a lost claim reserve their id at once (see `Mirror::contended`).
 const CONTENDED: u32 = 64;
+
+/// How many integer ids a replica reserves at once while other replicas create in the same
+/// collection (see `Mirror::ids`): a create then asks Redis for its id once in this many.
+const ID_BLOCK: usize = 16;
 
 /// How many locks the writes to existing records are spread over.
 const STRIPES: u64 = 64;
@@ -84,7 +89,7 @@ pub(crate) struct Shared {
     turns: std::sync::atomic::AtomicU64,
     load: Script,
     sync: Script,
-    commit: Script,
+    commit: Arc<Script>,
     reserve: Script,
 }
 
@@ -173,7 +178,7 @@ impl Shared {
             turns: std::sync::atomic::AtomicU64::new(0),
             load: Script::new(include_str!("load.lua")),
             sync: Script::new(include_str!("sync.lua")),
-            commit: Script::new(include_str!("commit.lua")),
+            commit: Arc::new(Script::new(include_str!("commit.lua"))),
             reserve: Script::new(include_str!("reserve.lua")),
         })
     }
@@ -389,10 +394,15 @@ impl Shared {
                         let line = text(Some(&line));
                         let (seq, entry) = line
                             .split_once(' ')
-                            .and_then(|(n, e)| {
-                                Some((n.parse().ok()?, serde_json::from_str(e).ok()?))
-                            })
+                            .and_then(|(n, e)| Some((n.parse::<u64>().ok()?, e)))
                             .ok_or_else(|| bad("a log line mockrig did not write"))?;
+                        // This replica's own writes, mostly, made on the copy as their
+                        // call was answered: not read again.
+                        if seq <= store.mirror.seq() {
+                            continue;
+                        }
+                        let entry = serde_json::from_str(entry)
+                            .map_err(|_| bad("a log line mockrig did not write"))?;
                         entries.push((seq, entry));
                     }
                     return store.catch_up(&generation, &entries).map_err(|e| bad(&e));
@@ -431,6 +441,7 @@ impl Shared {
             .arg(flag(need.next_int))
             .arg(flag(need.count))
             .arg(ttl)
+            .arg(ID_BLOCK)
             .invoke_async(con)
             .await
             .map_err(SharedError::from)?;
@@ -442,25 +453,33 @@ impl Shared {
                 Reserved::Moved
             });
         }
-        let number = |i: usize| text(items.get(i)).parse::<u64>().ok();
+        let mut ids = items
+            .get(1)
+            .cloned()
+            .map(items_of)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|id| text(Some(&id)).parse::<u64>().ok());
+        let next_int = ids.next();
+        // The rest of the block, for this replica's next creates.
+        store.mirror.keep_ids(generation, ids);
         Ok(Reserved::Got(Reservation {
-            next_int: number(1),
-            count: number(2),
+            next_int,
+            count: text(items.get(2)).parse::<u64>().ok(),
         }))
     }
 
-    /// Commits a planned write (see `commit.lua`); `token` names this request in the
-    /// record's turn.
+    /// Commits a planned write (see `commit.lua`), in the call this worker makes next for
+    /// the resource (see `batch.rs`); `token` names this request in the record's turn.
     async fn commit(
         &self,
-        con: &mut ConnectionManager,
-        store: &Store,
-        planned: &Planned,
+        con: &ConnectionManager,
+        store: &Arc<Store>,
+        planned: Planned,
         counts_itself: bool,
         claimed: bool,
         token: &str,
     ) -> Result<Committed, SharedError> {
-        let Keys(keys, ttl) = Keys::of(store);
         let none = String::new;
         let (op, key, old, new, after) = match &planned.change {
             Change::Create { key, id, record } => (
@@ -486,33 +505,39 @@ impl Shared {
                 None,
             ),
         };
-        let mut call = self.commit.prepare_invoke();
-        for k in &keys {
-            call.key(k);
+        let flag = |b: bool| if b { "1" } else { "0" }.to_owned();
+        let line = planned.change.entry_text(&new);
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let write = batch::Write {
+            turn: Keys::turn(store, key),
+            args: [
+                planned.generation.clone(),
+                op.to_owned(),
+                key.to_owned(),
+                old,
+                new,
+                after.unwrap_or_default(),
+                flag(counts_itself),
+                line,
+                flag(claimed),
+                token.to_owned(),
+            ],
+            copy: (store.clone(), planned.generation, planned.change),
+            done,
+        };
+        batch::enqueue(
+            self as *const Shared as usize,
+            write,
+            con,
+            self.commit.clone(),
+        );
+        match answer.await {
+            Ok(Ok(committed)) => Ok(committed),
+            Ok(Err(why)) => Err(SharedError::Unavailable(why)),
+            Err(_) => Err(SharedError::Unavailable(
+                "the write's call to Redis ended without an answer".into(),
+            )),
         }
-        call.key(Keys::turn(store, key));
-        let reply: Reply = call
-            .arg(&planned.generation)
-            .arg(op)
-            .arg(key)
-            .arg(old)
-            .arg(new)
-            .arg(after.unwrap_or_default())
-            .arg(if counts_itself { "1" } else { "0" })
-            .arg(planned.change.entry().to_string())
-            .arg(LOG_KEEP)
-            .arg(ttl)
-            .arg(if claimed { "1" } else { "0" })
-            .arg(token)
-            .invoke_async(con)
-            .await
-            .map_err(SharedError::from)?;
-        let items = items_of(reply);
-        Ok(match int(items.first()) {
-            0 if text(items.get(1)) == "turn" => Committed::Wait,
-            0 => Committed::Lost,
-            seq => Committed::Done(seq),
-        })
     }
 
     /// Removes every session's keys (data, counts, scenarios, journal), for every replica: a

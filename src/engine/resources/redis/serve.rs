@@ -72,7 +72,7 @@ impl Shared {
                 Err(ApiError::Store {
                     error: StoreError::Conflict(_),
                     ..
-                }) if deferred.claimed() || reserved.next_int.is_some() => {
+                }) if deferred.claimed() || deferred.reserved_id() => {
                     reserved = Reservation::default();
                     optimistic = false;
                     continue;
@@ -87,6 +87,13 @@ impl Shared {
             };
             let need = deferred.need();
             if need.any() {
+                // An id of the replica's block stays this request's while it asks for the
+                // rest.
+                if deferred.reserved_id()
+                    && let Change::Create { id, .. } = &planned.change
+                {
+                    reserved.next_int = reserved.next_int.or(id.as_u64());
+                }
                 reserved = match self
                     .reserve(&mut con, store, &planned.generation, need)
                     .await
@@ -110,11 +117,15 @@ impl Shared {
                 continue;
             }
             let counts_itself = reserved.count.is_none();
+            let created = match &planned.change {
+                Change::Create { id, .. } => id.as_u64(),
+                _ => None,
+            };
             match self
                 .commit(
-                    &mut con,
+                    &con,
                     store,
-                    &planned,
+                    planned,
                     counts_itself,
                     deferred.claimed(),
                     // Only a write that has lost a few times takes the record's turn: waiting
@@ -124,20 +135,18 @@ impl Shared {
                 .await
                 .map_err(|e| self.refusal(e))?
             {
-                Committed::Done(seq) => {
-                    if let Change::Create { id, .. } = &planned.change
-                        && let Some(n) = id.as_u64()
-                    {
+                // The copy has the write already (see `batch.rs`).
+                Committed::Done(_) => {
+                    if let Some(n) = created {
                         store.mirror.highest.fetch_max(n, Ordering::Relaxed);
                     }
-                    if reserved.next_int.is_some() {
+                    if deferred.reserved_id() {
                         let _ = store.mirror.contended.fetch_update(
                             Ordering::Relaxed,
                             Ordering::Relaxed,
                             |n| n.checked_sub(1),
                         );
                     }
-                    store.committed(&planned.generation, seq, planned.change);
                     return Ok(out);
                 }
                 // Numbers reserved for a plan that lost are not reused: the id may be taken.

@@ -1,0 +1,123 @@
+//! Commits gathered per worker: the planned writes to one resource that wait together on a
+//! worker thread go to Redis in one `commit.lua` call. A script call costs Redis several
+//! times what one write's commands do, and each call is a send, a wake-up and a read on
+//! both sides; under load a worker's writes arrive together, so the call is shared.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use redis::aio::ConnectionManager;
+use redis::{Script, Value as Reply};
+
+use super::reply::{int, items_of, text};
+use super::{Committed, Keys, LOG_KEEP, SharedError};
+use crate::engine::resources::change::Change;
+use crate::engine::resources::store::Store;
+
+/// The most writes one call makes: the script unpacks their log lines at once, and Lua's
+/// stack is bounded.
+const MOST: usize = 256;
+
+/// One planned write waiting for the call that makes it: its record's turn key, the
+/// script's arguments for it (see `commit.lua`), the change to make on the copy once it is
+/// made, and who waits for the answer.
+pub(super) struct Write {
+    pub(super) turn: String,
+    pub(super) args: [String; 10],
+    pub(super) copy: (Arc<Store>, String, Change),
+    pub(super) done: tokio::sync::oneshot::Sender<Result<Committed, String>>,
+}
+
+#[derive(Default)]
+struct Gathered {
+    writes: Vec<Write>,
+    sending: bool,
+}
+
+thread_local! {
+    /// Per worker thread (actix runs one runtime per thread), per store of shared data
+    /// (`Shared`'s address) and resource store (its address: a session's copy is a store of
+    /// its own). Each waiting write holds its store, so an address names one store while
+    /// writes wait under it.
+    static WAITING: RefCell<HashMap<(usize, usize), Gathered>> = RefCell::new(HashMap::new());
+}
+
+/// Queues `write` for `target`; starts the worker's sender for it when none is running. The
+/// caller awaits the answer on the write's `done`.
+pub(super) fn enqueue(owner: usize, write: Write, con: &ConnectionManager, script: Arc<Script>) {
+    let id = (owner, Arc::as_ptr(&write.copy.0) as usize);
+    let start = WAITING.with(|w| {
+        let mut w = w.borrow_mut();
+        let gathered = w.entry(id).or_default();
+        gathered.writes.push(write);
+        !std::mem::replace(&mut gathered.sending, true)
+    });
+    if start {
+        // A task of its own: a request that goes away must not take the others' call with it.
+        actix_web::rt::spawn(send(id, con.clone(), script));
+    }
+}
+
+/// Sends what has gathered for one resource on this worker, one call at a time, until
+/// nothing is left.
+async fn send(id: (usize, usize), mut con: ConnectionManager, script: Arc<Script>) {
+    // Those planned in the same turn of the worker join the first call.
+    tokio::task::yield_now().await;
+    loop {
+        let writes = WAITING.with(|w| {
+            let mut w = w.borrow_mut();
+            let Some(gathered) = w.get_mut(&id) else {
+                return Vec::new();
+            };
+            let n = gathered.writes.len().min(MOST);
+            let writes: Vec<Write> = gathered.writes.drain(..n).collect();
+            if writes.is_empty() {
+                w.remove(&id);
+            }
+            writes
+        });
+        let Some(first) = writes.first() else {
+            return;
+        };
+        let Keys(keys, ttl) = Keys::of(&first.copy.0);
+        let mut call = script.prepare_invoke();
+        for k in &keys {
+            call.key(k);
+        }
+        call.arg(LOG_KEEP).arg(ttl);
+        for w in &writes {
+            call.key(&w.turn);
+            for a in &w.args {
+                call.arg(a);
+            }
+        }
+        let answer: Result<Reply, _> = call.invoke_async(&mut con).await;
+        match answer {
+            Ok(reply) => {
+                let items = items_of(reply);
+                for (i, w) in writes.into_iter().enumerate() {
+                    let committed = match int(items.get(2 * i)) {
+                        0 if text(items.get(2 * i + 1)) == "turn" => Committed::Wait,
+                        0 => Committed::Lost,
+                        seq => Committed::Done(seq),
+                    };
+                    // Made on the copy here, in the call's order and before any task woken
+                    // by a later answer on this connection runs: a catch-up answered just
+                    // after this call finds these writes made, instead of reading them back.
+                    if let Committed::Done(seq) = committed {
+                        let (store, generation, change) = w.copy;
+                        store.committed(&generation, seq, change);
+                    }
+                    let _ = w.done.send(Ok(committed));
+                }
+            }
+            Err(e) => {
+                let why = SharedError::from(e).to_string();
+                for w in writes {
+                    let _ = w.done.send(Err(why.clone()));
+                }
+            }
+        }
+    }
+}
