@@ -431,7 +431,11 @@ mod tests {
         assert_eq!(mirror.reserved_id(), None, "an old generation's id");
         mirror.keep_ids("g2", [20]);
         mirror.keep_ids("g3", [30, 31]);
-        assert_eq!(mirror.reserved_id(), None, "ids of a generation the copy is not at");
+        assert_eq!(
+            mirror.reserved_id(),
+            None,
+            "ids of a generation the copy is not at"
+        );
         mirror.set("g3", 1);
         mirror.keep_ids("g3", [30, 31]);
         assert_eq!(mirror.reserved_id(), Some(30));
