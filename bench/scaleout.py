@@ -109,7 +109,7 @@ def main():
     parser = argparse.ArgumentParser(description="bench/run's (i) rows alone")
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--pairs", type=int, default=5)
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--no-pin", action="store_true", help="servers and wrk share all cores")
     parser.add_argument("--binary", help="this mockrig instead of the one built here (an A/B)")
     args = parser.parse_args()

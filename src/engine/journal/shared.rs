@@ -4,8 +4,6 @@
 //! requests every replica answered, including the one a client made just before asking.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,6 +14,7 @@ use redis::{Script, Value as Reply};
 use serde_json::Value;
 
 use super::Recorded;
+use crate::engine::resources::redis::gather::{Gathering, Sending};
 use crate::engine::resources::redis::{SESSION_TTL, Shared, session_prefix};
 use crate::engine::upstream::forward::UpstreamCall;
 use crate::error::ApiError;
@@ -24,18 +23,14 @@ const STREAM: &str = "mockrig:journal";
 
 /// Sends the entries gathered on this thread, one call per batch, until none are left.
 async fn send_batches(id: usize, shared: Arc<Shared>, script: Arc<Script>, capacity: usize) {
+    let _sending = Sending {
+        on: &WAITING,
+        key: id,
+    };
     // Those finishing at the same moment join the first call.
     tokio::task::yield_now().await;
     loop {
-        let batch = WAITING.with(|w| {
-            let mut w = w.borrow_mut();
-            let batch = w.entry(id).or_default();
-            let entries = std::mem::take(&mut batch.entries);
-            if entries.is_empty() {
-                batch.sending = false;
-            }
-            entries
-        });
+        let batch = WAITING.with(|w| w.take(id, usize::MAX));
         if batch.is_empty() {
             return;
         }
@@ -89,14 +84,6 @@ pub(crate) struct SharedJournal {
     append: Arc<Script>,
 }
 
-/// Entries waiting on one worker thread for the next append call, and whether a task is
-/// sending them (see [`SharedJournal::append`]).
-#[derive(Default)]
-struct Batch {
-    entries: Vec<Pending>,
-    sending: bool,
-}
-
 /// One request for the journal: its keys and what is kept of it, and who waits for it.
 struct Pending {
     keys: (String, String, u64),
@@ -107,7 +94,7 @@ struct Pending {
 
 thread_local! {
     /// Per worker thread (actix runs one runtime per thread), per journal.
-    static WAITING: RefCell<HashMap<usize, Batch>> = RefCell::new(HashMap::new());
+    static WAITING: Gathering<usize, Pending> = Gathering::new();
 }
 
 impl SharedJournal {
@@ -135,13 +122,7 @@ impl SharedJournal {
             done,
         };
         let id = self as *const SharedJournal as usize;
-        let start = WAITING.with(|w| {
-            let mut w = w.borrow_mut();
-            let batch = w.entry(id).or_default();
-            batch.entries.push(pending);
-            !std::mem::replace(&mut batch.sending, true)
-        });
-        if start {
+        if WAITING.with(|w| w.add(id, pending)) {
             let (shared, script, capacity) =
                 (self.shared.clone(), self.append.clone(), self.capacity);
             // A task of its own: a request that goes away must not take the others' call with

@@ -350,6 +350,8 @@ impl Mirror {
             kept.1.clear();
         }
         kept.1.extend(ids);
+        // Two workers' blocks may be answered in either order: the lowest first.
+        kept.1.make_contiguous().sort_unstable();
     }
 
     pub(crate) fn generation(&self) -> String {

@@ -507,8 +507,10 @@ impl Store {
         *guard = Arc::new(data);
         self.mirror.set(generation, seq);
         if rewound {
-            // Numbers past where Redis went back may name other changes now.
+            // Numbers past where Redis went back may name other changes now, and ids it
+            // reserved for this replica may have been handed out again.
             lock(&self.mirror.early).clear();
+            lock(&self.mirror.ids).1.clear();
         }
         self.make_early(&mut guard);
     }

@@ -1,15 +1,12 @@
 //! Commits gathered per worker: the planned writes to one resource that wait together on a
-//! worker thread go to Redis in one `commit.lua` call. A script call costs Redis several
-//! times what one write's commands do, and each call is a send, a wake-up and a read on
-//! both sides; under load a worker's writes arrive together, so the call is shared.
+//! worker thread go to Redis in one `commit.lua` call (see `gather.rs`).
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
 use redis::{Script, Value as Reply};
 
+use super::gather::{Gathering, Sending};
 use super::reply::{int, items_of, text};
 use super::{Committed, Keys, LOG_KEEP, SharedError};
 use crate::engine::resources::change::Change;
@@ -29,31 +26,19 @@ pub(super) struct Write {
     pub(super) done: tokio::sync::oneshot::Sender<Result<Committed, String>>,
 }
 
-#[derive(Default)]
-struct Gathered {
-    writes: Vec<Write>,
-    sending: bool,
-}
-
 thread_local! {
     /// Per worker thread (actix runs one runtime per thread), per store of shared data
     /// (`Shared`'s address) and resource store (its address: a session's copy is a store of
     /// its own). Each waiting write holds its store, so an address names one store while
     /// writes wait under it.
-    static WAITING: RefCell<HashMap<(usize, usize), Gathered>> = RefCell::new(HashMap::new());
+    static WAITING: Gathering<(usize, usize), Write> = Gathering::new();
 }
 
 /// Queues `write` for `target`; starts the worker's sender for it when none is running. The
 /// caller awaits the answer on the write's `done`.
 pub(super) fn enqueue(owner: usize, write: Write, con: &ConnectionManager, script: Arc<Script>) {
     let id = (owner, Arc::as_ptr(&write.copy.0) as usize);
-    let start = WAITING.with(|w| {
-        let mut w = w.borrow_mut();
-        let gathered = w.entry(id).or_default();
-        gathered.writes.push(write);
-        !std::mem::replace(&mut gathered.sending, true)
-    });
-    if start {
+    if WAITING.with(|w| w.add(id, write)) {
         // A task of its own: a request that goes away must not take the others' call with it.
         actix_web::rt::spawn(send(id, con.clone(), script));
     }
@@ -62,21 +47,14 @@ pub(super) fn enqueue(owner: usize, write: Write, con: &ConnectionManager, scrip
 /// Sends what has gathered for one resource on this worker, one call at a time, until
 /// nothing is left.
 async fn send(id: (usize, usize), mut con: ConnectionManager, script: Arc<Script>) {
+    let _sending = Sending {
+        on: &WAITING,
+        key: id,
+    };
     // Those planned in the same turn of the worker join the first call.
     tokio::task::yield_now().await;
     loop {
-        let writes = WAITING.with(|w| {
-            let mut w = w.borrow_mut();
-            let Some(gathered) = w.get_mut(&id) else {
-                return Vec::new();
-            };
-            let n = gathered.writes.len().min(MOST);
-            let writes: Vec<Write> = gathered.writes.drain(..n).collect();
-            if writes.is_empty() {
-                w.remove(&id);
-            }
-            writes
-        });
+        let writes = WAITING.with(|w| w.take(id, MOST));
         let Some(first) = writes.first() else {
             return;
         };

@@ -27,6 +27,7 @@ use crate::sync::lock;
 use reply::{int, items_of, read_whole, text, without_password};
 
 mod batch;
+pub(crate) mod gather;
 mod reply;
 mod serve;
 
