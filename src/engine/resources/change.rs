@@ -229,7 +229,7 @@ impl Ids for Drawn<'_> {
 
     fn next_int(&self) -> Result<Value, StoreError> {
         if self.d.reserved.next_int.is_none()
-            && let Some(n) = self.mirror.reserved_id()
+            && let Some(n) = self.mirror.draw_id()
         {
             self.d.pooled.set(true);
             return Ok(json!(n));
@@ -330,7 +330,7 @@ pub(crate) struct Rounds {
 
 impl Mirror {
     /// An id of this replica's block for the data the copy holds, if one is left.
-    fn reserved_id(&self) -> Option<u64> {
+    fn draw_id(&self) -> Option<u64> {
         let mut ids = crate::sync::lock(&self.ids);
         if ids.1.is_empty() {
             return None;
@@ -427,19 +427,19 @@ mod tests {
         let mirror = Mirror::default();
         mirror.set("g1", 1);
         mirror.keep_ids("g1", [11, 12, 13]);
-        assert_eq!(mirror.reserved_id(), Some(11));
-        assert_eq!(mirror.reserved_id(), Some(12));
+        assert_eq!(mirror.draw_id(), Some(11));
+        assert_eq!(mirror.draw_id(), Some(12));
         mirror.set("g2", 1);
-        assert_eq!(mirror.reserved_id(), None, "an old generation's id");
+        assert_eq!(mirror.draw_id(), None, "an old generation's id");
         mirror.keep_ids("g2", [20]);
         mirror.keep_ids("g3", [30, 31]);
         assert_eq!(
-            mirror.reserved_id(),
+            mirror.draw_id(),
             None,
             "ids of a generation the copy is not at"
         );
         mirror.set("g3", 1);
         mirror.keep_ids("g3", [30, 31]);
-        assert_eq!(mirror.reserved_id(), Some(30));
+        assert_eq!(mirror.draw_id(), Some(30));
     }
 }

@@ -7,6 +7,7 @@
 
 pub(crate) mod change;
 pub(crate) mod computed;
+mod copy;
 pub(crate) mod data;
 mod group_commit;
 pub(crate) mod index;

@@ -7,14 +7,14 @@ use std::sync::{Arc, RwLock, RwLockWriteGuard};
 
 use serde_json::{Map, Value};
 
-use super::change::{Change, Deferred, Drawn, EARLY_KEEP, Ids, Mirror, Sink};
+use super::change::{Change, Deferred, Drawn, Ids, Mirror, Sink};
 use super::data::{Data, merge_patch};
 use super::index::Indexes;
 use super::record::Record;
 use super::wal::WriteAheadLog;
 use crate::error::StoreError;
 use crate::model::resource::{ResourceDef, id_key, kind};
-use crate::sync::{lock, read, write};
+use crate::sync::{read, write};
 
 /// A resource's seed as data, built once and shared by every session that has not written
 /// to the resource: a session that only reads costs nothing more.
@@ -89,7 +89,7 @@ pub(crate) struct Store {
     pub(crate) data: RwLock<Arc<Data>>,
     /// For a session's store: the seed it started sharing, and the bytes it holds of its own
     /// since (its copy, and what was written to it), for the sessions' byte budget.
-    seed: Option<(Arc<SharedSeed>, AtomicUsize)>,
+    pub(super) seed: Option<(Arc<SharedSeed>, AtomicUsize)>,
     wal: Option<Arc<WriteAheadLog>>,
     /// Set when a reload replaced this store; a request still holding it must not write data
     /// that nobody will read again.
@@ -146,7 +146,7 @@ impl Store {
     }
 
     /// The data to change, under the write lock: copied first if it is still shared.
-    fn own<'g>(&self, guard: &'g mut RwLockWriteGuard<'_, Arc<Data>>) -> &'g mut Data {
+    pub(super) fn own<'g>(&self, guard: &'g mut RwLockWriteGuard<'_, Arc<Data>>) -> &'g mut Data {
         if let Some((seed, bytes)) = &self.seed
             && Arc::ptr_eq(guard, &seed.data)
         {
@@ -156,7 +156,7 @@ impl Store {
     }
 
     /// Counts what a session's store now holds besides its copy.
-    fn grew_by(&self, v: &Value) {
+    pub(super) fn grew_by(&self, v: &Value) {
         if let Some((_, bytes)) = &self.seed {
             bytes.fetch_add(json_bytes(v), Ordering::Relaxed);
         }
@@ -426,7 +426,7 @@ impl Store {
         self.replay_on(self.own(&mut guard), entry)
     }
 
-    fn replay_on(&self, data: &mut Data, entry: &Value) -> Result<(), String> {
+    pub(super) fn replay_on(&self, data: &mut Data, entry: &Value) -> Result<(), String> {
         let key = entry["key"].as_str().unwrap_or_default();
         match (data, entry["op"].as_str()) {
             (Data::Collection(c), Some("put")) => {
@@ -468,115 +468,10 @@ impl Store {
         }
         Ok(())
     }
-
-    /// Brings the copy of shared data up to change `seq` of `generation` with the changes
-    /// after where it stands (numbered), skipping those another request applied first.
-    pub(crate) fn catch_up(
-        &self,
-        generation: &str,
-        entries: &[(u64, Value)],
-    ) -> Result<(), String> {
-        let mut guard = write(&self.data);
-        if self.mirror.generation() != generation {
-            // A full read of the new generation got here first, or is about to.
-            return Ok(());
-        }
-        for (seq, entry) in entries {
-            if *seq == self.mirror.seq() + 1 {
-                self.replay_on(self.own(&mut guard), entry)?;
-                self.grew_by(&entry["record"]);
-                self.mirror.set(generation, *seq);
-            }
-        }
-        self.make_early(&mut guard);
-        Ok(())
-    }
-
-    /// Replaces the copy of shared data with `data`, as of change `seq` of `generation`,
-    /// unless the copy is already past it — or whatever it holds, when Redis went back
-    /// (`rewound`: the copy holds changes Redis lost).
-    pub(crate) fn restore_shared(&self, generation: &str, seq: u64, data: Data, rewound: bool) {
-        let mut guard = write(&self.data);
-        if !rewound && self.mirror.generation() == generation && self.mirror.seq() >= seq {
-            return;
-        }
-        // A session's copy is its own from here on: its bytes count.
-        if let Some((_, bytes)) = &self.seed {
-            bytes.store(data.json_len(), Ordering::Relaxed);
-        }
-        *guard = Arc::new(data);
-        self.mirror.set(generation, seq);
-        if rewound {
-            // Numbers past where Redis went back may name other changes now, and ids it
-            // reserved for this replica may have been handed out again.
-            lock(&self.mirror.early).clear();
-            lock(&self.mirror.ids).1.clear();
-        }
-        self.make_early(&mut guard);
-    }
-
-    /// Makes a change the shared store committed as number `seq`, when the copy stands just
-    /// before it (then the early ones it was waiting for, too); a change ahead of the copy
-    /// waits for those before it (see `Mirror::early`); otherwise the next catch-up brings it.
-    pub(crate) fn committed(&self, generation: &str, seq: u64, change: Change) {
-        let mut guard = write(&self.data);
-        if self.mirror.generation() != generation || seq <= self.mirror.seq() {
-            return;
-        }
-        if self.mirror.seq() + 1 != seq {
-            let mut early = lock(&self.mirror.early);
-            if early.len() < EARLY_KEEP {
-                early.insert(seq, (generation.to_owned(), change));
-            }
-            return;
-        }
-        self.make(&mut guard, generation, seq, change);
-        self.make_early(&mut guard);
-    }
-
-    /// Makes committed change `seq` on the copy, which stands just before it.
-    fn make(
-        &self,
-        guard: &mut RwLockWriteGuard<'_, Arc<Data>>,
-        generation: &str,
-        seq: u64,
-        change: Change,
-    ) {
-        // Only a session's copy counts its bytes.
-        let grown = match &change {
-            Change::Create { .. } | Change::Update { .. } | Change::Set { .. }
-                if self.seed.is_some() =>
-            {
-                change.answer()
-            }
-            _ => Value::Null,
-        };
-        if apply(self.own(guard), change).is_ok() {
-            self.grew_by(&grown);
-            self.mirror.set(generation, seq);
-        }
-    }
-
-    /// Makes the early writes that now follow where the copy stands; drops those it has passed
-    /// or that belong to another generation.
-    fn make_early(&self, guard: &mut RwLockWriteGuard<'_, Arc<Data>>) {
-        let mut early = lock(&self.mirror.early);
-        let generation = self.mirror.generation();
-        while let Some(entry) = early.first_entry() {
-            let (seq, (g, _)) = (*entry.key(), entry.get());
-            if seq > self.mirror.seq() + 1 && *g == generation {
-                return;
-            }
-            let (g, change) = entry.remove();
-            if seq == self.mirror.seq() + 1 && g == generation {
-                self.make(guard, &g, seq, change);
-            }
-        }
-    }
 }
 
 /// Makes `change` on `data`.
-fn apply(data: &mut Data, change: Change) -> Result<(), StoreError> {
+pub(super) fn apply(data: &mut Data, change: Change) -> Result<(), StoreError> {
     match (data, change) {
         (Data::Collection(c), Change::Create { key, id, record }) => c.add(key, &id, &record),
         (Data::Collection(c), Change::Update { key, record, .. }) => {

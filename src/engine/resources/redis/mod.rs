@@ -19,7 +19,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Script, Value as Reply};
 
-use super::change::{Change, Need, Planned, Reservation};
+use super::change::{Need, Reservation};
 use super::data::Data;
 use super::store::Store;
 use crate::error::ApiError;
@@ -468,77 +468,6 @@ impl Shared {
             next_int,
             count: text(items.get(2)).parse::<u64>().ok(),
         }))
-    }
-
-    /// Commits a planned write (see `commit.lua`), in the call this worker makes next for
-    /// the resource (see `batch.rs`); `token` names this request in the record's turn.
-    async fn commit(
-        &self,
-        con: &ConnectionManager,
-        store: &Arc<Store>,
-        planned: Planned,
-        counts_itself: bool,
-        claimed: bool,
-        token: &str,
-    ) -> Result<Committed, SharedError> {
-        let none = String::new;
-        let (op, key, old, new, after) = match &planned.change {
-            Change::Create { key, id, record } => (
-                "create",
-                key.as_str(),
-                none(),
-                record.to_string(),
-                id.as_u64().map(|n| n.saturating_add(1).to_string()),
-            ),
-            Change::Update { key, record, old } => (
-                "update",
-                key.as_str(),
-                old.to_string(),
-                record.to_string(),
-                None,
-            ),
-            Change::Delete { key, .. } => ("delete", key.as_str(), none(), none(), None),
-            Change::Set { record, old } => (
-                "set",
-                SINGLETON,
-                serde_json::to_string(old).unwrap_or_default(),
-                serde_json::to_string(record).unwrap_or_default(),
-                None,
-            ),
-        };
-        let flag = |b: bool| if b { "1" } else { "0" }.to_owned();
-        let line = planned.change.entry_text(&new);
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let write = batch::Write {
-            turn: Keys::turn(store, key),
-            args: [
-                planned.generation.clone(),
-                op.to_owned(),
-                key.to_owned(),
-                old,
-                new,
-                after.unwrap_or_default(),
-                flag(counts_itself),
-                line,
-                flag(claimed),
-                token.to_owned(),
-            ],
-            copy: (store.clone(), planned.generation, planned.change),
-            done,
-        };
-        batch::enqueue(
-            self as *const Shared as usize,
-            write,
-            con,
-            self.commit.clone(),
-        );
-        match answer.await {
-            Ok(Ok(committed)) => Ok(committed),
-            Ok(Err(why)) => Err(SharedError::Unavailable(why)),
-            Err(_) => Err(SharedError::Unavailable(
-                "the write's call to Redis ended without an answer".into(),
-            )),
-        }
     }
 
     /// Removes every session's keys (data, counts, scenarios, journal), for every replica: a
