@@ -674,14 +674,18 @@ async fn invalid_utf8_is_1007_and_a_fragmented_message_too_large_is_1009() {
 
 #[tokio::test]
 async fn a_client_that_stops_reading_is_dropped_and_does_not_hold_up_the_others() {
+    const STALLED: usize = 8;
     let m = Mock::start(
         "websockets:\n  - { path: /ws/chat, mode: broadcast }\n",
         &[],
     );
     let mut reader = connect(&m, "/ws/chat").await;
-    // Connected, then never read again: its socket buffers and queue fill up.
-    let _stalled = connect(&m, "/ws/chat").await;
-    until_connections(&m, |c| c["websockets"]["/ws/chat"] == 2).await;
+    // Connected, then never read again: their socket buffers and queues fill up.
+    let mut stalled = Vec::new();
+    for _ in 0..STALLED {
+        stalled.push(connect(&m, "/ws/chat").await);
+    }
+    until_connections(&m, |c| c["websockets"]["/ws/chat"] == 1 + STALLED).await;
     let chunk = "x".repeat(200 * 1024);
     let started = std::time::Instant::now();
     let mut delivered = Vec::new();
@@ -702,20 +706,22 @@ async fn a_client_that_stops_reading_is_dropped_and_does_not_hold_up_the_others(
         let got = text(&mut reader).await;
         assert!(got.starts_with(&format!("{i}:")), "in order");
     }
-    assert_eq!(delivered[0], 2);
+    assert_eq!(delivered[0], 1 + STALLED as u64);
     assert_eq!(
         *delivered.last().unwrap(),
         1,
-        "the stalled client was dropped"
+        "the stalled clients were dropped"
     );
     let c = until_connections(&m, |c| c["websockets"]["/ws/chat"] == 1).await;
     assert_eq!(c["websockets"]["/ws/chat"], 1);
-    // The stalled client cost the pushes one wait, not one per message.
+    // The stalled clients cost the pushes one wait of 0.5 s together, not one per message
+    // (50 s) nor one per client (4 s).
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
         started.elapsed()
     );
+    drop(stalled);
 }
 
 #[tokio::test]
