@@ -6,14 +6,13 @@ use std::time::{Instant, SystemTime};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::web::{Bytes, BytesMut};
+
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::outcome::Outcome;
 use super::state::AppState;
 use crate::engine::fault;
-use crate::engine::journal::{Recorded, SentResponse};
+use crate::engine::journal::{Head, Recorded, SentResponse};
 use crate::engine::upstream::forward::UpstreamCall;
 use crate::spec::Fault;
 
@@ -46,7 +45,7 @@ pub(crate) fn finish(
     let mut response = outcome.response;
     let mut shared = None;
     if journal.enabled() || watching {
-        let (target, headers) = detached_head(req);
+        let head = detached_head(req);
         let kept = if watching {
             let (sent, kept) = sent_response(response);
             response = sent;
@@ -58,16 +57,15 @@ pub(crate) fn finish(
             id: 0,
             at: SystemTime::now(),
             method: req.method().clone(),
-            target,
-            headers,
+            head,
             body: outcome.body,
             route: outcome.route,
             status: response.status().as_u16(),
             fault: outcome.fault,
             duration: started.elapsed(),
-            nearest: outcome.nearest,
-            upstream: outcome.upstream,
-            response: kept,
+            nearest: outcome.nearest.map(Box::new),
+            upstream: outcome.upstream.map(Box::new),
+            response: kept.map(Box::new),
         });
         if app.shared_journal.is_some() {
             let session = outcome.session.as_ref().map(|s| s.name.clone());
@@ -110,33 +108,17 @@ fn sent_response(response: HttpResponse) -> (HttpResponse, SentResponse) {
     )
 }
 
-/// The request's target (path and query) and headers in one allocation of their own. actix's
-/// URI and header values are slices of the connection's read buffer: kept as they are, each
-/// journal entry would keep that whole buffer alive (measured: 300 KB per 1 MiB POST, for 64
-/// KiB of body).
-fn detached_head(req: &HttpRequest) -> (Bytes, Vec<(HeaderName, HeaderValue)>) {
+/// The request's target (path and query) and headers, copied into one allocation of their
+/// own. actix's URI and header values are slices of the connection's read buffer: kept as
+/// they are, each journal entry would keep that whole buffer alive (measured: 300 KB per
+/// 1 MiB POST, for 64 KiB of body).
+fn detached_head(req: &HttpRequest) -> Head {
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-    let values: usize = req.headers().iter().map(|(_, v)| v.len()).sum();
-    let mut buf = BytesMut::with_capacity(target.len() + values);
-    buf.extend_from_slice(target.as_bytes());
-    for (_, v) in req.headers().iter() {
-        buf.extend_from_slice(v.as_bytes());
-    }
-    let buf = buf.freeze();
-    let mut at = target.len();
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            let span = at..at + v.len();
-            at = span.end;
-            // The bytes were a valid value already; the fallback is never taken.
-            let copy =
-                HeaderValue::from_maybe_shared(buf.slice(span)).unwrap_or_else(|_| v.clone());
-            (n.clone(), copy)
-        })
-        .collect();
-    (buf.slice(..target.len()), headers)
+    Head::new(target, || {
+        req.headers()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_bytes()))
+    })
 }
 
 /// The request's log line (target `mockrig::request`); a proxied request's also names the

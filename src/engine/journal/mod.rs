@@ -4,9 +4,11 @@
 //! Recording sits on the request path, so it keeps cheap handles (the header map, the body's
 //! reference-counted bytes) and builds JSON only when someone reads the journal.
 
+mod head;
 mod ring;
 pub(crate) mod shared;
 
+pub(crate) use head::Head;
 pub(crate) use ring::RequestJournal;
 
 use std::cell::OnceCell;
@@ -33,11 +35,8 @@ pub(crate) struct Recorded {
     pub(crate) id: u64,
     pub(crate) at: SystemTime,
     pub(crate) method: Method,
-    /// Path and query as received (ASCII), split when read.
-    pub(crate) target: Bytes,
-    /// In arrival order. A plain list: cloning actix's header map (a hash table of small
-    /// vectors) and freeing it again cost more than the rest of the recording together.
-    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    /// Path and query as received, and the headers in arrival order.
+    pub(crate) head: Head,
     pub(crate) body: Bytes,
     /// The spec entry that answered (`routes[2]`, `resources.users`), or none.
     pub(crate) route: Option<Arc<str>>,
@@ -45,13 +44,15 @@ pub(crate) struct Recorded {
     /// A `fault:` answered instead of the status.
     pub(crate) fault: Option<crate::spec::Fault>,
     pub(crate) duration: Duration,
-    /// For a request nothing answered: the nearest route and why it missed.
-    pub(crate) nearest: Option<Value>,
+    /// For a request nothing answered: the nearest route and why it missed. (This and the
+    /// next two are boxed: most requests have none, and every byte of an entry is memory
+    /// each request writes and a later one evicts.)
+    pub(crate) nearest: Option<Box<Value>>,
     /// A proxied request: the backend's URL, status and time to answer.
-    pub(crate) upstream: Option<UpstreamCall>,
+    pub(crate) upstream: Option<Box<UpstreamCall>>,
     /// What was sent back besides the status: kept only while a dashboard watches (keeping
     /// it costs every request a few percent, which nobody should pay for nothing).
-    pub(crate) response: Option<SentResponse>,
+    pub(crate) response: Option<Box<SentResponse>>,
 }
 
 /// The headers and body of an answer, as the journal keeps them.
@@ -65,16 +66,17 @@ pub(crate) struct SentResponse {
 }
 
 /// Header names and values as a JSON object (a repeated name keeps its last value).
-fn headers_json(headers: &[(HeaderName, HeaderValue)]) -> IndexMap<String, String> {
+fn headers_json<'a>(
+    headers: impl Iterator<Item = (&'a str, &'a [u8])>,
+) -> IndexMap<String, String> {
     headers
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into(),
-            )
-        })
+        .map(|(n, v)| (n.to_owned(), String::from_utf8_lossy(v).into()))
         .collect()
+}
+
+/// The sent headers as [`headers_json`] takes them.
+fn pairs(headers: &[(HeaderName, HeaderValue)]) -> impl Iterator<Item = (&str, &[u8])> {
+    headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes()))
 }
 
 /// A body as JSON when it is JSON, else as text; `null` when empty.
@@ -90,7 +92,7 @@ fn body_json_or_text(body: &[u8]) -> Value {
 
 impl Recorded {
     fn target(&self) -> &str {
-        std::str::from_utf8(&self.target).unwrap_or("/")
+        self.head.target()
     }
 
     pub(crate) fn path(&self) -> &str {
@@ -105,12 +107,12 @@ impl Recorded {
     /// The entry as `/__mockrig/requests` shows it: the request, the answer, and why it missed.
     pub(crate) fn to_json(&self) -> Value {
         let mut v = self.summary();
-        v["headers"] = json!(headers_json(&self.headers));
+        v["headers"] = json!(headers_json(self.head.headers()));
         v["body"] = body_json_or_text(&self.body);
         v["response"] = self.response.as_ref().map_or(Value::Null, |r| {
             json!({
                 "status": self.status,
-                "headers": headers_json(&r.headers),
+                "headers": headers_json(pairs(&r.headers)),
                 "body": r.body.as_deref().map_or(Value::Null, body_json_or_text),
                 "truncated": r.truncated,
             })
@@ -131,7 +133,7 @@ impl Recorded {
             "duration_ms": self.duration.as_secs_f64() * 1000.0,
         });
         if let Some(n) = &self.nearest {
-            v["nearest"] = n.clone();
+            v["nearest"] = (**n).clone();
         }
         if let Some(f) = self.fault {
             v["fault"] = json!(crate::engine::fault::name(f));
@@ -148,30 +150,28 @@ impl Recorded {
 
     /// Bytes this entry holds beyond its fixed size: what the journal's byte budget counts.
     fn weight(&self) -> usize {
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len())
-            .sum();
         // The near miss of an unmatched request: its values are previews, but a route with
         // many conditions lists many.
         let nearest = self
             .nearest
             .as_ref()
             .map_or(0, |n| serde_json::to_vec(n).map_or(0, |b| b.len()));
-        // And what holding them costs beyond their bytes: the entry and each header's slot.
-        let fixed = std::mem::size_of::<Recorded>()
-            + self.headers.len() * std::mem::size_of::<(HeaderName, HeaderValue)>();
-        let upstream = self.upstream.as_ref().map_or(0, |u| u.url.len());
+        let upstream = self
+            .upstream
+            .as_ref()
+            .map_or(0, |u| std::mem::size_of::<UpstreamCall>() + u.url.len());
         let response: usize = self.response.as_ref().map_or(0, |r| {
-            r.headers
-                .iter()
-                .map(|(n, v)| n.as_str().len() + v.len())
-                .sum::<usize>()
+            std::mem::size_of::<SentResponse>()
+                + r.headers
+                    .iter()
+                    .map(|(n, v)| n.as_str().len() + v.len())
+                    .sum::<usize>()
                 + r.body.as_ref().map_or(0, Bytes::len)
                 + r.headers.len() * std::mem::size_of::<(HeaderName, HeaderValue)>()
         });
-        self.body.len() + headers + self.target.len() + nearest + upstream + response + fixed
+        // And the entry itself.
+        let fixed = std::mem::size_of::<Recorded>();
+        self.body.len() + self.head.len() + nearest + upstream + response + fixed
     }
 }
 
@@ -199,11 +199,13 @@ impl Parts for View<'_> {
     }
 
     fn header_values(&self, name: &HeaderName) -> Vec<&str> {
+        // As `HeaderValue::to_str` reads the live request's: visible ASCII only.
+        let visible = |v: &[u8]| v.iter().all(|&b| b == b'\t' || (32..127).contains(&b));
         self.r
-            .headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .filter_map(|(_, v)| v.to_str().ok())
+            .head
+            .headers()
+            .filter(|(n, v)| *n == name.as_str() && visible(v))
+            .filter_map(|(_, v)| std::str::from_utf8(v).ok())
             .collect()
     }
 
@@ -373,8 +375,7 @@ pub(super) mod tests {
             id: 0,
             at: SystemTime::now(),
             method: Method::POST,
-            target: Bytes::copy_from_slice(path.as_bytes()),
-            headers: vec![(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"))],
+            head: Head::new(path, || [("content-type", &b"text/plain"[..])].into_iter()),
             body: Bytes::from(vec![b'x'; body]),
             route: None,
             status: 404,
@@ -384,6 +385,17 @@ pub(super) mod tests {
             upstream: None,
             response: None,
         }
+    }
+
+    /// Each request writes an entry and a later one evicts it: its size is the memory every
+    /// request touches twice (360 bytes before the head was packed and the rare parts boxed).
+    #[test]
+    fn an_entry_is_small() {
+        assert!(std::mem::size_of::<Recorded>() <= 168);
+        let r = request("/users/1", 0);
+        // What the byte budget counts: the entry, the target and the header as kept.
+        let head = "/users/1".len() + "content-type:text/plain\n".len();
+        assert_eq!(r.weight(), std::mem::size_of::<Recorded>() + head);
     }
 
     #[test]

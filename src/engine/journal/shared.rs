@@ -191,7 +191,7 @@ struct Head<'a> {
     status: u16,
     fault: Option<&'static str>,
     duration_us: u64,
-    nearest: &'a Option<Value>,
+    nearest: Option<&'a Value>,
     upstream: Option<Upstream<'a>>,
 }
 
@@ -209,17 +209,17 @@ fn head(r: &Recorded) -> String {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64),
         method: r.method.as_str(),
-        target: String::from_utf8_lossy(&r.target),
+        target: Cow::Borrowed(r.head.target()),
         headers: r
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), String::from_utf8_lossy(v.as_bytes())))
+            .head
+            .headers()
+            .map(|(n, v)| (n, String::from_utf8_lossy(v)))
             .collect(),
         route: r.route.as_deref(),
         status: r.status,
         fault: r.fault.map(crate::engine::fault::name),
         duration_us: r.duration.as_micros() as u64,
-        nearest: &r.nearest,
+        nearest: r.nearest.as_deref(),
         upstream: r.upstream.as_ref().map(|u| Upstream {
             url: &u.url,
             status: u.status,
@@ -253,31 +253,39 @@ fn entry(e: Reply) -> Option<Recorded> {
     }
     let h = head?;
     let micros = |v: &Value| Duration::from_micros(v.as_u64().unwrap_or(0));
-    let headers = h["headers"]
+    // What another replica wrote is checked as a request's head would be.
+    let headers: Vec<(&str, &str)> = h["headers"]
         .as_array()?
         .iter()
         .filter_map(|p| {
-            let name = HeaderName::from_bytes(p.get(0)?.as_str()?.as_bytes()).ok()?;
-            let value = HeaderValue::from_str(p.get(1)?.as_str()?).ok()?;
+            let (name, value) = (p.get(0)?.as_str()?, p.get(1)?.as_str()?);
+            HeaderName::from_bytes(name.as_bytes()).ok()?;
+            HeaderValue::from_str(value).ok()?;
             Some((name, value))
         })
         .collect();
+    let head = super::Head::new(h["target"].as_str()?, || {
+        headers.iter().map(|(n, v)| (*n, v.as_bytes()))
+    });
     Some(Recorded {
         id: n?,
         at: SystemTime::UNIX_EPOCH + micros(&h["at_us"]),
         method: Method::from_bytes(h["method"].as_str()?.as_bytes()).ok()?,
-        target: Bytes::from(h["target"].as_str()?.to_owned()),
-        headers,
+        head,
         body,
         route: h["route"].as_str().map(Arc::from),
         status: u16::try_from(h["status"].as_u64()?).ok()?,
         fault: serde_json::from_value(h["fault"].clone()).ok().flatten(),
         duration: micros(&h["duration_us"]),
-        nearest: Some(h["nearest"].clone()).filter(|v| !v.is_null()),
-        upstream: h["upstream"].as_object().map(|u| UpstreamCall {
-            url: u["url"].as_str().unwrap_or_default().to_owned(),
-            status: u["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
-            elapsed: micros(&u["elapsed_us"]),
+        nearest: Some(h["nearest"].clone())
+            .filter(|v| !v.is_null())
+            .map(Box::new),
+        upstream: h["upstream"].as_object().map(|u| {
+            Box::new(UpstreamCall {
+                url: u["url"].as_str().unwrap_or_default().to_owned(),
+                status: u["status"].as_u64().and_then(|s| u16::try_from(s).ok()),
+                elapsed: micros(&u["elapsed_us"]),
+            })
         }),
         response: None,
     })
@@ -296,16 +304,16 @@ mod tests {
         r.status = 201;
         r.fault = Some(crate::spec::Fault::Empty);
         r.duration = Duration::from_micros(1234);
-        r.nearest = Some(serde_json::json!({"route": "/users", "why": "method"}));
-        r.headers.push((
-            HeaderName::from_static("x-odd"),
-            HeaderValue::from_bytes(b"a\xffb").unwrap(),
+        r.nearest = Some(Box::new(
+            serde_json::json!({"route": "/users", "why": "method"}),
         ));
-        r.upstream = Some(UpstreamCall {
+        let sent: [(&str, &[u8]); 2] = [("content-type", b"text/plain"), ("x-odd", b"a\xffb")];
+        r.head = super::super::Head::new(r.head.target(), || sent.into_iter());
+        r.upstream = Some(Box::new(UpstreamCall {
             url: "http://127.0.0.1:9/users".into(),
             status: Some(502),
             elapsed: Duration::from_micros(77),
-        });
+        }));
         let bulk = |b: &[u8]| Reply::BulkString(b.to_vec());
         let stored = Reply::Array(vec![
             bulk(b"1-0"),
@@ -323,10 +331,12 @@ mod tests {
         let micros = |t: SystemTime| t.duration_since(UNIX_EPOCH).unwrap().as_micros();
         assert_eq!(micros(back.at), micros(r.at));
         assert_eq!(back.method, r.method);
-        assert_eq!(back.target, r.target);
-        let mut headers = r.headers.clone();
-        headers[1].1 = HeaderValue::from_str("a\u{fffd}b").unwrap();
-        assert_eq!(back.headers, headers);
+        assert_eq!(back.head.target(), r.head.target());
+        let odd = "a\u{fffd}b".as_bytes();
+        assert_eq!(
+            back.head.headers().collect::<Vec<_>>(),
+            [("content-type", &b"text/plain"[..]), ("x-odd", odd)]
+        );
         assert_eq!(back.body, r.body);
         assert_eq!(back.route, r.route);
         assert_eq!(back.status, 201);
