@@ -6,7 +6,6 @@ use std::time::{Instant, SystemTime};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::http::StatusCode;
-
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::outcome::Outcome;

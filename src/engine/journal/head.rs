@@ -20,8 +20,13 @@ impl Head {
     where
         I: Iterator<Item = (&'a str, &'a [u8])>,
     {
-        // A target past 4 GiB cannot arrive: the head limits refuse it long before.
-        let target = &target[..target.len().min(u32::MAX as usize)];
+        // A target past 4 GiB cannot arrive (the head limits refuse it long before); if one
+        // did, it is kept as `/` rather than cut inside a character.
+        let target = if target.len() > u32::MAX as usize {
+            "/"
+        } else {
+            target
+        };
         let size: usize = headers().map(|(n, v)| n.len() + v.len() + 2).sum();
         let mut bytes = Vec::with_capacity(target.len() + size);
         bytes.extend_from_slice(target.as_bytes());

@@ -13,7 +13,7 @@ use actix_web::web::Bytes;
 use redis::{Script, Value as Reply};
 use serde_json::Value;
 
-use super::Recorded;
+use super::{Head, Recorded};
 use crate::engine::resources::redis::gather::{Gathering, Sending};
 use crate::engine::resources::redis::{SESSION_TTL, Shared, session_prefix};
 use crate::engine::upstream::forward::UpstreamCall;
@@ -182,7 +182,7 @@ impl SharedJournal {
 /// dashboard's). Header values that are not UTF-8 are kept as their lossy text. Written
 /// straight from the request, as `entry` reads it back: no JSON tree is built per request.
 #[derive(serde::Serialize)]
-struct Head<'a> {
+struct Kept<'a> {
     at_us: u64,
     method: &'a str,
     target: Cow<'a, str>,
@@ -203,7 +203,7 @@ struct Upstream<'a> {
 }
 
 fn head(r: &Recorded) -> String {
-    let head = Head {
+    let head = Kept {
         at_us: r
             .at
             .duration_since(UNIX_EPOCH)
@@ -264,7 +264,7 @@ fn entry(e: Reply) -> Option<Recorded> {
             Some((name, value))
         })
         .collect();
-    let head = super::Head::new(h["target"].as_str()?, || {
+    let head = Head::new(h["target"].as_str()?, || {
         headers.iter().map(|(n, v)| (*n, v.as_bytes()))
     });
     Some(Recorded {
@@ -308,7 +308,7 @@ mod tests {
             serde_json::json!({"route": "/users", "why": "method"}),
         ));
         let sent: [(&str, &[u8]); 2] = [("content-type", b"text/plain"), ("x-odd", b"a\xffb")];
-        r.head = super::super::Head::new(r.head.target(), || sent.into_iter());
+        r.head = Head::new(r.head.target(), || sent.into_iter());
         r.upstream = Some(Box::new(UpstreamCall {
             url: "http://127.0.0.1:9/users".into(),
             status: Some(502),
