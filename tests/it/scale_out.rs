@@ -969,3 +969,57 @@ async fn after_a_reset_ids_start_again_from_the_seed_on_every_replica() {
     let (_, _, created) = send(&a, "POST", "/users", Some(json!({"name": "after"}))).await;
     assert_eq!(created["id"], 3, "{created}");
 }
+
+/// `redis-cli` against the test's server: the reply's lines.
+fn redis_cli(redis: &Redis, args: &[&str]) -> Vec<String> {
+    let out = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_change_log_is_bounded_in_bytes_and_a_copy_past_it_reads_the_data_whole() {
+    let redis = Redis::start();
+    let (a, b) = (replica(&redis), replica(&redis));
+    // b's copy stands here; then a writes more than the log's 16 MiB in 20 records.
+    assert_eq!(
+        send(&b, "GET", "/users", None).await.1.as_deref(),
+        Some("2")
+    );
+    let bio = "x".repeat(1_000_000);
+    for i in 0..20 {
+        let (status, _, _) = send(
+            &a,
+            "POST",
+            "/users",
+            Some(json!({"name": format!("big{i}"), "bio": bio})),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let lines: usize = redis_cli(&redis, &["LLEN", "mockrig:{users}:log"])[0]
+        .parse()
+        .unwrap();
+    assert!((1..20).contains(&lines), "{lines} lines kept of 20");
+    // The count the commit script keeps is the bytes of the lines it kept.
+    let counted: usize = redis_cli(&redis, &["HGET", "mockrig:{users}:meta", "logbytes"])[0]
+        .parse()
+        .unwrap();
+    let held: usize = (0..lines)
+        .map(|i| redis_cli(&redis, &["LINDEX", "mockrig:{users}:log", &i.to_string()])[0].len())
+        .sum();
+    assert_eq!(counted, held);
+    assert!(counted <= 16 * 1024 * 1024, "{counted}");
+    // b is 20 changes behind a log that holds fewer: it reads the collection whole.
+    let (_, total, list) = send(&b, "GET", "/users?_sort=id", None).await;
+    assert_eq!(total.as_deref(), Some("22"));
+    let list = list.as_array().unwrap();
+    assert_eq!(list[21]["name"], "big19");
+    assert_eq!(list[21]["bio"].as_str().map(str::len), Some(1_000_000));
+}

@@ -8,7 +8,7 @@ use redis::{Script, Value as Reply};
 
 use super::gather::{Gathering, Sending};
 use super::reply::{int, items_of, text};
-use super::{Committed, Keys, LOG_KEEP, SINGLETON, Shared, SharedError};
+use super::{Committed, Keys, LOG_BYTES, LOG_KEEP, SINGLETON, Shared, SharedError};
 use crate::engine::resources::change::{Change, Planned};
 use crate::engine::resources::store::Store;
 
@@ -63,7 +63,7 @@ async fn send(id: (usize, usize), mut con: ConnectionManager, script: Arc<Script
         for k in &keys {
             call.key(k);
         }
-        call.arg(LOG_KEEP).arg(ttl);
+        call.arg(LOG_KEEP).arg(ttl).arg(LOG_BYTES);
         for w in &writes {
             call.key(&w.turn);
             for a in &w.args {

@@ -4,7 +4,8 @@
 -- replica's worker sends the writes that waited together in one call (see batch.rs): each
 -- script call costs Redis more than the few commands a write runs.
 -- KEYS: meta, records, order, log, deleted ids, ids reserved, then each write's record's turn.
--- ARGV: the log's length, seconds the keys outlive these writes (0: for ever), then per write
+-- ARGV: the log's length, seconds the keys outlive these writes (0: for ever), the log's bytes
+-- (its lines are kept up to both bounds; `logbytes` in meta counts them), then per write
 -- (PER of them): generation, op, key, the old record's JSON (update, set), the new record's
 -- JSON, an integer id's successor (or ''), '1' when a create counts itself (no reserved
 -- count), the log line, '1' when a create's id is the next one as the replica's copy saw it
@@ -15,16 +16,17 @@
 -- has lapsed, other replicas' writes to that record answer 'turn' and wait. Without it, the
 -- replica that has just written plans its next write on a fresher copy and keeps winning.
 local meta, records, order, log, gone, handed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
-local keep, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local keep, ttl, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local PER = 10
 local TURN_MS = 500
 local WINDOW = 65536
 -- The counters are read once and written once per call; the writes of the call see each
 -- other's records, as each runs its commands in turn.
-local m = redis.call('HMGET', meta, 'gen', 'seq', 'pos', 'count', 'next')
+local m = redis.call('HMGET', meta, 'gen', 'seq', 'pos', 'count', 'next', 'logbytes')
 local gen = m[1]
 local seq, pos, count = tonumber(m[2] or '0'), tonumber(m[3] or '0'), tonumber(m[4] or '0')
 local next = m[5] or '1'
+local logbytes = tonumber(m[6] or '0')
 local lines = {}
 
 -- Decimal strings compared as numbers, without Lua's doubles losing digits.
@@ -89,21 +91,33 @@ local function write(turn, g, op, key, old, new, after, counts, line, claimed, m
 end
 
 local out = {}
-local writes = (#ARGV - 2) / PER
+local writes = (#ARGV - 3) / PER
 for i = 0, writes - 1 do
-  local a = 2 + i * PER
+  local a = 3 + i * PER
   local n, why = write(KEYS[7 + i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
     ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10])
   out[#out + 1] = n
   out[#out + 1] = why
 end
 if #lines > 0 then
-  redis.call('HSET', meta, 'seq', string.format('%d', seq), 'pos', string.format('%d', pos),
-    'count', string.format('%d', count), 'next', next)
   local length = redis.call('RPUSH', log, unpack(lines))
-  if length > keep then
-    redis.call('LTRIM', log, -keep, -1)
+  for _, line in ipairs(lines) do logbytes = logbytes + #line end
+  -- The oldest lines go, beyond the count or the bytes (but the newest line stays): each
+  -- line is popped once, so this costs a write one pop on average.
+  local over = length - keep
+  if over > 0 then
+    for _, line in ipairs(redis.call('LRANGE', log, 0, over - 1)) do
+      logbytes = logbytes - #line
+    end
+    redis.call('LTRIM', log, over, -1)
+    length = keep
   end
+  while logbytes > most and length > 1 do
+    logbytes = logbytes - #redis.call('LPOP', log)
+    length = length - 1
+  end
+  redis.call('HSET', meta, 'seq', string.format('%d', seq), 'pos', string.format('%d', pos),
+    'count', string.format('%d', count), 'next', next, 'logbytes', string.format('%d', logbytes))
   if ttl > 0 then
     for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ttl) end
   end

@@ -18,7 +18,7 @@ if ARGV[1] == 'ensure' and redis.call('HGET', meta, 'fp') == ARGV[2] then
 end
 redis.call('DEL', records, order, log, gone, handed)
 redis.call('HSET', meta, 'fp', ARGV[2], 'kind', ARGV[3], 'next', ARGV[4], 'count', ARGV[5],
-  'gen', ARGV[6], 'pos', 0)
+  'gen', ARGV[6], 'pos', 0, 'logbytes', 0)
 redis.call('HINCRBY', meta, 'seq', 1)
 local pos = 0
 for i = 8, #ARGV, 2 do
