@@ -116,6 +116,11 @@ if #lines > 0 then
     logbytes = logbytes - #redis.call('LPOP', log)
     length = length - 1
   end
+  if logbytes > most then
+    -- Only a count gone wrong (meta edited, restored apart from the log) gets here, with the
+    -- newest line alone left: count that.
+    logbytes = #redis.call('LINDEX', log, -1)
+  end
   redis.call('HSET', meta, 'seq', string.format('%d', seq), 'pos', string.format('%d', pos),
     'count', string.format('%d', count), 'next', next, 'logbytes', string.format('%d', logbytes))
   if ttl > 0 then
