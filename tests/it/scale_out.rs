@@ -970,19 +970,6 @@ async fn after_a_reset_ids_start_again_from_the_seed_on_every_replica() {
     assert_eq!(created["id"], 3, "{created}");
 }
 
-/// `redis-cli` against the test's server: the reply's lines.
-fn redis_cli(redis: &Redis, args: &[&str]) -> Vec<String> {
-    let out = Command::new("redis-cli")
-        .args(["-p", &redis.port.to_string()])
-        .args(args)
-        .output()
-        .expect("redis-cli runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 #[tokio::test]
 async fn the_change_log_is_bounded_in_bytes_and_a_copy_past_it_reads_the_data_whole() {
     let redis = Redis::start();
@@ -1003,16 +990,19 @@ async fn the_change_log_is_bounded_in_bytes_and_a_copy_past_it_reads_the_data_wh
         .await;
         assert_eq!(status, 201);
     }
-    let lines: usize = redis_cli(&redis, &["LLEN", "mockrig:{users}:log"])[0]
-        .parse()
-        .unwrap();
+    let lines: usize = redis.cli(&["LLEN", "mockrig:{users}:log"]).parse().unwrap();
     assert!((1..20).contains(&lines), "{lines} lines kept of 20");
     // The count the commit script keeps is the bytes of the lines it kept.
-    let counted: usize = redis_cli(&redis, &["HGET", "mockrig:{users}:meta", "logbytes"])[0]
+    let counted: usize = redis
+        .cli(&["HGET", "mockrig:{users}:meta", "logbytes"])
         .parse()
         .unwrap();
     let held: usize = (0..lines)
-        .map(|i| redis_cli(&redis, &["LINDEX", "mockrig:{users}:log", &i.to_string()])[0].len())
+        .map(|i| {
+            redis
+                .cli(&["LINDEX", "mockrig:{users}:log", &i.to_string()])
+                .len()
+        })
         .sum();
     assert_eq!(counted, held);
     assert!(counted <= 16 * 1024 * 1024, "{counted}");

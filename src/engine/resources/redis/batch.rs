@@ -34,7 +34,8 @@ thread_local! {
     static WAITING: Gathering<(usize, usize), Write> = Gathering::new();
 }
 
-/// Queues `write` for `target`; starts the worker's sender for it when none is running. The
+/// Queues `write` for its store (of `owner`'s shared data); starts the worker's sender for
+/// it when none is running. The
 /// caller awaits the answer on the write's `done`.
 pub(super) fn enqueue(owner: usize, write: Write, con: &ConnectionManager, script: Arc<Script>) {
     let id = (owner, Arc::as_ptr(&write.copy.0) as usize);
