@@ -273,6 +273,75 @@ async fn three_replicas_answer_a_crud_workload_as_one_in_memory_mockrig_would() 
     }
 }
 
+/// A replica plans a write on its copy without catching up first when that copy is current as
+/// of its last call to Redis; here every copy has just written, then misses the other
+/// replicas' writes. Each write still answers as one in-memory mockrig would: what the stale
+/// copy would refuse (a 404, a 409) is planned again caught up, a claim of an id another
+/// replica passed loses, and what the copy saw of a record it updates or deletes is checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_on_a_replica_that_missed_the_others_writes_answer_as_one_mockrig_would() {
+    let redis = Redis::start();
+    let (a, b, c) = (replica(&redis), replica(&redis), replica(&redis));
+    let alone = Mock::start(SPEC, &[]);
+    // Each copy current after a write of its own, then the others write past it.
+    for (i, m) in [&a, &b, &c].into_iter().enumerate() {
+        for m in [m, &alone] {
+            let got = send(m, "PATCH", "/users/1", Some(json!({"seen": i}))).await;
+            assert_eq!(got.0, 200);
+        }
+    }
+    let steps: [(&Mock, &str, &str, Option<Value>); 12] = [
+        (
+            &a,
+            "POST",
+            "/users",
+            Some(json!({"id": 50, "name": "chosen"})),
+        ),
+        // b's copy has no 50 and stands at next id 3.
+        (&b, "PATCH", "/users/50", Some(json!({"role": "admin"}))),
+        (&c, "POST", "/users", Some(json!({"name": "after 50"}))),
+        (&a, "PUT", "/users/51", Some(json!({"name": "replaced"}))),
+        (&b, "DELETE", "/users/51", None),
+        (&c, "GET", "/users/51", None),
+        (
+            &a,
+            "POST",
+            "/users",
+            Some(json!({"name": "after a delete"})),
+        ),
+        (
+            &b,
+            "POST",
+            "/users",
+            Some(json!({"id": 52, "name": "taken"})),
+        ),
+        (&c, "DELETE", "/users/50", None),
+        (&a, "PATCH", "/users/50", Some(json!({"role": "gone"}))),
+        (
+            &b,
+            "POST",
+            "/users",
+            Some(json!({"id": 50, "name": "again"})),
+        ),
+        (
+            &c,
+            "PATCH",
+            "/users/50",
+            Some(json!({"name": "again, patched"})),
+        ),
+    ];
+    for (i, (m, method, path, body)) in steps.into_iter().enumerate() {
+        let want = send(&alone, method, path, body.clone()).await;
+        let got = send(m, method, path, body).await;
+        assert_eq!(got, want, "step {i}: {method} {path}");
+    }
+    let want = common::json_of(alone.get("/__mockrig/state").await).await;
+    for m in [&a, &b, &c] {
+        let got = common::json_of(m.get("/__mockrig/state").await).await;
+        assert_eq!(got, want, "replica {}", m.url);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_posts_over_three_replicas_get_distinct_ids() {
     let redis = Redis::start();

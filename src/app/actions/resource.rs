@@ -128,7 +128,11 @@ pub(crate) async fn run(
                 Op::SingletonReplace | Op::SingletonPatch | Op::SingletonCreate => Some((name, "")),
                 _ => None,
             };
-            shared.serve(stores, &involved, record, run).await
+            let writes = !matches!(
+                op,
+                Op::List | Op::Get | Op::ChildList { .. } | Op::SingletonGet
+            );
+            shared.serve(stores, &involved, record, writes, run).await
         }
         _ => match run(Sink::Apply) {
             // Answered once saved: with `--state-file`, after the group commit that holds it.

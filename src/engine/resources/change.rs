@@ -296,6 +296,10 @@ pub(crate) struct Mirror {
     pub(crate) catching_up: tokio::sync::Mutex<Rounds>,
     /// How many catch-ups have started: a request's catch-up is any that starts after it came.
     pub(crate) rounds_started: AtomicU64,
+    /// Whether the copy holds every change made before this replica's last call to the store
+    /// was answered (a catch-up, or a commit that brought what the copy lacked): then a write
+    /// is planned on it without a catch-up call first (see `redis/serve.rs`).
+    pub(crate) current: std::sync::atomic::AtomicBool,
     /// Ids this replica's creates planned and have not committed yet.
     pub(crate) claimed: Claimed,
     /// Creates left to reserve their id at once, after a claim lost to another replica.

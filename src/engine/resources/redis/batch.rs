@@ -2,12 +2,13 @@
 //! worker thread go to Redis in one `commit.lua` call (see `gather.rs`).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use redis::aio::ConnectionManager;
 use redis::{Script, Value as Reply};
 
 use super::gather::{Gathering, Sending};
-use super::reply::{int, items_of, text};
+use super::reply::{entries_after, int, items_of, text};
 use super::{Committed, Keys, LOG_BYTES, LOG_KEEP, SINGLETON, Shared, SharedError};
 use crate::engine::resources::change::{Change, Planned};
 use crate::engine::resources::store::Store;
@@ -59,12 +60,15 @@ async fn send(id: (usize, usize), mut con: ConnectionManager, script: Arc<Script
         let Some(first) = writes.first() else {
             return;
         };
-        let Keys(keys, ttl) = Keys::of(&first.copy.0);
+        let store = first.copy.0.clone();
+        let Keys(keys, ttl) = Keys::of(&store);
         let mut call = script.prepare_invoke();
         for k in &keys {
             call.key(k);
         }
-        call.arg(LOG_KEEP).arg(ttl).arg(LOG_BYTES);
+        // Where the copy stands: the answer brings what it lacks from before this call.
+        let from = store.mirror.seq();
+        call.arg(LOG_KEEP).arg(ttl).arg(LOG_BYTES).arg(from);
         for w in &writes {
             call.key(&w.turn);
             for a in &w.args {
@@ -74,10 +78,14 @@ async fn send(id: (usize, usize), mut con: ConnectionManager, script: Arc<Script
         let answer: Result<Reply, _> = call.invoke_async(&mut con).await;
         match answer {
             Ok(reply) => {
-                let items = items_of(reply);
+                let mut items = items_of(reply);
+                let generation = text(items.first());
+                let lacked = items.get_mut(1).map(std::mem::take);
+                catch_up(&store, &generation, from, lacked);
+                let results = items.get(2..).unwrap_or_default();
                 for (i, w) in writes.into_iter().enumerate() {
-                    let committed = match int(items.get(2 * i)) {
-                        0 if text(items.get(2 * i + 1)) == "turn" => Committed::Wait,
+                    let committed = match int(results.get(2 * i)) {
+                        0 if text(results.get(2 * i + 1)) == "turn" => Committed::Wait,
                         0 => Committed::Lost,
                         seq => Committed::Done(seq),
                     };
@@ -92,12 +100,33 @@ async fn send(id: (usize, usize), mut con: ConnectionManager, script: Arc<Script
                 }
             }
             Err(e) => {
+                // Redis may come back with other data: the next plan catches up first.
+                store.mirror.current.store(false, Ordering::Release);
                 let why = SharedError::from(e).to_string();
                 for w in writes {
                     let _ = w.done.send(Err(why.clone()));
                 }
             }
         }
+    }
+}
+
+/// Makes on the copy the changes a commit call answered that it lacked from before the call
+/// (`lacked`: their log lines, or 'far'), so the next write can be planned on it without a
+/// catch-up call; when the answer does not bring the copy up to date, the next plan catches
+/// up first (see `serve.rs`).
+fn catch_up(store: &Store, generation: &str, from: u64, lacked: Option<Reply>) {
+    let made = match lacked {
+        Some(Reply::Array(lines)) if store.mirror.generation() == generation => {
+            let before = from + lines.len() as u64;
+            entries_after(lines, store.mirror.seq())
+                .and_then(|entries| store.catch_up(generation, &entries))
+                .is_ok_and(|()| store.mirror.seq() >= before)
+        }
+        _ => false,
+    };
+    if !made {
+        store.mirror.current.store(false, Ordering::Release);
     }
 }
 
@@ -129,7 +158,7 @@ impl Shared {
                 record.to_string(),
                 None,
             ),
-            Change::Delete { key, .. } => ("delete", key.as_str(), none(), none(), None),
+            Change::Delete { key, old } => ("delete", key.as_str(), old.to_string(), none(), None),
             Change::Set { record, old } => (
                 "set",
                 SINGLETON,

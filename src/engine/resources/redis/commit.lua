@@ -3,23 +3,31 @@
 -- (update, set). Answers, per write, the change's number, or 0 with why it did not hold. A
 -- replica's worker sends the writes that waited together in one call (see batch.rs): each
 -- script call costs Redis more than the few commands a write runs.
--- KEYS: meta, records, order, log, deleted ids, ids reserved, then each write's record's turn.
+-- The answer starts with the generation and what the replica's copy lacked of the changes
+-- made before this call (it says where the copy stood when the call was sent): their log
+-- lines, or 'far' when the copy must catch up on its own (another generation, Redis behind
+-- the copy, or more lines than CATCH or the log holds). So a replica that writes keeps its copy
+-- current without a catch-up call of its own before each write (see serve.rs).
+-- KEYS: meta, records, order, log, then each write's record's turn.
 -- ARGV: the log's length, seconds the keys outlive these writes (0: for ever), the log's bytes
--- (its lines are kept up to both bounds; `logbytes` in meta counts them), then per write
--- (PER of them): generation, op, key, the old record's JSON (update, set), the new record's
--- JSON, an integer id's successor (or ''), '1' when a create counts itself (no reserved
--- count), the log line, '1' when a create's id is the next one as the replica's copy saw it
--- (refused if it was deleted since, or reserved by another create: ids are never given
--- twice), this request's token for the record's turn.
+-- (its lines are kept up to both bounds; `logbytes` in meta counts them), the copy's last
+-- change, then per write (PER of them): generation, op, key, the old record's JSON (update,
+-- set, delete: refused if it changed since), the new record's JSON, an integer id's successor
+-- (or ''), '1' when a create counts itself (no reserved count), the log line, '1' when a
+-- create's id is the next one as the replica's copy saw it (refused when below `next`: taken,
+-- deleted or reserved since, as every id below it may be — ids are never given twice), this
+-- request's token for the record's turn.
 -- The turn keeps a write from losing for ever: a replica whose write to an existing record
 -- lost takes the record's turn (if no one holds it), and until it has written, or the turn
 -- has lapsed, other replicas' writes to that record answer 'turn' and wait. Without it, the
 -- replica that has just written plans its next write on a fresher copy and keeps winning.
-local meta, records, order, log, gone, handed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local meta, records, order, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local keep, ttl, most = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local from = tonumber(ARGV[4])
+local HEAD = 4
 local PER = 10
+local CATCH = 1024
 local TURN_MS = 500
-local WINDOW = 65536
 -- The counters are read once and written once per call; the writes of the call see each
 -- other's records, as each runs its commands in turn.
 local m = redis.call('HMGET', meta, 'gen', 'seq', 'pos', 'count', 'next', 'logbytes')
@@ -27,6 +35,7 @@ local gen = m[1]
 local seq, pos, count = tonumber(m[2] or '0'), tonumber(m[3] or '0'), tonumber(m[4] or '0')
 local next = m[5] or '1'
 local logbytes = tonumber(m[6] or '0')
+local before = seq
 local lines = {}
 
 -- Decimal strings compared as numbers, without Lua's doubles losing digits.
@@ -46,20 +55,14 @@ local function write(turn, g, op, key, old, new, after, counts, line, claimed, m
   end
   if op == 'create' then
     if cur then return 0, 'taken' end
-    if claimed == '1' then
-      -- Deleted ids and ids reserved by other creates are kept for the last WINDOW ids
-      -- below `next` (a copy is never that far behind: it catches up before each plan); a
-      -- claim further down is refused outright.
-      if tonumber(key) < tonumber(next) - WINDOW or redis.call('ZSCORE', gone, key)
-          or redis.call('ZSCORE', handed, key) then
-        return 0, 'gone'
-      end
-    end
+    -- `next` passes every id created, deleted or reserved: a claim below it comes from a copy
+    -- that missed one of those.
+    if claimed == '1' and above(next, key) then return 0, 'gone' end
   elseif op == 'delete' and not cur then
     -- Planned again, the delete finds nothing to delete: the turn would only hold others up.
     if holder then redis.call('DEL', turn) end
     return 0, 'gone'
-  elseif op ~= 'delete' and cur ~= old then
+  elseif cur ~= old then
     if cur and not holder and mine ~= '' then redis.call('SET', turn, mine, 'PX', TURN_MS) end
     return 0, 'changed'
   end
@@ -68,18 +71,11 @@ local function write(turn, g, op, key, old, new, after, counts, line, claimed, m
   if op == 'delete' then
     redis.call('HDEL', records, key)
     redis.call('ZREM', order, key)
-    local n = string.match(key, '^%d+$') and tonumber(key)
-    if n and n < 9007199254740992 then
-      redis.call('ZADD', gone, n, key)
-      redis.call('ZREMRANGEBYSCORE', gone, '-inf', '(' .. string.format('%d', tonumber(next) - WINDOW))
-    end
   else
     redis.call('HSET', records, key, new)
     if op == 'create' then
       pos = pos + 1
       redis.call('ZADD', order, pos, key)
-      -- A claimed id was just found not reserved.
-      if claimed ~= '1' then redis.call('ZREM', handed, key) end
       if counts == '1' then count = count + 1 end
     end
   end
@@ -90,17 +86,19 @@ local function write(turn, g, op, key, old, new, after, counts, line, claimed, m
   return seq, 'ok'
 end
 
-local out = {}
-local writes = (#ARGV - 3) / PER
+-- The generation and what the copy lacked (set at the end), then two items per write.
+local out = {gen or '', 'far'}
+local writes = (#ARGV - HEAD) / PER
 for i = 0, writes - 1 do
-  local a = 3 + i * PER
-  local n, why = write(KEYS[7 + i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
+  local a = HEAD + i * PER
+  local n, why = write(KEYS[5 + i], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4],
     ARGV[a + 5], ARGV[a + 6], ARGV[a + 7], ARGV[a + 8], ARGV[a + 9], ARGV[a + 10])
   out[#out + 1] = n
   out[#out + 1] = why
 end
+local length
 if #lines > 0 then
-  local length = redis.call('RPUSH', log, unpack(lines))
+  length = redis.call('RPUSH', log, unpack(lines))
   for _, line in ipairs(lines) do logbytes = logbytes + #line end
   -- The oldest lines go, beyond the count or the bytes (but the newest line stays): each
   -- line is popped once, so this costs a write one pop on average.
@@ -124,7 +122,19 @@ if #lines > 0 then
   redis.call('HSET', meta, 'seq', string.format('%d', seq), 'pos', string.format('%d', pos),
     'count', string.format('%d', count), 'next', next, 'logbytes', string.format('%d', logbytes))
   if ttl > 0 then
-    for i = 1, 6 do redis.call('EXPIRE', KEYS[i], ttl) end
+    for i = 1, 4 do redis.call('EXPIRE', KEYS[i], ttl) end
+  end
+else
+  length = redis.call('LLEN', log)
+end
+-- The lines of changes from + 1 .. before sit just ahead of this call's own.
+local lacked = before - from
+local catch = 'far'
+if gen and lacked >= 0 and lacked <= CATCH and lacked + #lines <= length then
+  catch = {}
+  if lacked > 0 then
+    catch = redis.call('LRANGE', log, -(lacked + #lines), -(#lines + 1))
   end
 end
+out[2] = catch
 return out

@@ -2,10 +2,10 @@
 -- (mode "ensure": kept when the fingerprint is already there, so replicas seed it once), or
 -- data given whole (mode "force": a reset or an import). A new generation tells every
 -- replica's copy to read it all again.
--- KEYS: meta, records, order, log, deleted ids, ids reserved. ARGV: mode, fingerprint, kind, next id, count,
--- generation, seconds the keys outlive their last write (0: for ever), then key and JSON of
--- each record in order.
-local meta, records, order, log, gone, handed = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+-- KEYS: meta, records, order, log. ARGV: mode, fingerprint, kind, next id, count, generation,
+-- seconds the keys outlive their last write (0: for ever), then key and JSON of each record
+-- in order.
+local meta, records, order, log = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local ttl = tonumber(ARGV[7])
 local function touch()
   if ttl > 0 then
@@ -16,7 +16,7 @@ if ARGV[1] == 'ensure' and redis.call('HGET', meta, 'fp') == ARGV[2] then
   touch()
   return 0
 end
-redis.call('DEL', records, order, log, gone, handed)
+redis.call('DEL', records, order, log)
 redis.call('HSET', meta, 'fp', ARGV[2], 'kind', ARGV[3], 'next', ARGV[4], 'count', ARGV[5],
   'gen', ARGV[6], 'pos', 0, 'logbytes', 0)
 redis.call('HINCRBY', meta, 'seq', 1)

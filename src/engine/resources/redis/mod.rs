@@ -24,7 +24,7 @@ use super::data::Data;
 use super::store::Store;
 use crate::error::ApiError;
 use crate::sync::lock;
-use reply::{int, items_of, read_whole, text, without_password};
+use reply::{entries_after, int, items_of, read_whole, text, without_password};
 
 mod batch;
 pub(crate) mod gather;
@@ -103,7 +103,7 @@ pub(crate) struct Shared {
 /// A resource's keys (a session's copy has its own), and how long they outlive their last
 /// write (0: for ever). The name in braces is a Redis Cluster hash tag: one resource's keys
 /// stay on one node, as its scripts need.
-struct Keys([String; 6], u64);
+struct Keys([String; 4], u64);
 
 impl Keys {
     fn base(store: &Store) -> (String, u64) {
@@ -129,11 +129,6 @@ impl Keys {
                 format!("{base}:records"),
                 format!("{base}:order"),
                 format!("{base}:log"),
-                // Integer ids deleted lately: a create planned on an older copy must not
-                // bring one back.
-                format!("{base}:gone"),
-                // Integer ids reserved lately and not yet committed.
-                format!("{base}:handed"),
             ],
             ttl,
         )
@@ -355,6 +350,7 @@ impl Shared {
         let round = mirror.rounds_started.fetch_add(1, Ordering::AcqRel) + 1;
         match self.catch_up(con, store).await {
             Ok(()) => {
+                mirror.current.store(true, Ordering::Release);
                 rounds.completed = round;
                 Ok(())
             }
@@ -396,22 +392,8 @@ impl Shared {
                 "same" => return Ok(()),
                 "entries" => {
                     let generation = text(items.get(1));
-                    let mut entries = Vec::new();
-                    for line in items.into_iter().nth(3).map(items_of).unwrap_or_default() {
-                        let line = text(Some(&line));
-                        let (seq, entry) = line
-                            .split_once(' ')
-                            .and_then(|(n, e)| Some((n.parse::<u64>().ok()?, e)))
-                            .ok_or_else(|| bad("a log line mockrig did not write"))?;
-                        // This replica's own writes, mostly, made on the copy as their
-                        // call was answered: not read again.
-                        if seq <= store.mirror.seq() {
-                            continue;
-                        }
-                        let entry = serde_json::from_str(entry)
-                            .map_err(|_| bad("a log line mockrig did not write"))?;
-                        entries.push((seq, entry));
-                    }
+                    let lines = items.into_iter().nth(3).map(items_of).unwrap_or_default();
+                    let entries = entries_after(lines, store.mirror.seq()).map_err(|e| bad(&e))?;
                     return store.catch_up(&generation, &entries).map_err(|e| bad(&e));
                 }
                 kind @ ("full" | "rewound") => {
@@ -437,7 +419,7 @@ impl Shared {
         generation: &str,
         need: Need,
     ) -> Result<Reserved, SharedError> {
-        let Keys(keys, ttl) = Keys::of(store);
+        let Keys(keys, _) = Keys::of(store);
         let flag = |b: bool| if b { "1" } else { "0" };
         let mut call = self.reserve.prepare_invoke();
         for k in &keys {
@@ -447,7 +429,6 @@ impl Shared {
             .arg(generation)
             .arg(flag(need.next_int))
             .arg(flag(need.count))
-            .arg(ttl)
             .arg(ID_BLOCK)
             .invoke_async(con)
             .await
@@ -527,6 +508,8 @@ impl Shared {
             self.ensure(&mut con, &store)
                 .await
                 .map_err(|e| self.refusal(e))?;
+            // The copy holds the generation replaced: its next write catches up first.
+            store.mirror.current.store(false, Ordering::Release);
             self.put(&mut con, &store, &data, "force")
                 .await
                 .map_err(|e| self.refusal(e))?;

@@ -11,6 +11,26 @@ use crate::engine::resources::data::{Collection, Data};
 use crate::engine::resources::record::Record;
 use crate::engine::resources::store::Store;
 
+/// The changes in log `lines` (`"<number> <entry>"`, as `commit.lua` writes them) that come
+/// after change `after`, numbered; those up to it are on the copy already (mostly this
+/// replica's own writes, made on it as their call was answered) and are not parsed.
+pub(super) fn entries_after(lines: Vec<Reply>, after: u64) -> Result<Vec<(u64, Value)>, String> {
+    let mut entries = Vec::new();
+    for line in lines {
+        let line = text(Some(&line));
+        let (seq, entry) = line
+            .split_once(' ')
+            .and_then(|(n, e)| Some((n.parse::<u64>().ok()?, e)))
+            .ok_or("a log line mockrig did not write")?;
+        if seq <= after {
+            continue;
+        }
+        let entry = serde_json::from_str(entry).map_err(|_| "a log line mockrig did not write")?;
+        entries.push((seq, entry));
+    }
+    Ok(entries)
+}
+
 /// A resource read whole from a "full" answer of `sync.lua`: kind, next id, count, the keys in
 /// order, then the records hash as field/value pairs.
 pub(super) fn read_whole(store: &Store, items: &[Reply]) -> Result<Data, String> {

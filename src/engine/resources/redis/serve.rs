@@ -17,12 +17,25 @@ impl Shared {
     /// write it planned committed — or planned again, when another replica's write got there
     /// first.
     /// `record`: the resource and record an update or delete writes to (the singleton's
-    /// name alone), for its writes from this replica to go one at a time.
+    /// name alone), for its writes from this replica to go one at a time. `writes`: whether
+    /// the request is a write (see "Writes planned on a current copy" below).
+    ///
+    /// Writes planned on a current copy: a read must catch up before it answers, or it could
+    /// miss a write another replica acknowledged before the read came. A write to one resource
+    /// need not: what its plan read is checked by the commit (the generation, the record free,
+    /// or as the plan saw it, a claimed id not below the collection's `next`; counts and
+    /// reserved ids come from Redis), so a plan on a copy that missed another replica's write
+    /// either still holds when it is made or loses and is planned again. A commit's answer brings what the copy
+    /// lacked (`commit.lua`), so under writes the copy stays current without catch-up calls.
+    /// What such a plan refuses (a 404, a 409) is not answered: it is planned again on a
+    /// caught-up copy, as is a write involving another resource (a nested create reads its
+    /// parent, which no commit of the child checks).
     pub(crate) async fn serve<T>(
         &self,
         stores: &[Arc<Store>],
         involved: &[usize],
         record: Option<(&str, &str)>,
+        writes: bool,
         run: impl Fn(Sink<'_>) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let (_one_at_a_time, token) = match record {
@@ -52,10 +65,19 @@ impl Shared {
                 .is_some_and(|s| s.mirror.contended.load(Ordering::Relaxed) > 0)
         };
         let mut optimistic = !involved.iter().any(contended);
+        // Whether this request has caught its copies up (and does so before each plan from
+        // then on): until then it may plan a write on a current copy (see above), but answers
+        // nothing else from it.
+        let mut synced = !(writes && involved.len() == 1);
         // A wait for another replica's turn gives its attempt back.
         let mut attempts = 0..TRIES;
         while let Some(attempt) = attempts.next() {
-            if stale {
+            let current = |&i: &usize| {
+                stores
+                    .get(i)
+                    .is_some_and(|s| s.mirror.current.load(Ordering::Acquire))
+            };
+            if stale && (synced || !involved.iter().all(current)) {
                 for &i in involved {
                     if let Some(store) = stores.get(i) {
                         self.sync(&mut con, store)
@@ -63,6 +85,7 @@ impl Shared {
                             .map_err(|e| self.refusal(e))?;
                     }
                 }
+                synced = true;
             }
             stale = true;
             let deferred = Deferred::with(reserved, optimistic);
@@ -77,9 +100,18 @@ impl Shared {
                     optimistic = false;
                     continue;
                 }
+                // Planned without a catch-up: answered only once caught up.
+                Err(_) if !synced => {
+                    synced = true;
+                    continue;
+                }
                 out => out?,
             };
             let Some(planned) = deferred.take() else {
+                if !synced {
+                    synced = true;
+                    continue;
+                }
                 return Ok(out);
             };
             let Some(store) = stores.iter().find(|s| s.def.name == planned.resource) else {
@@ -106,7 +138,11 @@ impl Shared {
                             count: r.count.or(reserved.count),
                         }
                     }
-                    Reserved::Moved => Reservation::default(),
+                    // Another generation: the copy catches up before the next plan.
+                    Reserved::Moved => {
+                        store.mirror.current.store(false, Ordering::Release);
+                        Reservation::default()
+                    }
                     Reserved::Exhausted => {
                         return Err(ApiError::from((
                             store.def.name.clone(),
@@ -150,10 +186,13 @@ impl Shared {
                     return Ok(out);
                 }
                 // Numbers reserved for a plan that lost are not reused: the id may be taken.
-                // The copy's next id is tried once more, caught up: after that another
-                // replica is creating too, and reserving guarantees the next try.
+                // The copy's next id is tried once more, caught up (by the commit's answer):
+                // after that another replica is creating too, and reserving guarantees the
+                // next try. A claim lost on the copy as the request found it says only that
+                // the copy was behind (requests taking turns between replicas), not that
+                // the replicas create at once.
                 Committed::Lost => {
-                    if deferred.claimed() {
+                    if deferred.claimed() && (synced || attempt > 0) {
                         store.mirror.contended.store(CONTENDED, Ordering::Relaxed);
                     }
                     reserved = Reservation::default();
