@@ -1082,3 +1082,34 @@ async fn the_change_log_is_bounded_in_bytes_and_a_copy_past_it_reads_the_data_wh
     assert_eq!(list[21]["name"], "big19");
     assert_eq!(list[21]["bio"].as_str().map(str::len), Some(1_000_000));
 }
+
+/// A replica does not read back what it wrote whole itself: the seed it put in Redis at start,
+/// or the data of a reset it made, is its copy as of that change. (`ZRANGE` of the order is
+/// how a copy reads a resource whole; `sync.lua` is its only caller.) Another replica reads
+/// the reset whole, as it must.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_reads_back_none_of_the_data_it_wrote_whole_itself() {
+    let redis = Redis::start();
+    let whole_reads = || {
+        let stats = redis.cli(&["INFO", "commandstats"]);
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix("cmdstat_zrange:calls="))
+            .and_then(|l| l.split(',').next())
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
+    let a = replica(&redis);
+    assert_eq!(send(&a, "GET", "/users/1", None).await.0, 200);
+    send(&a, "POST", "/users", Some(json!({"name": "written"}))).await;
+    assert_eq!(whole_reads(), 0, "the seed a wrote was read back");
+    assert_eq!(send(&a, "POST", "/__mockrig/reset", None).await.0, 200);
+    let (status, _, after) = send(&a, "POST", "/users", Some(json!({"name": "after"}))).await;
+    assert_eq!((status, &after["id"]), (201, &json!(3)));
+    assert_eq!(send(&a, "GET", "/users/3", None).await.2, after);
+    assert_eq!(whole_reads(), 0, "the reset a made was read back");
+    // b started after the seeding, so its copy reads users whole once (posts, orders and the
+    // settings too: it seeded none of them).
+    let b = replica(&redis);
+    assert_eq!(send(&b, "GET", "/users/3", None).await.2, after);
+    assert!(whole_reads() >= 1, "b read users whole");
+}

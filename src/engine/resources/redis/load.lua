@@ -1,7 +1,8 @@
 -- Puts a resource's data in place: its seed when the definition is new to this Redis
 -- (mode "ensure": kept when the fingerprint is already there, so replicas seed it once), or
 -- data given whole (mode "force": a reset or an import). A new generation tells every
--- replica's copy to read it all again.
+-- other replica's copy to read it all again. Answers the change number the data stands at
+-- (0: kept).
 -- KEYS: meta, records, order, log. ARGV: mode, fingerprint, kind, next id, count, generation,
 -- seconds the keys outlive their last write (0: for ever), then key and JSON of each record
 -- in order.
@@ -19,7 +20,7 @@ end
 redis.call('DEL', records, order, log)
 redis.call('HSET', meta, 'fp', ARGV[2], 'kind', ARGV[3], 'next', ARGV[4], 'count', ARGV[5],
   'gen', ARGV[6], 'pos', 0, 'logbytes', 0)
-redis.call('HINCRBY', meta, 'seq', 1)
+local seq = redis.call('HINCRBY', meta, 'seq', 1)
 local pos = 0
 for i = 8, #ARGV, 2 do
   pos = pos + 1
@@ -28,4 +29,4 @@ for i = 8, #ARGV, 2 do
 end
 redis.call('HSET', meta, 'pos', pos)
 touch()
-return 1
+return seq

@@ -280,7 +280,7 @@ impl Shared {
             .ensured
             .get_or_try_init(|| async {
                 let seed = Data::from_seed(&store.def.seed, &store.def.id_field);
-                seeded = self.put(con, store, &seed, "ensure").await?;
+                seeded = self.put(con, store, seed, "ensure").await?;
                 if seeded {
                     tracing::info!(resource = %store.def.name, "seeded in Redis");
                 }
@@ -291,12 +291,14 @@ impl Shared {
     }
 
     /// Writes `data` as the resource's whole data under a new generation (`mode` "force"), or
-    /// only if Redis holds another definition's (`mode` "ensure"). Whether it wrote.
+    /// only if Redis holds another definition's (`mode` "ensure"). Whether it wrote; when it
+    /// did, the copy becomes `data` at that generation, instead of reading back what it
+    /// wrote.
     async fn put(
         &self,
         con: &mut ConnectionManager,
         store: &Store,
-        data: &Data,
+        data: Data,
         mode: &str,
     ) -> Result<bool, SharedError> {
         let Keys(keys, ttl) = Keys::of(store);
@@ -304,7 +306,8 @@ impl Shared {
         for k in &keys {
             call.key(k);
         }
-        let (kind, (next, count)) = match data {
+        let generation = uuid::Uuid::new_v4().to_string();
+        let (kind, (next, count)) = match &data {
             Data::Collection(c) => ("collection", c.counters()),
             Data::Singleton(_) => ("singleton", (1, 0)),
         };
@@ -313,9 +316,9 @@ impl Shared {
             .arg(kind)
             .arg(next.to_string())
             .arg(count.to_string())
-            .arg(uuid::Uuid::new_v4().to_string())
+            .arg(&generation)
             .arg(ttl);
-        match data {
+        match &data {
             Data::Collection(c) => {
                 for (key, record) in c.records() {
                     call.arg(key.as_str()).arg(record.text());
@@ -326,8 +329,14 @@ impl Shared {
                     .arg(serde_json::to_string(m).unwrap_or_default());
             }
         }
-        let wrote: i64 = call.invoke_async(con).await.map_err(SharedError::from)?;
-        Ok(wrote == 1)
+        // The change number the data stands at, 0 when it was kept.
+        let seq: u64 = call.invoke_async(con).await.map_err(SharedError::from)?;
+        if seq == 0 {
+            return Ok(false);
+        }
+        store.restore_shared(&generation, seq, data, false);
+        store.mirror.current.store(true, Ordering::Release);
+        Ok(true)
     }
 
     /// Brings the store's copy up to date with Redis as it is now or later. Requests that
@@ -387,7 +396,7 @@ impl Shared {
             match text(items.first()).as_str() {
                 "missing" => {
                     let seed = Data::from_seed(&store.def.seed, &store.def.id_field);
-                    self.put(con, store, &seed, "ensure").await?;
+                    self.put(con, store, seed, "ensure").await?;
                 }
                 "same" => return Ok(()),
                 "entries" => {
@@ -501,16 +510,14 @@ impl Shared {
     }
 
     /// Replaces the shared data of each store with the data beside it (a reset, an import):
-    /// every replica's copy reads it whole on its next request.
+    /// every other replica's copy reads it whole on its next request.
     pub(crate) async fn replace(&self, data: Vec<(Arc<Store>, Data)>) -> Result<(), ApiError> {
         let mut con = self.connection().map_err(|e| self.refusal(e))?;
         for (store, data) in data {
             self.ensure(&mut con, &store)
                 .await
                 .map_err(|e| self.refusal(e))?;
-            // The copy holds the generation replaced: its next write catches up first.
-            store.mirror.current.store(false, Ordering::Release);
-            self.put(&mut con, &store, &data, "force")
+            self.put(&mut con, &store, data, "force")
                 .await
                 .map_err(|e| self.refusal(e))?;
         }
