@@ -290,7 +290,7 @@ async fn writes_on_a_replica_that_missed_the_others_writes_answer_as_one_mockrig
             assert_eq!(got.0, 200);
         }
     }
-    let steps: [(&Mock, &str, &str, Option<Value>); 12] = [
+    let steps: Vec<(&Mock, &str, &str, Option<Value>)> = vec![
         (
             &a,
             "POST",
@@ -329,6 +329,45 @@ async fn writes_on_a_replica_that_missed_the_others_writes_answer_as_one_mockrig
             "/users/50",
             Some(json!({"name": "again, patched"})),
         ),
+        // A text key holds "53" but not the next id, 53: a's copy passes over it, Redis does
+        // not hold it any more.
+        (
+            &a,
+            "POST",
+            "/users",
+            Some(json!({"id": "53", "name": "text id"})),
+        ),
+        (&b, "DELETE", "/users/53", None),
+        (
+            &a,
+            "POST",
+            "/users",
+            Some(json!({"name": "after a text id"})),
+        ),
+        // The same for ids a template makes from `counter`.
+        (
+            &a,
+            "POST",
+            "/orders",
+            Some(json!({"id": "ord-3", "item": "chosen"})),
+        ),
+        (&b, "DELETE", "/orders/ord-3", None),
+        (
+            &a,
+            "POST",
+            "/orders",
+            Some(json!({"item": "after a delete"})),
+        ),
+        // A create that loses keeps the count it reserved: one in memory counts it once.
+        (
+            &c,
+            "POST",
+            "/orders",
+            Some(json!({"id": "ord-5", "item": "ahead"})),
+        ),
+        (&a, "POST", "/orders", Some(json!({"item": "passes ord-5"}))),
+        (&b, "DELETE", "/orders/ord-6", None),
+        (&a, "POST", "/orders", Some(json!({"item": "ord-6 again"}))),
     ];
     for (i, (m, method, path, body)) in steps.into_iter().enumerate() {
         let want = send(&alone, method, path, body.clone()).await;
@@ -339,6 +378,39 @@ async fn writes_on_a_replica_that_missed_the_others_writes_answer_as_one_mockrig
     for m in [&a, &b, &c] {
         let got = common::json_of(m.get("/__mockrig/state").await).await;
         assert_eq!(got, want, "replica {}", m.url);
+    }
+}
+
+/// Under `--seed`, a write planned again after losing to another replica's answers with what
+/// its first plan drew, as one in-memory mockrig draws once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_write_planned_again_draws_what_one_plan_draws() {
+    const SEEDED: &str = r#"
+resources:
+  users:
+    seed:
+      - { id: 1, name: Ada }
+    computed:
+      token: { value: "{{ uuid() }}", on: [create, update] }
+"#;
+    let redis = Redis::start();
+    let url = redis.url();
+    let start = || {
+        let url = url.clone();
+        Mock::with(SEEDED, &[], |c| {
+            c.state = Some(url);
+            c.seed = Some(7);
+        })
+    };
+    let (a, b) = (start(), start());
+    let alone = Mock::with(SEEDED, &[], |c| c.seed = Some(7));
+    // a writes first, so its copy is current; then b's write passes it, and a's next write
+    // loses once and is planned again.
+    for (i, m) in [&a, &b, &a, &b, &a].into_iter().enumerate() {
+        let body = Some(json!({"n": i}));
+        let want = send(&alone, "PATCH", "/users/1", body.clone()).await;
+        let got = send(m, "PATCH", "/users/1", body).await;
+        assert_eq!(got, want, "write {i}");
     }
 }
 

@@ -74,7 +74,7 @@ pub(crate) async fn run(
             .is_some_and(|w| w.renders());
     // Under `--seed`, ids and computed values draw from a generator of the resource and its
     // count of writes, as its emits do.
-    let rng = match cx.app.seed {
+    let drawn = match cx.app.seed {
         Some(seed) if renders => {
             let key = fnv1a(
                 format!("write {}", spec.resources[target].name).as_bytes(),
@@ -84,25 +84,28 @@ pub(crate) async fn run(
                 Ok(n) => n,
                 Err(e) => return Outcome::answered(&route.source, e.error_response()),
             };
-            Some(Arc::new(SeededRng::new(seed, key, n)))
+            Some((seed, key, n))
         }
         _ => None,
     };
-    let writes = WriteContext {
-        writes: &spec.resource_writes,
-        templates: &spec.templates,
-        params: if renders {
-            found.route.pattern.params(&cx.segments)
-        } else {
-            Default::default()
-        },
-        rng,
+    let params = if renders {
+        found.route.pattern.params(&cx.segments)
+    } else {
+        Default::default()
     };
     let links = Links {
         secure: cx.app.admin.scheme() == Some("https"),
         trust_forwarded: cx.app.trust_forwarded,
     };
+    // Each plan draws from the start of the write's generator: a write planned again (on
+    // shared data, after another replica's write) answers with what one plan draws.
     let run = |to: Sink<'_>| {
+        let writes = WriteContext {
+            writes: &spec.resource_writes,
+            templates: &spec.templates,
+            params: params.clone(),
+            rng: drawn.map(|(seed, key, n)| Arc::new(SeededRng::new(seed, key, n))),
+        };
         let how = Serving {
             links,
             writes: &writes,

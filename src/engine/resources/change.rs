@@ -117,6 +117,9 @@ pub(crate) struct Deferred {
     claim: RefCell<Option<Claim>>,
     /// Whether the plan's id is one of the block this replica reserved (see [`Mirror::ids`]).
     pooled: Cell<bool>,
+    /// Whether making the id passed over one the copy holds: the commit checks only the id
+    /// made, so such a plan stands only on a caught-up copy (see `redis/serve.rs`).
+    passed_over: Cell<bool>,
 }
 
 /// The ids this replica's creates have planned and not yet committed or given up.
@@ -170,6 +173,11 @@ impl Deferred {
             generation,
             change,
         });
+    }
+
+    /// Whether making the plan's id passed over one the copy holds.
+    pub(crate) fn passed_over(&self) -> bool {
+        self.passed_over.get()
     }
 
     /// The reserved numbers planning wanted and did not have: plan again once they are.
@@ -238,16 +246,20 @@ impl Ids for Drawn<'_> {
             Some(n) => Ok(json!(n)),
             None if self.d.optimistic => {
                 let mut held = crate::sync::lock(&self.mirror.claimed);
-                let mut n = Collection::next_int(self.c)?
+                let first = Collection::next_int(self.c)?
                     .as_u64()
-                    .ok_or(StoreError::IdsExhausted)?
-                    .max(
-                        self.mirror
-                            .highest
-                            .load(Ordering::Relaxed)
-                            .saturating_add(1),
-                    );
-                while held.contains(&n) || self.c.taken(&json!(n)) {
+                    .ok_or(StoreError::IdsExhausted)?;
+                if first != self.c.counters().0 {
+                    // Past keys the copy holds at the counter.
+                    self.d.passed_over.set(true);
+                }
+                let mut n = first.max(
+                    self.mirror
+                        .highest
+                        .load(Ordering::Relaxed)
+                        .saturating_add(1),
+                );
+                while held.contains(&n) || self.taken(&json!(n)) {
                     n = n.checked_add(1).ok_or(StoreError::IdsExhausted)?;
                 }
                 held.insert(n);
@@ -279,7 +291,11 @@ impl Ids for Drawn<'_> {
     }
 
     fn taken(&self, id: &Value) -> bool {
-        Collection::taken(self.c, id)
+        let taken = Collection::taken(self.c, id);
+        if taken {
+            self.d.passed_over.set(true);
+        }
+        taken
     }
 }
 

@@ -86,7 +86,9 @@ async fn send(id: (usize, usize), mut con: ConnectionManager, script: Arc<Script
                 for (i, w) in writes.into_iter().enumerate() {
                     let committed = match int(results.get(2 * i)) {
                         0 if text(results.get(2 * i + 1)) == "turn" => Committed::Wait,
-                        0 => Committed::Lost,
+                        0 => Committed::Lost {
+                            moved: text(results.get(2 * i + 1)) == "generation",
+                        },
                         seq => Committed::Done(seq),
                     };
                     // Made on the copy here, in the call's order and before any task woken
@@ -130,6 +132,17 @@ fn catch_up(store: &Store, generation: &str, from: u64, lacked: Option<Reply>) {
     }
 }
 
+/// Where a create's id came from, for what its commit checks (see `commit.lua`).
+#[derive(Clone, Copy)]
+pub(super) enum IdFrom {
+    /// The copy's next integer id, claimed by this replica.
+    Claimed,
+    /// An integer id Redis reserved for this replica.
+    Reserved,
+    /// The client, a template, a UUID — or not a create.
+    Elsewhere,
+}
+
 impl Shared {
     /// Commits a planned write (see `commit.lua`), in the call this worker makes next for
     /// the resource (see `batch.rs`); `token` names this request in the record's turn.
@@ -139,7 +152,7 @@ impl Shared {
         store: &Arc<Store>,
         planned: Planned,
         counts_itself: bool,
-        claimed: bool,
+        id_from: IdFrom,
         token: &str,
     ) -> Result<Committed, SharedError> {
         let none = String::new;
@@ -181,7 +194,12 @@ impl Shared {
                 after.unwrap_or_default(),
                 flag(counts_itself),
                 line,
-                flag(claimed),
+                match id_from {
+                    IdFrom::Claimed => "1",
+                    IdFrom::Reserved => "2",
+                    IdFrom::Elsewhere => "0",
+                }
+                .to_owned(),
                 token.to_owned(),
             ],
             copy: (store.clone(), planned.generation, planned.change),

@@ -13,9 +13,11 @@
 -- (its lines are kept up to both bounds; `logbytes` in meta counts them), the copy's last
 -- change, then per write (PER of them): generation, op, key, the old record's JSON (update,
 -- set, delete: refused if it changed since), the new record's JSON, an integer id's successor
--- (or ''), '1' when a create counts itself (no reserved count), the log line, '1' when a
--- create's id is the next one as the replica's copy saw it (refused when below `next`: taken,
--- deleted or reserved since, as every id below it may be — ids are never given twice), this
+-- (or ''), '1' when a create counts itself (no reserved count), the log line, where a
+-- create's integer id came from — '1': the next one as the replica's copy saw it (refused when
+-- below `next`: taken, deleted or reserved since, as every id below it may be — ids are never
+-- given twice), '2': reserved (refused unless below `next`, as reserving moves `next` past it:
+-- a Redis that went back in time has forgotten the reservation), '0': elsewhere — then this
 -- request's token for the record's turn.
 -- The turn keeps a write from losing for ever: a replica whose write to an existing record
 -- lost takes the record's turn (if no one holds it), and until it has written, or the turn
@@ -58,6 +60,7 @@ local function write(turn, g, op, key, old, new, after, counts, line, claimed, m
     -- `next` passes every id created, deleted or reserved: a claim below it comes from a copy
     -- that missed one of those.
     if claimed == '1' and above(next, key) then return 0, 'gone' end
+    if claimed == '2' and not above(next, key) then return 0, 'gone' end
   elseif op == 'delete' and not cur then
     -- Planned again, the delete finds nothing to delete: the turn would only hold others up.
     if holder then redis.call('DEL', turn) end

@@ -151,8 +151,9 @@ const SINGLETON: &str = "@";
 enum Committed {
     /// Made, as the change with this number.
     Done(u64),
-    /// What the write was planned on changed: plan again.
-    Lost,
+    /// What the write was planned on changed: plan again (`moved`: the data is another
+    /// generation's now).
+    Lost { moved: bool },
     /// Another replica holds the record's turn: plan again after it has written.
     Wait,
 }

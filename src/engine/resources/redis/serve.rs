@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use super::batch::IdFrom;
 use super::{
     CONTENDED, Committed, Reserved, STRIPES, Shared, SharedError, TRIES, TURN_AFTER, TURN_WAIT,
 };
@@ -96,23 +97,28 @@ impl Shared {
                     error: StoreError::Conflict(_),
                     ..
                 }) if deferred.claimed() || deferred.reserved_id() => {
-                    reserved = Reservation::default();
+                    // The count stays this create's.
+                    reserved.next_int = None;
                     optimistic = false;
                     continue;
                 }
-                // Planned without a catch-up: answered only once caught up.
+                // Refused without a catch-up: answered only once caught up.
                 Err(_) if !synced => {
                     synced = true;
                     continue;
                 }
                 out => out?,
             };
-            let Some(planned) = deferred.take() else {
-                if !synced {
+            // Planned without a catch-up, a write stands on what its commit checks: not on ids
+            // passed over because the copy holds them (another replica may have deleted
+            // them), nor on nothing to commit.
+            let planned = match deferred.take() {
+                Some(planned) if synced || !deferred.passed_over() => planned,
+                None if synced => return Ok(out),
+                _ => {
                     synced = true;
                     continue;
                 }
-                return Ok(out);
             };
             let Some(store) = stores.iter().find(|s| s.def.name == planned.resource) else {
                 return Ok(out);
@@ -163,7 +169,13 @@ impl Shared {
                     store,
                     planned,
                     counts_itself,
-                    deferred.claimed(),
+                    if deferred.claimed() {
+                        IdFrom::Claimed
+                    } else if deferred.reserved_id() {
+                        IdFrom::Reserved
+                    } else {
+                        IdFrom::Elsewhere
+                    },
                     // Only a write that has lost a few times takes the record's turn: waiting
                     // for turns costs more than the few losses it saves.
                     if attempt >= TURN_AFTER { &token } else { "" },
@@ -185,17 +197,22 @@ impl Shared {
                     }
                     return Ok(out);
                 }
-                // Numbers reserved for a plan that lost are not reused: the id may be taken.
-                // The copy's next id is tried once more, caught up (by the commit's answer):
-                // after that another replica is creating too, and reserving guarantees the
-                // next try. A claim lost on the copy as the request found it says only that
-                // the copy was behind (requests taking turns between replicas), not that
-                // the replicas create at once.
-                Committed::Lost => {
+                // An id reserved for a plan that lost is not reused: it may be taken. The
+                // count reserved stays this create's, as one in memory counts a create once,
+                // unless the data is another generation's now. The copy's next id is tried
+                // once more, caught up (by the commit's answer): after that another replica
+                // is creating too, and reserving guarantees the next try. A claim lost on
+                // the copy as the request found it says only that the copy was behind
+                // (requests taking turns between replicas), not that the replicas create at
+                // once.
+                Committed::Lost { moved } => {
                     if deferred.claimed() && (synced || attempt > 0) {
                         store.mirror.contended.store(CONTENDED, Ordering::Relaxed);
                     }
-                    reserved = Reservation::default();
+                    reserved = Reservation {
+                        next_int: None,
+                        count: reserved.count.filter(|_| !moved),
+                    };
                     optimistic = attempt == 0;
                 }
                 // The replica holding the turn writes within a round trip or two: waits
