@@ -26,11 +26,12 @@ impl Shared {
     /// need not: what its plan read is checked by the commit (the generation, the record free,
     /// or as the plan saw it, a claimed id not below the collection's `next`; counts and
     /// reserved ids come from Redis), so a plan on a copy that missed another replica's write
-    /// either still holds when it is made or loses and is planned again. A commit's answer brings what the copy
-    /// lacked (`commit.lua`), so under writes the copy stays current without catch-up calls.
-    /// What such a plan refuses (a 404, a 409) is not answered: it is planned again on a
-    /// caught-up copy, as is a write involving another resource (a nested create reads its
-    /// parent, which no commit of the child checks).
+    /// either still holds when it is made or loses and is planned again. A commit's answer
+    /// brings what the copy lacked (`commit.lua`), so under writes the copy stays current
+    /// without catch-up calls. What such a plan refuses (a 404, a 409), or an id it made by
+    /// passing over keys the copy holds, is not answered: it is planned again on a caught-up
+    /// copy, as is a write involving another resource (a nested create reads its parent,
+    /// which no commit of the child checks).
     pub(crate) async fn serve<T>(
         &self,
         stores: &[Arc<Store>],
